@@ -1,0 +1,145 @@
+//! Types shared by the three kinds: mode, object references, condition and control status.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::rules;
+
+/// How the operator treats the Azure resources it governs.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Mode {
+    /// Read-only: evaluate every control and report; write nothing to Azure.
+    #[default]
+    Audit,
+    /// Also remediate every control the catalog marks remediable. Report-only controls
+    /// (create-time or destructive properties) are never changed automatically.
+    Enforce,
+}
+
+impl Mode {
+    /// The stricter of two modes: a PhiStore may tighten its workspace's mode, never loosen it.
+    pub fn strictest(self, other: Mode) -> Mode {
+        if self == Mode::Enforce || other == Mode::Enforce {
+            Mode::Enforce
+        } else {
+            Mode::Audit
+        }
+    }
+}
+
+/// A reference to an object of another kind in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+pub struct LocalObjectRef {
+    /// Name of the referenced object, in the same namespace as the referring object.
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = rules::object_name("name"))]
+    pub name: String,
+    /// Not allowed: references never cross namespaces. Present in the schema only so that a
+    /// manifest setting it is rejected with a clear message instead of the field being dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    #[x_kube(validation = Rule::new("self == ''").message(Message::Message("namespace must not be set: a reference names an object in the same namespace".into())))]
+    pub namespace: Option<String>,
+}
+
+/// A key of a Kubernetes Secret in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+pub struct SecretKeyRef {
+    /// Name of the Secret, in the same namespace.
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = rules::object_name("name"))]
+    pub name: String,
+    /// Key within the Secret's data.
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[-._a-zA-Z0-9]+$')").message(Message::Message("key must consist of letters, digits, '-', '_' or '.'".into())))]
+    pub key: String,
+}
+
+/// The state of one control on one resource.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ControlState {
+    /// The observed value meets the control.
+    Compliant,
+    /// The observed value does not meet the control.
+    Drifted,
+    /// The operator changed the resource and it now meets the control.
+    Remediated,
+    /// An approved, unexpired exemption covers the control.
+    Exempt,
+    /// The control does not apply to this resource (kind, tier or settings).
+    NotApplicable,
+    /// The control could not be evaluated; the message says why.
+    Error,
+}
+
+/// An exemption as it applied when the control was evaluated.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedExemption {
+    /// Why the control is exempted.
+    pub reason: String,
+    /// Who approved the exemption.
+    pub approver: String,
+    /// When the exemption ends; the control is enforced again after it.
+    pub expires: Time,
+}
+
+/// One control's evidence: what was expected, what was observed, since when.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlStatus {
+    /// The control id from the catalog, e.g. `storage.min-tls-1-2`.
+    pub id: String,
+    /// Compliant, Drifted, Remediated, Exempt, NotApplicable or Error.
+    pub state: ControlState,
+    /// The compliant value, as the catalog states it.
+    pub expected: String,
+    /// The value read from Azure.
+    pub observed: String,
+    /// HIPAA Security Rule citations (45 CFR Part 164), e.g. `164.312(e)(1)`.
+    #[serde(default)]
+    pub hipaa: Vec<String>,
+    /// When the control entered its current state.
+    pub since: Time,
+    /// When the control was last evaluated against Azure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checked: Option<Time>,
+    /// When the operator last changed the resource for this control.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_remediated: Option<Time>,
+    /// A sentence a person can act on, when the state needs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The exemption that applies, when the state is Exempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exemption: Option<AppliedExemption>,
+}
+
+/// Condition types and reasons, as constants so that code and tests agree on them.
+pub mod condition {
+    /// True only when the last reconcile succeeded and every non-exempt control is compliant.
+    pub const READY: &str = "Ready";
+    pub const ENCRYPTED_AT_REST: &str = "EncryptedAtRest";
+    pub const ENCRYPTED_IN_TRANSIT: &str = "EncryptedInTransit";
+    pub const PRIVATE_NETWORK: &str = "PrivateNetwork";
+    pub const AUDIT_LOGGING: &str = "AuditLogging";
+    pub const KEY_ROTATION: &str = "KeyRotation";
+    pub const ACCESS_REVIEWED: &str = "AccessReviewed";
+    pub const BACKUP_RECOVERY: &str = "BackupRecovery";
+    pub const POLICY_ASSIGNED: &str = "PolicyAssigned";
+
+    /// Reasons of the `Ready` condition.
+    pub mod reason {
+        pub const COMPLIANT: &str = "Compliant";
+        pub const DRIFTED: &str = "Drifted";
+        pub const REMEDIATING: &str = "Remediating";
+        pub const AZURE_UNAVAILABLE: &str = "AzureUnavailable";
+        pub const FORBIDDEN: &str = "Forbidden";
+        pub const WORKSPACE_NOT_FOUND: &str = "WorkspaceNotFound";
+        pub const RESOURCE_NOT_FOUND: &str = "ResourceNotFound";
+        pub const INVALID_SPEC: &str = "InvalidSpec";
+        pub const CONFLICT: &str = "Conflict";
+    }
+}

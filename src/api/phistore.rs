@@ -1,0 +1,413 @@
+//! `PhiStore`: one existing Azure resource that holds PHI, governed by a workspace.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::core::cel::{Message, Rule};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{ControlStatus, LocalObjectRef, Mode};
+use super::rules;
+use super::status::{Conditions, conditions_merge, controls_merge};
+use crate::controls::catalog::CONTROL_IDS;
+
+/// One existing Azure resource that holds PHI: which resource, which workspace governs it,
+/// per-store settings, approved exemptions, and what happens to the safeguards the operator
+/// created when the PhiStore is deleted. The operator never creates or deletes the resource.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "hipaa-operator.io",
+    version = "v1alpha1",
+    kind = "PhiStore",
+    namespaced,
+    status = "PhiStoreStatus",
+    shortname = "phi",
+    category = "hipaa",
+    printcolumn(name = "Kind", type_ = "string", json_path = ".spec.resource.kind"),
+    printcolumn(name = "Mode", type_ = "string", json_path = ".status.mode", description = "Effective mode: the workspace's, or stricter"),
+    printcolumn(name = "Compliant", type_ = "string", json_path = ".status.compliance", description = "Compliant controls of all evaluated controls"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = private_endpoint_groups_rule())]
+pub struct PhiStoreSpec {
+    /// The HipaaWorkspace that governs this store, by name, in the same namespace.
+    pub workspace_ref: LocalObjectRef,
+
+    /// The Azure resource that holds PHI. Immutable: create a new PhiStore for another resource.
+    #[x_kube(validation = rules::immutable("resource", "create a new PhiStore to govern another resource"))]
+    pub resource: AzureResourceRef,
+
+    /// Override the workspace's mode. A store may only be stricter than its workspace: `Enforce`
+    /// under an `Audit` workspace is honoured; `Audit` under an `Enforce` workspace is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+
+    /// The private endpoint the operator keeps for the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_endpoint: Option<PrivateEndpointSettings>,
+
+    /// The customer-managed key of the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionSettings>,
+
+    /// The diagnostic setting the operator owns on the store (audit logs to the workspace's
+    /// Log Analytics workspace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<DiagnosticsSettings>,
+
+    /// Organisation values that the catalog leaves to a profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<StoreProfile>,
+
+    /// Approved exemptions, one per control id. An exempted control reports `Exempt` until its
+    /// expiry, then is enforced again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 128))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["control".into()]))]
+    pub exemptions: Vec<Exemption>,
+
+    /// What happens to the safeguards the operator created (private endpoint, diagnostic
+    /// setting) when this PhiStore is deleted: `Retain` (default) leaves them, `Delete` removes
+    /// them. The Azure resource itself, its data and its keys are never deleted.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// The kinds of Azure resources a PhiStore can govern.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum ResourceKind {
+    /// `Microsoft.Storage/storageAccounts`
+    StorageAccount,
+    /// `Microsoft.Sql/servers`
+    SqlServer,
+    /// `Microsoft.DocumentDB/databaseAccounts`
+    CosmosDbAccount,
+    /// `Microsoft.KeyVault/vaults` (secrets holding PHI)
+    KeyVault,
+    /// `Microsoft.HealthcareApis/workspaces`
+    HealthDataWorkspace,
+    /// `Microsoft.HealthcareApis/workspaces/fhirservices`
+    FhirService,
+    /// `Microsoft.HealthcareApis/workspaces/dicomservices`
+    DicomService,
+}
+
+impl ResourceKind {
+    /// Every kind, in the order of the enum.
+    pub const ALL: [ResourceKind; 7] = [
+        ResourceKind::StorageAccount,
+        ResourceKind::SqlServer,
+        ResourceKind::CosmosDbAccount,
+        ResourceKind::KeyVault,
+        ResourceKind::HealthDataWorkspace,
+        ResourceKind::FhirService,
+        ResourceKind::DicomService,
+    ];
+
+    /// The name used in the API (`spec.resource.kind`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::StorageAccount => "StorageAccount",
+            ResourceKind::SqlServer => "SqlServer",
+            ResourceKind::CosmosDbAccount => "CosmosDbAccount",
+            ResourceKind::KeyVault => "KeyVault",
+            ResourceKind::HealthDataWorkspace => "HealthDataWorkspace",
+            ResourceKind::FhirService => "FhirService",
+            ResourceKind::DicomService => "DicomService",
+        }
+    }
+
+    /// The ARM type path after `/providers/`, with the resource name rules of the type, as an
+    /// RE2 expression (escaped for a CEL string literal).
+    fn id_pattern(self) -> &'static str {
+        match self {
+            ResourceKind::StorageAccount => "Microsoft\\\\.Storage/storageAccounts/[a-z0-9]{3,24}",
+            ResourceKind::SqlServer => "Microsoft\\\\.Sql/servers/[a-z0-9][-a-z0-9]{0,61}[a-z0-9]",
+            ResourceKind::CosmosDbAccount => {
+                "Microsoft\\\\.DocumentDB/databaseAccounts/[a-z0-9][-a-z0-9]{1,42}[a-z0-9]"
+            }
+            ResourceKind::KeyVault => "Microsoft\\\\.KeyVault/vaults/[a-zA-Z][-a-zA-Z0-9]{1,22}[a-zA-Z0-9]",
+            ResourceKind::HealthDataWorkspace => "Microsoft\\\\.HealthcareApis/workspaces/[a-zA-Z0-9]{3,24}",
+            ResourceKind::FhirService => {
+                "Microsoft\\\\.HealthcareApis/workspaces/[a-zA-Z0-9]{3,24}/fhirservices/[a-zA-Z0-9][-a-zA-Z0-9]{1,22}[a-zA-Z0-9]"
+            }
+            ResourceKind::DicomService => {
+                "Microsoft\\\\.HealthcareApis/workspaces/[a-zA-Z0-9]{3,24}/dicomservices/[a-zA-Z0-9][-a-zA-Z0-9]{1,22}[a-zA-Z0-9]"
+            }
+        }
+    }
+
+    /// The ARM type a person should write, for messages.
+    pub fn arm_type(self) -> &'static str {
+        match self {
+            ResourceKind::StorageAccount => "Microsoft.Storage/storageAccounts/{name}",
+            ResourceKind::SqlServer => "Microsoft.Sql/servers/{name}",
+            ResourceKind::CosmosDbAccount => "Microsoft.DocumentDB/databaseAccounts/{name}",
+            ResourceKind::KeyVault => "Microsoft.KeyVault/vaults/{name}",
+            ResourceKind::HealthDataWorkspace => "Microsoft.HealthcareApis/workspaces/{name}",
+            ResourceKind::FhirService => "Microsoft.HealthcareApis/workspaces/{workspace}/fhirservices/{name}",
+            ResourceKind::DicomService => {
+                "Microsoft.HealthcareApis/workspaces/{workspace}/dicomservices/{name}"
+            }
+        }
+    }
+
+    /// Private-endpoint group ids (sub-resources) the resource type offers.
+    pub fn private_endpoint_groups(self) -> &'static [&'static str] {
+        match self {
+            ResourceKind::StorageAccount => &[
+                "blob", "blob_secondary", "dfs", "dfs_secondary", "file", "file_secondary", "queue",
+                "queue_secondary", "table", "table_secondary", "web", "web_secondary",
+            ],
+            ResourceKind::SqlServer => &["sqlServer"],
+            ResourceKind::CosmosDbAccount => {
+                &["Sql", "SqlDedicated", "MongoDB", "Cassandra", "Gremlin", "Table", "Analytical"]
+            }
+            ResourceKind::KeyVault => &["vault"],
+            ResourceKind::HealthDataWorkspace | ResourceKind::FhirService | ResourceKind::DicomService => {
+                &["healthcareworkspace"]
+            }
+        }
+    }
+
+    /// The group id used when the spec names none.
+    pub fn default_private_endpoint_group(self) -> &'static str {
+        self.private_endpoint_groups()[0]
+    }
+}
+
+/// The rule that pairs `resource.kind` with the shape of `resource.id`.
+fn kind_matches_id_rule() -> Rule {
+    let mut expr = String::from("false");
+    let mut examples = String::from("''");
+    for kind in ResourceKind::ALL.iter().rev() {
+        expr = format!(
+            "self.kind == '{}' ? self.id.matches('{}{}$') : ({expr})",
+            kind.as_str(),
+            rules::arm_prefix(),
+            kind.id_pattern()
+        );
+        examples = format!("self.kind == '{}' ? '{}' : ({examples})", kind.as_str(), kind.arm_type());
+    }
+    Rule::new(expr)
+        .message(Message::Expression(format!(
+            "'id must be the Azure resource ID of a ' + self.kind + ': /subscriptions/{{subscription}}/resourceGroups/{{group}}/providers/' + ({examples})"
+        )))
+        .field_path(".id")
+}
+
+/// The rule that only lets a store ask for private-endpoint group ids its resource type offers.
+fn private_endpoint_groups_rule() -> Rule {
+    let map = ResourceKind::ALL
+        .iter()
+        .map(|k| {
+            let groups = k
+                .private_endpoint_groups()
+                .iter()
+                .map(|g| format!("'{g}'"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("'{}': [{groups}]", k.as_str())
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Rule::new(format!(
+        "!has(self.privateEndpoint) || self.privateEndpoint.groupIds.all(g, g in {{{map}}}[self.resource.kind])"
+    ))
+    .message(Message::Expression(format!(
+        "'privateEndpoint.groupIds must be private-link sub-resources of a ' + self.resource.kind + ': ' + {{{map}}}[self.resource.kind].join(', ')"
+    )))
+    .field_path(".privateEndpoint.groupIds")
+}
+
+/// The Azure resource a PhiStore governs.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = kind_matches_id_rule())]
+pub struct AzureResourceRef {
+    /// The resource type.
+    pub kind: ResourceKind,
+    /// The ARM resource ID, e.g.
+    /// `/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Storage/storageAccounts/{name}`.
+    #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{}')", rules::arm_prefix())).message(Message::Message("id must be an Azure resource ID: /subscriptions/{subscription GUID}/resourceGroups/{group}/providers/{namespace}/{type}/{name}".into())))]
+    #[x_kube(validation = Rule::new("!self.contains('/../') && !self.contains('/./') && !self.contains('//') && !self.endsWith('/')").message(Message::Message("id must not contain empty, '.' or '..' segments or a trailing '/'".into())))]
+    pub id: String,
+}
+
+/// The private endpoint of a store.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivateEndpointSettings {
+    /// Keep a private endpoint in the workspace's subnet (default true). When false the
+    /// private-endpoint control reports `NotApplicable` only if an exemption covers it.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The sub-resources to reach privately (default: `blob` for storage accounts, `sqlServer`,
+    /// `Sql` for Cosmos DB, `vault`, `healthcareworkspace` for Health Data Services).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 12), inner(length(min = 1, max = 32)))]
+    pub group_ids: Vec<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The customer-managed key of a store.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptionSettings {
+    /// Name of the key in the workspace's Key Vault (default: the PhiStore's namespace and
+    /// name). Created if missing, with the workspace's rotation policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 127))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-zA-Z0-9-]+$')").message(Message::Message("keyName must be a Key Vault key name: letters, digits and '-'".into())))]
+    pub key_name: Option<String>,
+    /// ARM id of a user-assigned managed identity the resource uses to reach the key. Default:
+    /// the resource's system-assigned identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = rules::resource_id("userAssignedIdentityId", "Microsoft\\\\.ManagedIdentity/userAssignedIdentities/[a-zA-Z0-9][-a-zA-Z0-9_]{2,127}", "Microsoft.ManagedIdentity/userAssignedIdentities/{name}"))]
+    pub user_assigned_identity_id: Option<String>,
+}
+
+/// The diagnostic setting of a store.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DiagnosticsSettings {
+    /// Category groups to send (default `audit`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 2))]
+    pub category_groups: Vec<CategoryGroup>,
+    /// Individual log categories to send in addition, e.g. `StorageRead`, `AuditEvent`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 64)))]
+    #[x_kube(validation = Rule::new("self.all(c, c.matches('^[A-Za-z][A-Za-z0-9]*$'))").message(Message::Message("categories must be diagnostic log category names such as StorageRead".into())))]
+    pub categories: Vec<String>,
+    /// Storage services whose logs are collected (default `blob`; add every service in use).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 4))]
+    pub services: Vec<StorageService>,
+}
+
+/// A diagnostic category group.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum CategoryGroup {
+    #[serde(rename = "audit")]
+    Audit,
+    #[serde(rename = "allLogs")]
+    AllLogs,
+}
+
+/// A storage account service with its own diagnostic settings.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum StorageService {
+    #[serde(rename = "blob")]
+    Blob,
+    #[serde(rename = "file")]
+    File,
+    #[serde(rename = "queue")]
+    Queue,
+    #[serde(rename = "table")]
+    Table,
+}
+
+/// Organisation values the catalog leaves to a profile.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreProfile {
+    /// Which trusted Azure services may bypass the network rules (`storage.network-bypass`):
+    /// `AzureServices` (default, needed by Backup and diagnostics) or `None`.
+    #[serde(default)]
+    pub network_bypass: NetworkBypass,
+    /// Minimum soft-delete retention in days for blobs and containers, 1 to 365 (default 14).
+    #[serde(default = "default_soft_delete_days")]
+    #[schemars(range(min = 1, max = 365))]
+    pub soft_delete_retention_days: i32,
+    /// Public IP ranges allowed through the firewall (CIDR). Empty means none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(min = 7, max = 43)))]
+    #[x_kube(validation = Rule::new("self.all(r, isCIDR(r) || isIP(r))").message(Message::Message("allowedIpRanges must be IP addresses or CIDR ranges such as 203.0.113.0/24".into())))]
+    pub allowed_ip_ranges: Vec<String>,
+}
+
+fn default_soft_delete_days() -> i32 {
+    14
+}
+
+/// Trusted-services bypass of a resource firewall.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum NetworkBypass {
+    #[default]
+    AzureServices,
+    None,
+}
+
+/// What happens to the safeguards the operator created when a PhiStore is deleted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Leave the private endpoint and diagnostic setting in place (default).
+    #[default]
+    Retain,
+    /// Remove the private endpoint and diagnostic setting the operator created. Never the
+    /// resource, its data or its keys.
+    Delete,
+}
+
+/// An approved exemption from one control.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Exemption {
+    /// The control id from the catalog, e.g. `storage.geo-redundant`.
+    #[schemars(length(min = 3, max = 64))]
+    #[x_kube(validation = known_control_rule())]
+    pub control: String,
+    /// Why the control does not apply or is accepted as a risk.
+    #[schemars(length(min = 1, max = 1024))]
+    #[x_kube(validation = rules::not_blank("reason"))]
+    pub reason: String,
+    /// Who approved the exemption (name or e-mail address).
+    #[schemars(length(min = 1, max = 256))]
+    #[x_kube(validation = rules::not_blank("approver"))]
+    pub approver: String,
+    /// When the exemption ends (RFC 3339). After it the control is enforced again.
+    pub expires: Time,
+    /// A change or risk ticket for the exemption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub ticket: Option<String>,
+}
+
+fn known_control_rule() -> Rule {
+    let ids = CONTROL_IDS.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(", ");
+    Rule::new(format!("self in [{ids}]")).message(Message::Expression(
+        "'control ' + self + ' is not a control id of the HIPAA control catalog; ids look like storage.min-tls-1-2'".into(),
+    ))
+}
+
+/// What the operator observed and decided about the store.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PhiStoreStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The effective mode: the workspace's, or the store's when stricter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// `Ready` and one condition per safeguard family.
+    #[serde(default)]
+    #[schemars(schema_with = "conditions_merge")]
+    pub conditions: Conditions,
+    /// One entry per control: the evidence trail.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "controls_merge")]
+    pub controls: Vec<ControlStatus>,
+    /// Compliant (or exempt) controls of all evaluated controls, e.g. `23/25`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compliance: Option<String>,
+}

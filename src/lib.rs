@@ -1,0 +1,5 @@
+//! hipaa-operator: keeps the Azure resources that hold PHI configured as the HIPAA Security Rule
+//! expects, and reports every control in the status of Kubernetes objects.
+
+pub mod api;
+pub mod controls;
