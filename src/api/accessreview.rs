@@ -1,5 +1,9 @@
 //! `AccessReview`: one review cycle of who can reach one PHI store.
 
+// clippy reads the repeated `printcolumn(type_ = ...)` arguments of `#[kube]` as duplicated
+// attributes; they are separate columns.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -19,15 +23,29 @@ use super::status::{Conditions, conditions_merge};
     version = "v1alpha1",
     kind = "AccessReview",
     namespaced,
+    doc = "One access-review cycle of one PhiStore: the role assignments that reached it, a decision per principal, and what the operator did with denied access.",
     status = "AccessReviewStatus",
     shortname = "arev",
     category = "hipaa",
     printcolumn(name = "Store", type_ = "string", json_path = ".spec.storeRef.name"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Decided", type_ = "string", json_path = ".status.decided", description = "Principals decided of all principals under review"),
-    printcolumn(name = "Due", type_ = "date", json_path = ".spec.dueBy"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Decided",
+        type_ = "string",
+        json_path = ".status.decided",
+        description = "Principals decided of all principals under review"
+    ),
+    printcolumn(name = "Due", type_ = "string", json_path = ".spec.dueBy"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.decisions.all(d, self.assignments.exists(a, a.principalId == d.principalId))").message(Message::Message("every decision must name a principalId listed in assignments: only access found in this cycle can be decided".into())).field_path(".decisions"))]

@@ -8,7 +8,8 @@
 use kube::core::cel::{Message, Rule};
 
 /// A GUID such as a subscription, tenant, client or principal id.
-pub const GUID: &str = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
+pub const GUID: &str =
+    "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
 
 /// An Azure resource group name: letters, digits, `-`, `_`, `.`, `(`, `)`, at most 90 characters,
 /// not ending with a period.
@@ -38,7 +39,8 @@ pub fn resource_id(field: &str, type_pattern: &str, example: &str) -> Rule {
 
 /// The regular expression of a positive ISO-8601 duration (`PT1H`, `P90D`, `P1Y2M`, `PT30M`).
 /// `P` alone, a trailing `T` and an all-zero value are rejected by [`duration`].
-pub const ISO_DURATION: &str = "^P([0-9]+Y)?([0-9]+M)?([0-9]+W)?([0-9]+D)?(T([0-9]+H)?([0-9]+M)?([0-9]+S)?)?$";
+pub const ISO_DURATION: &str =
+    "^P([0-9]+Y)?([0-9]+M)?([0-9]+W)?([0-9]+D)?(T([0-9]+H)?([0-9]+M)?([0-9]+S)?)?$";
 
 /// The rule for a field that must be a positive ISO-8601 duration.
 pub fn duration(field: &str, example: &str) -> Rule {
@@ -62,6 +64,19 @@ pub fn lifetime_days(path: &str) -> String {
     )
 }
 
+/// A rule that `shorter` is shorter than `longer` (both [`KEY_LIFETIME`] fields of `self`),
+/// evaluated only when both are well-formed so a malformed value gets its own field's message.
+pub fn shorter_lifetime(shorter: &str, longer: &str, message: &str) -> Rule {
+    let (a, b) = (format!("self.{shorter}"), format!("self.{longer}"));
+    Rule::new(format!(
+        "!{a}.matches('{KEY_LIFETIME}') || !{b}.matches('{KEY_LIFETIME}') || {} < {}",
+        lifetime_days(&a),
+        lifetime_days(&b)
+    ))
+    .message(Message::Message(message.to_string()))
+    .field_path(format!(".{shorter}"))
+}
+
 /// The rule for a Key Vault lifetime duration field.
 pub fn key_lifetime(field: &str, example: &str) -> Rule {
     Rule::new(format!("self.matches('{KEY_LIFETIME}')")).message(Message::Message(format!(
@@ -82,13 +97,12 @@ pub fn object_name(field: &str) -> Rule {
 
 /// The rule for a free-text field that must say something (not only white space).
 pub fn not_blank(field: &str) -> Rule {
-    Rule::new("self.matches('[^ \\t\\n\\r]')")
-        .message(Message::Message(format!("{field} must not be empty or blank")))
+    Rule::new("self.matches('[^ \\t\\n\\r]')").message(Message::Message(format!(
+        "{field} must not be empty or blank"
+    )))
 }
 
 /// The rule that makes a field immutable once set.
 pub fn immutable(field: &str, hint: &str) -> Rule {
-    Rule::new("self == oldSelf").message(Message::Message(format!(
-        "{field} is immutable: {hint}"
-    )))
+    Rule::new("self == oldSelf").message(Message::Message(format!("{field} is immutable: {hint}")))
 }

@@ -10,7 +10,12 @@ pub type Conditions = Vec<Condition>;
 
 /// A list schema keyed by `keys` (`x-kubernetes-list-type: map`), so server-side apply merges
 /// entries by key and the API server rejects two entries with the same key.
-fn map_list(generator: &mut SchemaGenerator, items: Schema, keys: &[&str], description: &str) -> Schema {
+fn map_list(
+    generator: &mut SchemaGenerator,
+    items: Schema,
+    keys: &[&str],
+    description: &str,
+) -> Schema {
     let _ = generator;
     json_schema!({
         "type": "array",

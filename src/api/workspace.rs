@@ -1,5 +1,9 @@
 //! `HipaaWorkspace`: one compliance boundary and the shared safeguards its PHI stores rely on.
 
+// clippy reads the repeated `printcolumn(type_ = ...)` arguments of `#[kube]` as duplicated
+// attributes; they are separate columns.
+#![allow(clippy::duplicated_attributes)]
+
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -18,15 +22,38 @@ use super::status::{Conditions, conditions_merge};
     version = "v1alpha1",
     kind = "HipaaWorkspace",
     namespaced,
+    doc = "A HIPAA compliance boundary: one Azure subscription and resource group, its shared safeguards, the mode (Audit or Enforce) and the drift-check interval.",
     status = "HipaaWorkspaceStatus",
     shortname = "hws",
     category = "hipaa",
     printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
-    printcolumn(name = "Compliant", type_ = "string", json_path = ".status.compliance", description = "Compliant controls of all evaluated controls"),
-    printcolumn(name = "Stores", type_ = "string", json_path = ".status.stores.summary", description = "Ready PhiStores of all PhiStores in the workspace"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Compliant",
+        type_ = "string",
+        json_path = ".status.compliance",
+        description = "Compliant controls of all evaluated controls"
+    ),
+    printcolumn(
+        name = "Stores",
+        type_ = "string",
+        json_path = ".status.stores.summary",
+        description = "Ready PhiStores of all PhiStores in the workspace"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct HipaaWorkspaceSpec {
@@ -162,8 +189,8 @@ pub enum KeyType {
 /// (one unit of days, months or years: `P90D`, `P3M`, `P1Y`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new(format!("{} < {}", rules::lifetime_days("self.rotateAfter"), rules::lifetime_days("self.expireAfter"))).message(Message::Message("rotateAfter must be shorter than expireAfter, so a new key version exists before the old one expires".into())).field_path(".rotateAfter"))]
-#[x_kube(validation = Rule::new(format!("{} < {}", rules::lifetime_days("self.notifyBefore"), rules::lifetime_days("self.expireAfter"))).message(Message::Message("notifyBefore must be shorter than expireAfter".into())).field_path(".notifyBefore"))]
+#[x_kube(validation = rules::shorter_lifetime("rotateAfter", "expireAfter", "rotateAfter must be shorter than expireAfter, so a new key version exists before the old one expires"))]
+#[x_kube(validation = rules::shorter_lifetime("notifyBefore", "expireAfter", "notifyBefore must be shorter than expireAfter"))]
 pub struct KeyRotation {
     /// Rotate a key this long after its current version was created (default `P90D`).
     #[serde(default = "default_rotate_after")]

@@ -125,12 +125,17 @@ mod tests {
     #[test]
     fn ids_are_unique_and_well_formed() {
         let unique: BTreeSet<_> = CONTROL_IDS.iter().collect();
-        assert_eq!(unique.len(), CONTROL_IDS.len(), "a control id is listed twice");
+        assert_eq!(
+            unique.len(),
+            CONTROL_IDS.len(),
+            "a control id is listed twice"
+        );
         for id in CONTROL_IDS {
             let (family, name) = id.split_once('.').expect("ids are <family>.<control>");
             assert!(!family.is_empty() && !name.is_empty(), "{id}");
             assert!(
-                id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-'),
+                id.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-'),
                 "{id} is not lower-case and hyphenated"
             );
         }

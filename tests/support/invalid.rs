@@ -1,0 +1,471 @@
+//! Objects the API server must reject, each with the field the message must name.
+
+use serde_json::{Value, json};
+
+/// One invalid object: an example, changed.
+pub struct Invalid {
+    /// What is wrong, as a test name.
+    pub name: &'static str,
+    /// The example the object starts from.
+    pub example: &'static str,
+    /// The change that makes it invalid.
+    pub mutate: fn(&mut Value),
+    /// Applied as an update of the valid example (transition rules), not a create.
+    pub update: bool,
+    /// The field path the error must name.
+    pub field: &'static str,
+    /// A fragment of the message.
+    pub says: &'static str,
+    /// Rejected by a CEL rule (so offline CEL validation must reject it too), rather than by the
+    /// OpenAPI schema (types, enums, ranges, required fields, list keys).
+    pub cel: bool,
+}
+
+const STORE: &str = "phistore-storage.yaml";
+const WORKSPACE: &str = "workspace.yaml";
+const REVIEW: &str = "accessreview-decisions.yaml";
+const SUB: &str =
+    "/subscriptions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b/resourceGroups/rg-clinical-phi";
+
+pub fn cases() -> Vec<Invalid> {
+    vec![
+        Invalid {
+            name: "resource id that is not an ARM id",
+            example: STORE,
+            mutate: |v| v["spec"]["resource"]["id"] = json!("streferralletters"),
+            update: false,
+            field: "spec.resource.id",
+            says: "must be an Azure resource ID",
+            cel: true,
+        },
+        Invalid {
+            name: "kind that does not match the resource id",
+            example: STORE,
+            mutate: |v| v["spec"]["resource"]["kind"] = json!("SqlServer"),
+            update: false,
+            field: "spec.resource.id",
+            says: "id must be the Azure resource ID of a SqlServer",
+            cel: true,
+        },
+        Invalid {
+            name: "resource id with a path traversal segment",
+            example: STORE,
+            mutate: |v| {
+                v["spec"]["resource"]["id"] = json!(format!(
+                    "{SUB}/providers/Microsoft.Storage/storageAccounts/../../../providers/Microsoft.Storage/storageAccounts/other"
+                ))
+            },
+            update: false,
+            field: "spec.resource.id",
+            says: "must not contain empty, '.' or '..' segments",
+            cel: true,
+        },
+        Invalid {
+            name: "subscription in the resource id that is not a GUID",
+            example: STORE,
+            mutate: |v| {
+                v["spec"]["resource"]["id"] = json!(
+                    "/subscriptions/prod/resourceGroups/rg-clinical-phi/providers/Microsoft.Storage/storageAccounts/streferralletters"
+                )
+            },
+            update: false,
+            field: "spec.resource.id",
+            says: "must be an Azure resource ID",
+            cel: true,
+        },
+        Invalid {
+            name: "unknown resource kind",
+            example: STORE,
+            mutate: |v| v["spec"]["resource"]["kind"] = json!("BlobContainer"),
+            update: false,
+            field: "spec.resource.kind",
+            says: "Unsupported value: \"BlobContainer\"",
+            cel: false,
+        },
+        Invalid {
+            name: "workspace reference into another namespace",
+            example: STORE,
+            mutate: |v| v["spec"]["workspaceRef"]["namespace"] = json!("finance"),
+            update: false,
+            field: "spec.workspaceRef.namespace",
+            says: "namespace must not be set",
+            cel: true,
+        },
+        Invalid {
+            name: "workspace reference that is not an object name",
+            example: STORE,
+            mutate: |v| v["spec"]["workspaceRef"]["name"] = json!("Clinical_WS"),
+            update: false,
+            field: "spec.workspaceRef.name",
+            says: "must be a Kubernetes object name",
+            cel: true,
+        },
+        Invalid {
+            name: "unknown store mode",
+            example: STORE,
+            mutate: |v| v["spec"]["mode"] = json!("Strict"),
+            update: false,
+            field: "spec.mode",
+            says: "Unsupported value: \"Strict\"",
+            cel: false,
+        },
+        Invalid {
+            name: "exemption without a reason",
+            example: STORE,
+            mutate: |v| {
+                v["spec"]["exemptions"][0]
+                    .as_object_mut()
+                    .expect("an exemption")
+                    .remove("reason");
+            },
+            update: false,
+            field: "spec.exemptions[0].reason",
+            says: "Required value",
+            cel: false,
+        },
+        Invalid {
+            name: "exemption with a blank approver",
+            example: STORE,
+            mutate: |v| v["spec"]["exemptions"][0]["approver"] = json!("   "),
+            update: false,
+            field: "spec.exemptions[0].approver",
+            says: "approver must not be empty or blank",
+            cel: true,
+        },
+        Invalid {
+            name: "exemption without an expiry",
+            example: STORE,
+            mutate: |v| {
+                v["spec"]["exemptions"][0]
+                    .as_object_mut()
+                    .expect("an exemption")
+                    .remove("expires");
+            },
+            update: false,
+            field: "spec.exemptions[0].expires",
+            says: "Required value",
+            cel: false,
+        },
+        Invalid {
+            name: "exemption expiry that is not a timestamp",
+            example: STORE,
+            mutate: |v| v["spec"]["exemptions"][0]["expires"] = json!("next spring"),
+            update: false,
+            field: "spec.exemptions[0].expires",
+            says: "date-time",
+            cel: false,
+        },
+        Invalid {
+            name: "exemption for an unknown control id",
+            example: STORE,
+            mutate: |v| v["spec"]["exemptions"][0]["control"] = json!("storage.min-tls"),
+            update: false,
+            field: "spec.exemptions[0].control",
+            says: "storage.min-tls is not a control id",
+            cel: true,
+        },
+        Invalid {
+            name: "two exemptions for one control",
+            example: STORE,
+            mutate: |v| {
+                let first = v["spec"]["exemptions"][0].clone();
+                v["spec"]["exemptions"]
+                    .as_array_mut()
+                    .expect("exemptions")
+                    .push(first);
+            },
+            update: false,
+            field: "spec.exemptions[1]",
+            says: "Duplicate value",
+            cel: false,
+        },
+        Invalid {
+            name: "private endpoint group id of another resource type",
+            example: STORE,
+            mutate: |v| v["spec"]["privateEndpoint"]["groupIds"] = json!(["blob", "vault"]),
+            update: false,
+            field: "spec.privateEndpoint.groupIds",
+            says: "must be private-link sub-resources of a StorageAccount",
+            cel: true,
+        },
+        Invalid {
+            name: "allowed IP range that is not an address",
+            example: STORE,
+            mutate: |v| {
+                v["spec"]["profile"]["allowedIpRanges"] = json!(["203.0.113.0/24", "clinic-wifi"])
+            },
+            update: false,
+            field: "spec.profile.allowedIpRanges",
+            says: "must be IP addresses or CIDR ranges",
+            cel: true,
+        },
+        Invalid {
+            name: "soft-delete retention out of range",
+            example: STORE,
+            mutate: |v| v["spec"]["profile"]["softDeleteRetentionDays"] = json!(0),
+            update: false,
+            field: "spec.profile.softDeleteRetentionDays",
+            says: "should be greater than or equal to 1",
+            cel: false,
+        },
+        Invalid {
+            name: "changed resource id (immutable)",
+            example: STORE,
+            mutate: |v| {
+                v["spec"]["resource"]["id"] = json!(format!(
+                    "{SUB}/providers/Microsoft.Storage/storageAccounts/stotheraccount"
+                ))
+            },
+            update: true,
+            field: "spec.resource",
+            says: "resource is immutable",
+            cel: true,
+        },
+        Invalid {
+            name: "subscription id that is not a GUID",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["subscriptionId"] = json!("6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4"),
+            update: false,
+            field: "spec.subscriptionId",
+            says: "subscriptionId must be a GUID",
+            cel: true,
+        },
+        Invalid {
+            name: "tenant id that is not a GUID",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["identity"]["tenantId"] = json!("contoso.onmicrosoft.com"),
+            update: false,
+            field: "spec.identity.tenantId",
+            says: "tenantId must be a GUID",
+            cel: true,
+        },
+        Invalid {
+            name: "negative drift-check interval",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["driftCheckInterval"] = json!("-PT30M"),
+            update: false,
+            field: "spec.driftCheckInterval",
+            says: "positive ISO-8601 duration",
+            cel: true,
+        },
+        Invalid {
+            name: "drift-check interval that is not ISO-8601",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["driftCheckInterval"] = json!("30m"),
+            update: false,
+            field: "spec.driftCheckInterval",
+            says: "positive ISO-8601 duration",
+            cel: true,
+        },
+        Invalid {
+            name: "zero drift-check interval",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["driftCheckInterval"] = json!("PT0S"),
+            update: false,
+            field: "spec.driftCheckInterval",
+            says: "positive ISO-8601 duration",
+            cel: true,
+        },
+        Invalid {
+            name: "access-review cadence with a time part and no value",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["accessReview"]["cadence"] = json!("P90DT"),
+            update: false,
+            field: "spec.accessReview.cadence",
+            says: "cadence must be a positive ISO-8601 duration",
+            cel: true,
+        },
+        Invalid {
+            name: "unknown workspace mode",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["mode"] = json!("Monitor"),
+            update: false,
+            field: "spec.mode",
+            says: "Unsupported value: \"Monitor\"",
+            cel: false,
+        },
+        Invalid {
+            name: "total retention above Log Analytics' maximum",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["logAnalytics"]["totalRetentionInDays"] = json!(5000),
+            update: false,
+            field: "spec.logAnalytics.totalRetentionInDays",
+            says: "should be less than or equal to 4383",
+            cel: false,
+        },
+        Invalid {
+            name: "interactive retention below Log Analytics' minimum",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["logAnalytics"]["retentionInDays"] = json!(7),
+            update: false,
+            field: "spec.logAnalytics.retentionInDays",
+            says: "should be greater than or equal to 30",
+            cel: false,
+        },
+        Invalid {
+            name: "total retention shorter than interactive retention",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["logAnalytics"]["totalRetentionInDays"] = json!(60),
+            update: false,
+            field: "spec.logAnalytics.totalRetentionInDays",
+            says: "totalRetentionInDays must be at least retentionInDays",
+            cel: true,
+        },
+        Invalid {
+            name: "key size below 3072 bits",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["keyVault"]["keySize"] = json!(2048),
+            update: false,
+            field: "spec.keyVault.keySize",
+            says: "keySize must be 3072 or 4096",
+            cel: true,
+        },
+        Invalid {
+            name: "key rotation after its expiry",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["keyVault"]["rotation"]["rotateAfter"] = json!("P2Y"),
+            update: false,
+            field: "spec.keyVault.rotation.rotateAfter",
+            says: "rotateAfter must be shorter than expireAfter",
+            cel: true,
+        },
+        Invalid {
+            name: "key lifetime in hours",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["keyVault"]["rotation"]["notifyBefore"] = json!("PT12H"),
+            update: false,
+            field: "spec.keyVault.rotation.notifyBefore",
+            says: "notifyBefore must be a Key Vault duration",
+            cel: true,
+        },
+        Invalid {
+            name: "key vault id naming a storage account",
+            example: WORKSPACE,
+            mutate: |v| {
+                v["spec"]["keyVault"]["resourceId"] = json!(format!(
+                    "{SUB}/providers/Microsoft.Storage/storageAccounts/stclinicalcmk"
+                ))
+            },
+            update: false,
+            field: "spec.keyVault.resourceId",
+            says: "Microsoft.KeyVault/vaults/{name}",
+            cel: true,
+        },
+        Invalid {
+            name: "subnet id naming a virtual network",
+            example: WORKSPACE,
+            mutate: |v| {
+                v["spec"]["privateNetworking"]["subnetId"] = json!(format!(
+                    "{SUB}/providers/Microsoft.Network/virtualNetworks/vnet-clinical"
+                ))
+            },
+            update: false,
+            field: "spec.privateNetworking.subnetId",
+            says: "virtualNetworks/{vnet}/subnets/{subnet}",
+            cel: true,
+        },
+        Invalid {
+            name: "audit archive container name with capitals",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["auditArchive"]["container"] = json!("Audit_Archive"),
+            update: false,
+            field: "spec.auditArchive.container",
+            says: "container must be a blob container name",
+            cel: true,
+        },
+        Invalid {
+            name: "break-glass principal that is not a GUID",
+            example: WORKSPACE,
+            mutate: |v| {
+                v["spec"]["accessReview"]["breakGlassPrincipalIds"] = json!(["emergency-admin"])
+            },
+            update: false,
+            field: "spec.accessReview.breakGlassPrincipalIds",
+            says: "breakGlassPrincipalIds entries must be GUIDs",
+            cel: true,
+        },
+        Invalid {
+            name: "changed subscription (immutable)",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["subscriptionId"] = json!("7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d"),
+            update: true,
+            field: "spec.subscriptionId",
+            says: "subscriptionId is immutable",
+            cel: true,
+        },
+        Invalid {
+            name: "decision for a principal not in the cycle",
+            example: REVIEW,
+            mutate: |v| {
+                v["spec"]["decisions"][0]["principalId"] =
+                    json!("9f8e7d6c-5b4a-4392-8180-7f6e5d4c3b2a")
+            },
+            update: false,
+            field: "spec.decisions",
+            says: "every decision must name a principalId listed in assignments",
+            cel: true,
+        },
+        Invalid {
+            name: "two decisions for one principal",
+            example: REVIEW,
+            mutate: |v| {
+                let first = v["spec"]["decisions"][0].clone();
+                v["spec"]["decisions"][1] = first;
+            },
+            update: false,
+            field: "spec.decisions[1]",
+            says: "Duplicate value",
+            cel: false,
+        },
+        Invalid {
+            name: "decision without a justification",
+            example: REVIEW,
+            mutate: |v| {
+                v["spec"]["decisions"][0]
+                    .as_object_mut()
+                    .expect("a decision")
+                    .remove("justification");
+            },
+            update: false,
+            field: "spec.decisions[0].justification",
+            says: "Required value",
+            cel: false,
+        },
+        Invalid {
+            name: "decision with a blank reviewer",
+            example: REVIEW,
+            mutate: |v| v["spec"]["decisions"][1]["reviewer"] = json!("  "),
+            update: false,
+            field: "spec.decisions[1].reviewer",
+            says: "reviewer must not be empty or blank",
+            cel: true,
+        },
+        Invalid {
+            name: "decision that is neither Approve nor Deny",
+            example: REVIEW,
+            mutate: |v| v["spec"]["decisions"][0]["decision"] = json!("Maybe"),
+            update: false,
+            field: "spec.decisions[0].decision",
+            says: "Unsupported value: \"Maybe\"",
+            cel: false,
+        },
+        Invalid {
+            name: "changed assignments of an open cycle (immutable)",
+            example: REVIEW,
+            mutate: |v| {
+                v["spec"]["assignments"]
+                    .as_array_mut()
+                    .expect("assignments")
+                    .pop();
+                v["spec"]["decisions"]
+                    .as_array_mut()
+                    .expect("decisions")
+                    .pop();
+            },
+            update: true,
+            field: "spec.assignments",
+            says: "assignments is immutable",
+            cel: true,
+        },
+    ]
+}
