@@ -2,5 +2,6 @@
 //! expects, and reports every control in the status of Kubernetes objects.
 
 pub mod api;
+pub mod azure;
 pub mod controls;
 pub mod runtime;

@@ -1,0 +1,215 @@
+//! The request budget: a per-subscription token bucket for reads and writes that keeps the
+//! operator under a configured share of Azure Resource Manager's limits, and slows down further
+//! when ARM's `x-ms-ratelimit-remaining-subscription-*` headers say the subscription is running low
+//! for everyone.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Whether a call reads or writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// The operator's share of a subscription's ARM limits.
+#[derive(Clone, Debug)]
+pub struct BudgetConfig {
+    /// Reads per hour the operator may use per subscription (ARM allows 12,000 per principal;
+    /// the default takes a quarter).
+    pub reads_per_hour: u32,
+    /// Writes per hour (ARM allows 1,200; the default takes a quarter).
+    pub writes_per_hour: u32,
+    /// Calls that may go at once before the hourly rate applies.
+    pub burst: u32,
+    /// When ARM reports fewer remaining calls than this fraction of its limit, the operator
+    /// stops spending its burst and waits for its own refill, leaving the rest to other users.
+    pub reserve_fraction: f64,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        Self {
+            reads_per_hour: 3_000,
+            writes_per_hour: 300,
+            burst: 50,
+            reserve_fraction: 0.2,
+        }
+    }
+}
+
+/// ARM's classic hourly limits per principal, the scale of the remaining-calls headers.
+const ARM_READS_PER_HOUR: f64 = 12_000.0;
+const ARM_WRITES_PER_HOUR: f64 = 1_200.0;
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    capacity: f64,
+    per_second: f64,
+    updated: Instant,
+}
+
+impl Bucket {
+    fn new(per_hour: u32, burst: u32, now: Instant) -> Bucket {
+        let capacity = f64::from(burst.max(1));
+        Bucket {
+            tokens: capacity,
+            capacity,
+            per_second: f64::from(per_hour.max(1)) / 3600.0,
+            updated: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
+        self.updated = now;
+    }
+
+    /// Takes a token, or says how long until one is available.
+    fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(
+                (1.0 - self.tokens) / self.per_second,
+            ))
+        }
+    }
+}
+
+/// Per-subscription buckets.
+#[derive(Debug)]
+pub struct Budget {
+    config: BudgetConfig,
+    buckets: Mutex<HashMap<(String, Access), Bucket>>,
+}
+
+impl Budget {
+    pub fn new(config: BudgetConfig) -> Budget {
+        Budget {
+            config,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits until the operator may make one more call of `access` in `subscription`. Returns how
+    /// long it waited (for the throttling-wait metric).
+    pub async fn acquire(&self, subscription: &str, access: Access) -> Duration {
+        let mut waited = Duration::ZERO;
+        loop {
+            let wait = self.try_take(subscription, access, Instant::now());
+            match wait {
+                Ok(()) => return waited,
+                Err(wait) => {
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                }
+            }
+        }
+    }
+
+    fn try_take(&self, subscription: &str, access: Access, now: Instant) -> Result<(), Duration> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let per_hour = match access {
+            Access::Read => self.config.reads_per_hour,
+            Access::Write => self.config.writes_per_hour,
+        };
+        buckets
+            .entry((subscription.to_ascii_lowercase(), access))
+            .or_insert_with(|| Bucket::new(per_hour, self.config.burst, now))
+            .take(now)
+    }
+
+    /// Reads ARM's remaining-calls header: below the reserve, the burst is given up so the
+    /// operator proceeds only at its own steady rate.
+    pub fn observe_remaining(&self, subscription: &str, access: Access, remaining: u32) {
+        let limit = match access {
+            Access::Read => ARM_READS_PER_HOUR,
+            Access::Write => ARM_WRITES_PER_HOUR,
+        };
+        if f64::from(remaining) >= limit * self.config.reserve_fraction {
+            return;
+        }
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(bucket) = buckets.get_mut(&(subscription.to_ascii_lowercase(), access)) {
+            bucket.tokens = bucket.tokens.min(0.0);
+        }
+        tracing::warn!(
+            subscription,
+            ?access,
+            remaining,
+            "Azure Resource Manager reports the subscription close to its limit; slowing down"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(per_hour: u32, burst: u32) -> Budget {
+        Budget::new(BudgetConfig {
+            reads_per_hour: per_hour,
+            writes_per_hour: per_hour,
+            burst,
+            reserve_fraction: 0.2,
+        })
+    }
+
+    #[test]
+    fn burst_then_the_hourly_rate() {
+        let b = budget(3600, 3);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(b.try_take("sub", Access::Read, t0).is_ok());
+        }
+        let wait = b
+            .try_take("sub", Access::Read, t0)
+            .expect_err("burst spent");
+        assert!(
+            (wait.as_secs_f64() - 1.0).abs() < 0.01,
+            "one token per second: {wait:?}"
+        );
+        assert!(
+            b.try_take("sub", Access::Read, t0 + Duration::from_secs(1))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn subscriptions_and_access_kinds_have_their_own_buckets() {
+        let b = budget(3600, 1);
+        let t0 = Instant::now();
+        assert!(b.try_take("sub-a", Access::Read, t0).is_ok());
+        assert!(b.try_take("sub-a", Access::Read, t0).is_err());
+        assert!(
+            b.try_take("SUB-A", Access::Read, t0).is_err(),
+            "ids are case-insensitive"
+        );
+        assert!(b.try_take("sub-a", Access::Write, t0).is_ok());
+        assert!(b.try_take("sub-b", Access::Read, t0).is_ok());
+    }
+
+    #[test]
+    fn a_subscription_close_to_its_limit_loses_the_burst() {
+        let b = budget(3600, 10);
+        let t0 = Instant::now();
+        assert!(b.try_take("sub", Access::Write, t0).is_ok());
+        b.observe_remaining("sub", Access::Write, 1_000);
+        assert!(
+            b.try_take("sub", Access::Write, t0).is_ok(),
+            "1000 of 1200 left is plenty"
+        );
+        b.observe_remaining("sub", Access::Write, 100);
+        assert!(
+            b.try_take("sub", Access::Write, t0).is_err(),
+            "below the 20% reserve"
+        );
+    }
+}

@@ -1,0 +1,487 @@
+//! The HTTP client of every Azure call: one `azure_core` pipeline per token audience (ARM, Key
+//! Vault) with retries, `Retry-After`, user agent and client request id; the request budget;
+//! error classification; and call statistics for metrics.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use azure_core::credentials::TokenCredential;
+use azure_core::http::headers::HeaderName;
+use azure_core::http::policies::Policy;
+use azure_core::http::policies::auth::BearerTokenAuthorizationPolicy;
+use azure_core::http::{
+    ClientOptions, Context, ExponentialRetryOptions, Method, Pipeline, PipelineSendOptions,
+    Request, RetryOptions, Transport, Url,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::budget::{Access, Budget, BudgetConfig};
+use super::cloud::Cloud;
+use super::error::AzureError;
+use super::lro::{self, LroOptions};
+
+/// Settings of the client that are not the cloud or the credential.
+#[derive(Clone, Debug)]
+pub struct ClientSettings {
+    pub budget: BudgetConfig,
+    pub lro: LroOptions,
+    /// Retries of one request on throttling, 5xx and dropped connections.
+    pub max_retries: u32,
+    /// The first retry delay; later ones grow exponentially (with jitter).
+    pub retry_initial_delay: Duration,
+    /// Timeout of one HTTP request.
+    pub request_timeout: Duration,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            budget: BudgetConfig::default(),
+            lro: LroOptions::default(),
+            max_retries: 4,
+            retry_initial_delay: Duration::from_millis(800),
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One Azure call, as counted for metrics.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CallKey {
+    /// Resource provider, e.g. `Microsoft.Storage` or `KeyVault`.
+    pub provider: String,
+    /// Operation id, e.g. `StorageAccounts_Update`.
+    pub operation: String,
+    /// `2xx`, `4xx`, `5xx` or `error` (no response).
+    pub status_class: String,
+}
+
+/// Count and total latency of calls, by provider, operation and status class.
+#[derive(Debug, Default)]
+pub struct CallStats {
+    calls: Mutex<HashMap<CallKey, (u64, Duration)>>,
+    budget_wait: Mutex<Duration>,
+}
+
+impl CallStats {
+    fn record(&self, key: CallKey, elapsed: Duration) {
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = calls.entry(key).or_default();
+        entry.0 += 1;
+        entry.1 += elapsed;
+    }
+
+    /// A copy of the counters.
+    pub fn snapshot(&self) -> Vec<(CallKey, u64, Duration)> {
+        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<_> = calls
+            .iter()
+            .map(|(k, (n, d))| (k.clone(), *n, *d))
+            .collect();
+        out.sort_by(|a, b| {
+            (&a.0.provider, &a.0.operation, &a.0.status_class).cmp(&(
+                &b.0.provider,
+                &b.0.operation,
+                &b.0.status_class,
+            ))
+        });
+        out
+    }
+
+    /// Total time spent waiting for the request budget.
+    pub fn budget_wait(&self) -> Duration {
+        *self.budget_wait.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A response: status, the headers the operator reads, and the body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub etag: Option<String>,
+    pub location: Option<String>,
+    pub async_operation: Option<String>,
+    pub retry_after: Option<Duration>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as `T`.
+    pub fn json<T: DeserializeOwned>(
+        &self,
+        operation: &str,
+        resource: &str,
+    ) -> Result<T, AzureError> {
+        serde_json::from_slice(&self.body).map_err(|e| AzureError::Unexpected {
+            operation: operation.to_string(),
+            resource: resource.to_string(),
+            detail: format!("response body is not the expected JSON: {e}"),
+        })
+    }
+}
+
+/// One ARM operation: its id, provider and api-version, for URLs, errors and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArmOp {
+    pub operation: &'static str,
+    pub provider: &'static str,
+    pub api_version: &'static str,
+}
+
+impl ArmOp {
+    pub const fn new(
+        operation: &'static str,
+        provider: &'static str,
+        api_version: &'static str,
+    ) -> ArmOp {
+        ArmOp {
+            operation,
+            provider,
+            api_version,
+        }
+    }
+}
+
+/// Which token audience a call needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    ResourceManager,
+    KeyVault,
+}
+
+/// What to send.
+pub struct Call<'a> {
+    pub operation: &'static str,
+    pub provider: &'static str,
+    pub method: Method,
+    pub url: Url,
+    /// The resource the call is about, for errors and budget (an ARM id, or a vault URL).
+    pub resource: &'a str,
+    pub body: Option<serde_json::Value>,
+    pub if_match: Option<String>,
+    pub audience: Audience,
+}
+
+/// The Azure client: the one place where HTTP and credentials live.
+#[derive(Clone)]
+pub struct AzureClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cloud: Cloud,
+    arm: Pipeline,
+    key_vault: Pipeline,
+    budget: Budget,
+    stats: Arc<CallStats>,
+    lro: LroOptions,
+}
+
+impl std::fmt::Debug for AzureClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AzureClient")
+            .field("cloud", &self.inner.cloud.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AzureClient {
+    /// A client for `cloud` authenticating with `credential`, sending through `http`.
+    pub fn new(
+        cloud: Cloud,
+        credential: Arc<dyn TokenCredential>,
+        http: reqwest::Client,
+        settings: ClientSettings,
+    ) -> AzureClient {
+        let pipeline = |scope: String| {
+            let options = ClientOptions {
+                transport: Some(Transport::new(Arc::new(http.clone()))),
+                retry: RetryOptions::exponential(ExponentialRetryOptions {
+                    initial_delay: to_time(settings.retry_initial_delay),
+                    max_retries: settings.max_retries,
+                    max_total_elapsed: to_time(Duration::from_secs(120)),
+                    max_delay: to_time(Duration::from_secs(30)),
+                }),
+                ..ClientOptions::default()
+            };
+            let auth: Arc<dyn Policy> = Arc::new(BearerTokenAuthorizationPolicy::new(
+                credential.clone(),
+                vec![scope],
+            ));
+            Pipeline::new(
+                Some(env!("CARGO_PKG_NAME")),
+                Some(env!("CARGO_PKG_VERSION")),
+                options,
+                Vec::new(),
+                vec![auth],
+                None,
+            )
+        };
+        let arm = pipeline(cloud.resource_manager_scope());
+        let key_vault = pipeline(cloud.key_vault_scope());
+        AzureClient {
+            inner: Arc::new(Inner {
+                cloud,
+                arm,
+                key_vault,
+                budget: Budget::new(settings.budget),
+                stats: Arc::new(CallStats::default()),
+                lro: settings.lro,
+            }),
+        }
+    }
+
+    /// The cloud this client talks to.
+    pub fn cloud(&self) -> &Cloud {
+        &self.inner.cloud
+    }
+
+    /// Call counts and latencies.
+    pub fn stats(&self) -> Arc<CallStats> {
+        self.inner.stats.clone()
+    }
+
+    /// The ARM URL of `path` (a resource id or a provider path) with `api-version`.
+    pub fn arm_url(&self, path: &str, api_version: &str) -> Result<Url, AzureError> {
+        let mut url = self
+            .inner
+            .cloud
+            .resource_manager
+            .join(path)
+            .map_err(|e| AzureError::Configuration(format!("ARM URL for {path}: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("api-version", api_version);
+        Ok(url)
+    }
+
+    /// Sends one call. A non-2xx status becomes a classified error.
+    pub async fn send(&self, call: Call<'_>) -> Result<Reply, AzureError> {
+        let reply = self.send_raw(&call).await?;
+        if (200..300).contains(&reply.status) {
+            Ok(reply)
+        } else {
+            Err(AzureError::from_response(
+                call.operation,
+                call.resource,
+                reply.status,
+                reply.retry_after,
+                &reply.body,
+            ))
+        }
+    }
+
+    /// Sends one call and returns whatever came back (after the pipeline's retries).
+    pub async fn send_raw(&self, call: &Call<'_>) -> Result<Reply, AzureError> {
+        let access = if call.method == Method::Get || call.method == Method::Head {
+            Access::Read
+        } else {
+            Access::Write
+        };
+        let subscription = subscription_of(call.resource);
+        if let Some(subscription) = subscription {
+            let waited = self.inner.budget.acquire(subscription, access).await;
+            if !waited.is_zero() {
+                *self
+                    .inner
+                    .stats
+                    .budget_wait
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) += waited;
+            }
+        }
+        let mut request = Request::new(call.url.clone(), call.method);
+        request.insert_header("accept", "application/json");
+        if let Some(body) = &call.body {
+            let bytes = serde_json::to_vec(body)
+                .map_err(|e| AzureError::Configuration(format!("request body: {e}")))?;
+            request.insert_header("content-type", "application/json");
+            request.set_body(bytes);
+        }
+        if let Some(etag) = &call.if_match {
+            request.insert_header("if-match", etag.clone());
+        }
+        let pipeline = match call.audience {
+            Audience::ResourceManager => &self.inner.arm,
+            Audience::KeyVault => &self.inner.key_vault,
+        };
+        let started = Instant::now();
+        let result = pipeline
+            .send(
+                &Context::new(),
+                &mut request,
+                Some(PipelineSendOptions {
+                    skip_checks: true,
+                    ..Default::default()
+                }),
+            )
+            .await;
+        let elapsed = started.elapsed();
+        let key = |class: &str| CallKey {
+            provider: call.provider.to_string(),
+            operation: call.operation.to_string(),
+            status_class: class.to_string(),
+        };
+        let response = match result {
+            Ok(response) => response,
+            Err(e) => {
+                self.inner.stats.record(key("error"), elapsed);
+                return Err(match e.kind() {
+                    azure_core::error::ErrorKind::Credential => {
+                        AzureError::Credential(e.to_string())
+                    }
+                    _ => AzureError::Transient {
+                        operation: call.operation.to_string(),
+                        resource: call.resource.to_string(),
+                        detail: e.to_string(),
+                    },
+                });
+            }
+        };
+        let (status, headers, body) = response.deconstruct();
+        let status = u16::from(status);
+        self.inner
+            .stats
+            .record(key(&format!("{}xx", status / 100)), elapsed);
+        let header = |name: &'static str| headers.get_optional_string(&HeaderName::from(name));
+        if let Some(subscription) = subscription {
+            let remaining = match access {
+                Access::Read => header("x-ms-ratelimit-remaining-subscription-reads"),
+                Access::Write => header("x-ms-ratelimit-remaining-subscription-writes"),
+            };
+            if let Some(remaining) = remaining.and_then(|r| r.trim().parse::<u32>().ok()) {
+                self.inner
+                    .budget
+                    .observe_remaining(subscription, access, remaining);
+            }
+        }
+        Ok(Reply {
+            status,
+            etag: header("etag"),
+            location: header("location"),
+            async_operation: header("azure-asyncoperation"),
+            retry_after: header("retry-after")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs),
+            body: body.to_vec(),
+        })
+    }
+
+    /// GET an ARM resource.
+    pub async fn get<T: DeserializeOwned>(&self, op: &ArmOp, id: &str) -> Result<T, AzureError> {
+        let reply = self
+            .send(Call {
+                operation: op.operation,
+                provider: op.provider,
+                method: Method::Get,
+                url: self.arm_url(id, op.api_version)?,
+                resource: id,
+                body: None,
+                if_match: None,
+                audience: Audience::ResourceManager,
+            })
+            .await?;
+        reply.json(op.operation, id)
+    }
+
+    /// GET an ARM resource, `None` when it does not exist.
+    pub async fn get_opt<T: DeserializeOwned>(
+        &self,
+        op: &ArmOp,
+        id: &str,
+    ) -> Result<Option<T>, AzureError> {
+        match self.get(op, id).await {
+            Ok(v) => Ok(Some(v)),
+            Err(AzureError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// PUT, PATCH or POST an ARM resource and follow the long-running operation, if any, to its
+    /// end. Returns the final resource body (`None` when the operation has none).
+    pub async fn write<B: Serialize>(
+        &self,
+        op: &ArmOp,
+        method: Method,
+        id: &str,
+        body: Option<&B>,
+        if_match: Option<String>,
+    ) -> Result<Option<serde_json::Value>, AzureError> {
+        let body = body.map(serde_json::to_value).transpose().map_err(|e| {
+            AzureError::Configuration(format!("request body of {}: {e}", op.operation))
+        })?;
+        let url = self.arm_url(id, op.api_version)?;
+        let reply = self
+            .send(Call {
+                operation: op.operation,
+                provider: op.provider,
+                method,
+                url: url.clone(),
+                resource: id,
+                body,
+                if_match,
+                audience: Audience::ResourceManager,
+            })
+            .await?;
+        lro::complete(self, &self.inner.lro, op, method, &url, id, reply).await
+    }
+
+    /// DELETE an ARM resource, following a long-running delete; "already gone" is success.
+    pub async fn delete(&self, op: &ArmOp, id: &str) -> Result<(), AzureError> {
+        let url = self.arm_url(id, op.api_version)?;
+        let result = self
+            .send(Call {
+                operation: op.operation,
+                provider: op.provider,
+                method: Method::Delete,
+                url: url.clone(),
+                resource: id,
+                body: None,
+                if_match: None,
+                audience: Audience::ResourceManager,
+            })
+            .await;
+        match result {
+            Ok(reply) => lro::complete(self, &self.inner.lro, op, Method::Delete, &url, id, reply)
+                .await
+                .map(|_| ()),
+            Err(AzureError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The subscription id of an ARM resource id, for the budget.
+pub fn subscription_of(resource: &str) -> Option<&str> {
+    let mut segments = resource.trim_start_matches('/').split('/');
+    match (segments.next(), segments.next()) {
+        (Some(s), Some(id)) if s.eq_ignore_ascii_case("subscriptions") && !id.is_empty() => {
+            Some(id)
+        }
+        _ => None,
+    }
+}
+
+fn to_time(d: Duration) -> azure_core::time::Duration {
+    azure_core::time::Duration::try_from(d).unwrap_or(azure_core::time::Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscription_is_read_from_resource_ids_case_insensitively() {
+        assert_eq!(
+            subscription_of("/subscriptions/abc/resourceGroups/rg"),
+            Some("abc")
+        );
+        assert_eq!(subscription_of("/SUBSCRIPTIONS/abc"), Some("abc"));
+        assert_eq!(subscription_of("https://kv.vault.azure.net/keys/k"), None);
+        assert_eq!(
+            subscription_of("/providers/Microsoft.ResourceGraph/resources"),
+            None
+        );
+    }
+}

@@ -1,0 +1,382 @@
+//! Errors of Azure calls, classified so that controllers can choose a condition reason and a
+//! retry policy, and metrics can count them by a fixed category.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A failed Azure call. Every variant names the operation (`StorageAccounts_Update`, …) and the
+/// resource it was about, never a token or secret.
+#[derive(Debug, thiserror::Error)]
+pub enum AzureError {
+    #[error("{operation} on {resource}: not found ({code}: {message})")]
+    NotFound {
+        operation: String,
+        resource: String,
+        code: String,
+        message: String,
+    },
+    #[error("{operation} on {resource}: forbidden{}: {message}", action_hint(.action.as_deref()))]
+    Forbidden {
+        operation: String,
+        resource: String,
+        /// The action the identity lacks, when Azure names it.
+        action: Option<String>,
+        message: String,
+    },
+    #[error("{operation} on {resource}: the identity was not accepted (401): {message}")]
+    Unauthorized {
+        operation: String,
+        resource: String,
+        message: String,
+    },
+    #[error("{operation} on {resource}: throttled by Azure{}: {message}", retry_hint(*.retry_after))]
+    Throttled {
+        operation: String,
+        resource: String,
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    #[error("{operation} on {resource}: conflict ({code}: {message})")]
+    Conflict {
+        operation: String,
+        resource: String,
+        code: String,
+        message: String,
+    },
+    #[error(
+        "{operation} on {resource}: the resource changed since it was read (412 precondition failed)"
+    )]
+    PreconditionFailed { operation: String, resource: String },
+    #[error("{operation} on {resource}: Azure is unavailable ({detail})")]
+    Transient {
+        operation: String,
+        resource: String,
+        detail: String,
+    },
+    #[error("{operation} on {resource}: Azure rejected the request ({code}: {message})")]
+    Invalid {
+        operation: String,
+        resource: String,
+        code: String,
+        message: String,
+    },
+    #[error(
+        "{operation} on {resource}: the long-running operation ended {status} ({code}: {message})"
+    )]
+    OperationFailed {
+        operation: String,
+        resource: String,
+        status: String,
+        code: String,
+        message: String,
+    },
+    #[error(
+        "{operation} on {resource}: the long-running operation did not finish within {waited:?}"
+    )]
+    Deadline {
+        operation: String,
+        resource: String,
+        waited: Duration,
+    },
+    #[error("{operation} on {resource}: unexpected response ({detail})")]
+    Unexpected {
+        operation: String,
+        resource: String,
+        detail: String,
+    },
+    #[error("Azure credential: {0}")]
+    Credential(String),
+    #[error("Azure client configuration: {0}")]
+    Configuration(String),
+}
+
+fn action_hint(action: Option<&str>) -> String {
+    match action {
+        Some(action) => format!(
+            " (missing action {action}; grant the identity {} at this scope)",
+            role_for_action(action)
+        ),
+        None => String::new(),
+    }
+}
+
+fn retry_hint(retry_after: Option<Duration>) -> String {
+    retry_after
+        .map(|d| format!(" (retry after {} s)", d.as_secs()))
+        .unwrap_or_default()
+}
+
+/// Fixed categories of errors, for condition reasons, retry policy and metric labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    NotFound,
+    Forbidden,
+    Unauthorized,
+    Throttled,
+    Conflict,
+    PreconditionFailed,
+    Transient,
+    Invalid,
+    OperationFailed,
+    Deadline,
+    Unexpected,
+    Configuration,
+}
+
+impl ErrorClass {
+    /// The label used in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::NotFound => "not_found",
+            ErrorClass::Forbidden => "forbidden",
+            ErrorClass::Unauthorized => "unauthorized",
+            ErrorClass::Throttled => "throttled",
+            ErrorClass::Conflict => "conflict",
+            ErrorClass::PreconditionFailed => "precondition_failed",
+            ErrorClass::Transient => "transient",
+            ErrorClass::Invalid => "invalid",
+            ErrorClass::OperationFailed => "operation_failed",
+            ErrorClass::Deadline => "deadline",
+            ErrorClass::Unexpected => "unexpected",
+            ErrorClass::Configuration => "configuration",
+        }
+    }
+
+    /// Whether trying again later, unchanged, can succeed.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorClass::Throttled
+                | ErrorClass::Transient
+                | ErrorClass::Conflict
+                | ErrorClass::PreconditionFailed
+                | ErrorClass::Deadline
+        )
+    }
+}
+
+impl AzureError {
+    /// The error's category.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            AzureError::NotFound { .. } => ErrorClass::NotFound,
+            AzureError::Forbidden { .. } => ErrorClass::Forbidden,
+            AzureError::Unauthorized { .. } | AzureError::Credential(_) => ErrorClass::Unauthorized,
+            AzureError::Throttled { .. } => ErrorClass::Throttled,
+            AzureError::Conflict { .. } => ErrorClass::Conflict,
+            AzureError::PreconditionFailed { .. } => ErrorClass::PreconditionFailed,
+            AzureError::Transient { .. } => ErrorClass::Transient,
+            AzureError::Invalid { .. } => ErrorClass::Invalid,
+            AzureError::OperationFailed { .. } => ErrorClass::OperationFailed,
+            AzureError::Deadline { .. } => ErrorClass::Deadline,
+            AzureError::Unexpected { .. } => ErrorClass::Unexpected,
+            AzureError::Configuration(_) => ErrorClass::Configuration,
+        }
+    }
+
+    /// Classifies an HTTP error response from ARM or Key Vault.
+    pub fn from_response(
+        operation: &str,
+        resource: &str,
+        status: u16,
+        retry_after: Option<Duration>,
+        body: &[u8],
+    ) -> AzureError {
+        let (code, message) = parse_error_body(body);
+        let operation = operation.to_string();
+        let resource = resource.to_string();
+        match status {
+            404 => AzureError::NotFound {
+                operation,
+                resource,
+                code,
+                message,
+            },
+            401 => AzureError::Unauthorized {
+                operation,
+                resource,
+                message,
+            },
+            403 => AzureError::Forbidden {
+                operation,
+                resource,
+                action: missing_action(&message),
+                message,
+            },
+            409 => AzureError::Conflict {
+                operation,
+                resource,
+                code,
+                message,
+            },
+            412 => AzureError::PreconditionFailed {
+                operation,
+                resource,
+            },
+            429 => AzureError::Throttled {
+                operation,
+                resource,
+                retry_after,
+                message,
+            },
+            408 | 500 | 502 | 503 | 504 => AzureError::Transient {
+                operation,
+                resource,
+                detail: format!("HTTP {status}: {code}: {message}"),
+            },
+            400..=499 => AzureError::Invalid {
+                operation,
+                resource,
+                code,
+                message,
+            },
+            _ => AzureError::Unexpected {
+                operation,
+                resource,
+                detail: format!("HTTP {status}: {code}: {message}"),
+            },
+        }
+    }
+}
+
+/// ARM's `{"error": {"code", "message"}}`, Insights' flat `{"code", "message"}`, or Key Vault's
+/// `{"error": {"code", "message"}}`; anything else becomes an `Unknown` code.
+fn parse_error_body(body: &[u8]) -> (String, String) {
+    #[derive(Deserialize)]
+    struct Detail {
+        #[serde(default)]
+        code: Option<String>,
+        #[serde(default)]
+        message: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Envelope {
+        error: Option<Detail>,
+        #[serde(flatten)]
+        flat: Detail,
+    }
+    match serde_json::from_slice::<Envelope>(body) {
+        Ok(envelope) => {
+            let detail = envelope.error.unwrap_or(envelope.flat);
+            (
+                detail.code.unwrap_or_else(|| "Unknown".into()),
+                detail.message.unwrap_or_default(),
+            )
+        }
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            let text: String = text.chars().take(300).collect();
+            ("Unknown".into(), text)
+        }
+    }
+}
+
+/// The action named in an `AuthorizationFailed` message: "... to perform action 'X' over scope ...".
+fn missing_action(message: &str) -> Option<String> {
+    let start = message.find("action '")? + "action '".len();
+    let end = message[start..].find('\'')? + start;
+    Some(message[start..end].to_string())
+}
+
+/// The least-privileged built-in role that grants `action`, for messages a person can act on.
+pub fn role_for_action(action: &str) -> &'static str {
+    let a = action.to_ascii_lowercase();
+    if a.ends_with("/read") {
+        "Reader"
+    } else if a.starts_with("microsoft.authorization/roleassignments/") {
+        "Role Based Access Control Administrator"
+    } else if a.starts_with("microsoft.authorization/policyassignments/") {
+        "Resource Policy Contributor"
+    } else if a.starts_with("microsoft.keyvault/vaults/keys/") {
+        "Key Vault Crypto Officer"
+    } else if a.starts_with("microsoft.keyvault/") {
+        "Key Vault Contributor"
+    } else if a.starts_with("microsoft.storage/") {
+        "Storage Account Contributor"
+    } else if a.starts_with("microsoft.network/") {
+        "Network Contributor"
+    } else if a.starts_with("microsoft.insights/")
+        || a.starts_with("microsoft.operationalinsights/")
+    {
+        "Monitoring Contributor"
+    } else if a.starts_with("microsoft.sql/") {
+        "SQL Server Contributor"
+    } else if a.starts_with("microsoft.documentdb/") {
+        "DocumentDB Account Contributor"
+    } else {
+        "Contributor"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_failed_names_the_action_and_the_role_to_grant() {
+        let body = br#"{"error":{"code":"AuthorizationFailed","message":"The client 'abc' with object id 'abc' does not have authorization to perform action 'Microsoft.Storage/storageAccounts/write' over scope '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a' or the scope is invalid."}}"#;
+        let err = AzureError::from_response(
+            "StorageAccounts_Update",
+            "/subscriptions/s/x",
+            403,
+            None,
+            body,
+        );
+        assert_eq!(err.class(), ErrorClass::Forbidden);
+        let text = err.to_string();
+        assert!(
+            text.contains("missing action Microsoft.Storage/storageAccounts/write"),
+            "{text}"
+        );
+        assert!(
+            text.contains("grant the identity Storage Account Contributor"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn statuses_map_to_classes() {
+        let envelope = br#"{"error":{"code":"ResourceNotFound","message":"gone"}}"#;
+        let cases = [
+            (404, ErrorClass::NotFound),
+            (401, ErrorClass::Unauthorized),
+            (409, ErrorClass::Conflict),
+            (412, ErrorClass::PreconditionFailed),
+            (429, ErrorClass::Throttled),
+            (500, ErrorClass::Transient),
+            (503, ErrorClass::Transient),
+            (400, ErrorClass::Invalid),
+            (302, ErrorClass::Unexpected),
+        ];
+        for (status, class) in cases {
+            let err = AzureError::from_response("Op", "/r", status, None, envelope);
+            assert_eq!(err.class(), class, "HTTP {status}");
+        }
+        assert!(ErrorClass::Throttled.is_retryable());
+        assert!(!ErrorClass::Forbidden.is_retryable());
+    }
+
+    #[test]
+    fn flat_and_unparseable_error_bodies_keep_their_message() {
+        let flat = AzureError::from_response(
+            "DiagnosticSettings_Get",
+            "/r",
+            400,
+            None,
+            br#"{"code":"BadRequest","message":"bad category"}"#,
+        );
+        assert!(
+            flat.to_string().contains("BadRequest: bad category"),
+            "{flat}"
+        );
+        let html = AzureError::from_response("Op", "/r", 502, None, b"<html>Bad Gateway</html>");
+        assert!(html.to_string().contains("Bad Gateway"), "{html}");
+        let throttled =
+            AzureError::from_response("Op", "/r", 429, Some(Duration::from_secs(17)), b"{}");
+        assert!(
+            throttled.to_string().contains("retry after 17 s"),
+            "{throttled}"
+        );
+    }
+}

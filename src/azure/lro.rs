@@ -1,0 +1,302 @@
+//! Long-running operations in each provider's style: `Azure-AsyncOperation` status resources
+//! (Network), `Location` polling (Storage create, SQL update), and 201/202 bodies whose
+//! `provisioningState` is not terminal; polled with `Retry-After` and a deadline.
+
+use std::time::{Duration, Instant};
+
+use azure_core::http::{Method, Url};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::client::{ArmOp, Audience, AzureClient, Call, Reply};
+use super::error::AzureError;
+
+/// How long-running operations are polled.
+#[derive(Clone, Debug)]
+pub struct LroOptions {
+    /// Delay between polls when the service sends no `Retry-After`.
+    pub default_poll_interval: Duration,
+    /// Upper bound of one poll delay, whatever `Retry-After` says.
+    pub max_poll_interval: Duration,
+    /// Give up (with a `Deadline` error) after this long.
+    pub deadline: Duration,
+}
+
+impl Default for LroOptions {
+    fn default() -> Self {
+        Self {
+            default_poll_interval: Duration::from_secs(5),
+            max_poll_interval: Duration::from_secs(60),
+            deadline: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Where an operation stands.
+#[derive(Debug, PartialEq, Eq)]
+enum State {
+    Running,
+    Succeeded,
+    Failed {
+        status: String,
+        code: String,
+        message: String,
+    },
+}
+
+/// `Succeeded`, `Failed` and `Canceled` are terminal; anything else is still running.
+fn state_of(status: &str, error: Option<&ErrorBody>) -> State {
+    if status.eq_ignore_ascii_case("Succeeded") {
+        State::Succeeded
+    } else if status.eq_ignore_ascii_case("Failed") || status.eq_ignore_ascii_case("Canceled") {
+        State::Failed {
+            status: status.to_string(),
+            code: error
+                .and_then(|e| e.code.clone())
+                .unwrap_or_else(|| "Unknown".into()),
+            message: error.and_then(|e| e.message.clone()).unwrap_or_default(),
+        }
+    } else {
+        State::Running
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AsyncStatus {
+    status: String,
+    error: Option<ErrorBody>,
+}
+
+/// `properties.provisioningState` of a resource body, if any.
+fn provisioning_state(body: &Value) -> Option<&str> {
+    body.pointer("/properties/provisioningState")
+        .and_then(Value::as_str)
+}
+
+fn body_json(reply: &Reply) -> Option<Value> {
+    if reply.body.is_empty() {
+        None
+    } else {
+        serde_json::from_slice(&reply.body).ok()
+    }
+}
+
+/// Follows the operation started by `reply` to its end and returns the final resource body.
+pub async fn complete(
+    client: &AzureClient,
+    options: &LroOptions,
+    op: &ArmOp,
+    method: Method,
+    url: &Url,
+    resource: &str,
+    reply: Reply,
+) -> Result<Option<Value>, AzureError> {
+    let (operation, provider) = (op.operation, op.provider);
+    let started = Instant::now();
+    let body = body_json(&reply);
+    let running_body = body
+        .as_ref()
+        .and_then(provisioning_state)
+        .map(|s| state_of(s, None))
+        == Some(State::Running);
+    let long_running = reply.status == 202 || reply.async_operation.is_some() || running_body;
+    if !long_running {
+        return Ok(body);
+    }
+    let poller = Poller {
+        client,
+        options,
+        operation,
+        provider,
+        resource,
+        started,
+    };
+    let mut delay = reply.retry_after;
+    if let Some(status_url) = &reply.async_operation {
+        let status_url = poller.parse(status_url)?;
+        loop {
+            poller.wait(delay).await?;
+            let poll = poller.get(&status_url).await?;
+            delay = poll.retry_after;
+            let status: AsyncStatus = poll.json(operation, resource)?;
+            match state_of(&status.status, status.error.as_ref()) {
+                State::Running => continue,
+                State::Succeeded => break,
+                State::Failed {
+                    status,
+                    code,
+                    message,
+                } => {
+                    return Err(poller.failed(status, code, message));
+                }
+            }
+        }
+        return poller.final_body(method, url).await;
+    }
+    if let Some(location) = &reply.location {
+        let location = poller.parse(location)?;
+        loop {
+            poller.wait(delay).await?;
+            let poll = poller.send_raw(&location).await?;
+            delay = poll.retry_after;
+            match poll.status {
+                202 => continue,
+                200 | 201 | 204 => {
+                    return match body_json(&poll) {
+                        Some(body)
+                            if provisioning_state(&body).is_some() || method != Method::Delete =>
+                        {
+                            if let Some(state) = provisioning_state(&body)
+                                && let State::Failed {
+                                    status,
+                                    code,
+                                    message,
+                                } = state_of(state, None)
+                            {
+                                return Err(poller.failed(status, code, message));
+                            }
+                            Ok(Some(body))
+                        }
+                        _ => poller.final_body(method, url).await,
+                    };
+                }
+                status => {
+                    return Err(AzureError::from_response(
+                        operation,
+                        resource,
+                        status,
+                        poll.retry_after,
+                        &poll.body,
+                    ));
+                }
+            }
+        }
+    }
+    // 201/202 without a status URL: watch the resource's own provisioningState.
+    loop {
+        poller.wait(delay).await?;
+        let poll = poller.get(url).await?;
+        delay = poll.retry_after;
+        let body: Value = poll.json(operation, resource)?;
+        match provisioning_state(&body)
+            .map(|s| state_of(s, None))
+            .unwrap_or(State::Succeeded)
+        {
+            State::Running => continue,
+            State::Succeeded => return Ok(Some(body)),
+            State::Failed {
+                status,
+                code,
+                message,
+            } => return Err(poller.failed(status, code, message)),
+        }
+    }
+}
+
+struct Poller<'a> {
+    client: &'a AzureClient,
+    options: &'a LroOptions,
+    operation: &'static str,
+    provider: &'static str,
+    resource: &'a str,
+    started: Instant,
+}
+
+impl Poller<'_> {
+    fn parse(&self, url: &str) -> Result<Url, AzureError> {
+        Url::parse(url).map_err(|e| AzureError::Unexpected {
+            operation: self.operation.to_string(),
+            resource: self.resource.to_string(),
+            detail: format!("the operation URL {url:?} is not a URL: {e}"),
+        })
+    }
+
+    /// Sleeps for `Retry-After` (bounded) or the default interval, unless past the deadline.
+    async fn wait(&self, retry_after: Option<Duration>) -> Result<(), AzureError> {
+        let delay = retry_after
+            .unwrap_or(self.options.default_poll_interval)
+            .min(self.options.max_poll_interval);
+        if self.started.elapsed() + delay > self.options.deadline {
+            return Err(AzureError::Deadline {
+                operation: self.operation.to_string(),
+                resource: self.resource.to_string(),
+                waited: self.started.elapsed(),
+            });
+        }
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+
+    fn call(&self, url: &Url) -> Call<'_> {
+        Call {
+            operation: self.operation,
+            provider: self.provider,
+            method: Method::Get,
+            url: url.clone(),
+            resource: self.resource,
+            body: None,
+            if_match: None,
+            audience: Audience::ResourceManager,
+        }
+    }
+
+    async fn get(&self, url: &Url) -> Result<Reply, AzureError> {
+        self.client.send(self.call(url)).await
+    }
+
+    async fn send_raw(&self, url: &Url) -> Result<Reply, AzureError> {
+        self.client.send_raw(&self.call(url)).await
+    }
+
+    fn failed(&self, status: String, code: String, message: String) -> AzureError {
+        AzureError::OperationFailed {
+            operation: self.operation.to_string(),
+            resource: self.resource.to_string(),
+            status,
+            code,
+            message,
+        }
+    }
+
+    /// After success: the resource as it now is (PUT/PATCH), nothing for DELETE and POST.
+    async fn final_body(&self, method: Method, url: &Url) -> Result<Option<Value>, AzureError> {
+        if method == Method::Put || method == Method::Patch {
+            let reply = self.get(url).await?;
+            Ok(Some(reply.json(self.operation, self.resource)?))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_states_follow_arm() {
+        assert_eq!(state_of("Succeeded", None), State::Succeeded);
+        assert_eq!(state_of("InProgress", None), State::Running);
+        assert_eq!(state_of("Running", None), State::Running);
+        assert_eq!(state_of("Updating", None), State::Running);
+        let error = ErrorBody {
+            code: Some("PrivateEndpointSubnetNotFound".into()),
+            message: Some("subnet missing".into()),
+        };
+        assert_eq!(
+            state_of("Failed", Some(&error)),
+            State::Failed {
+                status: "Failed".into(),
+                code: "PrivateEndpointSubnetNotFound".into(),
+                message: "subnet missing".into()
+            }
+        );
+        assert!(matches!(state_of("Canceled", None), State::Failed { .. }));
+    }
+}
