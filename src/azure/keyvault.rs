@@ -299,6 +299,30 @@ impl AzureClient {
         }
     }
 
+    /// Keeps a customer-managed key: creates it (type `kty`, `bits` bits) when missing, and keeps
+    /// its rotation policy as `policy`. Returns the latest version and whether anything was
+    /// written. An existing key is never replaced: its strength is a control to report.
+    pub async fn ensure_key(
+        &self,
+        vault: &str,
+        name: &str,
+        kty: &str,
+        bits: u32,
+        policy: &RotationPolicy,
+    ) -> Result<(KeyBundle, Ensured), AzureError> {
+        let (key, mut outcome) = match self.get_key(vault, name).await? {
+            Some(key) => (key, Ensured::Unchanged),
+            None => (
+                self.create_key(vault, name, kty, bits).await?,
+                Ensured::Written,
+            ),
+        };
+        if self.ensure_rotation_policy(vault, name, policy).await? == Ensured::Written {
+            outcome = Ensured::Written;
+        }
+        Ok((key, outcome))
+    }
+
     /// Keeps the key's rotation policy as desired; writes only when it differs.
     pub async fn ensure_rotation_policy(
         &self,

@@ -17,4 +17,5 @@ pub mod authorization;
 pub mod insights;
 pub mod keyvault;
 pub mod network;
+pub mod resources;
 pub mod storage;
