@@ -121,13 +121,8 @@ pub struct ControlStatus {
 pub mod condition {
     /// True only when the last reconcile succeeded and every non-exempt control is compliant.
     pub const READY: &str = "Ready";
-    pub const ENCRYPTED_AT_REST: &str = "EncryptedAtRest";
-    pub const ENCRYPTED_IN_TRANSIT: &str = "EncryptedInTransit";
-    pub const PRIVATE_NETWORK: &str = "PrivateNetwork";
-    pub const AUDIT_LOGGING: &str = "AuditLogging";
-    pub const KEY_ROTATION: &str = "KeyRotation";
-    pub const ACCESS_REVIEWED: &str = "AccessReviewed";
-    pub const BACKUP_RECOVERY: &str = "BackupRecovery";
+    // The safeguard-family conditions are named by `controls::catalog::Family::condition_type`.
+    /// Workspace level: the HIPAA HITRUST initiative is assigned as declared.
     pub const POLICY_ASSIGNED: &str = "PolicyAssigned";
 
     /// Reasons of the `Ready` condition.
