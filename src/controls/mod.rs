@@ -1,3 +1,9 @@
-//! The HIPAA controls: the catalog as data. Pure code, no I/O.
+//! The HIPAA controls: the catalog as data plus one evaluator per resource kind. Pure code, no
+//! I/O: evaluators take what was read from Azure and return findings; planners turn findings
+//! into the fewest Azure writes.
 
 pub mod catalog;
+pub mod finding;
+pub mod storage;
+
+pub use finding::{Finding, Found};

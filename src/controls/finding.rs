@@ -1,0 +1,78 @@
+//! What evaluating one control on one resource finds.
+
+use super::catalog::{self, Control};
+
+/// The state an evaluator can find (exemptions and remediation are decided later).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Found {
+    Compliant,
+    Drifted,
+    NotApplicable,
+    /// Could not be evaluated: the message says why.
+    Error,
+}
+
+/// The result of one control on one resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub control: &'static Control,
+    pub found: Found,
+    /// The compliant value for this resource.
+    pub expected: String,
+    /// The value read from Azure.
+    pub observed: String,
+    /// A sentence a person can act on, when useful.
+    pub message: Option<String>,
+}
+
+impl Finding {
+    /// A finding for catalog control `id`. Evaluators only name ids of the catalog; an unknown
+    /// id is a programming error caught by their unit tests.
+    pub fn new(
+        id: &str,
+        found: Found,
+        expected: impl Into<String>,
+        observed: impl Into<String>,
+    ) -> Finding {
+        let control =
+            catalog::control(id).unwrap_or_else(|| panic!("{id} is not in the control catalog"));
+        Finding {
+            control,
+            found,
+            expected: expected.into(),
+            observed: observed.into(),
+            message: None,
+        }
+    }
+
+    /// Compliant when `ok`, drifted otherwise.
+    pub fn check(
+        id: &str,
+        ok: bool,
+        expected: impl Into<String>,
+        observed: impl Into<String>,
+    ) -> Finding {
+        Finding::new(
+            id,
+            if ok { Found::Compliant } else { Found::Drifted },
+            expected,
+            observed,
+        )
+    }
+
+    pub fn with_message(mut self, message: impl Into<String>) -> Finding {
+        self.message = Some(message.into());
+        self
+    }
+
+    pub fn id(&self) -> &'static str {
+        self.control.id
+    }
+}
+
+/// How an observed optional value is shown in evidence.
+pub fn shown<T: std::fmt::Display>(value: Option<T>) -> String {
+    value
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "(not set)".into())
+}
