@@ -3,5 +3,6 @@
 
 pub mod api;
 pub mod azure;
+pub mod controller;
 pub mod controls;
 pub mod runtime;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use time::OffsetDateTime;
+use k8s_openapi::jiff::Timestamp;
 
 use super::finding::{Finding, Found, shown};
 use crate::azure::insights::DiagnosticSetting;
@@ -70,7 +70,7 @@ pub struct StorageObservation {
     /// The group ids of the private endpoints connected to the account, by endpoint id,
     /// when read (the account lists connections, not their group ids).
     pub endpoint_groups: BTreeMap<String, Vec<String>>,
-    pub now: OffsetDateTime,
+    pub now: Timestamp,
 }
 
 fn same(a: &str, b: &str) -> bool {
@@ -337,9 +337,7 @@ fn cmk_rotation_observed(expect: &StorageExpectations, obs: &StorageObservation)
         .and_then(|kid| kid.rsplit('/').next());
     let rotated = kv
         .and_then(|k| k.last_key_rotation_timestamp.as_deref())
-        .and_then(|t| {
-            OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-        });
+        .and_then(|t| t.parse::<Timestamp>().ok());
     let expected = format!(
         "the latest key version, rotated within {} days",
         expect.key.rotate_after_days + ROTATION_GRACE_DAYS
@@ -352,7 +350,7 @@ fn cmk_rotation_observed(expect: &StorageExpectations, obs: &StorageObservation)
             "no customer-managed key in use",
         );
     };
-    let age_days = rotated.map(|r| (obs.now - r).whole_days());
+    let age_days = rotated.map(|r| obs.now.duration_since(r).as_secs() / 86_400);
     let latest_ok = obs
         .latest_key_version
         .as_deref()
@@ -761,8 +759,8 @@ mod tests {
         }
     }
 
-    fn now() -> OffsetDateTime {
-        time::macros::datetime!(2026-11-22 08:00 UTC)
+    fn now() -> Timestamp {
+        "2026-11-22T08:00:00Z".parse().expect("timestamp")
     }
 
     /// The recorded `StorageAccountGetPropertiesCMKEnabled` response, as Azure returns it.
@@ -1025,7 +1023,7 @@ mod tests {
                 o.latest_key_version = Some("v3".into())
             }),
             ("storage.cmk-rotation-observed", |o| {
-                o.now = time::macros::datetime!(2027-03-01 00:00 UTC)
+                o.now = "2027-03-01T00:00:00Z".parse().expect("timestamp")
             }),
             ("common.phi-classification-tag", |o| {
                 o.account

@@ -1,0 +1,3 @@
+//! The controllers: one per kind, each a pipeline observe → evaluate → plan → apply → report.
+
+pub mod report;

@@ -1,0 +1,444 @@
+//! The report stage, pure: findings (after exemptions and remediation) become the status a
+//! controller writes — `status.controls` with stable `since`, one condition per safeguard
+//! family, `Ready`, and the compliance summary. Timestamps move only when something changed, so
+//! a reconcile that finds nothing new produces a status equal to the one stored and writes
+//! nothing.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::api::common::condition::{READY, reason};
+use crate::api::common::{AppliedExemption, ControlState, ControlStatus};
+use crate::controls::catalog::Family;
+use crate::controls::{Finding, Found};
+
+/// One control as it will be reported.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluated {
+    pub finding: Finding,
+    /// The exemption that covers the control now, if any.
+    pub exemption: Option<AppliedExemption>,
+    /// The operator changed the resource for this control in this reconcile.
+    pub remediated_now: bool,
+}
+
+impl Evaluated {
+    /// The state to report.
+    pub fn state(&self) -> ControlState {
+        if self.exemption.is_some() {
+            ControlState::Exempt
+        } else if self.remediated_now {
+            ControlState::Remediated
+        } else {
+            match self.finding.found {
+                Found::Compliant => ControlState::Compliant,
+                Found::Drifted => ControlState::Drifted,
+                Found::NotApplicable => ControlState::NotApplicable,
+                Found::Error => ControlState::Error,
+            }
+        }
+    }
+}
+
+fn passing(state: ControlState) -> bool {
+    matches!(
+        state,
+        ControlState::Compliant
+            | ControlState::Remediated
+            | ControlState::Exempt
+            | ControlState::NotApplicable
+    )
+}
+
+/// `status.controls`, keeping `since`, `lastChecked` and `lastRemediated` from `previous` for
+/// entries whose state and observed value did not change. A control that was `Remediated` and is
+/// now found compliant stays `Remediated` (the evidence that the operator fixed it) until its
+/// state changes again.
+pub fn controls(
+    previous: &[ControlStatus],
+    evaluated: &[Evaluated],
+    now: &Time,
+) -> Vec<ControlStatus> {
+    let before: BTreeMap<&str, &ControlStatus> =
+        previous.iter().map(|c| (c.id.as_str(), c)).collect();
+    let mut out: Vec<ControlStatus> = evaluated
+        .iter()
+        .map(|e| {
+            let prev = before.get(e.finding.id()).copied();
+            let mut state = e.state();
+            if state == ControlState::Compliant
+                && prev.is_some_and(|p| p.state == ControlState::Remediated)
+            {
+                state = ControlState::Remediated;
+            }
+            let (observed, message) = if e.remediated_now {
+                (
+                    e.finding.expected.clone(),
+                    Some(format!("remediated; was {}", e.finding.observed)),
+                )
+            } else {
+                (e.finding.observed.clone(), e.finding.message.clone())
+            };
+            let unchanged = prev.is_some_and(|p| p.state == state && p.observed == observed);
+            ControlStatus {
+                id: e.finding.id().to_string(),
+                state,
+                expected: e.finding.expected.clone(),
+                observed,
+                hipaa: e
+                    .finding
+                    .control
+                    .hipaa
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect(),
+                since: match prev {
+                    Some(p) if p.state == state => p.since.clone(),
+                    _ => now.clone(),
+                },
+                last_checked: match prev {
+                    Some(p) if unchanged => p.last_checked.clone(),
+                    _ => Some(now.clone()),
+                },
+                last_remediated: if e.remediated_now {
+                    Some(now.clone())
+                } else {
+                    prev.and_then(|p| p.last_remediated.clone())
+                },
+                message,
+                exemption: e.exemption.clone(),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+/// `compliant/total`, counting exempt and not-applicable controls as compliant.
+pub fn compliance(controls: &[ControlStatus]) -> String {
+    let ok = controls.iter().filter(|c| passing(c.state)).count();
+    format!("{ok}/{}", controls.len())
+}
+
+/// A condition, keeping `lastTransitionTime` from `previous` when `status` did not flip.
+pub fn condition(
+    previous: &[Condition],
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: &Time,
+) -> Condition {
+    let status = if status { "True" } else { "False" };
+    let last = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| now.clone());
+    Condition {
+        type_: type_.to_string(),
+        status: status.to_string(),
+        reason: reason.to_string(),
+        message,
+        observed_generation: generation,
+        last_transition_time: last,
+    }
+}
+
+/// Ids listed in a message, at most `n` of them.
+fn list(ids: &[&str], n: usize) -> String {
+    let shown: Vec<&str> = ids.iter().take(n).copied().collect();
+    if ids.len() > n {
+        format!("{} and {} more", shown.join(", "), ids.len() - n)
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// What the reconcile concluded, beyond the controls themselves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Evaluated; writes were made or planned for `remediating` controls (Enforce mode).
+    Evaluated {
+        remediating: Vec<String>,
+        conflict: Vec<String>,
+    },
+    /// The reconcile could not evaluate: `reason` (a `Ready` reason constant) and a message.
+    Failed { reason: String, message: String },
+}
+
+/// The family conditions and `Ready`.
+pub fn conditions(
+    previous: &[Condition],
+    controls: &[ControlStatus],
+    outcome: &Outcome,
+    generation: Option<i64>,
+    now: &Time,
+) -> Vec<Condition> {
+    let family_of = |id: &str| crate::controls::catalog::control(id).map(|c| c.family);
+    let mut by_family: BTreeMap<Family, Vec<&ControlStatus>> = BTreeMap::new();
+    for c in controls {
+        if let Some(family) = family_of(&c.id) {
+            by_family.entry(family).or_default().push(c);
+        }
+    }
+    let mut out: Vec<Condition> = by_family
+        .iter()
+        .map(|(family, members)| {
+            let failing: Vec<&str> = members
+                .iter()
+                .filter(|c| !passing(c.state))
+                .map(|c| c.id.as_str())
+                .collect();
+            let errors = members.iter().any(|c| c.state == ControlState::Error);
+            let (ok, why, message) = if failing.is_empty() {
+                (
+                    true,
+                    "Compliant",
+                    format!("{} controls compliant", members.len()),
+                )
+            } else if errors
+                && failing.iter().all(|id| {
+                    members
+                        .iter()
+                        .any(|c| c.id == *id && c.state == ControlState::Error)
+                })
+            {
+                (
+                    false,
+                    "Error",
+                    format!("could not evaluate: {}", list(&failing, 5)),
+                )
+            } else {
+                (
+                    false,
+                    reason::DRIFTED,
+                    format!("drifted: {}", list(&failing, 5)),
+                )
+            };
+            condition(
+                previous,
+                family.condition_type(),
+                ok,
+                why,
+                message,
+                generation,
+                now,
+            )
+        })
+        .collect();
+    let drifted: Vec<&str> = controls
+        .iter()
+        .filter(|c| !passing(c.state))
+        .map(|c| c.id.as_str())
+        .collect();
+    let ready = match outcome {
+        Outcome::Failed { reason, message } => condition(
+            previous,
+            READY,
+            false,
+            reason,
+            message.clone(),
+            generation,
+            now,
+        ),
+        Outcome::Evaluated { conflict, .. } if !conflict.is_empty() => condition(
+            previous,
+            READY,
+            false,
+            reason::CONFLICT,
+            format!(
+                "drift returns right after remediation (another controller or policy is changing it back): {}; remediation of these controls is paused",
+                conflict.join(", ")
+            ),
+            generation,
+            now,
+        ),
+        Outcome::Evaluated { remediating, .. } if !remediating.is_empty() => condition(
+            previous,
+            READY,
+            false,
+            reason::REMEDIATING,
+            format!(
+                "remediating {}",
+                list(
+                    &remediating.iter().map(String::as_str).collect::<Vec<_>>(),
+                    8
+                )
+            ),
+            generation,
+            now,
+        ),
+        Outcome::Evaluated { .. } if drifted.is_empty() => condition(
+            previous,
+            READY,
+            true,
+            reason::COMPLIANT,
+            format!("all {} controls compliant or exempt", controls.len()),
+            generation,
+            now,
+        ),
+        Outcome::Evaluated { .. } => condition(
+            previous,
+            READY,
+            false,
+            reason::DRIFTED,
+            format!(
+                "{} controls not compliant: {}",
+                drifted.len(),
+                list(&drifted, 8)
+            ),
+            generation,
+            now,
+        ),
+    };
+    out.push(ready);
+    out.sort_by(|a, b| a.type_.cmp(&b.type_));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controls::Finding;
+
+    fn at(s: &str) -> Time {
+        Time(s.parse().expect("timestamp"))
+    }
+
+    fn evaluated(id: &str, found: Found, observed: &str) -> Evaluated {
+        Evaluated {
+            finding: Finding::new(id, found, "TLS1_2", observed),
+            exemption: None,
+            remediated_now: false,
+        }
+    }
+
+    #[test]
+    fn nothing_new_gives_an_identical_status() {
+        let t0 = at("2026-11-22T08:00:00Z");
+        let t1 = at("2026-11-22T09:00:00Z");
+        let e = vec![
+            evaluated("storage.min-tls-1-2", Found::Drifted, "TLS1_0"),
+            evaluated("storage.https-only", Found::Compliant, "true"),
+        ];
+        let first = controls(&[], &e, &t0);
+        let outcome = Outcome::Evaluated {
+            remediating: vec![],
+            conflict: vec![],
+        };
+        let conds = conditions(&[], &first, &outcome, Some(1), &t0);
+        let second = controls(&first, &e, &t1);
+        let conds2 = conditions(&conds, &second, &outcome, Some(1), &t1);
+        assert_eq!(first, second);
+        assert_eq!(conds, conds2);
+        let ready = conds.iter().find(|c| c.type_ == "Ready").expect("Ready");
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "Drifted")
+        );
+        assert!(ready.message.contains("storage.min-tls-1-2"));
+        assert_eq!(compliance(&first), "1/2");
+    }
+
+    #[test]
+    fn a_state_change_moves_since_and_the_condition_transition_only() {
+        let t0 = at("2026-11-22T08:00:00Z");
+        let t1 = at("2026-11-22T09:00:00Z");
+        let outcome = Outcome::Evaluated {
+            remediating: vec![],
+            conflict: vec![],
+        };
+        let drifted = controls(
+            &[],
+            &[evaluated("storage.min-tls-1-2", Found::Drifted, "TLS1_0")],
+            &t0,
+        );
+        let c0 = conditions(&[], &drifted, &outcome, Some(1), &t0);
+        let fixed = vec![Evaluated {
+            remediated_now: true,
+            ..evaluated("storage.min-tls-1-2", Found::Drifted, "TLS1_0")
+        }];
+        let now_fixed = controls(&drifted, &fixed, &t1);
+        assert_eq!(now_fixed[0].state, ControlState::Remediated);
+        assert_eq!(now_fixed[0].since, t1);
+        assert_eq!(now_fixed[0].last_remediated, Some(t1.clone()));
+        assert_eq!(now_fixed[0].observed, "TLS1_2");
+        let c1 = conditions(&c0, &now_fixed, &outcome, Some(1), &t1);
+        let transit = c1
+            .iter()
+            .find(|c| c.type_ == "EncryptedInTransit")
+            .expect("family condition");
+        assert_eq!(
+            (
+                transit.status.as_str(),
+                transit.last_transition_time.clone()
+            ),
+            ("True", t1.clone())
+        );
+        // Found compliant at the next check: still reported as Remediated, nothing moves.
+        let t2 = at("2026-11-22T10:00:00Z");
+        let later = controls(
+            &now_fixed,
+            &[evaluated("storage.min-tls-1-2", Found::Compliant, "TLS1_2")],
+            &t2,
+        );
+        assert_eq!(later, now_fixed);
+        assert_eq!(conditions(&c1, &later, &outcome, Some(1), &t2), c1);
+    }
+
+    #[test]
+    fn exempt_controls_count_as_compliant_and_show_their_exemption() {
+        let t0 = at("2026-11-22T08:00:00Z");
+        let e = Evaluated {
+            exemption: Some(AppliedExemption {
+                reason: "residency review".into(),
+                approver: "privacy-officer".into(),
+                expires: at("2027-03-31T00:00:00Z"),
+            }),
+            ..evaluated("storage.geo-redundant", Found::Drifted, "Standard_LRS")
+        };
+        let c = controls(&[], &[e], &t0);
+        assert_eq!(c[0].state, ControlState::Exempt);
+        let conds = conditions(
+            &[],
+            &c,
+            &Outcome::Evaluated {
+                remediating: vec![],
+                conflict: vec![],
+            },
+            Some(2),
+            &t0,
+        );
+        assert!(conds.iter().all(|c| c.status == "True"), "{conds:#?}");
+        assert!(conds.iter().all(|c| c.observed_generation == Some(2)));
+    }
+
+    #[test]
+    fn failures_and_conflicts_explain_ready() {
+        let t0 = at("2026-11-22T08:00:00Z");
+        let failed = Outcome::Failed {
+            reason: reason::FORBIDDEN.into(),
+            message: "grant Storage Account Contributor".into(),
+        };
+        let ready = |o: &Outcome| {
+            conditions(&[], &[], o, None, &t0)
+                .into_iter()
+                .find(|c| c.type_ == "Ready")
+                .expect("Ready")
+        };
+        assert_eq!(ready(&failed).reason, "Forbidden");
+        let conflict = Outcome::Evaluated {
+            remediating: vec![],
+            conflict: vec!["storage.min-tls-1-2".into()],
+        };
+        let r = ready(&conflict);
+        assert_eq!(
+            (r.status.as_str(), r.reason.as_str()),
+            ("False", "Conflict")
+        );
+        assert!(r.message.contains("storage.min-tls-1-2"));
+    }
+}
