@@ -67,12 +67,17 @@ pub fn controls(
         .map(|e| {
             let prev = before.get(e.finding.id()).copied();
             let mut state = e.state();
-            if state == ControlState::Compliant
-                && prev.is_some_and(|p| p.state == ControlState::Remediated)
-            {
+            let carried = state == ControlState::Compliant
+                && prev.is_some_and(|p| p.state == ControlState::Remediated);
+            if carried {
                 state = ControlState::Remediated;
             }
-            let (observed, message) = if e.remediated_now {
+            let (observed, message) = if carried {
+                (
+                    e.finding.observed.clone(),
+                    prev.and_then(|p| p.message.clone()),
+                )
+            } else if e.remediated_now {
                 (
                     e.finding.expected.clone(),
                     Some(format!("remediated; was {}", e.finding.observed)),
