@@ -109,6 +109,11 @@ pub struct ControlStatus {
     /// When the operator last changed the resource for this control.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_remediated: Option<Time>,
+    /// How many times in a row the operator remediated this control with the drift coming back
+    /// within one drift-check interval each time. At 3 the operator stops remediating it and
+    /// reports a Conflict (another controller or policy is changing it back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_remediations: Option<i32>,
     /// A sentence a person can act on, when the state needs one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

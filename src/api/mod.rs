@@ -2,6 +2,7 @@
 
 pub mod accessreview;
 pub mod common;
+pub mod duration;
 pub mod phistore;
 pub mod rules;
 pub mod status;

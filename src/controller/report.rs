@@ -55,10 +55,14 @@ fn passing(state: ControlState) -> bool {
 /// entries whose state and observed value did not change. A control that was `Remediated` and is
 /// now found compliant stays `Remediated` (the evidence that the operator fixed it) until its
 /// state changes again.
+///
+/// `recentRemediations` counts remediations that each came within `flap_window` (one drift-check
+/// interval) of the previous one.
 pub fn controls(
     previous: &[ControlStatus],
     evaluated: &[Evaluated],
     now: &Time,
+    flap_window: std::time::Duration,
 ) -> Vec<ControlStatus> {
     let before: BTreeMap<&str, &ControlStatus> =
         previous.iter().map(|c| (c.id.as_str(), c)).collect();
@@ -111,6 +115,19 @@ pub fn controls(
                 } else {
                     prev.and_then(|p| p.last_remediated.clone())
                 },
+                recent_remediations: if e.remediated_now {
+                    let streak = prev
+                        .filter(|p| {
+                            p.last_remediated
+                                .as_ref()
+                                .is_some_and(|t| within(t, now, flap_window))
+                        })
+                        .and_then(|p| p.recent_remediations)
+                        .unwrap_or(0);
+                    Some(streak + 1)
+                } else {
+                    prev.and_then(|p| p.recent_remediations)
+                },
                 message,
                 exemption: e.exemption.clone(),
             }
@@ -118,6 +135,12 @@ pub fn controls(
         .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
+}
+
+/// Whether `earlier` is at most `window` before `now`.
+pub fn within(earlier: &Time, now: &Time, window: std::time::Duration) -> bool {
+    let elapsed = now.0.duration_since(earlier.0).as_secs();
+    elapsed >= 0 && (elapsed as u64) <= window.as_secs()
 }
 
 /// `compliant/total`, counting exempt and not-applicable controls as compliant.
@@ -309,6 +332,25 @@ mod tests {
     use super::*;
     use crate::controls::Finding;
 
+    const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+    #[test]
+    fn remediations_that_keep_coming_back_are_counted() {
+        let fixed = || Evaluated {
+            remediated_now: true,
+            ..evaluated("storage.min-tls-1-2", Found::Drifted, "TLS1_0")
+        };
+        let mut status = controls(&[], &[fixed()], &at("2026-11-22T08:00:00Z"), HOUR);
+        assert_eq!(status[0].recent_remediations, Some(1));
+        status = controls(&status, &[fixed()], &at("2026-11-22T08:40:00Z"), HOUR);
+        assert_eq!(status[0].recent_remediations, Some(2));
+        status = controls(&status, &[fixed()], &at("2026-11-22T09:20:00Z"), HOUR);
+        assert_eq!(status[0].recent_remediations, Some(3));
+        // A drift a day later is not a fight: the count starts again.
+        status = controls(&status, &[fixed()], &at("2026-11-23T09:20:00Z"), HOUR);
+        assert_eq!(status[0].recent_remediations, Some(1));
+    }
+
     fn at(s: &str) -> Time {
         Time(s.parse().expect("timestamp"))
     }
@@ -329,13 +371,13 @@ mod tests {
             evaluated("storage.min-tls-1-2", Found::Drifted, "TLS1_0"),
             evaluated("storage.https-only", Found::Compliant, "true"),
         ];
-        let first = controls(&[], &e, &t0);
+        let first = controls(&[], &e, &t0, HOUR);
         let outcome = Outcome::Evaluated {
             remediating: vec![],
             conflict: vec![],
         };
         let conds = conditions(&[], &first, &outcome, Some(1), &t0);
-        let second = controls(&first, &e, &t1);
+        let second = controls(&first, &e, &t1, HOUR);
         let conds2 = conditions(&conds, &second, &outcome, Some(1), &t1);
         assert_eq!(first, second);
         assert_eq!(conds, conds2);
@@ -360,13 +402,14 @@ mod tests {
             &[],
             &[evaluated("storage.min-tls-1-2", Found::Drifted, "TLS1_0")],
             &t0,
+            HOUR,
         );
         let c0 = conditions(&[], &drifted, &outcome, Some(1), &t0);
         let fixed = vec![Evaluated {
             remediated_now: true,
             ..evaluated("storage.min-tls-1-2", Found::Drifted, "TLS1_0")
         }];
-        let now_fixed = controls(&drifted, &fixed, &t1);
+        let now_fixed = controls(&drifted, &fixed, &t1, HOUR);
         assert_eq!(now_fixed[0].state, ControlState::Remediated);
         assert_eq!(now_fixed[0].since, t1);
         assert_eq!(now_fixed[0].last_remediated, Some(t1.clone()));
@@ -389,6 +432,7 @@ mod tests {
             &now_fixed,
             &[evaluated("storage.min-tls-1-2", Found::Compliant, "TLS1_2")],
             &t2,
+            HOUR,
         );
         assert_eq!(later, now_fixed);
         assert_eq!(conditions(&c1, &later, &outcome, Some(1), &t2), c1);
@@ -405,7 +449,7 @@ mod tests {
             }),
             ..evaluated("storage.geo-redundant", Found::Drifted, "Standard_LRS")
         };
-        let c = controls(&[], &[e], &t0);
+        let c = controls(&[], &[e], &t0, HOUR);
         assert_eq!(c[0].state, ControlState::Exempt);
         let conds = conditions(
             &[],
