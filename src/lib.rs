@@ -5,4 +5,5 @@ pub mod api;
 pub mod azure;
 pub mod controller;
 pub mod controls;
+pub mod metrics;
 pub mod runtime;

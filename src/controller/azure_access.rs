@@ -16,15 +16,15 @@ use crate::azure::{AzureClient, ClientSettings, Cloud, Identity, credential, tra
 /// Why a workspace's identity could not be set up; reported as `InvalidSpec` or `Forbidden`.
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
-    #[error(
-        "the Secret {namespace}/{name} named by spec.identity.clientSecretRef {problem}"
-    )]
+    #[error("the Secret {namespace}/{name} named by spec.identity.clientSecretRef {problem}")]
     Secret {
         namespace: String,
         name: String,
         problem: String,
     },
-    #[error("spec.identity.clientSecretRef needs spec.identity.clientId and a tenant (spec.identity.tenantId or the operator's AZURE_TENANT_ID)")]
+    #[error(
+        "spec.identity.clientSecretRef needs spec.identity.clientId and a tenant (spec.identity.tenantId or the operator's AZURE_TENANT_ID)"
+    )]
     Incomplete,
     #[error("{0}")]
     Azure(#[from] crate::azure::AzureError),
@@ -48,13 +48,16 @@ impl AzureAccess {
         settings: ClientSettings,
         default_identity: Identity,
     ) -> Result<AzureAccess, crate::azure::AzureError> {
-        let http = transport::http_client(cloud.extra_ca_bundle.as_deref(), settings.request_timeout)?;
+        let http =
+            transport::http_client(cloud.extra_ca_bundle.as_deref(), settings.request_timeout)?;
         Ok(AzureAccess {
             kube,
             cloud,
             settings,
             default_identity,
-            default_tenant: std::env::var("AZURE_TENANT_ID").ok().filter(|t| !t.is_empty()),
+            default_tenant: std::env::var("AZURE_TENANT_ID")
+                .ok()
+                .filter(|t| !t.is_empty()),
             http,
             clients: Mutex::new(HashMap::new()),
         })
@@ -66,27 +69,63 @@ impl AzureAccess {
         let identity = workspace.spec.identity.as_ref();
         let (key, identity) = match identity {
             Some(id) if id.client_secret_ref.is_some() => {
-                let secret_ref = id.client_secret_ref.as_ref().ok_or(AccessError::Incomplete)?;
+                let secret_ref = id
+                    .client_secret_ref
+                    .as_ref()
+                    .ok_or(AccessError::Incomplete)?;
                 let client_id = id.client_id.clone().ok_or(AccessError::Incomplete)?;
-                let tenant_id = id.tenant_id.clone().or_else(|| self.default_tenant.clone()).ok_or(AccessError::Incomplete)?;
-                let secret = self.read_secret(&namespace, &secret_ref.name, &secret_ref.key).await?;
+                let tenant_id = id
+                    .tenant_id
+                    .clone()
+                    .or_else(|| self.default_tenant.clone())
+                    .ok_or(AccessError::Incomplete)?;
+                let secret = self
+                    .read_secret(&namespace, &secret_ref.name, &secret_ref.key)
+                    .await?;
                 // The key includes the secret's content hash so a rotated secret gets a new client.
-                let key = format!("secret/{tenant_id}/{client_id}/{}", fingerprint(secret.secret()));
-                (key, Identity::ClientSecret { tenant_id, client_id, secret })
+                let key = format!(
+                    "secret/{tenant_id}/{client_id}/{}",
+                    fingerprint(secret.secret())
+                );
+                (
+                    key,
+                    Identity::ClientSecret {
+                        tenant_id,
+                        client_id,
+                        secret,
+                    },
+                )
             }
             Some(id) if id.client_id.is_some() => {
                 let client_id = id.client_id.clone();
                 let tenant_id = id.tenant_id.clone();
                 let key = format!("workload/{tenant_id:?}/{client_id:?}");
-                (key, Identity::WorkloadIdentity { tenant_id, client_id, token_file: None })
+                (
+                    key,
+                    Identity::WorkloadIdentity {
+                        tenant_id,
+                        client_id,
+                        token_file: None,
+                    },
+                )
             }
             _ => ("default".to_string(), self.default_identity.clone()),
         };
-        if let Some(client) = self.clients.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some(client) = self
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return Ok(client.clone());
         }
         let credential = credential::credential(&identity, &self.cloud, &self.http)?;
-        let client = AzureClient::new(self.cloud.clone(), credential, self.http.clone(), self.settings.clone());
+        let client = AzureClient::new(
+            self.cloud.clone(),
+            credential,
+            self.http.clone(),
+            self.settings.clone(),
+        );
         self.clients
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -94,7 +133,12 @@ impl AzureAccess {
         Ok(client)
     }
 
-    async fn read_secret(&self, namespace: &str, name: &str, key: &str) -> Result<AzureSecret, AccessError> {
+    async fn read_secret(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<AzureSecret, AccessError> {
         let err = |problem: String| AccessError::Secret {
             namespace: namespace.to_string(),
             name: name.to_string(),
@@ -105,7 +149,10 @@ impl AzureAccess {
             Ok(Some(s)) => s,
             Ok(None) => return Err(err("does not exist".into())),
             Err(kube::Error::Api(status)) if status.code == 403 => {
-                return Err(err("cannot be read by the operator: allow it in the chart's secretAccess values".into()));
+                return Err(err(
+                    "cannot be read by the operator: allow it in the chart's secretAccess values"
+                        .into(),
+                ));
             }
             Err(e) => return Err(err(format!("could not be read: {e}"))),
         };
@@ -114,7 +161,8 @@ impl AzureAccess {
             .as_ref()
             .and_then(|d| d.get(key))
             .ok_or_else(|| err(format!("has no key {key}")))?;
-        let text = String::from_utf8(value.0.clone()).map_err(|_| err(format!("key {key} is not UTF-8 text")))?;
+        let text = String::from_utf8(value.0.clone())
+            .map_err(|_| err(format!("key {key} is not UTF-8 text")))?;
         Ok(AzureSecret::new(text.trim().to_string()))
     }
 

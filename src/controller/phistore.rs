@@ -1,0 +1,993 @@
+//! The PhiStore controller: for each store, observe (the workspace, then Azure) → evaluate
+//! (pure) → plan (pure) → apply (Azure writes, Enforce mode only) → report (status by
+//! server-side apply, events on transitions, requeue at the drift-check interval).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use super::context::Context;
+use super::report::{self, Evaluated, Outcome};
+use crate::api::common::condition::reason;
+use crate::api::common::{AppliedExemption, ControlState, ControlStatus, Mode};
+use crate::api::phistore::{DeletionPolicy, PhiStore, PhiStoreStatus, ResourceKind};
+use crate::api::{HipaaWorkspace, duration};
+use crate::azure::AzureError;
+use crate::azure::insights::DesiredDiagnosticSetting;
+use crate::azure::keyvault::RotationPolicy;
+use crate::azure::network::DesiredPrivateEndpoint;
+use crate::controls::storage::{self, ExpectedKey, StorageExpectations, StorageObservation};
+use crate::controls::{Finding, Found};
+
+/// The finalizer, only on stores whose `deletionPolicy` is `Delete`.
+pub const FINALIZER: &str = "hipaa-operator.io/cleanup";
+/// The field manager of the status this controller writes.
+pub const MANAGER: &str = "hipaa-operator-phistore";
+/// Remediations in a row, each within one interval of the last, before reporting a conflict.
+const CONFLICT_AFTER: i32 = 3;
+
+/// Why a reconcile failed; each becomes a `Ready` reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let stores: Api<PhiStore> = ctx.scoped_api();
+    let workspaces: Api<HipaaWorkspace> = ctx.scoped_api();
+    let controller = Controller::new(stores, watcher::Config::default().any_semantic());
+    let cache = controller.store();
+    controller
+        // A workspace change re-reconciles its stores.
+        .watches(
+            workspaces,
+            watcher::Config::default().any_semantic(),
+            move |ws| {
+                let namespace = ws.namespace();
+                let name = ws.name_any();
+                cache
+                    .state()
+                    .into_iter()
+                    .filter(|s| s.namespace() == namespace && s.spec.workspace_ref.name == name)
+                    .map(|s| ObjectRef::from_obj(&*s))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "PhiStore reconcile loop");
+            }
+        })
+        .await;
+}
+
+fn error_policy(store: Arc<PhiStore>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    tracing::warn!(store = %store.name_any(), namespace = ?store.namespace(), %error, "PhiStore reconcile failed");
+    ctx.metrics.reconcile_error("phistore", "kubernetes");
+    Action::requeue(Duration::from_secs(30))
+}
+
+async fn reconcile(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let started = std::time::Instant::now();
+    let api: Api<PhiStore> =
+        Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
+    let result = if store.spec.deletion_policy == DeletionPolicy::Delete
+        || store.finalizers().iter().any(|f| f == FINALIZER)
+    {
+        let ctx2 = ctx.clone();
+        finalizer(&api, FINALIZER, store.clone(), |event| async move {
+            match event {
+                FinalizerEvent::Apply(store) => apply(store, ctx2).await,
+                FinalizerEvent::Cleanup(store) => cleanup(store, ctx2).await,
+            }
+        })
+        .await
+        .map_err(|e| ReconcileError::Finalizer(e.to_string()))
+    } else {
+        apply(store, ctx.clone()).await
+    };
+    ctx.metrics
+        .reconciled("phistore", started.elapsed(), result.is_ok());
+    result
+}
+
+/// Everything the reconcile read, for the report.
+struct Observed {
+    workspace: HipaaWorkspace,
+    mode: Mode,
+}
+
+async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    // A store that no longer asks for cleanup loses the finalizer it may still carry.
+    if store.spec.deletion_policy == DeletionPolicy::Retain
+        && store.finalizers().iter().any(|f| f == FINALIZER)
+    {
+        remove_finalizer(&store, &ctx).await?;
+    }
+    let namespace = store.namespace().unwrap_or_default();
+    let workspaces: Api<HipaaWorkspace> = Api::namespaced(ctx.kube.clone(), &namespace);
+    let Some(workspace) = workspaces.get_opt(&store.spec.workspace_ref.name).await? else {
+        let message = format!(
+            "HipaaWorkspace {} does not exist in namespace {namespace}: create it or fix spec.workspaceRef.name",
+            store.spec.workspace_ref.name
+        );
+        return fail(&store, &ctx, reason::WORKSPACE_NOT_FOUND, message, None).await;
+    };
+    let mode = workspace
+        .spec
+        .mode
+        .strictest(store.spec.mode.unwrap_or_default());
+    let interval =
+        duration::parse(&workspace.spec.drift_check_interval).unwrap_or(Duration::from_secs(3600));
+    let observed = Observed { workspace, mode };
+    if store.spec.resource.kind != ResourceKind::StorageAccount {
+        let message = format!(
+            "{} stores are not evaluated by this version yet; StorageAccount is",
+            store.spec.resource.kind.as_str()
+        );
+        return fail(&store, &ctx, "NotSupported", message, Some(observed.mode)).await;
+    }
+    match storage_pass(&store, &ctx, &observed, interval).await {
+        Ok(action) => Ok(action),
+        Err(Failure { reason, message }) => {
+            fail(&store, &ctx, &reason, message, Some(observed.mode)).await
+        }
+    }
+}
+
+/// A reconcile that could not evaluate, as the `Ready` reason and message.
+struct Failure {
+    reason: String,
+    message: String,
+}
+
+impl From<AzureError> for Failure {
+    fn from(e: AzureError) -> Self {
+        use crate::azure::ErrorClass;
+        let reason = match e.class() {
+            ErrorClass::NotFound => reason::RESOURCE_NOT_FOUND,
+            ErrorClass::Forbidden | ErrorClass::Unauthorized => reason::FORBIDDEN,
+            ErrorClass::Invalid | ErrorClass::Configuration => reason::INVALID_SPEC,
+            _ => reason::AZURE_UNAVAILABLE,
+        };
+        Failure {
+            reason: reason.to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<super::azure_access::AccessError> for Failure {
+    fn from(e: super::azure_access::AccessError) -> Self {
+        match e {
+            super::azure_access::AccessError::Azure(e) => e.into(),
+            other => Failure {
+                reason: reason::INVALID_SPEC.to_string(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+/// The parts of an ARM id.
+fn segment<'a>(id: &'a str, key: &str) -> Option<&'a str> {
+    let mut parts = id.split('/');
+    while let Some(p) = parts.next() {
+        if p.eq_ignore_ascii_case(key) {
+            return parts.next();
+        }
+    }
+    None
+}
+
+async fn storage_pass(
+    store: &PhiStore,
+    ctx: &Context,
+    observed: &Observed,
+    interval: Duration,
+) -> Result<Action, Failure> {
+    let ws = &observed.workspace;
+    let azure = ctx.azure.client_for(ws).await?;
+    let id = &store.spec.resource.id;
+    let account = match azure.get_storage_account(id).await {
+        Ok(a) => a,
+        Err(AzureError::NotFound { .. }) => {
+            return Err(Failure {
+                reason: reason::RESOURCE_NOT_FOUND.into(),
+                message: format!(
+                    "storage account {id} does not exist, or the operator's identity cannot see it: check spec.resource.id"
+                ),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let expect = expectations(store, ws, ctx);
+    let obs = observe_storage(&azure, account, &expect).await?;
+    let now = Time(Timestamp::now());
+    let findings = storage::evaluate(&expect, &obs);
+
+    let previous: Vec<ControlStatus> = store
+        .status
+        .as_ref()
+        .map(|s| s.controls.clone())
+        .unwrap_or_default();
+    let exemptions = applied_exemptions(store, &now);
+    let conflict: Vec<String> = findings
+        .iter()
+        .filter(|f| f.found == Found::Drifted && !exemptions.iter().any(|(id, _)| *id == f.id()))
+        .filter(|f| {
+            previous.iter().any(|p| {
+                p.id == f.id()
+                    && p.recent_remediations.unwrap_or(0) >= CONFLICT_AFTER
+                    && p.last_remediated
+                        .as_ref()
+                        .is_some_and(|t| report::within(t, &now, interval.mul_f64(1.5)))
+            })
+        })
+        .map(|f| f.id().to_string())
+        .collect();
+
+    let mut remediated: Vec<&'static str> = Vec::new();
+    let mut apply_error = None;
+    if observed.mode == Mode::Enforce {
+        let to_fix: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| !exemptions.iter().any(|(id, _)| *id == f.id()))
+            .filter(|f| !conflict.iter().any(|c| c == f.id()))
+            .collect();
+        let plan = storage::plan(&expect, &obs, &to_fix);
+        if !plan.is_empty() {
+            match apply_storage_plan(&azure, ws, &expect, &obs, &plan, ctx).await {
+                Ok(()) => remediated = plan.remediates.clone(),
+                Err(e) => apply_error = Some((e.to_string(), Failure::from(e))),
+            }
+        }
+    }
+
+    let evaluated: Vec<Evaluated> = findings
+        .into_iter()
+        .map(|finding| Evaluated {
+            exemption: exemptions
+                .iter()
+                .find(|(id, _)| *id == finding.id())
+                .map(|(_, e)| e.clone()),
+            remediated_now: remediated.contains(&finding.id()),
+            finding,
+        })
+        .collect();
+    let outcome = match &apply_error {
+        Some((text, failure)) => Outcome::Failed {
+            reason: failure.reason.clone(),
+            message: format!("remediation failed: {text}"),
+        },
+        None => Outcome::Evaluated {
+            remediating: vec![],
+            conflict: conflict.clone(),
+        },
+    };
+    write_status(
+        store,
+        ctx,
+        &previous,
+        &evaluated,
+        &outcome,
+        observed.mode,
+        &now,
+        interval,
+    )
+    .await?;
+    if let Some((text, _)) = apply_error {
+        publish(
+            ctx,
+            store,
+            EventType::Warning,
+            "RemediationFailed",
+            "Remediate",
+            text,
+        )
+        .await;
+        return Ok(Action::requeue(Duration::from_secs(60)));
+    }
+    if !remediated.is_empty() {
+        // Read back soon so the status shows what Azure now reports.
+        return Ok(Action::requeue(Duration::from_secs(5)));
+    }
+    Ok(Action::requeue(next_check(store, interval, &now)))
+}
+
+fn expectations(store: &PhiStore, ws: &HipaaWorkspace, ctx: &Context) -> StorageExpectations {
+    let vault_name = segment(&ws.spec.key_vault.resource_id, "vaults")
+        .unwrap_or_default()
+        .to_string();
+    let key_name = store
+        .spec
+        .encryption
+        .as_ref()
+        .and_then(|e| e.key_name.clone())
+        .unwrap_or_else(|| {
+            format!(
+                "{}-{}",
+                store.namespace().unwrap_or_default(),
+                store.name_any()
+            )
+        });
+    let rotate_after_days = duration::parse(&ws.spec.key_vault.rotation.rotate_after)
+        .map(|d| (d.as_secs() / 86_400) as i64)
+        .unwrap_or(90);
+    let profile = store.spec.profile.clone();
+    let diagnostics = store.spec.diagnostics.clone();
+    let groups = store
+        .spec
+        .private_endpoint
+        .as_ref()
+        .map(|p| p.group_ids.clone())
+        .filter(|g| !g.is_empty())
+        .unwrap_or_else(|| {
+            vec![
+                ResourceKind::StorageAccount
+                    .default_private_endpoint_group()
+                    .to_string(),
+            ]
+        });
+    let tag = ws
+        .spec
+        .classification_tag
+        .as_ref()
+        .map(|t| (t.name.clone(), t.value.clone()))
+        .unwrap_or_else(|| ("data-classification".into(), "phi".into()));
+    StorageExpectations {
+        network_bypass: match profile.as_ref().map(|p| p.network_bypass) {
+            Some(crate::api::phistore::NetworkBypass::None) => "None".into(),
+            _ => "AzureServices".into(),
+        },
+        allowed_ip_ranges: profile
+            .as_ref()
+            .map(|p| p.allowed_ip_ranges.clone())
+            .unwrap_or_default(),
+        private_endpoint_groups: groups,
+        key: ExpectedKey {
+            vault_uri: ctx.azure_cloud().vault_uri(&vault_name),
+            key_name,
+            user_assigned_identity: store
+                .spec
+                .encryption
+                .as_ref()
+                .and_then(|e| e.user_assigned_identity_id.clone()),
+            rotate_after_days,
+        },
+        soft_delete_days: profile
+            .as_ref()
+            .map(|p| i64::from(p.soft_delete_retention_days))
+            .unwrap_or(14),
+        log_analytics_workspace_id: ws.spec.log_analytics.resource_id.clone(),
+        diagnostic_services: diagnostics
+            .as_ref()
+            .map(|d| {
+                d.services
+                    .iter()
+                    .map(|s| {
+                        serde_json::to_value(s)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| vec!["blob".into()]),
+        category_groups: diagnostics
+            .as_ref()
+            .map(|d| {
+                d.category_groups
+                    .iter()
+                    .map(|g| {
+                        serde_json::to_value(g)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .filter(|g| !g.is_empty())
+            .unwrap_or_else(|| {
+                if diagnostics
+                    .as_ref()
+                    .is_some_and(|d| !d.categories.is_empty())
+                {
+                    vec![]
+                } else {
+                    vec!["audit".into()]
+                }
+            }),
+        categories: diagnostics
+            .as_ref()
+            .map(|d| d.categories.clone())
+            .unwrap_or_default(),
+        classification_tag: tag,
+    }
+}
+
+async fn observe_storage(
+    azure: &crate::azure::AzureClient,
+    account: crate::azure::storage::StorageAccount,
+    expect: &StorageExpectations,
+) -> Result<StorageObservation, Failure> {
+    let blob_service = match azure.get_blob_service(&account.id).await {
+        Ok(b) => Some(b.properties),
+        Err(AzureError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let mut diagnostics = std::collections::BTreeMap::new();
+    for service in &expect.diagnostic_services {
+        let resource = format!("{}/{service}Services/default", account.id);
+        diagnostics.insert(
+            service.clone(),
+            azure
+                .list_diagnostic_settings(&resource)
+                .await
+                .map_err(Failure::from)?,
+        );
+    }
+    let mut endpoint_groups = std::collections::BTreeMap::new();
+    for connection in &account.properties.private_endpoint_connections {
+        let Some(endpoint) = connection.properties.private_endpoint.as_ref() else {
+            continue;
+        };
+        if let Some(pe) = azure
+            .get_private_endpoint(&endpoint.id)
+            .await
+            .map_err(Failure::from)?
+        {
+            let groups = pe
+                .properties
+                .private_link_service_connections
+                .iter()
+                .flat_map(|c| c.properties.group_ids.clone())
+                .collect();
+            endpoint_groups.insert(endpoint.id.clone(), groups);
+        }
+    }
+    let vault = vault_name(&expect.key.vault_uri);
+    let latest_key_version = azure
+        .get_key(&vault, &expect.key.key_name)
+        .await
+        .map_err(Failure::from)?
+        .map(|k| k.key.version().to_string());
+    Ok(StorageObservation {
+        account,
+        blob_service,
+        diagnostics,
+        latest_key_version,
+        endpoint_groups,
+        now: Timestamp::now(),
+    })
+}
+
+fn vault_name(vault_uri: &str) -> String {
+    vault_uri
+        .trim_start_matches("https://")
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn apply_storage_plan(
+    azure: &crate::azure::AzureClient,
+    ws: &HipaaWorkspace,
+    expect: &StorageExpectations,
+    obs: &StorageObservation,
+    plan: &storage::StoragePlan,
+    ctx: &Context,
+) -> Result<(), AzureError> {
+    let account_id = &obs.account.id;
+    // The key must exist, with its rotation policy, before the account points at it.
+    if plan.account_patch.properties.encryption.is_some() {
+        let rotation = &ws.spec.key_vault.rotation;
+        let policy = RotationPolicy::new(
+            &rotation.rotate_after,
+            &rotation.expire_after,
+            &rotation.notify_before,
+        );
+        let kty = match ws.spec.key_vault.key_type {
+            crate::api::workspace::KeyType::Rsa => "RSA",
+            crate::api::workspace::KeyType::RsaHsm => "RSA-HSM",
+        };
+        let size = u32::try_from(ws.spec.key_vault.key_size).unwrap_or(3072);
+        azure
+            .ensure_key(
+                &vault_name(&expect.key.vault_uri),
+                &expect.key.key_name,
+                kty,
+                size,
+                &policy,
+            )
+            .await?;
+        if obs.latest_key_version.is_some()
+            && obs
+                .account
+                .properties
+                .encryption
+                .as_ref()
+                .and_then(|e| e.keyvaultproperties.as_ref())
+                .and_then(|k| k.last_key_rotation_timestamp.as_deref())
+                .and_then(|t| t.parse::<Timestamp>().ok())
+                .is_some_and(|t| {
+                    obs.now.duration_since(t).as_secs() / 86_400 > expect.key.rotate_after_days
+                })
+        {
+            // The key is older than the cadence: rotate now; the versionless reference picks it up.
+            azure
+                .rotate_key(&vault_name(&expect.key.vault_uri), &expect.key.key_name)
+                .await?;
+        }
+    }
+    if plan.ensure_private_endpoint {
+        let Some(networking) = ws.spec.private_networking.as_ref() else {
+            return Err(AzureError::Configuration(
+                "the workspace has no spec.privateNetworking.subnetId, so no private endpoint can be created".into(),
+            ));
+        };
+        for group in &expect.private_endpoint_groups {
+            let zone = ctx
+                .azure_cloud()
+                .private_dns
+                .for_group(group)
+                .map(str::to_ascii_lowercase);
+            let dns_zone_ids = networking
+                .private_dns_zone_ids
+                .iter()
+                .filter(|z| {
+                    zone.as_deref()
+                        .is_some_and(|zone| z.to_ascii_lowercase().ends_with(&format!("/{zone}")))
+                })
+                .cloned()
+                .collect();
+            let rg_prefix = account_id.split("/providers/").next().unwrap_or_default();
+            let desired = DesiredPrivateEndpoint {
+                id: format!(
+                    "{rg_prefix}/providers/Microsoft.Network/privateEndpoints/pe-{}-{group}",
+                    obs.account.name
+                ),
+                location: ws
+                    .spec
+                    .location
+                    .clone()
+                    .unwrap_or_else(|| obs.account.location.clone()),
+                subnet_id: networking.subnet_id.clone(),
+                target_id: account_id.clone(),
+                group_id: group.clone(),
+                dns_zone_ids,
+            };
+            azure.ensure_private_endpoint(&desired).await?;
+        }
+    }
+    if !plan.account_patch.is_empty() {
+        azure
+            .update_storage_account(account_id, &plan.account_patch)
+            .await?;
+    }
+    if let Some(blob) = &plan.blob_service {
+        azure.set_blob_service(account_id, blob).await?;
+    }
+    for service in &plan.ensure_diagnostics {
+        azure
+            .ensure_diagnostic_setting(&DesiredDiagnosticSetting {
+                resource_id: format!("{account_id}/{service}Services/default"),
+                workspace_id: expect.log_analytics_workspace_id.clone(),
+                category_groups: expect.category_groups.clone(),
+                categories: expect.categories.clone(),
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Unexpired exemptions by control id.
+fn applied_exemptions(store: &PhiStore, now: &Time) -> Vec<(String, AppliedExemption)> {
+    store
+        .spec
+        .exemptions
+        .iter()
+        .filter(|e| e.expires.0 > now.0)
+        .map(|e| {
+            (
+                e.control.clone(),
+                AppliedExemption {
+                    reason: e.reason.clone(),
+                    approver: e.approver.clone(),
+                    expires: e.expires.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The drift interval with ±10 % jitter, or earlier when an exemption expires before it.
+fn next_check(store: &PhiStore, interval: Duration, now: &Time) -> Duration {
+    let jitter = 0.9 + rand::random::<f64>() * 0.2;
+    let mut next = interval.mul_f64(jitter);
+    for e in &store.spec.exemptions {
+        let until = e.expires.0.duration_since(now.0).as_secs();
+        if until > 0 {
+            next = next.min(Duration::from_secs(until as u64 + 1));
+        }
+    }
+    next
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_status(
+    store: &PhiStore,
+    ctx: &Context,
+    previous: &[ControlStatus],
+    evaluated: &[Evaluated],
+    outcome: &Outcome,
+    mode: Mode,
+    now: &Time,
+    interval: Duration,
+) -> Result<(), Failure> {
+    let old = store.status.clone().unwrap_or_default();
+    let controls = report::controls(previous, evaluated, now, interval);
+    let conditions = report::conditions(
+        &old.conditions,
+        &controls,
+        outcome,
+        store.meta().generation,
+        now,
+    );
+    let status = PhiStoreStatus {
+        observed_generation: store.meta().generation,
+        mode: Some(mode),
+        compliance: Some(report::compliance(&controls)),
+        conditions,
+        controls,
+    };
+    if status == old {
+        return Ok(());
+    }
+    events_for_transitions(store, ctx, &old, &status).await;
+    patch_status(store, ctx, &status)
+        .await
+        .map_err(|e| Failure {
+            reason: reason::AZURE_UNAVAILABLE.into(),
+            message: format!("writing status: {e}"),
+        })?;
+    let key = format!(
+        "{}/{}",
+        store.namespace().unwrap_or_default(),
+        store.name_any()
+    );
+    for c in &status.controls {
+        ctx.metrics.control_state_of(&key, &c.id, c.state);
+    }
+    Ok(())
+}
+
+async fn patch_status(
+    store: &PhiStore,
+    ctx: &Context,
+    status: &PhiStoreStatus,
+) -> Result<(), kube::Error> {
+    let api: Api<PhiStore> =
+        Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": "hipaa-operator.io/v1alpha1",
+        "kind": "PhiStore",
+        "status": status,
+    });
+    api.patch_status(
+        &store.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A reconcile that could not evaluate: `Ready=False` with `reason`, the controls kept as they
+/// were last seen.
+async fn fail(
+    store: &PhiStore,
+    ctx: &Context,
+    why: &str,
+    message: String,
+    mode: Option<Mode>,
+) -> Result<Action, ReconcileError> {
+    let old = store.status.clone().unwrap_or_default();
+    let now = Time(Timestamp::now());
+    let outcome = Outcome::Failed {
+        reason: why.to_string(),
+        message: message.clone(),
+    };
+    let mut conditions = report::conditions(
+        &old.conditions,
+        &old.controls,
+        &outcome,
+        store.meta().generation,
+        &now,
+    );
+    // Family conditions describe the last evaluation; keep them as they were.
+    conditions.retain(|c| c.type_ == crate::api::common::condition::READY);
+    for c in &old.conditions {
+        if c.type_ != crate::api::common::condition::READY {
+            conditions.push(c.clone());
+        }
+    }
+    conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+    let status = PhiStoreStatus {
+        observed_generation: store.meta().generation,
+        mode: mode.or(old.mode),
+        compliance: old.compliance.clone(),
+        conditions,
+        controls: old.controls.clone(),
+    };
+    let retry = match why {
+        reason::WORKSPACE_NOT_FOUND | reason::INVALID_SPEC | "NotSupported" => {
+            Duration::from_secs(300)
+        }
+        reason::FORBIDDEN | reason::RESOURCE_NOT_FOUND => Duration::from_secs(120),
+        _ => Duration::from_secs(30),
+    };
+    if status != old {
+        let was = old
+            .conditions
+            .iter()
+            .find(|c| c.type_ == crate::api::common::condition::READY)
+            .map(|c| c.reason.clone());
+        if was.as_deref() != Some(why) {
+            publish(ctx, store, EventType::Warning, why, "Reconcile", message).await;
+        }
+        patch_status(store, ctx, &status).await?;
+    }
+    ctx.metrics.reconcile_error("phistore", why);
+    Ok(Action::requeue(retry))
+}
+
+async fn events_for_transitions(
+    store: &PhiStore,
+    ctx: &Context,
+    old: &PhiStoreStatus,
+    new: &PhiStoreStatus,
+) {
+    for c in &new.controls {
+        let before = old.controls.iter().find(|o| o.id == c.id).map(|o| o.state);
+        if before == Some(c.state) {
+            continue;
+        }
+        match c.state {
+            ControlState::Drifted => {
+                let note = format!("{}: expected {}, observed {}", c.id, c.expected, c.observed);
+                publish(
+                    ctx,
+                    store,
+                    EventType::Warning,
+                    "DriftDetected",
+                    "Evaluate",
+                    note,
+                )
+                .await;
+            }
+            ControlState::Remediated
+                if c.last_remediated
+                    != old
+                        .controls
+                        .iter()
+                        .find(|o| o.id == c.id)
+                        .and_then(|o| o.last_remediated.clone()) =>
+            {
+                let note = format!("{}: set to {}", c.id, c.expected);
+                publish(
+                    ctx,
+                    store,
+                    EventType::Normal,
+                    "Remediated",
+                    "Remediate",
+                    note,
+                )
+                .await;
+            }
+            _ => {}
+        }
+    }
+    let ready = |s: &PhiStoreStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == crate::api::common::condition::READY)
+            .map(|c| (c.status.clone(), c.reason.clone()))
+    };
+    if let Some((status, why)) = ready(new)
+        && ready(old).as_ref().map(|(_, r)| r) != Some(&why)
+        && why == reason::CONFLICT
+    {
+        let _ = status;
+        publish(
+            ctx,
+            store,
+            EventType::Warning,
+            reason::CONFLICT,
+            "Remediate",
+            "remediation paused: the drift keeps coming back".into(),
+        )
+        .await;
+    }
+}
+
+async fn publish(
+    ctx: &Context,
+    store: &PhiStore,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note.chars().take(1000).collect()),
+        action: action.to_string(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &store.object_ref(&())).await {
+        tracing::warn!(error = %e, "could not publish an event");
+    }
+}
+
+async fn remove_finalizer(store: &PhiStore, ctx: &Context) -> Result<(), kube::Error> {
+    let api: Api<PhiStore> =
+        Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
+    let finalizers: Vec<&String> = store
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .collect();
+    let patch = json!({ "metadata": { "finalizers": finalizers, "resourceVersion": store.resource_version() } });
+    api.patch(
+        &store.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// `deletionPolicy: Delete`: removes the private endpoints and the diagnostic settings the
+/// operator created. Never the account, its data or its key; "already gone" is success.
+async fn cleanup(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let namespace = store.namespace().unwrap_or_default();
+    let workspaces: Api<HipaaWorkspace> = Api::namespaced(ctx.kube.clone(), &namespace);
+    let Some(ws) = workspaces.get_opt(&store.spec.workspace_ref.name).await? else {
+        // Without the workspace there is no identity to clean up with: let the object go.
+        tracing::warn!(store = %store.name_any(), "workspace gone; nothing can be cleaned up in Azure");
+        return Ok(Action::await_change());
+    };
+    if store.spec.resource.kind != ResourceKind::StorageAccount {
+        return Ok(Action::await_change());
+    }
+    let result: Result<(), Failure> = async {
+        let azure = ctx.azure.client_for(&ws).await?;
+        let id = &store.spec.resource.id;
+        let name = segment(id, "storageAccounts").unwrap_or_default();
+        let rg_prefix = id.split("/providers/").next().unwrap_or_default();
+        let groups = store
+            .spec
+            .private_endpoint
+            .as_ref()
+            .map(|p| p.group_ids.clone())
+            .filter(|g| !g.is_empty())
+            .unwrap_or_else(|| vec!["blob".into()]);
+        for group in groups {
+            let pe = format!(
+                "{rg_prefix}/providers/Microsoft.Network/privateEndpoints/pe-{name}-{group}"
+            );
+            azure.ensure_private_endpoint_absent(&pe).await?;
+        }
+        let services = store
+            .spec
+            .diagnostics
+            .as_ref()
+            .map(|d| {
+                d.services
+                    .iter()
+                    .filter_map(|s| serde_json::to_value(s).ok()?.as_str().map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| vec!["blob".into()]);
+        for service in services {
+            azure
+                .ensure_diagnostic_setting_absent(&format!("{id}/{service}Services/default"))
+                .await?;
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            publish(
+                &ctx,
+                &store,
+                EventType::Normal,
+                "CleanedUp",
+                "Delete",
+                "removed the private endpoint and diagnostic setting the operator created".into(),
+            )
+            .await;
+            Ok(Action::await_change())
+        }
+        Err(f) => {
+            publish(
+                &ctx,
+                &store,
+                EventType::Warning,
+                "CleanupFailed",
+                "Delete",
+                f.message.clone(),
+            )
+            .await;
+            Err(ReconcileError::Finalizer(f.message))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arm_segments_and_vault_names() {
+        let id =
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv-clinical";
+        assert_eq!(segment(id, "vaults"), Some("kv-clinical"));
+        assert_eq!(segment(id, "resourcegroups"), Some("rg"));
+        assert_eq!(
+            vault_name("https://kv-clinical.vault.azure.net/"),
+            "kv-clinical"
+        );
+    }
+
+    #[test]
+    fn the_next_check_is_jittered_and_never_later_than_an_exemption_expiry() {
+        let store: PhiStore = serde_json::from_value(json!({
+            "apiVersion": "hipaa-operator.io/v1alpha1", "kind": "PhiStore",
+            "metadata": {"name": "s", "namespace": "n"},
+            "spec": {"workspaceRef": {"name": "w"}, "resource": {"kind": "StorageAccount", "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a"},
+                "exemptions": [{"control": "storage.geo-redundant", "reason": "r", "approver": "a", "expires": "2026-11-22T08:10:00Z"}]}
+        }))
+        .expect("store");
+        let now = Time("2026-11-22T08:00:00Z".parse().expect("t"));
+        let next = next_check(&store, Duration::from_secs(3600), &now);
+        assert_eq!(next, Duration::from_secs(601));
+        let later = Time("2026-11-22T09:00:00Z".parse().expect("t"));
+        let next = next_check(&store, Duration::from_secs(3600), &later);
+        assert!(
+            next >= Duration::from_secs(3240) && next <= Duration::from_secs(3960),
+            "{next:?}"
+        );
+        assert!(
+            applied_exemptions(&store, &later).is_empty(),
+            "expired exemptions no longer apply"
+        );
+        assert_eq!(applied_exemptions(&store, &now).len(), 1);
+    }
+}

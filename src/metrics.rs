@@ -1,0 +1,277 @@
+//! Prometheus metrics, kept in memory with fixed label values and written in the text
+//! exposition format: reconciles and errors by controller and category, reconcile duration, the
+//! state of each control across stores, and Azure requests by provider, operation and status
+//! class (read from the Azure clients' counters at scrape time).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::api::common::ControlState;
+use crate::azure::AzureClient;
+
+const BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    reconciles: BTreeMap<(String, &'static str), u64>,
+    errors: BTreeMap<(String, String), u64>,
+    durations: BTreeMap<String, Histogram>,
+    controls: HashMap<String, ControlState>,
+    control_counts: BTreeMap<(String, &'static str), i64>,
+}
+
+/// The operator's metrics.
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+fn state_label(state: ControlState) -> &'static str {
+    match state {
+        ControlState::Compliant => "Compliant",
+        ControlState::Drifted => "Drifted",
+        ControlState::Remediated => "Remediated",
+        ControlState::Exempt => "Exempt",
+        ControlState::NotApplicable => "NotApplicable",
+        ControlState::Error => "Error",
+    }
+}
+
+impl Metrics {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One reconcile finished.
+    pub fn reconciled(&self, controller: &str, took: Duration, ok: bool) {
+        let mut m = self.lock();
+        *m.reconciles
+            .entry((controller.to_string(), if ok { "success" } else { "error" }))
+            .or_default() += 1;
+        let h = m.durations.entry(controller.to_string()).or_default();
+        if h.buckets.is_empty() {
+            h.buckets = vec![0; BUCKETS.len()];
+        }
+        let secs = took.as_secs_f64();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                h.buckets[i] += 1;
+            }
+        }
+        h.sum += secs;
+        h.count += 1;
+    }
+
+    /// A reconcile ended in `category` (a fixed `Ready` reason or error class).
+    pub fn reconcile_error(&self, controller: &str, category: &str) {
+        *self
+            .lock()
+            .errors
+            .entry((controller.to_string(), category.to_string()))
+            .or_default() += 1;
+    }
+
+    /// The state of control `id` on one store (`store` identifies it); replaces its last state.
+    pub fn control_state_of(&self, store: &str, id: &str, state: ControlState) {
+        let mut m = self.lock();
+        let key = format!("{store}\u{0}{id}");
+        if let Some(old) = m.controls.insert(key, state) {
+            *m.control_counts
+                .entry((id.to_string(), state_label(old)))
+                .or_default() -= 1;
+        }
+        *m.control_counts
+            .entry((id.to_string(), state_label(state)))
+            .or_default() += 1;
+    }
+
+    /// Forgets a deleted store's controls.
+    pub fn forget_store(&self, store: &str) {
+        let mut m = self.lock();
+        let prefix = format!("{store}\u{0}");
+        let gone: Vec<(String, ControlState)> = m
+            .controls
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        for (key, state) in gone {
+            m.controls.remove(&key);
+            let id = key[prefix.len()..].to_string();
+            *m.control_counts
+                .entry((id, state_label(state)))
+                .or_default() -= 1;
+        }
+    }
+
+    /// The exposition text, with the Azure clients' request counters.
+    pub fn render(&self, azure: &[AzureClient]) -> String {
+        let m = self.lock();
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP hipaa_reconciles_total Reconciles by controller and result."
+        );
+        let _ = writeln!(out, "# TYPE hipaa_reconciles_total counter");
+        for ((controller, result), n) in &m.reconciles {
+            let _ = writeln!(
+                out,
+                "hipaa_reconciles_total{{controller=\"{}\",result=\"{result}\"}} {n}",
+                esc(controller)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP hipaa_reconcile_errors_total Failed or not-ready reconciles by controller and category."
+        );
+        let _ = writeln!(out, "# TYPE hipaa_reconcile_errors_total counter");
+        for ((controller, category), n) in &m.errors {
+            let _ = writeln!(
+                out,
+                "hipaa_reconcile_errors_total{{controller=\"{}\",category=\"{}\"}} {n}",
+                esc(controller),
+                esc(category)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP hipaa_reconcile_duration_seconds Reconcile duration by controller."
+        );
+        let _ = writeln!(out, "# TYPE hipaa_reconcile_duration_seconds histogram");
+        for (controller, h) in &m.durations {
+            let c = esc(controller);
+            for (bound, n) in BUCKETS.iter().zip(&h.buckets) {
+                let _ = writeln!(
+                    out,
+                    "hipaa_reconcile_duration_seconds_bucket{{controller=\"{c}\",le=\"{bound}\"}} {n}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "hipaa_reconcile_duration_seconds_bucket{{controller=\"{c}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "hipaa_reconcile_duration_seconds_sum{{controller=\"{c}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "hipaa_reconcile_duration_seconds_count{{controller=\"{c}\"}} {}",
+                h.count
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP hipaa_controls Controls across all stores by control id and state."
+        );
+        let _ = writeln!(out, "# TYPE hipaa_controls gauge");
+        for ((id, state), n) in &m.control_counts {
+            let _ = writeln!(
+                out,
+                "hipaa_controls{{id=\"{}\",state=\"{state}\"}} {n}",
+                esc(id)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP hipaa_azure_requests_total Azure requests by provider, operation and status class."
+        );
+        let _ = writeln!(out, "# TYPE hipaa_azure_requests_total counter");
+        let _ = writeln!(
+            out,
+            "# HELP hipaa_azure_request_duration_seconds_total Time spent in Azure requests."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE hipaa_azure_request_duration_seconds_total counter"
+        );
+        let mut totals: BTreeMap<(String, String, String), (u64, f64)> = BTreeMap::new();
+        let mut waited = 0.0;
+        for client in azure {
+            let stats = client.stats();
+            for (key, n, d) in stats.snapshot() {
+                let e = totals
+                    .entry((key.provider, key.operation, key.status_class))
+                    .or_default();
+                e.0 += n;
+                e.1 += d.as_secs_f64();
+            }
+            waited += stats.budget_wait().as_secs_f64();
+        }
+        for ((provider, operation, class), (n, secs)) in &totals {
+            let labels = format!(
+                "provider=\"{}\",operation=\"{}\",status_class=\"{}\"",
+                esc(provider),
+                esc(operation),
+                esc(class)
+            );
+            let _ = writeln!(out, "hipaa_azure_requests_total{{{labels}}} {n}");
+            let _ = writeln!(
+                out,
+                "hipaa_azure_request_duration_seconds_total{{{labels}}} {secs}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP hipaa_azure_budget_wait_seconds_total Time spent waiting for the Azure request budget."
+        );
+        let _ = writeln!(out, "# TYPE hipaa_azure_budget_wait_seconds_total counter");
+        let _ = writeln!(out, "hipaa_azure_budget_wait_seconds_total {waited}");
+        out
+    }
+}
+
+/// Escapes a label value (backslash, quote, newline).
+fn esc(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_histograms_and_control_states() {
+        let m = Metrics::default();
+        m.reconciled("phistore", Duration::from_millis(30), true);
+        m.reconciled("phistore", Duration::from_secs(2), false);
+        m.reconcile_error("phistore", "Forbidden");
+        m.control_state_of("ns/a", "storage.min-tls-1-2", ControlState::Drifted);
+        m.control_state_of("ns/a", "storage.min-tls-1-2", ControlState::Remediated);
+        m.control_state_of("ns/b", "storage.min-tls-1-2", ControlState::Remediated);
+        let text = m.render(&[]);
+        assert!(
+            text.contains("hipaa_reconciles_total{controller=\"phistore\",result=\"success\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "hipaa_reconcile_errors_total{controller=\"phistore\",category=\"Forbidden\"} 1"
+        ));
+        assert!(text.contains(
+            "hipaa_reconcile_duration_seconds_bucket{controller=\"phistore\",le=\"0.05\"} 1"
+        ));
+        assert!(text.contains("hipaa_reconcile_duration_seconds_count{controller=\"phistore\"} 2"));
+        assert!(text.contains("hipaa_controls{id=\"storage.min-tls-1-2\",state=\"Remediated\"} 2"));
+        assert!(text.contains("hipaa_controls{id=\"storage.min-tls-1-2\",state=\"Drifted\"} 0"));
+        m.forget_store("ns/a");
+        assert!(
+            m.render(&[])
+                .contains("hipaa_controls{id=\"storage.min-tls-1-2\",state=\"Remediated\"} 1")
+        );
+        assert_eq!(esc("a\"b\\c"), "a\\\"b\\\\c");
+    }
+}
