@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod azure;
+pub mod config;
 pub mod controller;
 pub mod controls;
 pub mod metrics;

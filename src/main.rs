@@ -1,36 +1,105 @@
-//! The operator binary: parses configuration, checks the cluster, runs until told to stop.
+//! The operator binary: parses configuration, checks the cluster, serves health and metrics,
+//! waits for the lease, runs the controllers until SIGTERM.
+
+use std::sync::Arc;
 
 use clap::Parser;
-use hipaa_operator::{api, runtime};
-
-/// Keeps Azure resources holding PHI configured as the HIPAA Security Rule expects, and reports
-/// every control in the status of HipaaWorkspace, PhiStore and AccessReview objects.
-#[derive(Parser, Debug)]
-#[command(version, about)]
-struct Args {
-    /// Log filter in RUST_LOG syntax, e.g. `info` or `hipaa_operator=debug,kube=info`.
-    #[arg(long, env = "HIPAA_LOG", default_value = "info")]
-    log: String,
-    /// Log format.
-    #[arg(long, env = "HIPAA_LOG_FORMAT", value_enum, default_value = "json")]
-    log_format: runtime::LogFormat,
-}
+use hipaa_operator::config::Args;
+use hipaa_operator::controller::azure_access::AzureAccess;
+use hipaa_operator::controller::{Context, phistore};
+use hipaa_operator::metrics::Metrics;
+use hipaa_operator::{api, azure, runtime};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     runtime::init_logging(&args.log, args.log_format)?;
+    let cloud = args.cloud()?;
+    let identity = args.identity()?;
     let client = kube::Client::try_default().await?;
+
+    let readiness = Arc::new(runtime::Readiness::default());
+    let metrics = Arc::new(Metrics::default());
+    let access = Arc::new(
+        AzureAccess::new(
+            client.clone(),
+            cloud.clone(),
+            azure::ClientSettings::default(),
+            identity,
+        )?
+        .with_secret_namespaces(args.secret_namespaces_allowed.clone()),
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let render = {
+        let metrics = metrics.clone();
+        let access = access.clone();
+        Arc::new(move || metrics.render(&access.clients())) as Arc<dyn Fn() -> String + Send + Sync>
+    };
+    let (health, scrape) = runtime::serve(
+        args.health_bind_address,
+        args.metrics_bind_address,
+        readiness.clone(),
+        render,
+        stop_rx.clone(),
+    )
+    .await?;
+    tracing::info!(%health, metrics = %scrape, cloud = %cloud.name, "serving health and metrics");
+
     let crds: Vec<_> = api::crds().into_iter().map(|(_, crd)| crd).collect();
     if let Err(e) = runtime::check_crds(&client, &crds).await {
         tracing::error!(error = %e, "cannot start");
         return Err(e.into());
     }
-    tracing::info!(
-        version = env!("CARGO_PKG_VERSION"),
-        "CRDs present; waiting for a shutdown signal"
-    );
-    runtime::shutdown_signal().await;
-    tracing::info!("shutting down");
+    readiness.crds_present();
+
+    let instance = args
+        .pod_name
+        .clone()
+        .unwrap_or_else(|| format!("hipaa-operator-{}", std::process::id()));
+    // Signals end the process at any stage; losing the lease ends it too (a replica that is no
+    // longer the leader must stop writing at once, and a restart puts it back in line).
+    let signal_tx = stop_tx.clone();
+    tokio::spawn(async move {
+        runtime::shutdown_signal().await;
+        tracing::info!("shutdown signal received");
+        let _ = signal_tx.send(true);
+    });
+    if args.leader_elect {
+        let lease = runtime::leader_lease(
+            client.clone(),
+            &args.lease_name,
+            &args.lease_namespace,
+            &instance,
+        );
+        let won = tokio::select! {
+            won = lease => won?,
+            _ = wait(stop_rx.clone()) => return Ok(()),
+        };
+        readiness.leading();
+        let lost_tx = stop_tx.clone();
+        tokio::spawn(async move {
+            runtime::watch_lease(won).await;
+            tracing::error!("lost the leader lease; stopping");
+            let _ = lost_tx.send(true);
+        });
+    }
+
+    tracing::info!("starting controllers");
+    let namespaces = args.namespaces();
+    let ctx = Arc::new(Context::new(
+        client,
+        access,
+        cloud,
+        metrics,
+        namespaces,
+        instance,
+        readiness.clone(),
+    ));
+    phistore::run(ctx, wait(stop_rx.clone())).await;
+    tracing::info!("controllers stopped");
     Ok(())
+}
+
+async fn wait(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }

@@ -108,3 +108,130 @@ pub async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {},
     }
 }
+
+/// What `/readyz` reports: the CRDs were found and, on the leader, the controllers' caches are
+/// synced. A standby replica is ready as soon as the CRDs are present.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    crds: std::sync::atomic::AtomicBool,
+    leading: std::sync::atomic::AtomicBool,
+    synced: std::sync::atomic::AtomicBool,
+}
+
+impl Readiness {
+    pub fn crds_present(&self) {
+        self.crds.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    pub fn leading(&self) {
+        self.leading
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    pub fn synced(&self) {
+        self.synced.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    pub fn is_ready(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.crds.load(SeqCst) && (!self.leading.load(SeqCst) || self.synced.load(SeqCst))
+    }
+}
+
+/// Serves `/healthz` and `/readyz` on `health`, and `/metrics` (rendered by `metrics`) on
+/// `metrics_addr`, until `shutdown` resolves.
+pub async fn serve(
+    health: std::net::SocketAddr,
+    metrics_addr: std::net::SocketAddr,
+    readiness: std::sync::Arc<Readiness>,
+    metrics: std::sync::Arc<dyn Fn() -> String + Send + Sync>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(std::net::SocketAddr, std::net::SocketAddr)> {
+    use axum::Router;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+
+    let health_router = Router::new()
+        .route("/healthz", get(|| async { (StatusCode::OK, "ok") }))
+        .route(
+            "/readyz",
+            get(move || {
+                let readiness = readiness.clone();
+                async move {
+                    if readiness.is_ready() {
+                        (StatusCode::OK, "ok")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                    }
+                }
+            }),
+        );
+    let metrics_router = Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    metrics(),
+                )
+            }
+        }),
+    );
+    let health_listener = tokio::net::TcpListener::bind(health).await?;
+    let metrics_listener = tokio::net::TcpListener::bind(metrics_addr).await?;
+    let bound = (
+        health_listener.local_addr()?,
+        metrics_listener.local_addr()?,
+    );
+    for (listener, router) in [
+        (health_listener, health_router),
+        (metrics_listener, metrics_router),
+    ] {
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            };
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+    }
+    Ok(bound)
+}
+
+/// A held leader lease: the channel that reports whether this replica still holds it.
+pub struct LeaseHeld {
+    state: tokio::sync::watch::Receiver<bool>,
+    _task: tokio::task::JoinHandle<kube_lease_manager::Result<kube_lease_manager::LeaseManager>>,
+}
+
+/// Waits until this replica holds the Lease `namespace/name` (renewed in the background).
+pub async fn leader_lease(
+    client: kube::Client,
+    name: &str,
+    namespace: &str,
+    identity: &str,
+) -> anyhow::Result<LeaseHeld> {
+    let manager = kube_lease_manager::LeaseManagerBuilder::new(client, name)
+        .with_namespace(namespace)
+        .with_identity(identity)
+        .with_duration(15)
+        .with_grace(5)
+        .build()
+        .await?;
+    let (mut state, task) = manager.watch().await;
+    tracing::info!(lease = %format!("{namespace}/{name}"), identity, "waiting for the leader lease");
+    state.wait_for(|held| *held).await?;
+    tracing::info!(identity, "holding the leader lease");
+    Ok(LeaseHeld { state, _task: task })
+}
+
+/// Resolves when the lease is lost (or its renewal task ends).
+pub async fn watch_lease(mut held: LeaseHeld) {
+    let _ = held.state.wait_for(|held| !*held).await;
+}

@@ -22,7 +22,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-pub use process::Tools;
+pub use process::{Tools, tie_to_parent};
 
 /// Why the control plane could not start or be reached.
 #[derive(Debug, thiserror::Error)]

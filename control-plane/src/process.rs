@@ -64,6 +64,21 @@ impl Tools {
     }
 }
 
+/// Makes a child started from `command` die with the thread that starts it (for a test, its
+/// process when started from a long-lived thread), so nothing outlives a crashed test binary.
+pub fn tie_to_parent(command: &mut Command) {
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Processes started together and stopped together, newest first.
 #[derive(Default)]
 pub struct Group {
@@ -92,18 +107,7 @@ impl Group {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent; if the thread
-        // that spawned the child dies (the process, for the supervisor thread), the child is
-        // killed, so nothing outlives a crashed test binary.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        tie_to_parent(&mut command);
         let child = command
             .spawn()
             .map_err(io(format!("starting {}", program.display())))?;

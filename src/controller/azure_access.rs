@@ -39,6 +39,7 @@ pub struct AzureAccess {
     default_tenant: Option<String>,
     http: reqwest::Client,
     clients: Mutex<HashMap<String, AzureClient>>,
+    secret_namespaces: Vec<String>,
 }
 
 impl AzureAccess {
@@ -60,7 +61,14 @@ impl AzureAccess {
                 .filter(|t| !t.is_empty()),
             http,
             clients: Mutex::new(HashMap::new()),
+            secret_namespaces: Vec::new(),
         })
+    }
+
+    /// Namespaces whose Secrets may hold workspace client secrets (none by default).
+    pub fn with_secret_namespaces(mut self, namespaces: Vec<String>) -> AzureAccess {
+        self.secret_namespaces = namespaces.into_iter().filter(|n| !n.is_empty()).collect();
+        self
     }
 
     /// The client for `workspace`'s identity.
@@ -144,6 +152,11 @@ impl AzureAccess {
             name: name.to_string(),
             problem,
         };
+        if !self.secret_namespaces.iter().any(|n| n == namespace) {
+            return Err(err(format!(
+                "is in namespace {namespace}, where the operator is not allowed to read Secrets: add it to the chart's secretAccess.namespaces (--secret-namespaces-allowed)"
+            )));
+        }
         let secrets: Api<Secret> = Api::namespaced(self.kube.clone(), namespace);
         let secret = match secrets.get_opt(name).await {
             Ok(Some(s)) => s,

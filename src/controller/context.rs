@@ -16,8 +16,9 @@ pub struct Context {
     pub azure: Arc<AzureAccess>,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
-    /// Watch one namespace, or all when `None`.
-    pub namespace: Option<String>,
+    /// Namespaces to act in; empty means all.
+    pub namespaces: Vec<String>,
+    pub readiness: Arc<crate::runtime::Readiness>,
     cloud: Cloud,
 }
 
@@ -27,8 +28,9 @@ impl Context {
         azure: Arc<AzureAccess>,
         cloud: Cloud,
         metrics: Arc<Metrics>,
-        namespace: Option<String>,
+        namespaces: Vec<String>,
         instance: String,
+        readiness: Arc<crate::runtime::Readiness>,
     ) -> Context {
         let reporter = Reporter {
             controller: "hipaa-operator".into(),
@@ -39,12 +41,14 @@ impl Context {
             kube,
             azure,
             metrics,
-            namespace,
+            namespaces,
+            readiness,
             cloud,
         }
     }
 
-    /// The API of `K` in the watched namespace, or in all namespaces.
+    /// The API of `K` in the one watched namespace, or in all namespaces (several watched
+    /// namespaces are filtered by [`Context::acts_in`]).
     pub fn scoped_api<K>(&self) -> Api<K>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
@@ -53,10 +57,15 @@ impl Context {
             + std::fmt::Debug,
         K::DynamicType: Default,
     {
-        match &self.namespace {
-            Some(ns) => Api::namespaced(self.kube.clone(), ns),
-            None => Api::all(self.kube.clone()),
+        match self.namespaces.as_slice() {
+            [ns] => Api::namespaced(self.kube.clone(), ns),
+            _ => Api::all(self.kube.clone()),
         }
+    }
+
+    /// Whether the operator acts on objects in `namespace`.
+    pub fn acts_in(&self, namespace: &str) -> bool {
+        self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == namespace)
     }
 
     /// The Azure cloud the operator talks to.

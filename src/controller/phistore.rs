@@ -55,6 +55,31 @@ pub async fn run(
     let workspaces: Api<HipaaWorkspace> = ctx.scoped_api();
     let controller = Controller::new(stores, watcher::Config::default().any_semantic());
     let cache = controller.store();
+    {
+        let cache = cache.clone();
+        let readiness = ctx.readiness.clone();
+        tokio::spawn(async move {
+            // The store's readiness is a oneshot channel that wakes only its latest waiter, and
+            // the controller waits on it too: poll with a timeout so this waiter re-registers
+            // and sees the memoized value once the controller's wait has taken it.
+            loop {
+                match tokio::time::timeout(Duration::from_millis(500), cache.wait_until_ready())
+                    .await
+                {
+                    Ok(Ok(())) => {
+                        tracing::info!("PhiStore cache synced");
+                        readiness.synced();
+                        break;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "PhiStore cache never synced");
+                        break;
+                    }
+                    Err(_) => continue,
+                }
+            }
+        });
+    }
     controller
         // A workspace change re-reconciles its stores.
         .watches(
@@ -88,6 +113,10 @@ fn error_policy(store: Arc<PhiStore>, error: &ReconcileError, ctx: Arc<Context>)
 }
 
 async fn reconcile(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    tracing::debug!(store = %store.name_any(), "reconcile");
+    if !ctx.acts_in(&store.namespace().unwrap_or_default()) {
+        return Ok(Action::await_change());
+    }
     let started = std::time::Instant::now();
     let api: Api<PhiStore> =
         Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 pub mod invalid;
+pub mod operator;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

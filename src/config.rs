@@ -1,0 +1,203 @@
+//! The operator's configuration: flags and environment variables (`hipaa-operator --help`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::azure::{Cloud, Identity};
+use crate::runtime::LogFormat;
+
+/// Keeps Azure resources holding PHI configured as the HIPAA Security Rule expects, and reports
+/// every control in the status of HipaaWorkspace, PhiStore and AccessReview objects.
+#[derive(Parser, Debug, Clone)]
+#[command(version, about)]
+pub struct Args {
+    /// Log filter in RUST_LOG syntax, e.g. `info` or `hipaa_operator=debug,kube=info`.
+    #[arg(long, env = "HIPAA_LOG", default_value = "info")]
+    pub log: String,
+    /// Log format.
+    #[arg(long, env = "HIPAA_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+    /// Where `/metrics` is served.
+    #[arg(
+        long,
+        env = "HIPAA_METRICS_BIND_ADDRESS",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub metrics_bind_address: SocketAddr,
+    /// Where `/healthz` and `/readyz` are served.
+    #[arg(
+        long,
+        env = "HIPAA_HEALTH_BIND_ADDRESS",
+        default_value = "0.0.0.0:8081"
+    )]
+    pub health_bind_address: SocketAddr,
+    /// Elect one writer through a Lease; `--leader-elect=false` for a single replica.
+    #[arg(long, env = "HIPAA_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    /// Name of the Lease.
+    #[arg(long, env = "HIPAA_LEASE_NAME", default_value = "hipaa-operator")]
+    pub lease_name: String,
+    /// Namespace of the Lease (the operator's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// This replica's identity in the Lease and in events.
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+    /// Namespaces to watch, comma-separated; empty watches all.
+    #[arg(
+        long,
+        env = "HIPAA_WATCH_NAMESPACES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub watch_namespaces: Vec<String>,
+    /// Namespaces whose Secrets may hold workspace client secrets, comma-separated; a workspace
+    /// elsewhere that names a clientSecretRef is reported as InvalidSpec. Empty allows none.
+    #[arg(
+        long,
+        env = "HIPAA_SECRET_NAMESPACES_ALLOWED",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub secret_namespaces_allowed: Vec<String>,
+    /// Azure cloud: AzurePublic, AzureUSGovernment, AzureChina or Custom (with the endpoints below).
+    #[arg(long, env = "HIPAA_CLOUD", default_value = "AzurePublic")]
+    pub cloud: String,
+    /// Custom cloud: Azure Resource Manager endpoint.
+    #[arg(long, env = "HIPAA_ARM_ENDPOINT")]
+    pub arm_endpoint: Option<url::Url>,
+    /// Custom cloud: Microsoft Entra authority host.
+    #[arg(long, env = "HIPAA_AUTHORITY_HOST")]
+    pub authority_host: Option<url::Url>,
+    /// Custom cloud: Key Vault data-plane endpoint, `{vault}` standing for the vault name.
+    #[arg(long, env = "HIPAA_KEY_VAULT_ENDPOINT")]
+    pub key_vault_endpoint: Option<String>,
+    /// PEM bundle of extra CAs to trust for Azure endpoints.
+    #[arg(long, env = "HIPAA_CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
+    /// The operator's own Azure identity: auto (workload identity if its token file is set,
+    /// else a client secret from AZURE_CLIENT_SECRET, else managed identity),
+    /// workload-identity, managed-identity, azure-cli, or client-secret-env.
+    #[arg(long, env = "HIPAA_AZURE_IDENTITY", default_value = "auto")]
+    pub azure_identity: String,
+}
+
+impl Args {
+    /// The Azure cloud from `--cloud` and the custom endpoints.
+    pub fn cloud(&self) -> anyhow::Result<Cloud> {
+        if self.cloud.eq_ignore_ascii_case("custom") {
+            let arm = self
+                .arm_endpoint
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("--cloud Custom needs --arm-endpoint"))?;
+            let authority = self
+                .authority_host
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("--cloud Custom needs --authority-host"))?;
+            return Ok(Cloud::custom(
+                arm,
+                authority,
+                self.key_vault_endpoint.clone(),
+                self.ca_bundle.clone(),
+            ));
+        }
+        let mut cloud = Cloud::preset(&self.cloud).ok_or_else(|| {
+            anyhow::anyhow!(
+                "unknown --cloud {}: use AzurePublic, AzureUSGovernment, AzureChina or Custom",
+                self.cloud
+            )
+        })?;
+        cloud.extra_ca_bundle = self.ca_bundle.clone();
+        Ok(cloud)
+    }
+
+    /// The operator's own identity.
+    pub fn identity(&self) -> anyhow::Result<Identity> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let client_secret = || -> anyhow::Result<Identity> {
+            Ok(Identity::ClientSecret {
+                tenant_id: env("AZURE_TENANT_ID")
+                    .ok_or_else(|| anyhow::anyhow!("AZURE_TENANT_ID is not set"))?,
+                client_id: env("AZURE_CLIENT_ID")
+                    .ok_or_else(|| anyhow::anyhow!("AZURE_CLIENT_ID is not set"))?,
+                secret: azure_core::credentials::Secret::new(
+                    env("AZURE_CLIENT_SECRET")
+                        .ok_or_else(|| anyhow::anyhow!("AZURE_CLIENT_SECRET is not set"))?,
+                ),
+            })
+        };
+        let workload = || Identity::WorkloadIdentity {
+            tenant_id: None,
+            client_id: None,
+            token_file: None,
+        };
+        let managed = || Identity::ManagedIdentity {
+            client_id: env("AZURE_CLIENT_ID"),
+        };
+        match self.azure_identity.as_str() {
+            "auto" if env("AZURE_FEDERATED_TOKEN_FILE").is_some() => Ok(workload()),
+            "auto" if env("AZURE_CLIENT_SECRET").is_some() => client_secret(),
+            "auto" | "managed-identity" => Ok(managed()),
+            "workload-identity" => Ok(workload()),
+            "client-secret-env" => client_secret(),
+            "azure-cli" => Ok(Identity::AzureCli {
+                tenant_id: env("AZURE_TENANT_ID"),
+            }),
+            other => anyhow::bail!(
+                "unknown --azure-identity {other}: use auto, workload-identity, managed-identity, azure-cli or client-secret-env"
+            ),
+        }
+    }
+
+    /// Watched namespaces (empty entries dropped).
+    pub fn namespaces(&self) -> Vec<String> {
+        self.watch_namespaces
+            .iter()
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| n.trim().to_string())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_custom_cloud() {
+        let args = Args::parse_from(["hipaa-operator"]);
+        assert!(args.leader_elect);
+        assert_eq!(args.metrics_bind_address.port(), 8080);
+        assert!(args.namespaces().is_empty());
+        assert_eq!(args.cloud().expect("cloud").name, "AzurePublic");
+
+        let args = Args::parse_from([
+            "hipaa-operator",
+            "--leader-elect=false",
+            "--cloud",
+            "Custom",
+            "--arm-endpoint",
+            "https://127.0.0.1:8443",
+            "--authority-host",
+            "https://127.0.0.1:8443",
+            "--watch-namespaces",
+            "clinical,research",
+        ]);
+        assert!(!args.leader_elect);
+        assert_eq!(args.namespaces(), vec!["clinical", "research"]);
+        assert_eq!(
+            args.cloud().expect("cloud").resource_manager.as_str(),
+            "https://127.0.0.1:8443/"
+        );
+        let err = Args::parse_from(["hipaa-operator", "--cloud", "Custom"])
+            .cloud()
+            .expect_err("needs endpoints");
+        assert!(err.to_string().contains("--arm-endpoint"));
+        let err = Args::parse_from(["hipaa-operator", "--azure-identity", "magic"])
+            .identity()
+            .expect_err("unknown");
+        assert!(err.to_string().contains("unknown --azure-identity magic"));
+    }
+}

@@ -1,0 +1,1593 @@
+//! The Helm chart (`charts/hipaa-operator`) against the pinned `helm`, `kubectl` and a real
+//! kube-apiserver: lint, schema, server-side dry run, install / upgrade / uninstall on a cluster
+//! without the CRDs, least-privilege RBAC checked with `kubectl auth can-i`, the admission policy's
+//! warnings, the Argo CD health script run by a real Lua interpreter, and the Dockerfile's
+//! contract with the chart.
+//!
+//! Every test runs `helm` and `kubectl` as the admin would, so the tests are synchronous; each
+//! uses its own release and namespaces, and every wait is bounded in attempts and time.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+// ---------------------------------------------------------------------------------------------
+// Harness: paths, tools, commands
+// ---------------------------------------------------------------------------------------------
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn chart_dir() -> PathBuf {
+    repo().join("charts/hipaa-operator")
+}
+
+/// The pinned binaries, and a private Helm home so the tests never touch the user's.
+struct Tools {
+    helm: PathBuf,
+    kubectl: PathBuf,
+    helm_home: tempfile::TempDir,
+}
+
+fn tools() -> &'static Tools {
+    static TOOLS: OnceLock<Tools> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        let located = control_plane::Tools::locate().expect("the pinned helm and kubectl");
+        Tools {
+            helm: located.helm,
+            kubectl: located.kubectl,
+            helm_home: tempfile::Builder::new()
+                .prefix("hipaa-helm-home-")
+                .tempdir()
+                .expect("a Helm home directory"),
+        }
+    })
+}
+
+/// What a command printed, and whether it succeeded.
+struct Ran {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn expect_success(self, what: &str) -> Ran {
+        assert!(
+            self.success,
+            "{what} failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+fn run(mut command: Command, stdin: Option<&str>) -> Ran {
+    command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let description = format!("{command:?}");
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not run {description}: {e}"));
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("a stdin pipe");
+        pipe.write_all(input.as_bytes())
+            .unwrap_or_else(|e| panic!("writing stdin of {description}: {e}"));
+    }
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("waiting for {description}: {e}"));
+    Ran {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `helm` with a private home; with a kubeconfig when it talks to a cluster.
+fn helm(kubeconfig: Option<&Path>, args: &[&str]) -> Ran {
+    let tools = tools();
+    let home = tools.helm_home.path();
+    let mut command = Command::new(&tools.helm);
+    command
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .env_remove("KUBECONFIG");
+    if let Some(kubeconfig) = kubeconfig {
+        command.arg("--kubeconfig").arg(kubeconfig);
+    }
+    command.args(args);
+    run(command, None)
+}
+
+fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Ran {
+    let mut command = Command::new(&tools().kubectl);
+    command.arg("--kubeconfig").arg(kubeconfig).args(args);
+    run(command, stdin)
+}
+
+/// The shared control plane of this test binary, with the CRDs applied (once) the way the
+/// README tells admins to upgrade them.
+fn shared_kubeconfig() -> &'static Path {
+    static CRDS: OnceLock<()> = OnceLock::new();
+    let kubeconfig = control_plane::shared().kubeconfig_path();
+    CRDS.get_or_init(|| {
+        let crds = repo().join("crds");
+        let crds = crds.to_str().expect("a UTF-8 path");
+        kubectl(
+            kubeconfig,
+            &["apply", "--server-side", "--force-conflicts", "-f", crds],
+            None,
+        )
+        .expect_success("kubectl apply --server-side -f crds/");
+        kubectl(
+            kubeconfig,
+            &[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "-f",
+                crds,
+            ],
+            None,
+        )
+        .expect_success("waiting for the CRDs to be Established");
+    });
+    kubeconfig
+}
+
+/// A name unique in this process: `{prefix}-{n}`.
+fn unique(prefix: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    format!("{prefix}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Creates a namespace `{prefix}-{n}` with the given labels.
+fn create_namespace(kubeconfig: &Path, prefix: &str, labels: &[(&str, &str)]) -> String {
+    let name = unique(prefix);
+    let labels: serde_json::Map<String, Value> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    let manifest = json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": labels},
+    });
+    kubectl(
+        kubeconfig,
+        &["create", "-f", "-"],
+        Some(&manifest.to_string()),
+    )
+    .expect_success("creating a namespace");
+    name
+}
+
+fn delete_namespace(kubeconfig: &Path, name: &str) {
+    // Best effort and without waiting: the control plane goes away with the test binary.
+    let _ = kubectl(
+        kubeconfig,
+        &["delete", "namespace", name, "--wait=false"],
+        None,
+    );
+}
+
+/// `kubectl get ... -o json`, parsed; None when the object does not exist.
+fn get_json(kubeconfig: &Path, args: &[&str]) -> Option<Value> {
+    let mut full = vec!["get"];
+    full.extend_from_slice(args);
+    full.extend_from_slice(&["-o", "json", "--ignore-not-found"]);
+    let ran = kubectl(kubeconfig, &full, None).expect_success("kubectl get");
+    if ran.stdout.trim().is_empty() {
+        return None;
+    }
+    Some(serde_json::from_str(&ran.stdout).expect("kubectl prints JSON"))
+}
+
+/// Parses a multi-document YAML stream (`helm template` output) into its non-empty documents.
+fn documents(yaml: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|doc| Value::deserialize(doc).expect("valid YAML from helm template"))
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+/// `helm template` with the given extra arguments, parsed.
+fn template(release: &str, namespace: &str, extra: &[&str]) -> Vec<Value> {
+    let chart = chart_dir();
+    let mut args = vec![
+        "template",
+        release,
+        chart.to_str().expect("a UTF-8 path"),
+        "--namespace",
+        namespace,
+    ];
+    args.extend_from_slice(extra);
+    documents(&helm(None, &args).expect_success("helm template").stdout)
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| {
+            let have: Vec<String> = docs
+                .iter()
+                .map(|d| format!("{}/{}", d["kind"], d["metadata"]["name"]))
+                .collect();
+            panic!("no {kind} {name} rendered; rendered: {have:?}")
+        })
+}
+
+fn kinds(docs: &[Value]) -> BTreeSet<String> {
+    docs.iter()
+        .filter_map(|d| d["kind"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Retries `attempt` until it returns Some, at most `tries` times and for at most `limit`.
+fn poll<T>(what: &str, tries: usize, limit: Duration, mut attempt: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    for _ in 0..tries {
+        if let Some(done) = attempt() {
+            return done;
+        }
+        if started.elapsed() > limit {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!(
+        "{what}: not done after {tries} attempts / {:?}",
+        started.elapsed()
+    )
+}
+
+/// A values file with every optional feature on (except the ServiceMonitor, whose CRD a bare
+/// cluster lacks), for one namespace holding client secrets.
+fn all_features_values(secrets_namespace: &str) -> tempfile::NamedTempFile {
+    let values = json!({
+        "replicaCount": 3,
+        "logLevel": "debug,kube=info",
+        "logFormat": "text",
+        "watchNamespaces": [secrets_namespace, "clinical"],
+        "azure": {
+            "cloud": "Custom",
+            "armEndpoint": "https://127.0.0.1:8443",
+            "authorityHost": "https://127.0.0.1:8443/entra",
+            "keyVaultEndpoint": "vault.sim.local",
+            "caBundle": {"configMapName": "azure-sim-ca", "key": "ca.crt"}
+        },
+        "workloadIdentity": {
+            "enabled": true,
+            "clientId": "8a9b0c1d-2e3f-4a5b-8c7d-9e0f1a2b3c4d",
+            "tenantId": "3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7"
+        },
+        "clientSecretIdentities": {
+            "enabled": true,
+            "secrets": [
+                {"namespace": secrets_namespace, "names": ["clinical-sp"]},
+                {"namespace": secrets_namespace, "names": ["research-sp", "clinical-sp"]}
+            ]
+        },
+        "networkPolicy": {
+            "enabled": true,
+            "apiServer": {"cidrs": ["10.0.0.1/32"], "ports": [443]},
+            "azure": {"cidrs": ["20.0.0.0/8"]},
+            "ingressFrom": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]
+        },
+        "podLabels": {"team": "platform"},
+        "priorityClassName": ""
+    });
+    let mut file = tempfile::Builder::new()
+        .suffix(".yaml")
+        .tempfile()
+        .expect("a values file");
+    // JSON is YAML.
+    file.write_all(values.to_string().as_bytes())
+        .expect("writing the values file");
+    file
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offline: lint, schema, rendering, files
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn helm_lint_strict_passes_with_defaults_and_with_every_feature_on() {
+    let chart = chart_dir();
+    let chart = chart.to_str().expect("a UTF-8 path");
+    let ran = helm(None, &["lint", "--strict", chart]).expect_success("helm lint --strict");
+    assert!(
+        ran.stdout.contains("1 chart(s) linted, 0 chart(s) failed"),
+        "unexpected lint output:\n{}",
+        ran.stdout
+    );
+    assert!(
+        !ran.stdout.contains("[WARNING]") && !ran.stdout.contains("[ERROR]"),
+        "lint warnings:\n{}",
+        ran.stdout
+    );
+    let values = all_features_values("clinical-secrets");
+    let values = values.path().to_str().expect("a UTF-8 path");
+    let ran = helm(
+        None,
+        &[
+            "lint",
+            "--strict",
+            chart,
+            "-f",
+            values,
+            "--set",
+            "metrics.serviceMonitor.enabled=true",
+        ],
+    )
+    .expect_success("helm lint --strict with every feature on");
+    assert!(
+        ran.stdout.contains("0 chart(s) failed"),
+        "unexpected lint output:\n{}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn chart_crds_are_byte_identical_to_the_generated_crds() {
+    let list = |dir: PathBuf| -> BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|entry| entry.expect("a readable entry").path())
+            .map(|path| {
+                let name = path
+                    .file_name()
+                    .expect("a file name")
+                    .to_string_lossy()
+                    .into_owned();
+                let bytes = std::fs::read(&path).expect("a readable CRD file");
+                (name, bytes)
+            })
+            .collect()
+    };
+    let generated = list(repo().join("crds"));
+    let in_chart = list(chart_dir().join("crds"));
+    assert_eq!(generated.len(), 3, "crds/ holds the three CRDs");
+    assert_eq!(
+        generated.keys().collect::<Vec<_>>(),
+        in_chart.keys().collect::<Vec<_>>(),
+        "charts/hipaa-operator/crds/ must hold the same files as crds/"
+    );
+    for (name, bytes) in &generated {
+        assert!(
+            in_chart[name] == *bytes,
+            "charts/hipaa-operator/crds/{name} differs from crds/{name}: copy it (cp crds/*.yaml charts/hipaa-operator/crds/)"
+        );
+    }
+}
+
+#[test]
+fn values_schema_rejects_bad_values_naming_the_field() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--set", "replicaCount=0"], "/replicaCount"),
+        (&["--set", "logFormat=xml"], "/logFormat"),
+        (&["--set", "colour=blue"], "'colour' not allowed"),
+        (&["--set", "image.tagg=1.0"], "'tagg' not allowed"),
+        (&["--set", "azure.cloud=Mars"], "/azure/cloud"),
+        (&["--set", "azure.cloud=Custom"], "/azure/armEndpoint"),
+        (&["--set", "leaderElection.enabled=false"], "/replicaCount"),
+        (
+            &["--set", "workloadIdentity.clientId=me"],
+            "/workloadIdentity/clientId",
+        ),
+        (
+            &["--set", "resources.requests.cpu=lots"],
+            "/resources/requests/cpu",
+        ),
+        (&["--set", "resources.requests.gpu=1"], "'gpu' not allowed"),
+        (&["--set", "metrics.port=70000"], "/metrics/port"),
+        (
+            &["--set", "clientSecretIdentities.enabled=true"],
+            "/clientSecretIdentities/secrets",
+        ),
+        (
+            &["--set", "admissionPolicy.minRetentionDays=0"],
+            "/admissionPolicy/minRetentionDays",
+        ),
+        (
+            &["--set", "networkPolicy.azure.cidrs[0]=everywhere"],
+            "/networkPolicy/azure/cidrs/0",
+        ),
+    ];
+    let chart = chart_dir();
+    let chart = chart.to_str().expect("a UTF-8 path");
+    for (args, field) in cases {
+        let mut full = vec!["template", "bad", chart];
+        full.extend_from_slice(args);
+        let ran = helm(None, &full);
+        assert!(!ran.success, "helm accepted {args:?}:\n{}", ran.stdout);
+        assert!(
+            ran.stderr
+                .contains("values don't meet the specifications of the schema")
+                && ran.stderr.contains(field),
+            "helm's error for {args:?} does not name {field}:\n{}",
+            ran.stderr
+        );
+    }
+    // Checks the schema cannot express fail rendering with a message.
+    let ran = helm(
+        None,
+        &["template", "bad", chart, "--set", "metrics.port=8081"],
+    );
+    assert!(
+        !ran.success
+            && ran
+                .stderr
+                .contains("metrics.port and health.port must differ"),
+        "equal ports were accepted:\n{}",
+        ran.stderr
+    );
+    // Leader election off is fine with one replica.
+    helm(
+        None,
+        &[
+            "template",
+            "single",
+            chart,
+            "--set",
+            "leaderElection.enabled=false",
+            "--set",
+            "replicaCount=1",
+        ],
+    )
+    .expect_success("one replica without leader election");
+}
+
+#[test]
+fn deployment_is_hardened_and_passes_the_operator_flags() {
+    let docs = template("hipaa", "ops", &[]);
+    let deployment = find(&docs, "Deployment", "hipaa-hipaa-operator");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "hipaa-hipaa-operator");
+    assert_eq!(pod["automountServiceAccountToken"], true);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["securityContext"]["runAsUser"], 65532);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let containers = pod["containers"].as_array().expect("containers");
+    assert_eq!(containers.len(), 1);
+    let c = &containers[0];
+    assert_eq!(c["image"], "ghcr.io/hipaa-operator/hipaa-operator:0.1.0");
+    let sc = &c["securityContext"];
+    assert_eq!(sc["runAsNonRoot"], true);
+    assert_eq!(sc["runAsUser"], 65532);
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["livenessProbe"]["httpGet"]["port"], "health");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["port"], "health");
+    let ports: BTreeMap<String, i64> = c["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().expect("port name").to_string(),
+                p["containerPort"].as_i64().expect("port number"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ports,
+        BTreeMap::from([("health".into(), 8081), ("metrics".into(), 8080)])
+    );
+    assert_eq!(
+        c["resources"],
+        json!({"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}})
+    );
+    let pod_namespace = c["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .find(|e| e["name"] == "POD_NAMESPACE")
+        .expect("a POD_NAMESPACE variable");
+    assert_eq!(
+        pod_namespace["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.namespace"
+    );
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string args"))
+        .collect();
+    assert_eq!(
+        args,
+        [
+            "--log=info",
+            "--log-format=json",
+            "--metrics-bind-address=0.0.0.0:8080",
+            "--health-bind-address=0.0.0.0:8081",
+            "--leader-elect=true",
+            "--lease-name=hipaa-hipaa-operator",
+            "--lease-namespace=$(POD_NAMESPACE)",
+            "--cloud=AzurePublic",
+        ],
+        "the default flags"
+    );
+    let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(labels["azure.workload.identity/use"], "true");
+    // Off by default: no Secret access, no NetworkPolicy, no ServiceMonitor.
+    let rendered = kinds(&docs);
+    for absent in ["NetworkPolicy", "ServiceMonitor"] {
+        assert!(!rendered.contains(absent), "{absent} rendered by default");
+    }
+    assert!(
+        !docs
+            .iter()
+            .any(|d| d["kind"] == "Role" && d["rules"].to_string().contains("secrets")),
+        "a Secret Role rendered by default"
+    );
+    let pdb = find(&docs, "PodDisruptionBudget", "hipaa-hipaa-operator");
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+
+    // Every feature on: the flags follow the values.
+    let values = all_features_values("clinical-secrets");
+    let docs = template(
+        "hipaa",
+        "ops",
+        &[
+            "-f",
+            values.path().to_str().expect("a UTF-8 path"),
+            "--set",
+            "metrics.serviceMonitor.enabled=true",
+        ],
+    );
+    let deployment = find(&docs, "Deployment", "hipaa-hipaa-operator");
+    let c = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string args"))
+        .collect();
+    for expected in [
+        "--log=debug,kube=info",
+        "--log-format=text",
+        "--cloud=Custom",
+        "--arm-endpoint=https://127.0.0.1:8443",
+        "--authority-host=https://127.0.0.1:8443/entra",
+        "--key-vault-endpoint=vault.sim.local",
+        "--ca-bundle=/etc/hipaa-operator/ca/ca.crt",
+        "--watch-namespaces=clinical-secrets,clinical",
+        "--secret-namespaces-allowed=clinical-secrets",
+    ] {
+        assert!(args.contains(&expected), "{expected} missing from {args:?}");
+    }
+    let sa = find(&docs, "ServiceAccount", "hipaa-hipaa-operator");
+    assert_eq!(
+        sa["metadata"]["annotations"]["azure.workload.identity/client-id"],
+        "8a9b0c1d-2e3f-4a5b-8c7d-9e0f1a2b3c4d"
+    );
+    assert_eq!(
+        sa["metadata"]["annotations"]["azure.workload.identity/tenant-id"],
+        "3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7"
+    );
+    let monitor = find(&docs, "ServiceMonitor", "hipaa-hipaa-operator");
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
+    let policy = find(&docs, "NetworkPolicy", "hipaa-hipaa-operator");
+    let egress_ports = policy["spec"]["egress"].to_string();
+    for port in ["443", "53"] {
+        assert!(egress_ports.contains(port), "no egress to port {port}");
+    }
+    // One Secret Role for the namespace listed twice, with the names merged.
+    let secret_roles: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "Role" && d["rules"].to_string().contains("secrets"))
+        .collect();
+    assert_eq!(secret_roles.len(), 1);
+    assert_eq!(
+        secret_roles[0]["rules"],
+        json!([{"apiGroups": [""], "resources": ["secrets"],
+                "resourceNames": ["clinical-sp", "research-sp"], "verbs": ["get"]}])
+    );
+
+    // Workload identity off: no pod label, no annotations.
+    let docs = template("hipaa", "ops", &["--set", "workloadIdentity.enabled=false"]);
+    let deployment = find(&docs, "Deployment", "hipaa-hipaa-operator");
+    assert!(
+        deployment["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"]
+            .is_null()
+    );
+    // One replica: no PodDisruptionBudget (it would block every drain).
+    let docs = template(
+        "hipaa",
+        "ops",
+        &[
+            "--set",
+            "replicaCount=1",
+            "--set",
+            "leaderElection.enabled=false",
+        ],
+    );
+    assert!(!kinds(&docs).contains("PodDisruptionBudget"));
+    let c = &find(&docs, "Deployment", "hipaa-hipaa-operator")["spec"]["template"]["spec"]["containers"]
+        [0];
+    assert!(
+        c["args"]
+            .as_array()
+            .expect("args")
+            .contains(&json!("--leader-elect=false"))
+    );
+}
+
+#[test]
+fn cluster_role_grants_only_the_operators_own_kinds_events_and_crd_reads() {
+    let docs = template("hipaa", "ops", &[]);
+    let role = find(&docs, "ClusterRole", "hipaa-hipaa-operator");
+    let mut granted: BTreeSet<String> = BTreeSet::new();
+    for rule in role["rules"].as_array().expect("rules") {
+        for field in ["apiGroups", "resources", "verbs"] {
+            assert!(
+                !rule[field].to_string().contains('*'),
+                "wildcard in {field}: {rule}"
+            );
+        }
+        for group in rule["apiGroups"].as_array().expect("apiGroups") {
+            for resource in rule["resources"].as_array().expect("resources") {
+                for verb in rule["verbs"].as_array().expect("verbs") {
+                    granted.insert(format!(
+                        "{}/{}:{}",
+                        group.as_str().expect("group"),
+                        resource.as_str().expect("resource"),
+                        verb.as_str().expect("verb")
+                    ));
+                }
+            }
+        }
+    }
+    let allowed_resources: BTreeSet<&str> = [
+        "hipaa-operator.io/hipaaworkspaces",
+        "hipaa-operator.io/phistores",
+        "hipaa-operator.io/accessreviews",
+        "hipaa-operator.io/hipaaworkspaces/status",
+        "hipaa-operator.io/phistores/status",
+        "hipaa-operator.io/accessreviews/status",
+        "hipaa-operator.io/hipaaworkspaces/finalizers",
+        "hipaa-operator.io/phistores/finalizers",
+        "hipaa-operator.io/accessreviews/finalizers",
+        "/events",
+        "events.k8s.io/events",
+        "apiextensions.k8s.io/customresourcedefinitions",
+    ]
+    .into();
+    for grant in &granted {
+        let (resource, _) = grant.rsplit_once(':').expect("resource:verb");
+        assert!(
+            allowed_resources.contains(resource),
+            "the ClusterRole grants {grant}, which the operator does not need"
+        );
+    }
+    for needed in [
+        "hipaa-operator.io/phistores:watch",
+        "hipaa-operator.io/accessreviews:create",
+        "hipaa-operator.io/accessreviews:delete",
+        "hipaa-operator.io/phistores/status:patch",
+        "hipaa-operator.io/phistores/finalizers:update",
+        "/events:create",
+        "/events:patch",
+        "events.k8s.io/events:patch",
+        "apiextensions.k8s.io/customresourcedefinitions:get",
+    ] {
+        assert!(granted.contains(needed), "the ClusterRole lacks {needed}");
+    }
+    for never in [
+        "hipaa-operator.io/phistores:delete",
+        "hipaa-operator.io/hipaaworkspaces:delete",
+        "hipaa-operator.io/phistores:create",
+    ] {
+        assert!(!granted.contains(never), "the ClusterRole grants {never}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against the shared API server
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn rendered_chart_passes_server_side_dry_run() {
+    let kubeconfig = shared_kubeconfig();
+    let ns = create_namespace(kubeconfig, "helm-dryrun", &[]);
+    let secrets_ns = create_namespace(kubeconfig, "helm-dryrun-secrets", &[]);
+    let chart = chart_dir();
+    let chart = chart.to_str().expect("a UTF-8 path");
+    let values = all_features_values(&secrets_ns);
+    let values = values.path().to_str().expect("a UTF-8 path");
+    for (label, extra) in [("defaults", vec![]), ("every feature", vec!["-f", values])] {
+        let release = unique("dry");
+        let mut args = vec!["template", release.as_str(), chart, "--namespace", &ns];
+        args.extend_from_slice(&extra);
+        let rendered = helm(None, &args).expect_success("helm template");
+        let applied = kubectl(
+            kubeconfig,
+            &["apply", "--dry-run=server", "-f", "-"],
+            Some(&rendered.stdout),
+        )
+        .expect_success(&format!("server-side dry run ({label})"));
+        for kind in [
+            "deployment.apps",
+            "serviceaccount",
+            "clusterrole.rbac.authorization.k8s.io",
+            "clusterrolebinding.rbac.authorization.k8s.io",
+            "role.rbac.authorization.k8s.io",
+            "rolebinding.rbac.authorization.k8s.io",
+            "service",
+            "poddisruptionbudget.policy",
+            "validatingadmissionpolicy.admissionregistration.k8s.io",
+            "validatingadmissionpolicybinding.admissionregistration.k8s.io",
+        ] {
+            assert!(
+                applied
+                    .stdout
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{kind}/")) && l.contains("(server dry run)")),
+                "{label}: no {kind} in the dry run:\n{}",
+                applied.stdout
+            );
+        }
+        if label == "every feature" {
+            assert!(
+                applied.stdout.contains("networkpolicy.networking.k8s.io/"),
+                "no NetworkPolicy in the dry run:\n{}",
+                applied.stdout
+            );
+        }
+    }
+    // A bad value fails `helm install` before anything reaches the cluster.
+    let release = unique("bad");
+    let ran = helm(
+        Some(kubeconfig),
+        &[
+            "install",
+            &release,
+            chart,
+            "-n",
+            &ns,
+            "--skip-crds",
+            "--set",
+            "replicaCount=0",
+        ],
+    );
+    assert!(
+        !ran.success && ran.stderr.contains("/replicaCount"),
+        "helm install accepted replicaCount=0:\n{}",
+        ran.stderr
+    );
+    let listed = helm(Some(kubeconfig), &["list", "-n", &ns, "-q"]).expect_success("helm list");
+    assert!(
+        listed.stdout.trim().is_empty(),
+        "a failed install left a release: {}",
+        listed.stdout
+    );
+    delete_namespace(kubeconfig, &ns);
+    delete_namespace(kubeconfig, &secrets_ns);
+}
+
+/// `kubectl auth can-i` as the operator's ServiceAccount.
+fn can_i(kubeconfig: &Path, service_account: &str, args: &[&str]) -> bool {
+    let mut full = vec!["auth", "can-i"];
+    full.extend_from_slice(args);
+    full.extend_from_slice(&["--as", service_account]);
+    let ran = kubectl(kubeconfig, &full, None);
+    match ran.stdout.trim() {
+        "yes" => true,
+        "no" => false,
+        other => panic!(
+            "kubectl auth can-i {args:?} printed {other:?}; stderr: {}",
+            ran.stderr
+        ),
+    }
+}
+
+#[test]
+fn operator_service_account_has_least_privilege() {
+    let kubeconfig = shared_kubeconfig();
+    let ns = create_namespace(kubeconfig, "helm-rbac", &[]);
+    let app = create_namespace(kubeconfig, "helm-rbac-app", &[]);
+    let release = unique("rbac");
+    let chart = chart_dir();
+    helm(
+        Some(kubeconfig),
+        &[
+            "install",
+            &release,
+            chart.to_str().expect("a UTF-8 path"),
+            "-n",
+            &ns,
+            "--skip-crds",
+        ],
+    )
+    .expect_success("helm install");
+    let sa = format!("system:serviceaccount:{ns}:{release}-hipaa-operator");
+    let lease = format!("leases.coordination.k8s.io/{release}-hipaa-operator");
+
+    let allowed: &[&[&str]] = &[
+        &[
+            "patch",
+            "phistores.hipaa-operator.io",
+            "--subresource=status",
+            "-n",
+            &app,
+        ],
+        &[
+            "update",
+            "hipaaworkspaces.hipaa-operator.io",
+            "--subresource=status",
+            "-n",
+            &app,
+        ],
+        &["watch", "phistores.hipaa-operator.io", "-A"],
+        &[
+            "update",
+            "phistores.hipaa-operator.io",
+            "--subresource=finalizers",
+            "-n",
+            &app,
+        ],
+        &["create", "accessreviews.hipaa-operator.io", "-n", &app],
+        &["create", "events", "-n", &app],
+        &["patch", "events.events.k8s.io", "-n", &app],
+        &["create", "leases.coordination.k8s.io", "-n", &ns],
+        &["update", &lease, "-n", &ns],
+        &["get", &lease, "-n", &ns],
+        &[
+            "get",
+            "customresourcedefinitions.apiextensions.k8s.io/phistores.hipaa-operator.io",
+        ],
+    ];
+    let denied: &[&[&str]] = &[
+        &["get", "secrets", "-n", &ns],
+        &["get", "secrets", "-n", &app],
+        &["list", "secrets", "-A"],
+        &["list", "pods", "-n", &ns],
+        &["list", "pods", "-A"],
+        &["create", "deployments.apps", "-n", &ns],
+        &["delete", "phistores.hipaa-operator.io", "-n", &app],
+        &["delete", "hipaaworkspaces.hipaa-operator.io", "-n", &app],
+        &["create", "phistores.hipaa-operator.io", "-n", &app],
+        &["update", &lease, "-n", &app],
+        &["create", "leases.coordination.k8s.io", "-n", &app],
+        &[
+            "update",
+            "leases.coordination.k8s.io/someone-else",
+            "-n",
+            &ns,
+        ],
+        &[
+            "get",
+            "customresourcedefinitions.apiextensions.k8s.io/certificates.cert-manager.io",
+        ],
+        &["create", "customresourcedefinitions.apiextensions.k8s.io"],
+        &["get", "configmaps", "-n", &ns],
+        &["create", "clusterrolebindings.rbac.authorization.k8s.io"],
+    ];
+    for args in allowed {
+        assert!(can_i(kubeconfig, &sa, args), "the operator CANNOT {args:?}");
+    }
+    for args in denied {
+        assert!(!can_i(kubeconfig, &sa, args), "the operator CAN {args:?}");
+    }
+    helm(Some(kubeconfig), &["uninstall", &release, "-n", &ns]).expect_success("helm uninstall");
+    delete_namespace(kubeconfig, &ns);
+    delete_namespace(kubeconfig, &app);
+}
+
+/// Applies `manifest` and returns kubectl's result.
+fn apply(kubeconfig: &Path, ns: &str, manifest: &Value, dry_run: bool) -> Ran {
+    let mut args = vec!["apply", "-n", ns, "-f", "-"];
+    if dry_run {
+        args.push("--dry-run=server");
+    }
+    kubectl(kubeconfig, &args, Some(&manifest.to_string()))
+}
+
+/// Waits (by server-side dry runs) until applying `manifest` returns a warning containing
+/// `needle` — the policy is compiled and the namespace labels are visible to it — then applies
+/// it for real and returns that result.
+fn apply_expecting_warning(kubeconfig: &Path, ns: &str, manifest: &Value, needle: &str) -> Ran {
+    poll(
+        &format!("a warning containing {needle:?}"),
+        80,
+        Duration::from_secs(30),
+        || {
+            let ran = apply(kubeconfig, ns, manifest, true).expect_success("dry-run apply");
+            ran.stderr.contains(needle).then_some(())
+        },
+    );
+    apply(kubeconfig, ns, manifest, false).expect_success("apply")
+}
+
+fn workspace(name: &str) -> Value {
+    let text = std::fs::read_to_string(repo().join("examples/workspace.yaml"))
+        .expect("examples/workspace.yaml");
+    let mut ws: Value = serde_yaml::from_str(&text).expect("the example workspace");
+    ws["metadata"]["name"] = json!(name);
+    ws
+}
+
+fn store_with_exemption_expiring_in(name: &str, days: i64) -> Value {
+    let text = std::fs::read_to_string(repo().join("examples/phistore-storage.yaml"))
+        .expect("examples/phistore-storage.yaml");
+    let mut store: Value = serde_yaml::from_str(&text).expect("the example store");
+    store["metadata"]["name"] = json!(name);
+    let expires = (time::OffsetDateTime::now_utc() + time::Duration::days(days))
+        .replace_nanosecond(0)
+        .expect("whole seconds")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("an RFC 3339 time");
+    store["spec"]["exemptions"][0]["expires"] = json!(expires);
+    store
+}
+
+#[test]
+fn admission_policy_warns_on_risky_settings_but_admits_them() {
+    let kubeconfig = shared_kubeconfig();
+    let ns = create_namespace(kubeconfig, "helm-vap", &[]);
+    let team = create_namespace(kubeconfig, "helm-vap-team", &[]);
+    let prod = create_namespace(
+        kubeconfig,
+        "helm-vap-prod",
+        &[("environment", "production")],
+    );
+    let release = unique("vap");
+    let chart = chart_dir();
+    helm(
+        Some(kubeconfig),
+        &[
+            "install",
+            &release,
+            chart.to_str().expect("a UTF-8 path"),
+            "-n",
+            &ns,
+            "--skip-crds",
+        ],
+    )
+    .expect_success("helm install");
+
+    // Retention below six years: admitted, with a warning naming the field.
+    let mut short = workspace("short-retention");
+    short["spec"]["logAnalytics"]["totalRetentionInDays"] = json!(365);
+    let ran = apply_expecting_warning(
+        kubeconfig,
+        &team,
+        &short,
+        "totalRetentionInDays is 365 days",
+    );
+    assert!(
+        ran.stderr.contains("Warning:")
+            && ran
+                .stderr
+                .contains("spec.logAnalytics.totalRetentionInDays is 365 days, below 2192")
+            && ran.stderr.contains("law.retention-6y"),
+        "no retention warning:\n{}",
+        ran.stderr
+    );
+    assert!(
+        get_json(
+            kubeconfig,
+            &["hipaaworkspace", "short-retention", "-n", &team]
+        )
+        .is_some(),
+        "the workspace with a warning was not created"
+    );
+
+    let mut archive = workspace("short-archive");
+    archive["spec"]["auditArchive"]["retentionDays"] = json!(400);
+    let ran = apply_expecting_warning(kubeconfig, &team, &archive, "retentionDays is 400 days");
+    assert!(
+        ran.stderr.contains("storage.immutable-audit-archive"),
+        "{}",
+        ran.stderr
+    );
+
+    // The example (six years, Audit) in a namespace that is not production: no warning at all.
+    let ran = apply(kubeconfig, &team, &workspace("compliant"), false).expect_success("apply");
+    assert!(
+        !ran.stderr.contains("Warning:"),
+        "a compliant workspace got a warning:\n{}",
+        ran.stderr
+    );
+
+    // Audit mode in a production namespace: a warning; Enforce: none.
+    let ran = apply_expecting_warning(
+        kubeconfig,
+        &prod,
+        &workspace("audit-in-prod"),
+        "spec.mode is Audit",
+    );
+    assert!(
+        ran.stderr.contains("environment=production"),
+        "{}",
+        ran.stderr
+    );
+    let mut enforced = workspace("enforced-in-prod");
+    enforced["spec"]["mode"] = json!("Enforce");
+    let ran = apply(kubeconfig, &prod, &enforced, false).expect_success("apply");
+    assert!(
+        !ran.stderr.contains("Warning:"),
+        "an Enforce workspace in production got a warning:\n{}",
+        ran.stderr
+    );
+
+    // Exemptions: more than a year ahead warns (on create and on update); within a year does not.
+    let ran = apply_expecting_warning(
+        kubeconfig,
+        &team,
+        &store_with_exemption_expiring_in("long-exemption", 800),
+        "expire more than 365 days ahead",
+    );
+    assert!(
+        ran.stderr.contains("storage.geo-redundant"),
+        "{}",
+        ran.stderr
+    );
+    let ran = apply(
+        kubeconfig,
+        &team,
+        &store_with_exemption_expiring_in("short-exemption", 30),
+        false,
+    )
+    .expect_success("apply");
+    assert!(
+        !ran.stderr.contains("Warning:"),
+        "a 30-day exemption got a warning:\n{}",
+        ran.stderr
+    );
+    let ran = apply(
+        kubeconfig,
+        &team,
+        &store_with_exemption_expiring_in("short-exemption", 500),
+        false,
+    )
+    .expect_success("apply");
+    assert!(
+        ran.stderr.contains("expire more than 365 days ahead"),
+        "extending an exemption past a year gave no warning:\n{}",
+        ran.stderr
+    );
+
+    helm(Some(kubeconfig), &["uninstall", &release, "-n", &ns]).expect_success("helm uninstall");
+    for namespace in [&ns, &team, &prod] {
+        delete_namespace(kubeconfig, namespace);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A cluster of its own: the chart installs the CRDs, upgrades, uninstalls cleanly
+// ---------------------------------------------------------------------------------------------
+
+/// The chart's objects of `release`, as `kind/name` (namespaced ones in `namespaces`).
+fn release_objects(kubeconfig: &Path, release: &str, namespaces: &[&str]) -> BTreeSet<String> {
+    let selector = format!("app.kubernetes.io/instance={release}");
+    let mut found = BTreeSet::new();
+    let mut collect = |args: &[&str]| {
+        let mut full = vec!["get"];
+        full.extend_from_slice(args);
+        full.extend_from_slice(&["-l", &selector, "-o", "name"]);
+        let ran = kubectl(kubeconfig, &full, None).expect_success("kubectl get -l");
+        found.extend(ran.stdout.lines().map(str::to_string));
+    };
+    for ns in namespaces {
+        collect(&[
+            "deployments,serviceaccounts,services,roles,rolebindings,poddisruptionbudgets,networkpolicies",
+            "-n",
+            ns,
+        ]);
+    }
+    collect(&[
+        "clusterroles,clusterrolebindings,validatingadmissionpolicies,validatingadmissionpolicybindings",
+    ]);
+    found
+}
+
+#[test]
+fn install_upgrade_uninstall_on_a_cluster_without_the_crds() {
+    let tools = control_plane::Tools::locate().expect("the pinned tools");
+    let plane = control_plane::ControlPlane::start(
+        &tools,
+        &control_plane::Options {
+            controller_manager: false,
+            ..Default::default()
+        },
+    )
+    .expect("a control plane of this test's own");
+    let kubeconfig = plane.kubeconfig_path();
+    assert!(
+        get_json(kubeconfig, &["crd", "phistores.hipaa-operator.io"]).is_none(),
+        "a fresh cluster has no CRDs"
+    );
+    let ns = create_namespace(kubeconfig, "hipaa-system", &[]);
+    let secrets_ns = create_namespace(kubeconfig, "clinical", &[]);
+    let release = "hipaa-operator";
+    let chart = chart_dir();
+    let chart = chart.to_str().expect("a UTF-8 path");
+
+    // Install: the CRDs come from the chart's crds/.
+    helm(Some(kubeconfig), &["install", release, chart, "-n", &ns]).expect_success("helm install");
+    kubectl(
+        kubeconfig,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=30s",
+            "crd/hipaaworkspaces.hipaa-operator.io",
+            "crd/phistores.hipaa-operator.io",
+            "crd/accessreviews.hipaa-operator.io",
+        ],
+        None,
+    )
+    .expect_success("the chart's CRDs become Established");
+    let installed = release_objects(kubeconfig, release, &[&ns]);
+    for expected in [
+        "deployment.apps/hipaa-operator",
+        "serviceaccount/hipaa-operator",
+        "service/hipaa-operator-metrics",
+        "role.rbac.authorization.k8s.io/hipaa-operator-leader-election",
+        "rolebinding.rbac.authorization.k8s.io/hipaa-operator-leader-election",
+        "poddisruptionbudget.policy/hipaa-operator",
+        "clusterrole.rbac.authorization.k8s.io/hipaa-operator",
+        "clusterrolebinding.rbac.authorization.k8s.io/hipaa-operator",
+        "validatingadmissionpolicy.admissionregistration.k8s.io/hipaa-operator-workspace-warnings",
+        "validatingadmissionpolicy.admissionregistration.k8s.io/hipaa-operator-phistore-warnings",
+        "validatingadmissionpolicybinding.admissionregistration.k8s.io/hipaa-operator-workspace-warnings",
+        "validatingadmissionpolicybinding.admissionregistration.k8s.io/hipaa-operator-phistore-warnings",
+    ] {
+        assert!(
+            installed.contains(expected),
+            "{expected} missing after install; found {installed:?}"
+        );
+    }
+    let deployment =
+        get_json(kubeconfig, &["deployment", release, "-n", &ns]).expect("the Deployment");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["args"][0],
+        "--log=info"
+    );
+    let sa = format!("system:serviceaccount:{ns}:hipaa-operator");
+    let secret = "secrets/clinical-sp";
+    assert!(!can_i(kubeconfig, &sa, &["get", secret, "-n", &secrets_ns]));
+
+    // Upgrade with changed values: visible in the Deployment and in RBAC.
+    helm(
+        Some(kubeconfig),
+        &[
+            "upgrade",
+            release,
+            chart,
+            "-n",
+            &ns,
+            "--set",
+            "logLevel=debug",
+            "--set",
+            "replicaCount=3",
+            "--set",
+            "clientSecretIdentities.enabled=true",
+            "--set",
+            &format!("clientSecretIdentities.secrets[0].namespace={secrets_ns}"),
+            "--set",
+            "clientSecretIdentities.secrets[0].names[0]=clinical-sp",
+        ],
+    )
+    .expect_success("helm upgrade");
+    let deployment =
+        get_json(kubeconfig, &["deployment", release, "-n", &ns]).expect("the Deployment");
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
+    assert!(args.contains("--log=debug"), "{args}");
+    assert!(
+        args.contains(&format!("--secret-namespaces-allowed={secrets_ns}")),
+        "{args}"
+    );
+    assert!(can_i(kubeconfig, &sa, &["get", secret, "-n", &secrets_ns]));
+    assert!(!can_i(
+        kubeconfig,
+        &sa,
+        &["get", "secrets/another", "-n", &secrets_ns]
+    ));
+    assert!(!can_i(
+        kubeconfig,
+        &sa,
+        &["list", "secrets", "-n", &secrets_ns]
+    ));
+    let history = helm(
+        Some(kubeconfig),
+        &["history", release, "-n", &ns, "-o", "json"],
+    )
+    .expect_success("helm history");
+    let history: Value = serde_json::from_str(&history.stdout).expect("helm history JSON");
+    assert_eq!(
+        history.as_array().map(Vec::len),
+        Some(2),
+        "two revisions: {history}"
+    );
+
+    // Uninstall: none of the chart's objects remain in either namespace or cluster-wide; the
+    // CRDs stay, as Helm leaves crds/ alone.
+    helm(Some(kubeconfig), &["uninstall", release, "-n", &ns]).expect_success("helm uninstall");
+    let left = poll(
+        "the chart's objects to be deleted",
+        40,
+        Duration::from_secs(10),
+        || {
+            let left = release_objects(kubeconfig, release, &[&ns, &secrets_ns]);
+            left.is_empty().then_some(left)
+        },
+    );
+    assert!(left.is_empty());
+    for crd in [
+        "hipaaworkspaces.hipaa-operator.io",
+        "phistores.hipaa-operator.io",
+        "accessreviews.hipaa-operator.io",
+    ] {
+        assert!(
+            get_json(kubeconfig, &["crd", crd]).is_some(),
+            "{crd} was deleted by helm uninstall"
+        );
+    }
+    drop(plane);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GitOps: the Argo CD health script, run by a real Lua interpreter
+// ---------------------------------------------------------------------------------------------
+
+fn lua_interpreter() -> PathBuf {
+    for name in ["lua5.4", "lua"] {
+        let works = Command::new(name)
+            .arg("-v")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if works {
+            return PathBuf::from(name);
+        }
+    }
+    panic!(
+        "no Lua interpreter (lua5.4 or lua) on PATH: install one (apt-get install -y lua5.4) to test deploy/argocd/health.lua"
+    )
+}
+
+fn lua_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for ch in s.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\{}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A JSON value as a Lua table constructor, the way Argo CD hands objects to health scripts.
+fn lua_value(value: &Value) -> String {
+    match value {
+        Value::Null => "nil".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => lua_string(s),
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(lua_value).collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        Value::Object(fields) => {
+            let fields: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("[{}] = {}", lua_string(k), lua_value(v)))
+                .collect();
+            format!("{{{}}}", fields.join(", "))
+        }
+    }
+}
+
+fn object(kind: &str, generation: i64, status: Option<Value>) -> Value {
+    let mut object = json!({
+        "apiVersion": "hipaa-operator.io/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": "sample", "namespace": "clinical", "generation": generation},
+        "spec": {},
+    });
+    if let Some(status) = status {
+        object["status"] = status;
+    }
+    object
+}
+
+fn ready(status: &str, reason: &str, message: &str, generation: i64) -> Value {
+    json!({
+        "type": "Ready", "status": status, "reason": reason, "message": message,
+        "lastTransitionTime": "2026-11-22T07:00:00Z", "observedGeneration": generation,
+    })
+}
+
+#[test]
+fn argocd_health_script_maps_status_to_health() {
+    let drifted = "2 controls drifted: storage.min-tls-1-2, storage.public-network-disabled";
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        (
+            "no status yet",
+            object("PhiStore", 1, None),
+            "Progressing",
+            "Waiting for the operator",
+        ),
+        (
+            "status of an older generation",
+            object(
+                "PhiStore",
+                3,
+                Some(json!({"observedGeneration": 2,
+                             "conditions": [ready("True", "Compliant", "all controls compliant", 2)]})),
+            ),
+            "Progressing",
+            "generation 3",
+        ),
+        (
+            "observed but no Ready condition",
+            object("HipaaWorkspace", 1, Some(json!({"observedGeneration": 1}))),
+            "Progressing",
+            "Ready",
+        ),
+        (
+            "ready",
+            object(
+                "HipaaWorkspace",
+                2,
+                Some(json!({"observedGeneration": 2, "conditions": [
+                    {"type": "EncryptedAtRest", "status": "True", "reason": "Compliant",
+                     "message": "", "lastTransitionTime": "2026-11-22T07:00:00Z"},
+                    ready("True", "Compliant", "25/25 controls compliant", 2)]})),
+            ),
+            "Healthy",
+            "25/25 controls compliant",
+        ),
+        (
+            "drifted",
+            object(
+                "PhiStore",
+                1,
+                Some(json!({"observedGeneration": 1,
+                             "conditions": [ready("False", "Drifted", drifted, 1)]})),
+            ),
+            "Degraded",
+            "Drifted: 2 controls drifted: storage.min-tls-1-2",
+        ),
+        (
+            "Azure unavailable",
+            object(
+                "PhiStore",
+                1,
+                Some(json!({"observedGeneration": 1,
+                             "conditions": [ready("False", "AzureUnavailable", "ARM returned 503", 1)]})),
+            ),
+            "Degraded",
+            "AzureUnavailable",
+        ),
+        (
+            "remediating",
+            object(
+                "PhiStore",
+                4,
+                Some(json!({"observedGeneration": 4,
+                             "conditions": [ready("False", "Remediating", "applying storage.min-tls-1-2", 4)]})),
+            ),
+            "Progressing",
+            "Remediating",
+        ),
+        (
+            "Ready unknown",
+            object(
+                "HipaaWorkspace",
+                1,
+                Some(json!({"observedGeneration": 1,
+                             "conditions": [ready("Unknown", "Reconciling", "first reconcile", 1)]})),
+            ),
+            "Progressing",
+            "Reconciling",
+        ),
+        (
+            "Ready condition of an older generation",
+            object(
+                "PhiStore",
+                5,
+                Some(json!({"observedGeneration": 5,
+                             "conditions": [ready("True", "Compliant", "ok", 4)]})),
+            ),
+            "Progressing",
+            "waiting for generation 5",
+        ),
+        (
+            "review overdue",
+            object(
+                "AccessReview",
+                1,
+                Some(json!({"observedGeneration": 1, "phase": "Overdue",
+                             "conditions": [ready("False", "Overdue", "3 of 5 principals undecided", 1)]})),
+            ),
+            "Degraded",
+            "overdue",
+        ),
+        (
+            "review overdue even if Ready is True",
+            object(
+                "AccessReview",
+                1,
+                Some(json!({"observedGeneration": 1, "phase": "Overdue",
+                             "conditions": [ready("True", "Decided", "", 1)]})),
+            ),
+            "Degraded",
+            "overdue",
+        ),
+        (
+            "review completed",
+            object(
+                "AccessReview",
+                2,
+                Some(json!({"observedGeneration": 2, "phase": "Completed",
+                             "conditions": [ready("True", "Completed", "5/5 decided", 2)]})),
+            ),
+            "Healthy",
+            "5/5 decided",
+        ),
+    ];
+
+    let script = repo().join("deploy/argocd/health.lua");
+    let mut wrapper = String::from("local script = assert(arg[1])\nlocal cases = {\n");
+    for (name, obj, _, _) in &cases {
+        wrapper.push_str(&format!(
+            "  {{name = {}, obj = {}}},\n",
+            lua_string(name),
+            lua_value(obj)
+        ));
+    }
+    wrapper.push_str(
+        "}\n\
+         for _, case in ipairs(cases) do\n\
+         \x20 obj = case.obj\n\
+         \x20 local hs = assert(loadfile(script))()\n\
+         \x20 local message = (hs.message or ''):gsub('[\\t\\n]', ' ')\n\
+         \x20 io.write(case.name, '\\t', tostring(hs.status), '\\t', message, '\\n')\n\
+         end\n",
+    );
+    let mut file = tempfile::Builder::new()
+        .suffix(".lua")
+        .tempfile()
+        .expect("a Lua wrapper file");
+    file.write_all(wrapper.as_bytes())
+        .expect("writing the Lua wrapper");
+    let mut command = Command::new(lua_interpreter());
+    command.arg(file.path()).arg(&script);
+    let ran = run(command, None).expect_success("the Lua health script");
+    let results: BTreeMap<&str, (&str, &str)> = ran
+        .stdout
+        .lines()
+        .map(|line| {
+            let mut parts = line.splitn(3, '\t');
+            let name = parts.next().expect("a case name");
+            let status = parts.next().expect("a status");
+            let message = parts.next().unwrap_or("");
+            (name, (status, message))
+        })
+        .collect();
+    assert_eq!(
+        results.len(),
+        cases.len(),
+        "one result per case:\n{}",
+        ran.stdout
+    );
+    for (name, _, status, message) in &cases {
+        let (got_status, got_message) = results[name];
+        assert_eq!(
+            got_status, *status,
+            "case {name:?}: message {got_message:?}"
+        );
+        assert!(
+            got_message.contains(message),
+            "case {name:?}: message {got_message:?} lacks {message:?}"
+        );
+    }
+}
+
+#[test]
+fn gitops_doc_installs_exactly_the_tested_health_script() {
+    let script =
+        std::fs::read_to_string(repo().join("deploy/argocd/health.lua")).expect("health.lua");
+    let doc = std::fs::read_to_string(repo().join("docs/gitops.md")).expect("docs/gitops.md");
+    let block = doc
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .find(|block| block.contains("name: argocd-cm"))
+        .expect("an argocd-cm block in docs/gitops.md");
+    let cm: Value = serde_yaml::from_str(block).expect("the argocd-cm block is YAML");
+    for kind in ["HipaaWorkspace", "PhiStore", "AccessReview"] {
+        let key = format!("resource.customizations.health.hipaa-operator.io_{kind}");
+        assert_eq!(
+            cm["data"][&key].as_str(),
+            Some(script.as_str()),
+            "{key} in docs/gitops.md is not deploy/argocd/health.lua"
+        );
+    }
+    for needle in [
+        "healthChecks:",
+        "healthCheckExprs:",
+        "kustomize.toolkit.fluxcd.io/v1",
+    ] {
+        assert!(
+            doc.contains(needle),
+            "docs/gitops.md lacks the Flux {needle}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The image the chart runs
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn dockerfile_builds_the_binary_the_chart_runs_as_the_user_the_chart_expects() {
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).expect("Dockerfile");
+    let manifest = std::fs::read_to_string(repo().join("Cargo.toml")).expect("Cargo.toml");
+    assert!(
+        manifest.contains("name = \"hipaa-operator\"\npath = \"src/main.rs\""),
+        "Cargo.toml no longer has the hipaa-operator binary the Dockerfile builds"
+    );
+    for needle in [
+        "FROM rust:1.9",
+        "AS builder",
+        "cargo build --release --locked --bin hipaa-operator --target x86_64-unknown-linux-musl",
+        "CARGO_BUILD_JOBS",
+        "FROM gcr.io/distroless/static-debian12:nonroot",
+        "USER 65532",
+        "ENTRYPOINT [\"/usr/local/bin/hipaa-operator\"]",
+    ] {
+        assert!(
+            dockerfile.contains(needle),
+            "the Dockerfile lacks {needle:?}"
+        );
+    }
+    let ignore = std::fs::read_to_string(repo().join(".dockerignore")).expect(".dockerignore");
+    for needle in ["target/", ".git/"] {
+        assert!(
+            ignore.lines().any(|l| l.trim() == needle),
+            ".dockerignore lacks {needle}"
+        );
+    }
+    // The chart runs the image as the Dockerfile's user.
+    let docs = template("hipaa", "ops", &[]);
+    let deployment = find(&docs, "Deployment", "hipaa-hipaa-operator");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"]["runAsUser"],
+        65532
+    );
+}

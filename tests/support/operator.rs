@@ -1,0 +1,131 @@
+//! Runs the real `hipaa-operator` binary against the test control plane.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running operator process, killed when dropped.
+pub struct Operator {
+    child: Child,
+    pub health: u16,
+    pub metrics: u16,
+    pub log: std::path::PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl Operator {
+    /// Starts the operator with `args` (after the common ones) and `env`.
+    pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Operator {
+        let plane = control_plane::shared();
+        let (health, metrics) = (free_port(), free_port());
+        let log =
+            std::env::temp_dir().join(format!("hipaa-operator-{name}-{}.log", std::process::id()));
+        let file = std::fs::File::create(&log).expect("log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hipaa-operator"));
+        command
+            .args([
+                "--log-format",
+                "text",
+                "--health-bind-address",
+                &format!("127.0.0.1:{health}"),
+                "--metrics-bind-address",
+                &format!("127.0.0.1:{metrics}"),
+                "--pod-name",
+                name,
+            ])
+            .args(args)
+            .env("KUBECONFIG", plane.kubeconfig_path())
+            .env("HIPAA_LOG", "info,hipaa_operator=debug")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log handle"))
+            .stderr(file);
+        control_plane::tie_to_parent(&mut command);
+        let child = command.spawn().expect("start hipaa-operator");
+        Operator {
+            child,
+            health,
+            metrics,
+            log,
+        }
+    }
+
+    /// GET `path` on the health or metrics port; `(status, body)`.
+    pub fn get(&self, port: u16, path: &str) -> Option<(u16, String)> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let status = response.split_whitespace().nth(1)?.parse().ok()?;
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        Some((status, body))
+    }
+
+    /// Waits (at most `timeout`) until `/readyz` answers 200.
+    pub fn wait_ready(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some((200, _)) = self.get(self.health, "/readyz") {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("hipaa-operator exited ({status}):\n{}", self.log_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "hipaa-operator not ready in {timeout:?}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, then waits (at most 20 s) for the process to exit; returns whether it exited.
+    pub fn terminate(&mut self) -> bool {
+        // SAFETY-free: `kill` through the standard command keeps this file free of unsafe code.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
