@@ -14,6 +14,11 @@ for tool in cargo go git; do
   command -v "$tool" >/dev/null 2>&1 || { echo "missing $tool: install Rust (rustup) and Go 1.26+" >&2; exit 1; }
 done
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# The Argo CD health script (deploy/argocd/health.lua) is tested with a real Lua interpreter.
+if ! command -v lua5.4 >/dev/null 2>&1 && ! command -v lua >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq lua5.4 >/dev/null
+fi
 
 step "pinned control-plane tools (scripts/versions.env)"
 HIPAA_TOOLS_BIN=$(bash scripts/tools.sh)
@@ -26,11 +31,12 @@ cargo fmt --all --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "CRDs in crds/ equal what crdgen writes"
+step "CRDs in crds/ and the chart equal what crdgen writes"
 generated=$(mktemp -d)
 trap 'rm -rf "$generated"' EXIT
 cargo run --quiet --bin crdgen -- "$generated"
 diff -r crds "$generated"
+diff -r charts/hipaa-operator/crds "$generated"
 
 step "cargo test"
 cargo test --workspace

@@ -7,11 +7,11 @@ use kube::Api;
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(
-        "the CRD {name} is not installed: install the chart (helm install hipaa-operator charts/hipaa-operator) or run `kubectl apply -f crds/`"
+        "the CRD {name} is not installed: install the chart (helm install hipaa-operator charts/hipaa-operator) or run `kubectl apply --server-side --force-conflicts -f crds/`"
     )]
     CrdMissing { name: String },
     #[error(
-        "the CRD {name} does not serve {version}: upgrade the CRDs from this release (`kubectl apply --server-side -f crds/`)"
+        "the CRD {name} does not serve {version}: upgrade the CRDs from this release (`kubectl apply --server-side --force-conflicts -f crds/`)"
     )]
     CrdVersionMissing { name: String, version: String },
     #[error("the CRD {name} is not Established yet: check `kubectl describe crd {name}`")]

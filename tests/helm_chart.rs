@@ -269,7 +269,8 @@ fn all_features_values(secrets_namespace: &str) -> tempfile::NamedTempFile {
             "cloud": "Custom",
             "armEndpoint": "https://127.0.0.1:8443",
             "authorityHost": "https://127.0.0.1:8443/entra",
-            "keyVaultEndpoint": "vault.sim.local",
+            "keyVaultEndpoint": "https://{vault}.vault.sim.local:8443",
+            "identity": "client-secret-env",
             "caBundle": {"configMapName": "azure-sim-ca", "key": "ca.crt"}
         },
         "workloadIdentity": {
@@ -290,6 +291,11 @@ fn all_features_values(secrets_namespace: &str) -> tempfile::NamedTempFile {
             "azure": {"cidrs": ["20.0.0.0/8"]},
             "ingressFrom": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]
         },
+        "extraEnv": [
+            {"name": "AZURE_TENANT_ID", "value": "3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7"},
+            {"name": "AZURE_CLIENT_SECRET",
+             "valueFrom": {"secretKeyRef": {"name": "operator-sp", "key": "secret"}}}
+        ],
         "podLabels": {"team": "platform"},
         "priorityClassName": ""
     });
@@ -386,6 +392,8 @@ fn values_schema_rejects_bad_values_naming_the_field() {
         (&["--set", "image.tagg=1.0"], "'tagg' not allowed"),
         (&["--set", "azure.cloud=Mars"], "/azure/cloud"),
         (&["--set", "azure.cloud=Custom"], "/azure/armEndpoint"),
+        (&["--set", "azure.identity=magic"], "/azure/identity"),
+        (&["--set", "extraEnv[0].value=x"], "/extraEnv/0"),
         (&["--set", "leaderElection.enabled=false"], "/replicaCount"),
         (
             &["--set", "workloadIdentity.clientId=me"],
@@ -529,6 +537,7 @@ fn deployment_is_hardened_and_passes_the_operator_flags() {
             "--lease-name=hipaa-hipaa-operator",
             "--lease-namespace=$(POD_NAMESPACE)",
             "--cloud=AzurePublic",
+            "--azure-identity=auto",
         ],
         "the default flags"
     );
@@ -574,13 +583,29 @@ fn deployment_is_hardened_and_passes_the_operator_flags() {
         "--cloud=Custom",
         "--arm-endpoint=https://127.0.0.1:8443",
         "--authority-host=https://127.0.0.1:8443/entra",
-        "--key-vault-endpoint=vault.sim.local",
+        "--key-vault-endpoint=https://{vault}.vault.sim.local:8443",
+        "--azure-identity=client-secret-env",
         "--ca-bundle=/etc/hipaa-operator/ca/ca.crt",
         "--watch-namespaces=clinical-secrets,clinical",
         "--secret-namespaces-allowed=clinical-secrets",
     ] {
         assert!(args.contains(&expected), "{expected} missing from {args:?}");
     }
+    let env_names: Vec<&str> = c["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(
+        env_names,
+        [
+            "POD_NAMESPACE",
+            "POD_NAME",
+            "AZURE_TENANT_ID",
+            "AZURE_CLIENT_SECRET"
+        ]
+    );
     let sa = find(&docs, "ServiceAccount", "hipaa-hipaa-operator");
     assert_eq!(
         sa["metadata"]["annotations"]["azure.workload.identity/client-id"],
@@ -636,6 +661,55 @@ fn deployment_is_hardened_and_passes_the_operator_flags() {
             .expect("args")
             .contains(&json!("--leader-elect=false"))
     );
+}
+
+/// Runs the operator binary with `args` followed by `--help`: clap parses (and validates) every
+/// argument before it reaches `--help`, so this succeeds only when the binary accepts them all.
+fn operator_accepts(args: &[String]) -> Ran {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hipaa-operator"));
+    command
+        .env_clear()
+        .args(
+            args.iter()
+                .map(|a| a.replace("$(POD_NAMESPACE)", "hipaa-system")),
+        )
+        .arg("--help");
+    run(command, None)
+}
+
+#[test]
+fn deployment_args_are_accepted_by_the_operator_binary() {
+    let values = all_features_values("clinical-secrets");
+    let every_feature = ["-f", values.path().to_str().expect("a UTF-8 path")];
+    let single = [
+        "--set",
+        "replicaCount=1",
+        "--set",
+        "leaderElection.enabled=false",
+    ];
+    for extra in [&[][..], &every_feature[..], &single[..]] {
+        let docs = template("hipaa", "ops", extra);
+        let deployment = find(&docs, "Deployment", "hipaa-hipaa-operator");
+        let args: Vec<String> = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .map(|a| a.as_str().expect("string args").to_string())
+            .collect();
+        let ran = operator_accepts(&args);
+        assert!(
+            ran.success,
+            "hipaa-operator rejects the chart's args {args:?} ({extra:?}):\n{}",
+            ran.stderr
+        );
+        // The check has teeth: an argument the binary does not know fails it.
+        let mut bad = args.clone();
+        bad.push("--no-such-flag".into());
+        assert!(
+            !operator_accepts(&bad).success,
+            "an unknown flag was accepted"
+        );
+    }
 }
 
 #[test]
@@ -1130,7 +1204,22 @@ fn install_upgrade_uninstall_on_a_cluster_without_the_crds() {
     let chart = chart.to_str().expect("a UTF-8 path");
 
     // Install: the CRDs come from the chart's crds/.
-    helm(Some(kubeconfig), &["install", release, chart, "-n", &ns]).expect_success("helm install");
+    let installed = helm(Some(kubeconfig), &["install", release, chart, "-n", &ns])
+        .expect_success("helm install");
+    // NOTES.txt tells the admin how to check the installation.
+    for needle in [
+        "kubectl get pods -n",
+        "kubectl get hipaa -A",
+        "Read the READY column",
+        "/metrics",
+        "--force-conflicts -f crds/",
+    ] {
+        assert!(
+            installed.stdout.contains(needle),
+            "the install notes lack {needle:?}:\n{}",
+            installed.stdout
+        );
+    }
     kubectl(
         kubeconfig,
         &[

@@ -43,9 +43,33 @@ pub fn http_client(
         .with_no_client_auth();
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
+        .dns_resolver(Arc::new(LocalhostAware))
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(60))
         .build()
         .map_err(|e| AzureError::Configuration(format!("HTTP client: {e}")))
+}
+
+/// System DNS, except that `localhost` and every name under `.localhost` resolve to the loopback
+/// address without asking DNS (RFC 6761 §6.3). A custom cloud served on one machine, such as the
+/// simulator, can then give each vault its own host name (`{vault}.vault.localhost`).
+struct LocalhostAware;
+
+impl reqwest::dns::Resolve for LocalhostAware {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
+        Box::pin(async move {
+            if host == "localhost" || host.ends_with(".localhost") {
+                let loopback: Vec<std::net::SocketAddr> = vec![
+                    std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                    std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
+                ];
+                return Ok(Box::new(loopback.into_iter()) as reqwest::dns::Addrs);
+            }
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }

@@ -469,13 +469,13 @@ async fn observe_storage(
     let mut diagnostics = std::collections::BTreeMap::new();
     for service in &expect.diagnostic_services {
         let resource = format!("{}/{service}Services/default", account.id);
-        diagnostics.insert(
-            service.clone(),
-            azure
-                .list_diagnostic_settings(&resource)
-                .await
-                .map_err(Failure::from)?,
-        );
+        // A service the account does not have (yet) has no settings: the finding says so.
+        let settings = match azure.list_diagnostic_settings(&resource).await {
+            Ok(settings) => settings,
+            Err(AzureError::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        diagnostics.insert(service.clone(), settings);
     }
     let mut endpoint_groups = std::collections::BTreeMap::new();
     for connection in &account.properties.private_endpoint_connections {

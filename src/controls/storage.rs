@@ -617,6 +617,24 @@ pub fn plan(
                 set(&mut props.allow_cross_tenant_replication, false)
             }
             "storage.cmk" | "storage.cmk-rotation-observed" => {
+                // The account reaches the key through an identity: its system-assigned one
+                // unless the store names a user-assigned identity.
+                let current = obs.account.identity.as_ref();
+                let has_system = current.is_some_and(|i| i.kind.contains("SystemAssigned"));
+                if expect.key.user_assigned_identity.is_none() && !has_system {
+                    let user_assigned = current.and_then(|i| i.user_assigned_identities.clone());
+                    plan.account_patch.identity = Some(crate::azure::storage::ManagedIdentity {
+                        kind: if user_assigned.as_ref().is_some_and(|u| !u.is_empty()) {
+                            "SystemAssigned,UserAssigned".into()
+                        } else {
+                            "SystemAssigned".into()
+                        },
+                        principal_id: None,
+                        tenant_id: None,
+                        user_assigned_identities: user_assigned
+                            .map(|u| u.into_keys().map(|k| (k, serde_json::json!({}))).collect()),
+                    });
+                }
                 props.encryption = Some(Encryption {
                     key_source: Some("Microsoft.Keyvault".into()),
                     keyvaultproperties: Some(KeyVaultProperties {

@@ -18,14 +18,18 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Every example manifest (`examples/*.yaml` except kustomization.yaml), by file name.
+/// Every example manifest (`examples/*.yaml` except kustomization.yaml and the simulator's
+/// estate), by file name.
 pub fn examples() -> Vec<(String, Value)> {
     let dir = repo().join("examples");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("examples/ exists")
         .map(|e| e.expect("readable entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .filter(|p| p.file_name().is_some_and(|n| n != "kustomization.yaml"))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n != "kustomization.yaml" && n != "azure-estate.yaml")
+        })
         .collect();
     files.sort();
     files
