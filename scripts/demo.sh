@@ -1,63 +1,110 @@
 #!/usr/bin/env bash
-# The foundation demo: a real local control plane, the CRDs, the examples, and what the API
-# server says about an invalid object. (The operator and azure-sim join this demo as they land.)
+# The demo on the embedded default: a real local Kubernetes control plane, azure-sim seeded with
+# a non-compliant estate (examples/azure-estate.yaml), and the operator. It applies the examples in
+# Audit mode and prints what is wrong, switches to Enforce and prints it converging, and ends
+# with every store and control. `--keep-running` leaves everything up until Ctrl-C; `--ci` makes
+# every expectation fatal (CI runs it as a smoke test).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
+mode=${1:-}
 
 bin=$(bash scripts/tools.sh)
 export PATH="$bin:$PATH"
+cargo build --quiet --bin hipaa-operator -p hipaa-operator
+cargo build --quiet -p azure-sim --bin azure-sim
 cargo build --quiet -p hipaa-control-plane --bin local-control-plane
 
 work=$(mktemp -d)
-log="$work/control-plane.log"
-./target/debug/local-control-plane --kubeconfig-out "$work/kubeconfig" >"$log" 2>&1 &
-plane=$!
-cleanup() { kill "$plane" 2>/dev/null || true; wait "$plane" 2>/dev/null || true; rm -rf "$work"; }
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
-for _ in $(seq 1 600); do
-  grep -q '^export KUBECONFIG' "$log" 2>/dev/null && break
-  kill -0 "$plane" 2>/dev/null || { cat "$log"; exit 1; }
-  sleep 0.2
-done
-export KUBECONFIG="$work/kubeconfig"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+fail() { echo "demo: $*" >&2; if [[ -f "$work/operator.log" ]]; then tail -40 "$work/operator.log" >&2; fi; exit 1; }
+wait_for_line() { # file pattern seconds
+  for _ in $(seq 1 $(($3 * 5))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.2; done
+  fail "timed out waiting for '$2' in $1"
+}
 
-say "Kubernetes $(kubectl version -o json | sed -n 's/.*"gitVersion": "\(v[^"]*\)".*/\1/p' | tail -1) on $(grep 'API server' "$log" | cut -d' ' -f3)"
-say "Install the CRDs"
-kubectl apply --server-side -f crds/
-kubectl wait --for condition=established --timeout=60s crd/hipaaworkspaces.hipaa-operator.io crd/phistores.hipaa-operator.io crd/accessreviews.hipaa-operator.io
+./target/debug/local-control-plane --kubeconfig-out "$work/kubeconfig" >"$work/control-plane.log" 2>&1 &
+pids+=($!)
+tenant=3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7
+./target/debug/azure-sim --listen 127.0.0.1:0 --seed examples/azure-estate.yaml --tenant-id "$tenant" \
+  --cert-dir "$work/sim" >"$work/sim.log" 2>&1 &
+pids+=($!)
+wait_for_line "$work/control-plane.log" '^export KUBECONFIG' 120
+wait_for_line "$work/sim.log" '^CA certificate:' 60
+export KUBECONFIG="$work/kubeconfig"
+arm=$(sed -n 's/^ARM endpoint: *//p' "$work/sim.log")
+ca=$(sed -n 's/^CA certificate: *//p' "$work/sim.log")
+port=${arm##*:}
 
-say "Apply the examples (kubectl apply -k examples/)"
-kubectl create namespace clinical
-kubectl apply -n clinical -k examples/
-kubectl apply -n clinical -f examples/accessreview-decisions.yaml
+say "Kubernetes $(kubectl version -o json | sed -n 's/.*"gitVersion": "\(v[^"]*\)".*/\1/p' | tail -1) on loopback; azure-sim at $arm"
+kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
+kubectl wait --for condition=established --timeout=60s crd --all >/dev/null
 
-say "kubectl get hipaa"
+AZURE_TENANT_ID=$tenant AZURE_CLIENT_ID=8a9b0c1d-2e3f-4a5b-8c7d-9e0f1a2b3c4d \
+AZURE_CLIENT_SECRET=simulator-only-operator-secret \
+./target/debug/hipaa-operator --log-format text --log info --leader-elect=false \
+  --health-bind-address 127.0.0.1:0 --metrics-bind-address 127.0.0.1:0 \
+  --cloud Custom --arm-endpoint "$arm" --authority-host "$arm" \
+  --key-vault-endpoint "https://{vault}.vault.localhost:$port" --ca-bundle "$ca" \
+  --azure-identity client-secret-env >"$work/operator.log" 2>&1 &
+pids+=($!)
+wait_for_line "$work/operator.log" 'starting controllers' 60
+
+say "Apply the examples in Audit mode (the workspace uses the operator's own identity here)"
+kubectl create namespace clinical >/dev/null
+# On AKS the workspace names a workload identity; against the simulator the operator's own is used.
+sed -e '/^  identity:/,+2d' -e 's/driftCheckInterval: PT30M/driftCheckInterval: PT20S/' examples/workspace.yaml \
+  | kubectl apply -n clinical -f -
+kubectl apply -n clinical -f examples/phistore-storage.yaml -f examples/phistore-sql.yaml \
+  -f examples/phistore-cosmos.yaml -f examples/phistore-keyvault.yaml \
+  -f examples/phistore-healthdata-workspace.yaml -f examples/phistore-fhir.yaml -f examples/phistore-dicom.yaml
+
+ready_reason() { kubectl get phistore referral-letters -n clinical -o jsonpath='{.status.conditions[?(@.type=="Ready")].reason}' 2>/dev/null; }
+for _ in $(seq 1 150); do [[ "$(ready_reason)" == Drifted ]] && break; sleep 0.4; done
+[[ "$(ready_reason)" == Drifted ]] || fail "the storage account was not evaluated in Audit mode"
+
+controls() {
+  kubectl get phistore referral-letters -n clinical \
+    -o jsonpath='{range .status.controls[*]}{.id}{"\t"}{.state}{"\t"}{.expected}{"\t"}{.observed}{"\n"}{end}' \
+    | awk -F'\t' '{ printf "  %-45s %-13s expected: %-28.28s observed: %.40s\n", $1, $2, $3, $4 }'
+}
+say "kubectl get hipaa -n clinical"
 kubectl get hipaa -n clinical
+say "What is wrong with the storage account (Audit mode wrote nothing to Azure)"
+controls | grep -v -E 'Compliant|Exempt' || true
+writes=$(curl -s --cacert "$ca" "$arm/_sim/requests" | python3 -c '
+import json, sys
+log = json.load(sys.stdin)["value"]
+print(sum(1 for r in log if r["method"] not in ("GET", "HEAD") and "/oauth2/" not in r["path"]))')
+echo "  Azure writes so far: $writes (token requests are not writes)"
+[[ "$writes" == 0 ]] || fail "Audit mode wrote to Azure"
 
-say "kubectl explain phistore.spec.resource"
-kubectl explain phistore.spec.resource
-
-say "An invalid PhiStore: a SQL server kind with a storage account id, and an exemption without approver"
-cat <<YAML | kubectl apply -n clinical -f - || true
-apiVersion: hipaa-operator.io/v1alpha1
-kind: PhiStore
-metadata:
-  name: wrong-kind
-spec:
-  workspaceRef: {name: clinical}
-  resource:
-    kind: SqlServer
-    id: /subscriptions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b/resourceGroups/rg-clinical-phi/providers/Microsoft.Storage/storageAccounts/streferralletters
-  exemptions:
-    - control: storage.geo-redundant
-      reason: pending review
-      approver: " "
-      expires: "2027-01-01T00:00:00Z"
-YAML
-
-if [[ "${1:-}" == "--keep-running" ]]; then
-  say "The control plane keeps running; KUBECONFIG=$KUBECONFIG. Ctrl-C to stop."
-  wait "$plane"
+say "Switch the workspace to Enforce"
+kubectl patch hipaaworkspace clinical -n clinical --type merge -p '{"spec":{"mode":"Enforce"}}'
+for _ in $(seq 1 300); do
+  [[ "$(kubectl get phistore referral-letters -n clinical -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" == True ]] && break
+  sleep 0.4
+done
+say "kubectl get hipaa -n clinical"
+kubectl get hipaa -n clinical
+say "Every control of the storage account"
+controls
+if [[ "$(kubectl get phistore referral-letters -n clinical -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" != True ]]; then
+  fail "the storage account did not converge in Enforce mode"
 fi
+say "Events"
+kubectl get events -n clinical --field-selector involvedObject.name=referral-letters \
+  -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message --sort-by=.metadata.creationTimestamp | tail -15
+
+if [[ "$mode" == "--keep-running" ]]; then
+  say "Still running. KUBECONFIG=$KUBECONFIG  azure-sim admin: $arm/_sim (CA $ca). Ctrl-C stops everything."
+  wait "${pids[0]}"
+fi
+say "Done: everything stops now"

@@ -246,7 +246,10 @@ async fn startup_check_names_a_missing_crd_with_an_install_hint() {
         text.contains("phistores.not-installed.example is not installed"),
         "{text}"
     );
-    assert!(text.contains("kubectl apply --server-side --force-conflicts -f crds/"), "{text}");
+    assert!(
+        text.contains("kubectl apply --server-side --force-conflicts -f crds/"),
+        "{text}"
+    );
 
     let mut newer = crds[1].clone();
     newer.spec.versions[0].name = "v1beta1".into();

@@ -1,7 +1,9 @@
 //! The request budget: a per-subscription token bucket for reads and writes that keeps the
 //! operator under a configured share of Azure Resource Manager's limits, and slows down further
 //! when ARM's `x-ms-ratelimit-remaining-subscription-*` headers say the subscription is running low
-//! for everyone.
+//! for everyone. The headers count down from different maxima depending on ARM's throttling model
+//! (12,000 an hour in the classic one, a bucket of a few hundred in the token-bucket one), so
+//! "running low" is judged against the largest value seen.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -24,25 +26,22 @@ pub struct BudgetConfig {
     pub writes_per_hour: u32,
     /// Calls that may go at once before the hourly rate applies.
     pub burst: u32,
-    /// When ARM reports fewer remaining calls than this fraction of its limit, the operator
-    /// stops spending its burst and waits for its own refill, leaving the rest to other users.
+    /// When ARM reports fewer remaining calls than this fraction of the most it has reported,
+    /// the operator stops spending its burst and waits for its own refill, leaving the rest to
+    /// other users.
     pub reserve_fraction: f64,
 }
 
 impl Default for BudgetConfig {
     fn default() -> Self {
         Self {
-            reads_per_hour: 3_000,
-            writes_per_hour: 300,
-            burst: 50,
+            reads_per_hour: 6_000,
+            writes_per_hour: 600,
+            burst: 100,
             reserve_fraction: 0.2,
         }
     }
 }
-
-/// ARM's classic hourly limits per principal, the scale of the remaining-calls headers.
-const ARM_READS_PER_HOUR: f64 = 12_000.0;
-const ARM_WRITES_PER_HOUR: f64 = 1_200.0;
 
 #[derive(Debug)]
 struct Bucket {
@@ -88,6 +87,8 @@ impl Bucket {
 pub struct Budget {
     config: BudgetConfig,
     buckets: Mutex<HashMap<(String, Access), Bucket>>,
+    /// The largest remaining-calls value ARM has reported, per subscription and access.
+    highest: Mutex<HashMap<(String, Access), u32>>,
 }
 
 impl Budget {
@@ -95,6 +96,7 @@ impl Budget {
         Budget {
             config,
             buckets: Mutex::new(HashMap::new()),
+            highest: Mutex::new(HashMap::new()),
         }
     }
 
@@ -129,15 +131,18 @@ impl Budget {
     /// Reads ARM's remaining-calls header: below the reserve, the burst is given up so the
     /// operator proceeds only at its own steady rate.
     pub fn observe_remaining(&self, subscription: &str, access: Access, remaining: u32) {
-        let limit = match access {
-            Access::Read => ARM_READS_PER_HOUR,
-            Access::Write => ARM_WRITES_PER_HOUR,
+        let key = (subscription.to_ascii_lowercase(), access);
+        let limit = {
+            let mut highest = self.highest.lock().unwrap_or_else(|p| p.into_inner());
+            let seen = highest.entry(key.clone()).or_insert(remaining);
+            *seen = (*seen).max(remaining);
+            f64::from(*seen)
         };
         if f64::from(remaining) >= limit * self.config.reserve_fraction {
             return;
         }
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(bucket) = buckets.get_mut(&(subscription.to_ascii_lowercase(), access)) {
+        if let Some(bucket) = buckets.get_mut(&key) {
             bucket.tokens = bucket.tokens.min(0.0);
         }
         tracing::warn!(
@@ -201,6 +206,7 @@ mod tests {
         let b = budget(3600, 10);
         let t0 = Instant::now();
         assert!(b.try_take("sub", Access::Write, t0).is_ok());
+        b.observe_remaining("sub", Access::Write, 1_199);
         b.observe_remaining("sub", Access::Write, 1_000);
         assert!(
             b.try_take("sub", Access::Write, t0).is_ok(),
@@ -210,6 +216,22 @@ mod tests {
         assert!(
             b.try_take("sub", Access::Write, t0).is_err(),
             "below the 20% reserve"
+        );
+    }
+
+    #[test]
+    fn a_token_bucket_sized_header_is_judged_against_its_own_scale() {
+        let b = budget(3600, 10);
+        let t0 = Instant::now();
+        assert!(b.try_take("sub", Access::Read, t0).is_ok());
+        // ARM's token-bucket model reports a bucket of ~250 reads: 249 left is a full bucket.
+        b.observe_remaining("sub", Access::Read, 249);
+        b.observe_remaining("sub", Access::Read, 200);
+        assert!(b.try_take("sub", Access::Read, t0).is_ok());
+        b.observe_remaining("sub", Access::Read, 20);
+        assert!(
+            b.try_take("sub", Access::Read, t0).is_err(),
+            "20 of 249 is below the reserve"
         );
     }
 }

@@ -175,7 +175,7 @@ pub fn cases() -> Vec<Invalid> {
                     .push(first);
             },
             update: false,
-            field: "spec.exemptions[1]",
+            field: "spec.exemptions[2]",
             says: "Duplicate value",
             cel: false,
         },

@@ -4,6 +4,7 @@
 
 pub mod invalid;
 pub mod operator;
+pub mod sim;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,0 +1,295 @@
+//! Microsoft.Authorization: role assignments (validation, normalised role ids, `$filter`
+//! listing with inheritance), built-in and custom role definitions, policy assignments.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::arm::Call;
+use crate::arm::registry::TypeSpec;
+use crate::authz::{self, scope_contains};
+use crate::clock::arm_timestamp;
+use crate::errors::{ArmError, ArmResult};
+use crate::ids::ProviderPath;
+use crate::state::{Resource, State};
+
+pub const ASSIGNMENT: &str = "Microsoft.Authorization/roleAssignments";
+pub const DEFINITION: &str = "Microsoft.Authorization/roleDefinitions";
+pub const POLICY_ASSIGNMENT: &str = "Microsoft.Authorization/policyAssignments";
+
+pub fn on_put(
+    st: &State,
+    spec: &TypeSpec,
+    p: &ProviderPath,
+    existing: Option<&Resource>,
+    body: &mut Value,
+    now: OffsetDateTime,
+) -> ArmResult<()> {
+    match spec.name {
+        ASSIGNMENT => role_assignment(st, p, existing, body, now),
+        DEFINITION => role_definition(p, body),
+        POLICY_ASSIGNMENT => policy_assignment(p, existing, body),
+        super::reviews::DEFINITION => super::reviews::on_put_definition(p, body, now),
+        _ => Ok(()),
+    }
+}
+
+fn role_assignment(
+    st: &State,
+    p: &ProviderPath,
+    existing: Option<&Resource>,
+    body: &mut Value,
+    now: OffsetDateTime,
+) -> ArmResult<()> {
+    let name = p.name().unwrap_or_default().to_string();
+    if uuid::Uuid::parse_str(&name).is_err() {
+        return Err(ArmError::bad_request(
+            "InvalidRoleAssignmentId",
+            format!(
+                "The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID."
+            ),
+        ));
+    }
+    let props = &mut body["properties"];
+    let (Some(role_id), Some(principal)) = (
+        props["roleDefinitionId"].as_str().map(str::to_string),
+        props["principalId"].as_str().map(str::to_string),
+    ) else {
+        return Err(ArmError::bad_request(
+            "InvalidRequestContent",
+            "The role assignment properties 'roleDefinitionId' and 'principalId' are required.",
+        ));
+    };
+    let guid = authz::role_guid(&role_id).to_string();
+    let custom_exists = st.resources.values().any(|r| {
+        r.type_name == DEFINITION
+            && r.id
+                .rsplit('/')
+                .next()
+                .is_some_and(|n| n.eq_ignore_ascii_case(&guid))
+    });
+    if authz::built_in_by_guid(&guid).is_none() && !custom_exists {
+        return Err(ArmError::bad_request(
+            "RoleDefinitionDoesNotExist",
+            format!("The specified role definition with ID '{guid}' does not exist."),
+        ));
+    }
+    let known = st.principal(&principal);
+    if known.is_none() && props["principalType"].as_str().is_none() {
+        return Err(ArmError::bad_request(
+            "PrincipalNotFound",
+            format!(
+                "Principal {} does not exist in the directory {}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, set principalType to skip the directory lookup.",
+                principal.replace('-', ""),
+                st.tenant_id
+            ),
+        ));
+    }
+    let scope = if p.scope.is_empty() {
+        "/".to_string()
+    } else {
+        p.scope.clone()
+    };
+    let duplicate = st.resources.values().any(|r| {
+        r.type_name == ASSIGNMENT
+            && !r.id.eq_ignore_ascii_case(&p.id())
+            && r.body["properties"]["principalId"]
+                .as_str()
+                .is_some_and(|x| x.eq_ignore_ascii_case(&principal))
+            && r.body["properties"]["scope"]
+                .as_str()
+                .is_some_and(|x| x.eq_ignore_ascii_case(&scope))
+            && r.body["properties"]["roleDefinitionId"]
+                .as_str()
+                .is_some_and(|x| authz::role_guid(x).eq_ignore_ascii_case(&guid))
+    });
+    if duplicate {
+        return Err(ArmError::new(
+            StatusCode::CONFLICT,
+            "RoleAssignmentExists",
+            "The role assignment already exists.",
+        ));
+    }
+    if props["principalType"].as_str().is_none() {
+        let t = match known.map(|k| k.principal_type) {
+            Some(crate::state::PrincipalType::User) => "User",
+            _ => "ServicePrincipal",
+        };
+        props["principalType"] = json!(t);
+    }
+    props["roleDefinitionId"] = json!(format!(
+        "/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+    ));
+    props["scope"] = json!(scope);
+    let ts = arm_timestamp(now);
+    props["createdOn"] = existing
+        .map(|e| e.body["properties"]["createdOn"].clone())
+        .unwrap_or_else(|| json!(ts));
+    props["updatedOn"] = json!(ts);
+    Ok(())
+}
+
+fn role_definition(p: &ProviderPath, body: &mut Value) -> ArmResult<()> {
+    let name = p.name().unwrap_or_default();
+    if uuid::Uuid::parse_str(name).is_err() || authz::built_in_by_guid(name).is_some() {
+        return Err(ArmError::bad_request(
+            "RoleDefinitionIdInvalid",
+            format!("The role definition ID '{name}' must be a new GUID."),
+        ));
+    }
+    let props = &mut body["properties"];
+    if props["roleName"].as_str().is_none() || !props["permissions"].is_array() {
+        return Err(ArmError::bad_request(
+            "InvalidRequestContent",
+            "A role definition needs properties.roleName and properties.permissions.",
+        ));
+    }
+    props["type"] = json!("CustomRole");
+    if !props["assignableScopes"].is_array() {
+        props["assignableScopes"] = json!([p.scope]);
+    }
+    Ok(())
+}
+
+fn policy_assignment(
+    p: &ProviderPath,
+    existing: Option<&Resource>,
+    body: &mut Value,
+) -> ArmResult<()> {
+    if body["properties"]["policyDefinitionId"].as_str().is_none() {
+        return Err(ArmError::bad_request(
+            "InvalidRequestContent",
+            "A policy assignment needs properties.policyDefinitionId.",
+        ));
+    }
+    let has_identity = body["identity"]["type"]
+        .as_str()
+        .is_some_and(|t| !t.eq_ignore_ascii_case("None"));
+    if has_identity && body["location"].as_str().is_none() {
+        return Err(ArmError::bad_request(
+            "LocationRequired",
+            "A policy assignment with a managed identity needs a location.",
+        ));
+    }
+    let props = &mut body["properties"];
+    props["scope"] = json!(p.scope);
+    if props.get("enforcementMode").is_none() {
+        props["enforcementMode"] = json!("Default");
+    }
+    if props.get("notScopes").is_none() {
+        props["notScopes"] = json!([]);
+    }
+    props["instanceId"] = existing
+        .map(|e| e.body["properties"]["instanceId"].clone())
+        .filter(Value::is_string)
+        .unwrap_or_else(|| json!(uuid::Uuid::new_v4().to_string()));
+    Ok(())
+}
+
+pub fn virtual_get(st: &State, spec: &TypeSpec, p: &ProviderPath) -> Option<ArmResult<Value>> {
+    if spec.name != DEFINITION {
+        return None;
+    }
+    let name = p.name()?;
+    if let Some(b) = authz::built_in_by_guid(name) {
+        let mut body = authz::built_in_body(b);
+        body["id"] = json!(p.id());
+        return Some(Ok(body));
+    }
+    let suffix = format!(
+        "/providers/microsoft.authorization/roledefinitions/{}",
+        name.to_ascii_lowercase()
+    );
+    let found = st
+        .resources
+        .iter()
+        .find(|(k, _)| k.ends_with(&suffix))
+        .map(|(_, r)| r.body.clone());
+    Some(found.ok_or_else(|| {
+        ArmError::new(
+            StatusCode::NOT_FOUND,
+            "RoleDefinitionDoesNotExist",
+            format!("The specified role definition with ID '{name}' does not exist."),
+        )
+    }))
+}
+
+/// The value of a `$filter` clause like `principalId eq 'x'`.
+fn filter_value<'a>(filter: &'a str, field: &str) -> Option<&'a str> {
+    let lower = filter.to_ascii_lowercase();
+    let at = lower.find(&format!("{} eq ", field.to_ascii_lowercase()))?;
+    let rest = &filter[at + field.len() + 4..];
+    let rest = rest.trim_start().strip_prefix('\'')?;
+    rest.split('\'').next()
+}
+
+pub fn virtual_list(
+    call: &Call<'_>,
+    st: &State,
+    spec: &TypeSpec,
+    p: &ProviderPath,
+) -> Option<ArmResult<Vec<Value>>> {
+    let filter = call.req.query("$filter").unwrap_or_default().to_string();
+    let scope = p.parent_id();
+    let scope = if scope.is_empty() {
+        "/".to_string()
+    } else {
+        scope
+    };
+    match spec.name {
+        ASSIGNMENT => {
+            let at_scope = filter.to_ascii_lowercase().contains("atscope()");
+            let principal = filter_value(&filter, "principalId").map(str::to_string);
+            let value = st
+                .resources
+                .values()
+                .filter(|r| r.type_name == ASSIGNMENT)
+                .filter(|r| {
+                    let s = r.body["properties"]["scope"].as_str().unwrap_or_default();
+                    let above = scope_contains(s, &scope);
+                    let below = scope_contains(&scope, s);
+                    if at_scope { above } else { above || below }
+                })
+                .filter(|r| {
+                    principal.as_deref().is_none_or(|id| {
+                        r.body["properties"]["principalId"]
+                            .as_str()
+                            .is_some_and(|x| x.eq_ignore_ascii_case(id))
+                    })
+                })
+                .map(|r| r.body.clone())
+                .collect();
+            Some(Ok(value))
+        }
+        DEFINITION => {
+            let role_name = filter_value(&filter, "roleName").map(str::to_string);
+            let mut value: Vec<Value> = authz::BUILT_IN_ROLES
+                .iter()
+                .map(|b| {
+                    let mut body = authz::built_in_body(b);
+                    body["id"] = json!(format!(
+                        "{}/providers/Microsoft.Authorization/roleDefinitions/{}",
+                        scope.trim_end_matches('/'),
+                        b.id
+                    ));
+                    body
+                })
+                .collect();
+            value.extend(
+                st.resources
+                    .values()
+                    .filter(|r| r.type_name == DEFINITION)
+                    .map(|r| r.body.clone()),
+            );
+            value.retain(|v| {
+                role_name.as_deref().is_none_or(|n| {
+                    v["properties"]["roleName"]
+                        .as_str()
+                        .is_some_and(|x| x.eq_ignore_ascii_case(n))
+                })
+            });
+            Some(Ok(value))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,493 @@
+//! Role-based access control: built-in role definitions, action matching with wildcards and
+//! notActions, and the check of a caller's role assignments at a scope (with inheritance).
+
+use serde_json::{Value, json};
+
+use crate::ids::lower;
+use crate::state::State;
+
+pub const ROLE_ASSIGNMENT_SEGMENT: &str = "/providers/microsoft.authorization/roleassignments/";
+
+/// A built-in role: name, GUID, permissions.
+pub struct BuiltInRole {
+    pub name: &'static str,
+    pub id: &'static str,
+    pub description: &'static str,
+    pub actions: &'static [&'static str],
+    pub not_actions: &'static [&'static str],
+    pub data_actions: &'static [&'static str],
+    pub not_data_actions: &'static [&'static str],
+}
+
+/// The built-in roles a HIPAA estate uses, with Azure's GUIDs (they are the same in every tenant).
+pub const BUILT_IN_ROLES: &[BuiltInRole] = &[
+    BuiltInRole {
+        name: "Owner",
+        id: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+        description: "Grants full access to manage all resources, including the ability to assign roles in Azure RBAC.",
+        actions: &["*"],
+        not_actions: &[],
+        data_actions: &[],
+        not_data_actions: &[],
+    },
+    BuiltInRole {
+        name: "Contributor",
+        id: "b24988ac-6180-42a0-ab88-20f7382dd24c",
+        description: "Grants full access to manage all resources, but does not allow you to assign roles in Azure RBAC.",
+        actions: &["*"],
+        not_actions: &[
+            "Microsoft.Authorization/*/Delete",
+            "Microsoft.Authorization/*/Write",
+            "Microsoft.Authorization/elevateAccess/Action",
+            "Microsoft.Blueprint/blueprintAssignments/write",
+            "Microsoft.Blueprint/blueprintAssignments/delete",
+            "Microsoft.Compute/galleries/share/action",
+        ],
+        data_actions: &[],
+        not_data_actions: &[],
+    },
+    BuiltInRole {
+        name: "Reader",
+        id: "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+        description: "View all resources, but does not allow you to make any changes.",
+        actions: &["*/read"],
+        not_actions: &[],
+        data_actions: &[],
+        not_data_actions: &[],
+    },
+    BuiltInRole {
+        name: "User Access Administrator",
+        id: "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+        description: "Lets you manage user access to Azure resources.",
+        actions: &["*/read", "Microsoft.Authorization/*", "Microsoft.Support/*"],
+        not_actions: &[],
+        data_actions: &[],
+        not_data_actions: &[],
+    },
+    BuiltInRole {
+        name: "Key Vault Administrator",
+        id: "00482a5a-887f-4fb3-b363-3b7fe8e74483",
+        description: "Perform all data plane operations on a key vault and all objects in it.",
+        actions: &[
+            "Microsoft.Authorization/*/read",
+            "Microsoft.Insights/alertRules/*",
+            "Microsoft.Resources/deployments/*",
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            "Microsoft.Support/*",
+            "Microsoft.KeyVault/checkNameAvailability/read",
+            "Microsoft.KeyVault/deletedVaults/read",
+            "Microsoft.KeyVault/locations/*/read",
+            "Microsoft.KeyVault/vaults/*/read",
+            "Microsoft.KeyVault/operations/read",
+        ],
+        not_actions: &[],
+        data_actions: &["Microsoft.KeyVault/vaults/*"],
+        not_data_actions: &[],
+    },
+    BuiltInRole {
+        name: "Key Vault Crypto Officer",
+        id: "14b46e9e-c2b7-41b4-b07b-48a6ebf60603",
+        description: "Perform any action on the keys of a key vault, except manage permissions.",
+        actions: &[
+            "Microsoft.Authorization/*/read",
+            "Microsoft.Insights/alertRules/*",
+            "Microsoft.Resources/deployments/*",
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            "Microsoft.Support/*",
+            "Microsoft.KeyVault/checkNameAvailability/read",
+            "Microsoft.KeyVault/deletedVaults/read",
+            "Microsoft.KeyVault/locations/*/read",
+            "Microsoft.KeyVault/vaults/*/read",
+            "Microsoft.KeyVault/operations/read",
+        ],
+        not_actions: &[],
+        data_actions: &[
+            "Microsoft.KeyVault/vaults/keys/*",
+            "Microsoft.KeyVault/vaults/keyrotationpolicies/*",
+        ],
+        not_data_actions: &[],
+    },
+    BuiltInRole {
+        name: "Key Vault Crypto Service Encryption User",
+        id: "e147488a-f6f5-4113-8e2d-b22465e65bf6",
+        description: "Read metadata of keys and perform wrap/unwrap operations.",
+        actions: &[
+            "Microsoft.EventGrid/eventSubscriptions/write",
+            "Microsoft.EventGrid/eventSubscriptions/read",
+            "Microsoft.EventGrid/eventSubscriptions/delete",
+        ],
+        not_actions: &[],
+        data_actions: &[
+            "Microsoft.KeyVault/vaults/keys/read",
+            "Microsoft.KeyVault/vaults/keys/wrap/action",
+            "Microsoft.KeyVault/vaults/keys/unwrap/action",
+        ],
+        not_data_actions: &[],
+    },
+    BuiltInRole {
+        name: "Key Vault Reader",
+        id: "21090545-7ca7-4776-b22c-e363652d74d2",
+        description: "Read metadata of key vaults and its certificates, keys, and secrets.",
+        actions: &[
+            "Microsoft.Authorization/*/read",
+            "Microsoft.Insights/alertRules/*",
+            "Microsoft.Resources/deployments/*",
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            "Microsoft.Support/*",
+            "Microsoft.KeyVault/checkNameAvailability/read",
+            "Microsoft.KeyVault/deletedVaults/read",
+            "Microsoft.KeyVault/locations/*/read",
+            "Microsoft.KeyVault/vaults/*/read",
+            "Microsoft.KeyVault/operations/read",
+        ],
+        not_actions: &[],
+        data_actions: &[
+            "Microsoft.KeyVault/vaults/*/read",
+            "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+        ],
+        not_data_actions: &[],
+    },
+    BuiltInRole {
+        name: "Storage Account Contributor",
+        id: "17d1049b-9a84-46fb-8f53-869881c3d3ab",
+        description: "Lets you manage storage accounts, but not access to them.",
+        actions: &[
+            "Microsoft.Authorization/*/read",
+            "Microsoft.Insights/alertRules/*",
+            "Microsoft.Insights/diagnosticSettings/*",
+            "Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action",
+            "Microsoft.ResourceHealth/availabilityStatuses/read",
+            "Microsoft.Resources/deployments/*",
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            "Microsoft.Storage/storageAccounts/*",
+            "Microsoft.Support/*",
+        ],
+        not_actions: &[],
+        data_actions: &[],
+        not_data_actions: &[],
+    },
+    BuiltInRole {
+        name: "Storage Blob Data Reader",
+        id: "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+        description: "Read and list Azure Storage containers and blobs.",
+        actions: &[
+            "Microsoft.Storage/storageAccounts/blobServices/containers/read",
+            "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action",
+        ],
+        not_actions: &[],
+        data_actions: &["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"],
+        not_data_actions: &[],
+    },
+    BuiltInRole {
+        name: "Storage Blob Data Contributor",
+        id: "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+        description: "Read, write, and delete Azure Storage containers and blobs.",
+        actions: &[
+            "Microsoft.Storage/storageAccounts/blobServices/containers/delete",
+            "Microsoft.Storage/storageAccounts/blobServices/containers/read",
+            "Microsoft.Storage/storageAccounts/blobServices/containers/write",
+            "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action",
+        ],
+        not_actions: &[],
+        data_actions: &[
+            "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete",
+            "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
+            "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",
+            "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/move/action",
+            "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action",
+        ],
+        not_data_actions: &[],
+    },
+    BuiltInRole {
+        name: "Network Contributor",
+        id: "4d97b98b-1d4f-4787-a291-c67834d212e7",
+        description: "Lets you manage networks, but not access to them.",
+        actions: &[
+            "Microsoft.Authorization/*/read",
+            "Microsoft.Insights/alertRules/*",
+            "Microsoft.Network/*",
+            "Microsoft.ResourceHealth/availabilityStatuses/read",
+            "Microsoft.Resources/deployments/*",
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            "Microsoft.Support/*",
+        ],
+        not_actions: &[],
+        data_actions: &[],
+        not_data_actions: &[],
+    },
+    BuiltInRole {
+        name: "Monitoring Contributor",
+        id: "749f88d5-cbae-40b8-bcfc-e573ddc772fa",
+        description: "Can read all monitoring data and update monitoring settings.",
+        actions: &[
+            "*/read",
+            "Microsoft.Insights/diagnosticSettings/*",
+            "Microsoft.OperationalInsights/workspaces/*",
+            "Microsoft.Support/*",
+        ],
+        not_actions: &[],
+        data_actions: &[],
+        not_data_actions: &[],
+    },
+    BuiltInRole {
+        name: "Log Analytics Contributor",
+        id: "92aaf0da-9dab-42b6-94a3-d43ce8d16293",
+        description: "Can read all monitoring data and edit monitoring settings.",
+        actions: &[
+            "*/read",
+            "Microsoft.Insights/diagnosticSettings/*",
+            "Microsoft.OperationalInsights/*",
+            "Microsoft.Resources/deployments/*",
+            "Microsoft.Resources/subscriptions/resourcegroups/deployments/*",
+            "Microsoft.Storage/storageAccounts/listKeys/action",
+            "Microsoft.Support/*",
+        ],
+        not_actions: &[],
+        data_actions: &[],
+        not_data_actions: &[],
+    },
+    BuiltInRole {
+        name: "Resource Policy Contributor",
+        id: "36243c78-bf99-498c-9df9-86d9f8d28608",
+        description: "Users with rights to create/modify resource policy.",
+        actions: &[
+            "*/read",
+            "Microsoft.Authorization/policyassignments/*",
+            "Microsoft.Authorization/policydefinitions/*",
+            "Microsoft.Authorization/policyexemptions/*",
+            "Microsoft.Authorization/policysetdefinitions/*",
+            "Microsoft.PolicyInsights/*",
+            "Microsoft.Support/*",
+        ],
+        not_actions: &[],
+        data_actions: &[],
+        not_data_actions: &[],
+    },
+    BuiltInRole {
+        name: "SQL Server Contributor",
+        id: "6d8ee4ec-f05a-4a1d-8b00-a9b17e38b437",
+        description: "Lets you manage SQL servers and databases, but not access to them, and not their security-related policies.",
+        actions: &[
+            "Microsoft.Authorization/*/read",
+            "Microsoft.Insights/alertRules/*",
+            "Microsoft.Resources/deployments/*",
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            "Microsoft.Sql/servers/*",
+            "Microsoft.Support/*",
+        ],
+        not_actions: &[
+            "Microsoft.Sql/servers/auditingSettings/*",
+            "Microsoft.Sql/servers/securityAlertPolicies/*",
+        ],
+        data_actions: &[],
+        not_data_actions: &[],
+    },
+];
+
+pub fn built_in_by_guid(guid: &str) -> Option<&'static BuiltInRole> {
+    BUILT_IN_ROLES
+        .iter()
+        .find(|r| r.id.eq_ignore_ascii_case(guid))
+}
+
+pub fn built_in_by_name(name: &str) -> Option<&'static BuiltInRole> {
+    BUILT_IN_ROLES
+        .iter()
+        .find(|r| r.name.eq_ignore_ascii_case(name))
+}
+
+/// The ARM representation of a built-in role definition.
+pub fn built_in_body(r: &BuiltInRole) -> Value {
+    json!({
+        "id": format!("/providers/Microsoft.Authorization/roleDefinitions/{}", r.id),
+        "name": r.id,
+        "type": "Microsoft.Authorization/roleDefinitions",
+        "properties": {
+            "roleName": r.name,
+            "type": "BuiltInRole",
+            "description": r.description,
+            "assignableScopes": ["/"],
+            "permissions": [{
+                "actions": r.actions,
+                "notActions": r.not_actions,
+                "dataActions": r.data_actions,
+                "notDataActions": r.not_data_actions
+            }]
+        }
+    })
+}
+
+/// Case-insensitive glob where `*` matches any run of characters, as ARM matches actions.
+pub fn action_matches(pattern: &str, action: &str) -> bool {
+    let p = pattern.to_ascii_lowercase();
+    let a = action.to_ascii_lowercase();
+    glob(p.as_bytes(), a.as_bytes())
+}
+
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    // Iterative matcher with single backtrack point: linear in practice, no recursion.
+    let (mut pi, mut si) = (0usize, 0usize);
+    let (mut star, mut mark) = (None::<usize>, 0usize);
+    while si < s.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = si;
+            pi += 1;
+        } else if pi < p.len() && p[pi] == s[si] {
+            pi += 1;
+            si += 1;
+        } else if let Some(st) = star {
+            pi = st + 1;
+            mark += 1;
+            si = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// True when `scope` is `ancestor` or lies below it (segment-wise, case-insensitive).
+pub fn scope_contains(ancestor: &str, scope: &str) -> bool {
+    let a = lower(ancestor.trim_end_matches('/'));
+    let s = lower(scope.trim_end_matches('/'));
+    if a.is_empty() {
+        return true;
+    }
+    s == a || s.starts_with(&format!("{a}/"))
+}
+
+/// Whether the permissions block list grants `action` (control plane or data plane).
+fn permissions_grant(perms: &Value, action: &str, data: bool) -> bool {
+    let (allow, deny) = if data {
+        ("dataActions", "notDataActions")
+    } else {
+        ("actions", "notActions")
+    };
+    perms.as_array().into_iter().flatten().any(|p| {
+        let list = |k: &str| -> Vec<String> {
+            p.get(k)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        };
+        list(allow).iter().any(|pat| action_matches(pat, action))
+            && !list(deny).iter().any(|pat| action_matches(pat, action))
+    })
+}
+
+/// The GUID at the end of a role definition id.
+pub fn role_guid(role_definition_id: &str) -> &str {
+    role_definition_id
+        .rsplit('/')
+        .next()
+        .unwrap_or(role_definition_id)
+}
+
+/// The permissions of a role definition, built-in or custom (stored at any scope).
+fn role_permissions(state: &State, role_definition_id: &str) -> Option<Value> {
+    let guid = role_guid(role_definition_id);
+    if let Some(b) = built_in_by_guid(guid) {
+        return Some(built_in_body(b)["properties"]["permissions"].clone());
+    }
+    let suffix = format!(
+        "/providers/microsoft.authorization/roledefinitions/{}",
+        lower(guid)
+    );
+    state
+        .resources
+        .iter()
+        .find(|(k, _)| k.ends_with(&suffix))
+        .map(|(_, r)| r.body["properties"]["permissions"].clone())
+}
+
+/// Whether `principal` may perform `action` at `scope` through any role assignment at or above it.
+pub fn is_allowed(state: &State, principal: &str, action: &str, scope: &str, data: bool) -> bool {
+    state
+        .resources
+        .iter()
+        .filter(|(k, _)| k.contains(ROLE_ASSIGNMENT_SEGMENT))
+        .filter_map(|(_, r)| r.body.get("properties"))
+        .filter(|p| {
+            p.get("principalId")
+                .and_then(Value::as_str)
+                .is_some_and(|id| id.eq_ignore_ascii_case(principal))
+        })
+        .filter(|p| {
+            p.get("scope")
+                .and_then(Value::as_str)
+                .is_some_and(|s| scope_contains(s, scope))
+        })
+        .filter_map(|p| p.get("roleDefinitionId").and_then(Value::as_str))
+        .filter_map(|rd| role_permissions(state, rd))
+        .any(|perms| permissions_grant(&perms, action, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_case_insensitively() {
+        assert!(action_matches(
+            "*",
+            "Microsoft.Storage/storageAccounts/write"
+        ));
+        assert!(action_matches(
+            "*/read",
+            "microsoft.storage/storageaccounts/read"
+        ));
+        assert!(!action_matches(
+            "*/read",
+            "Microsoft.Storage/storageAccounts/write"
+        ));
+        assert!(action_matches(
+            "Microsoft.Authorization/*/Write",
+            "Microsoft.Authorization/roleAssignments/write"
+        ));
+        assert!(action_matches(
+            "Microsoft.KeyVault/vaults/*/read",
+            "Microsoft.KeyVault/vaults/keys/read"
+        ));
+        assert!(!action_matches(
+            "Microsoft.Network/*",
+            "Microsoft.Storage/x/read"
+        ));
+    }
+
+    #[test]
+    fn contributor_cannot_write_role_assignments() {
+        let c = built_in_by_name("Contributor").expect("built in");
+        let perms = built_in_body(c)["properties"]["permissions"].clone();
+        assert!(permissions_grant(
+            &perms,
+            "Microsoft.Storage/storageAccounts/write",
+            false
+        ));
+        assert!(!permissions_grant(
+            &perms,
+            "Microsoft.Authorization/roleAssignments/write",
+            false
+        ));
+        assert!(!permissions_grant(
+            &perms,
+            "Microsoft.KeyVault/vaults/keys/read",
+            true
+        ));
+    }
+
+    #[test]
+    fn scopes_inherit_by_segment() {
+        assert!(scope_contains(
+            "/subscriptions/s1",
+            "/subscriptions/S1/resourceGroups/rg"
+        ));
+        assert!(!scope_contains("/subscriptions/s1", "/subscriptions/s10"));
+        assert!(scope_contains("/", "/subscriptions/s1"));
+    }
+}

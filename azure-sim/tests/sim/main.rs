@@ -1,0 +1,19 @@
+//! End-to-end tests of the simulator over HTTPS on 127.0.0.1, one binary for all scenarios.
+
+mod common;
+
+mod admin;
+mod arm_basics;
+mod auth;
+mod bad_input;
+mod cli;
+mod contract;
+mod drift;
+mod entra;
+mod keyvault;
+mod lro;
+mod network;
+mod persistence;
+mod sdk;
+mod sql;
+mod storage;

@@ -1,0 +1,154 @@
+//! SQL: the singletons a server and a database have from the start, and the rules on the
+//! settings the control catalog reads.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::common::*;
+
+const API: &str = "api-version=2023-08-01";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn servers_and_databases_come_with_their_security_singletons() {
+    let h = Harness::start().await;
+    let srv =
+        format!("/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Sql/servers/sql-cat");
+    let c = h.arm(Method::PUT, &format!("{srv}?{API}"), Some(&json!({"location": "eastus", "properties": {"administratorLogin": "a", "administratorLoginPassword": "p"}}))).await;
+    assert_eq!(c.status, 202);
+    for (path, field, value) in [
+        ("auditingSettings/default", "state", json!("Disabled")),
+        ("securityAlertPolicies/Default", "state", json!("Disabled")),
+        (
+            "azureADOnlyAuthentications/Default",
+            "azureADOnlyAuthentication",
+            json!(false),
+        ),
+        (
+            "encryptionProtector/current",
+            "serverKeyType",
+            json!("ServiceManaged"),
+        ),
+    ] {
+        let g = h
+            .arm(Method::GET, &format!("{srv}/{path}?{API}"), None)
+            .await;
+        assert_eq!(g.status, 200, "{path}: {:?}", g.body);
+        assert_eq!(g.body["properties"][field], value, "{path}");
+    }
+    let open = h.arm(Method::PUT, &format!("{srv}/firewallRules/all?{API}"), Some(&json!({"properties": {"startIpAddress": "0.0.0.0", "endIpAddress": "255.255.255.255"}}))).await;
+    assert_eq!(
+        open.status, 201,
+        "open rules are allowed, and the catalog flags them"
+    );
+    let bad = h
+        .arm(
+            Method::PUT,
+            &format!("{srv}/firewallRules/bad?{API}"),
+            Some(&json!({"properties": {"startIpAddress": "x"}})),
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.code()),
+        (400, "FirewallRuleNotIPv4Address")
+    );
+    let rules = h
+        .arm(Method::GET, &format!("{srv}/firewallRules?{API}"), None)
+        .await;
+    assert_eq!(rules.body["value"].as_array().map(Vec::len), Some(1));
+    let only = h
+        .arm(
+            Method::PUT,
+            &format!("{srv}/azureADOnlyAuthentications/Default?{API}"),
+            Some(&json!({"properties": {"azureADOnlyAuthentication": true}})),
+        )
+        .await;
+    assert_eq!(only.status, 202);
+    let admin = h
+        .arm(
+            Method::PUT,
+            &format!("{srv}/administrators/ActiveDirectory?{API}"),
+            Some(&json!({"properties": {"login": "phi-dbas", "sid": OWNER}})),
+        )
+        .await;
+    assert_eq!(admin.status, 202);
+    let admin = h
+        .arm(
+            Method::GET,
+            &format!("{srv}/administrators/ActiveDirectory?{API}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        admin.body["properties"]["administratorType"],
+        "ActiveDirectory"
+    );
+    assert_eq!(admin.body["properties"]["tenantId"], h.sim.tenant_id);
+    let wrong_name = h
+        .arm(
+            Method::PUT,
+            &format!("{srv}/administrators/Other?{API}"),
+            Some(&json!({"properties": {"login": "x", "sid": OWNER}})),
+        )
+        .await;
+    assert_eq!(
+        (wrong_name.status, wrong_name.code()),
+        (400, "InvalidResourceName")
+    );
+
+    let db = format!("{srv}/databases/phi");
+    let d = h
+        .arm(
+            Method::PUT,
+            &format!("{db}?{API}"),
+            Some(&json!({"location": "eastus", "properties": {"isLedgerOn": true}})),
+        )
+        .await;
+    assert_eq!(d.status, 202);
+    assert!(d.header("azure-asyncoperation").is_some() && d.header("location").is_some());
+    let g = h.arm(Method::GET, &format!("{db}?{API}"), None).await;
+    assert_eq!(g.body["properties"]["status"], "Online");
+    assert_eq!(
+        g.body["properties"]["requestedBackupStorageRedundancy"],
+        "Geo"
+    );
+    let tde = h
+        .arm(
+            Method::GET,
+            &format!("{db}/transparentDataEncryption/current?{API}"),
+            None,
+        )
+        .await;
+    assert_eq!(tde.body["properties"]["state"], "Enabled");
+    let ledger_off = h
+        .arm(
+            Method::PATCH,
+            &format!("{db}?{API}"),
+            Some(&json!({"properties": {"isLedgerOn": false}})),
+        )
+        .await;
+    assert_eq!(ledger_off.status, 202);
+    let g = h.arm(Method::GET, &format!("{db}?{API}"), None).await;
+    assert_eq!(
+        g.body["properties"]["isLedgerOn"], true,
+        "ledger is chosen at creation only"
+    );
+    let pitr = h
+        .arm(
+            Method::PUT,
+            &format!("{db}/backupShortTermRetentionPolicies/default?{API}"),
+            Some(&json!({"properties": {"retentionDays": 90}})),
+        )
+        .await;
+    assert_eq!(
+        (pitr.status, pitr.code()),
+        (400, "InvalidBackupRetentionPeriod")
+    );
+    let ltr = h
+        .arm(
+            Method::GET,
+            &format!("{db}/backupLongTermRetentionPolicies/default?{API}"),
+            None,
+        )
+        .await;
+    assert_eq!(ltr.body["properties"]["weeklyRetention"], "PT0S");
+}

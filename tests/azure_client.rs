@@ -1,0 +1,676 @@
+//! The Azure client layer against azure-sim over HTTPS, through the real azure_identity
+//! credential flows: every verb, each long-running-operation style, the classified errors,
+//! retries, zero writes when nothing differs, and no secret in the logs.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use azure_core::http::Method;
+use base64::Engine as _;
+use hipaa_operator::azure::client::ClientSettings;
+use hipaa_operator::azure::insights::DesiredDiagnosticSetting;
+use hipaa_operator::azure::keyvault::RotationPolicy;
+use hipaa_operator::azure::lro::LroOptions;
+use hipaa_operator::azure::network::{DesiredPrivateEndpoint, Ensured};
+use hipaa_operator::azure::storage::{StorageAccountPatch, StorageAccountPatchProperties};
+use hipaa_operator::azure::{AzureError, ErrorClass, Identity};
+use serde_json::json;
+use support::sim::{self, Sim};
+
+fn law() -> String {
+    format!(
+        "{}/providers/Microsoft.OperationalInsights/workspaces/law-clinical-audit",
+        sim::RG
+    )
+}
+
+fn tls_patch() -> StorageAccountPatch {
+    StorageAccountPatch {
+        properties: StorageAccountPatchProperties {
+            minimum_tls_version: Some("TLS1_2".into()),
+            supports_https_traffic_only: Some(true),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn client_secret_flow_reads_and_patches_only_what_changes() {
+    let sim = Sim::start().await;
+    let azure = sim.client(Sim::operator_identity());
+    let account = azure
+        .get_storage_account(&sim::account_id())
+        .await
+        .expect("GET");
+    assert_eq!(
+        account.properties.minimum_tls_version.as_deref(),
+        Some("TLS1_0")
+    );
+    sim.clear_log().await;
+    let updated = azure
+        .update_storage_account(&sim::account_id(), &tls_patch())
+        .await
+        .expect("PATCH")
+        .expect("the updated account");
+    assert_eq!(
+        updated.properties.minimum_tls_version.as_deref(),
+        Some("TLS1_2")
+    );
+    assert_eq!(updated.properties.supports_https_traffic_only, Some(true));
+    assert_eq!(
+        updated.properties.allow_blob_public_access,
+        Some(true),
+        "untouched properties stay"
+    );
+    let writes = sim.writes().await;
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(writes[0].0, "PATCH");
+    // An empty patch sends nothing.
+    sim.clear_log().await;
+    assert!(
+        azure
+            .update_storage_account(&sim::account_id(), &StorageAccountPatch::default())
+            .await
+            .expect("no-op")
+            .is_none()
+    );
+    assert!(sim.writes().await.is_empty());
+}
+
+#[tokio::test]
+async fn workload_identity_federated_token_is_exchanged() {
+    let sim = Sim::start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs();
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let assertion = format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(json!({"alg": "RS256", "typ": "JWT"})),
+        b64(json!({
+            "iss": "https://kubernetes.default.svc.cluster.local",
+            "sub": "system:serviceaccount:hipaa-system:hipaa-operator",
+            "aud": ["api://AzureADTokenExchange"],
+            "exp": now + 3600, "iat": now, "nbf": now
+        }))
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, assertion).expect("token file");
+    let azure = sim.client(Identity::WorkloadIdentity {
+        tenant_id: Some(sim::TENANT.into()),
+        client_id: Some(sim::OPERATOR_CLIENT_ID.into()),
+        token_file: Some(token_file),
+    });
+    let account = azure
+        .get_storage_account(&sim::account_id())
+        .await
+        .expect("GET with a federated token");
+    assert_eq!(account.name, "streferralletters");
+    let log = sim.requests().await;
+    assert!(
+        log.iter()
+            .any(|r| r["caller"].as_str() == Some(sim::OPERATOR_OBJECT_ID)
+                && r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("streferralletters"))),
+        "the ARM call was made as the operator's principal: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn errors_are_classified_with_what_to_do() {
+    let sim = Sim::start().await;
+    // 403: the reader may read but not write; the message names the action and the role.
+    let reader = sim.client(Identity::ClientSecret {
+        tenant_id: sim::TENANT.into(),
+        client_id: sim::READER_CLIENT_ID.into(),
+        secret: azure_core::credentials::Secret::new(sim::READER_SECRET),
+    });
+    reader
+        .get_storage_account(&sim::account_id())
+        .await
+        .expect("a reader can read");
+    let err = reader
+        .update_storage_account(&sim::account_id(), &tls_patch())
+        .await
+        .expect_err("a reader cannot write");
+    assert_eq!(err.class(), ErrorClass::Forbidden);
+    let text = err.to_string();
+    assert!(
+        text.contains("Microsoft.Storage/storageAccounts/write"),
+        "{text}"
+    );
+    assert!(text.contains("Storage Account Contributor"), "{text}");
+    // 404.
+    let azure = sim.client(Sim::operator_identity());
+    let missing = format!(
+        "{}/providers/Microsoft.Storage/storageAccounts/stnotthere",
+        sim::RG
+    );
+    let err = azure
+        .get_storage_account(&missing)
+        .await
+        .expect_err("missing");
+    assert_eq!(err.class(), ErrorClass::NotFound);
+    // 401: a wrong secret never reaches ARM.
+    let wrong = sim.client(Identity::ClientSecret {
+        tenant_id: sim::TENANT.into(),
+        client_id: sim::OPERATOR_CLIENT_ID.into(),
+        secret: azure_core::credentials::Secret::new("wrong"),
+    });
+    let err = wrong
+        .get_storage_account(&sim::account_id())
+        .await
+        .expect_err("wrong secret");
+    assert_eq!(err.class(), ErrorClass::Unauthorized, "{err}");
+    // 409 and 400 come back as such, with ARM's code.
+    sim.fault(json!({"method": "PATCH", "path": "*/storageAccounts/streferralletters", "times": 1,
+        "action": {"kind": "status", "status": 409, "code": "StorageAccountOperationInProgress", "message": "busy"}}))
+        .await;
+    let err = azure
+        .update_storage_account(&sim::account_id(), &tls_patch())
+        .await
+        .expect_err("409");
+    assert_eq!(err.class(), ErrorClass::Conflict);
+    assert!(
+        err.to_string()
+            .contains("StorageAccountOperationInProgress"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn throttling_server_errors_and_dropped_connections_are_retried() {
+    let sim = Sim::start().await;
+    let azure = sim.client(Sim::operator_identity());
+    let path = "*/storageAccounts/streferralletters";
+    sim.fault(json!({"method": "GET", "path": path, "times": 2,
+        "action": {"kind": "status", "status": 429, "code": "SubscriptionRequestsThrottled", "message": "slow down", "retryAfterSecs": 1}}))
+        .await;
+    let started = std::time::Instant::now();
+    azure
+        .get_storage_account(&sim::account_id())
+        .await
+        .expect("succeeds after two 429s");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After was honoured: {:?}",
+        started.elapsed()
+    );
+    sim.fault(json!({"method": "GET", "path": path, "times": 1, "action": {"kind": "status", "status": 500, "code": "InternalServerError", "message": "oops"}})).await;
+    azure
+        .get_storage_account(&sim::account_id())
+        .await
+        .expect("succeeds after a 500");
+    sim.fault(json!({"method": "GET", "path": path, "times": 1, "action": {"kind": "drop"}}))
+        .await;
+    azure
+        .get_storage_account(&sim::account_id())
+        .await
+        .expect("succeeds after a dropped connection");
+    let gets = sim
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| {
+            r["method"] == "GET"
+                && r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("streferralletters"))
+        })
+        .count();
+    assert!(gets >= 7, "3 + 2 + 2 attempts at least, got {gets}");
+    // When the faults do not stop, the error says it was throttled.
+    sim.fault(json!({"method": "GET", "path": path, "times": 20,
+        "action": {"kind": "status", "status": 429, "code": "SubscriptionRequestsThrottled", "message": "slow down", "retryAfterSecs": 0}}))
+        .await;
+    let impatient = sim.client_with(
+        Sim::operator_identity(),
+        ClientSettings {
+            max_retries: 1,
+            retry_initial_delay: Duration::from_millis(50),
+            ..ClientSettings::default()
+        },
+    );
+    let err = impatient
+        .get_storage_account(&sim::account_id())
+        .await
+        .expect_err("still throttled");
+    assert_eq!(err.class(), ErrorClass::Throttled, "{err}");
+}
+
+#[tokio::test]
+async fn ensure_verbs_write_once_then_nothing() {
+    let sim = Sim::start().await;
+    let azure = sim.client(Sim::operator_identity());
+    let diag = DesiredDiagnosticSetting {
+        resource_id: format!("{}/blobServices/default", sim::account_id()),
+        workspace_id: law(),
+        category_groups: vec!["audit".into()],
+        categories: vec![],
+    };
+    assert_eq!(
+        azure
+            .ensure_diagnostic_setting(&diag)
+            .await
+            .expect("create"),
+        Ensured::Written
+    );
+    sim.clear_log().await;
+    assert_eq!(
+        azure.ensure_diagnostic_setting(&diag).await.expect("again"),
+        Ensured::Unchanged
+    );
+    assert!(
+        sim.writes().await.is_empty(),
+        "an already-correct setting makes zero writes"
+    );
+
+    // A private endpoint: Network's Azure-AsyncOperation long-running PUT, then the DNS zone group.
+    sim.set_config(json!({"lroDurationMs": 1500, "lroRetryAfterSecs": 1}))
+        .await;
+    let pe = DesiredPrivateEndpoint {
+        id: format!(
+            "{}/providers/Microsoft.Network/privateEndpoints/pe-streferralletters-blob",
+            sim::RG
+        ),
+        location: "eastus2".into(),
+        subnet_id: format!(
+            "{}/providers/Microsoft.Network/virtualNetworks/vnet-clinical/subnets/snet-private-endpoints",
+            sim::RG
+        ),
+        target_id: sim::account_id(),
+        group_id: "blob".into(),
+        dns_zone_ids: vec![format!(
+            "{}/providers/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net",
+            sim::RG
+        )],
+    };
+    // The simulated clock drives the operation: advance it while the client polls.
+    let ticker = {
+        let base = sim.sim.base_url.clone();
+        let http = hipaa_operator::azure::transport::http_client(
+            Some(&sim.sim.ca_path),
+            Duration::from_secs(5),
+        )
+        .expect("http");
+        tokio::spawn(async move {
+            for _ in 0..40 {
+                let _ = http
+                    .post(format!("{base}/_sim/clock/advance"))
+                    .header("content-type", "application/json")
+                    .body(r#"{"seconds":1}"#)
+                    .send()
+                    .await;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+    };
+    assert_eq!(
+        azure
+            .ensure_private_endpoint(&pe)
+            .await
+            .expect("create endpoint"),
+        Ensured::Written
+    );
+    ticker.abort();
+    let account = azure
+        .get_storage_account(&sim::account_id())
+        .await
+        .expect("GET");
+    assert!(
+        account
+            .properties
+            .private_endpoint_connections
+            .iter()
+            .any(|c| c
+                .properties
+                .private_link_service_connection_state
+                .as_ref()
+                .is_some_and(|s| s.status == "Approved")),
+        "the account lists an Approved connection"
+    );
+    sim.clear_log().await;
+    assert_eq!(
+        azure.ensure_private_endpoint(&pe).await.expect("again"),
+        Ensured::Unchanged
+    );
+    assert!(
+        sim.writes().await.is_empty(),
+        "zero writes when the endpoint is as desired"
+    );
+    azure
+        .ensure_private_endpoint_absent(&pe.id)
+        .await
+        .expect("delete");
+    azure
+        .ensure_private_endpoint_absent(&pe.id)
+        .await
+        .expect("already gone is success");
+    azure
+        .ensure_diagnostic_setting_absent(&diag.resource_id)
+        .await
+        .expect("delete setting");
+    azure
+        .ensure_diagnostic_setting_absent(&diag.resource_id)
+        .await
+        .expect("already gone is success");
+}
+
+#[tokio::test]
+async fn long_running_operations_fail_and_time_out_as_typed_errors() {
+    let sim = Sim::start().await;
+    let azure = sim.client(Sim::operator_identity());
+    let pe = |name: &str| DesiredPrivateEndpoint {
+        id: format!(
+            "{}/providers/Microsoft.Network/privateEndpoints/{name}",
+            sim::RG
+        ),
+        location: "eastus2".into(),
+        subnet_id: format!(
+            "{}/providers/Microsoft.Network/virtualNetworks/vnet-clinical/subnets/snet-private-endpoints",
+            sim::RG
+        ),
+        target_id: sim::account_id(),
+        group_id: "blob".into(),
+        dns_zone_ids: vec![],
+    };
+    sim.fault(json!({"method": "PUT", "path": "*/privateEndpoints/pe-fails", "times": 1,
+        "action": {"kind": "failOperation", "code": "PrivateEndpointCreationFailed", "message": "subnet is full"}}))
+        .await;
+    let err = azure
+        .ensure_private_endpoint(&pe("pe-fails"))
+        .await
+        .expect_err("the operation fails");
+    assert_eq!(err.class(), ErrorClass::OperationFailed, "{err}");
+    assert!(
+        err.to_string().contains("PrivateEndpointCreationFailed"),
+        "{err}"
+    );
+
+    // An operation that never finishes (the clock does not move) hits the deadline.
+    sim.set_config(json!({"lroDurationMs": 3_600_000, "lroRetryAfterSecs": 1}))
+        .await;
+    let patient_but_bounded = sim.client_with(
+        Sim::operator_identity(),
+        ClientSettings {
+            lro: LroOptions {
+                default_poll_interval: Duration::from_millis(200),
+                max_poll_interval: Duration::from_millis(500),
+                deadline: Duration::from_secs(2),
+            },
+            ..ClientSettings::default()
+        },
+    );
+    let err = patient_but_bounded
+        .ensure_private_endpoint(&pe("pe-never"))
+        .await
+        .expect_err("deadline");
+    assert_eq!(err.class(), ErrorClass::Deadline, "{err}");
+}
+
+#[tokio::test]
+async fn location_style_operations_are_polled_to_their_end() {
+    let sim = Sim::start().await;
+    let azure = sim.client(Sim::operator_identity());
+    // Storage create answers 202 + Location; the client polls it to the account body.
+    let id = format!(
+        "{}/providers/Microsoft.Storage/storageAccounts/stnewaccount01",
+        sim::RG
+    );
+    let op = hipaa_operator::azure::client::ArmOp::new(
+        "StorageAccounts_Create",
+        "Microsoft.Storage",
+        "2025-01-01",
+    );
+    let body = json!({"location": "eastus2", "kind": "StorageV2", "sku": {"name": "Standard_GRS"}});
+    let created = azure
+        .write(&op, Method::Put, &id, Some(&body), None)
+        .await
+        .expect("create")
+        .expect("a body");
+    assert_eq!(created["properties"]["provisioningState"], "Succeeded");
+    let log = sim.requests().await;
+    assert!(
+        log.iter()
+            .any(|r| r["method"] == "PUT" && r["status"] == 202),
+        "the create was accepted asynchronously: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn key_vault_keys_rotation_and_policies() {
+    let sim = Sim::start().await;
+    let azure = sim.client(Sim::operator_identity());
+    let vault = "kv-clinical-cmk";
+    let policy = RotationPolicy::new("P90D", "P1Y", "P30D");
+    let (first, outcome) = azure
+        .ensure_key(vault, "referral-cmk", "RSA", 3072, &policy)
+        .await
+        .expect("create key");
+    assert_eq!(outcome, Ensured::Written);
+    assert_eq!(first.key.rsa_bits(), Some(3072));
+    sim.clear_log().await;
+    let (again, outcome) = azure
+        .ensure_key(vault, "referral-cmk", "RSA", 3072, &policy)
+        .await
+        .expect("again");
+    assert_eq!(outcome, Ensured::Unchanged);
+    assert_eq!(again.key.version(), first.key.version());
+    assert!(
+        sim.writes().await.is_empty(),
+        "zero writes for a key that is as desired"
+    );
+
+    let rotated = azure
+        .rotate_key(vault, "referral-cmk")
+        .await
+        .expect("rotate");
+    assert_ne!(rotated.key.version(), first.key.version());
+    assert_eq!(
+        azure
+            .list_key_versions(vault, "referral-cmk")
+            .await
+            .expect("versions")
+            .len(),
+        2
+    );
+    // The policy rotates on the simulated clock.
+    sim.advance_clock("P91D").await;
+    let latest = azure
+        .get_key(vault, "referral-cmk")
+        .await
+        .expect("get")
+        .expect("key");
+    assert_ne!(
+        latest.key.version(),
+        rotated.key.version(),
+        "the policy rotated the key"
+    );
+    assert!(
+        azure
+            .get_key(vault, "no-such-key")
+            .await
+            .expect("get")
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_modify_write_retries_a_412_from_a_fresh_read() {
+    let sim = Sim::start().await;
+    let azure = sim.client(Sim::operator_identity());
+    let workspace = format!(
+        "{}/providers/Microsoft.HealthcareApis/workspaces/hdsclinical",
+        sim::RG
+    );
+    let fhir = format!("{workspace}/fhirservices/fhir-patient-record");
+    let hds = hipaa_operator::azure::client::ArmOp::new(
+        "Workspaces_CreateOrUpdate",
+        "Microsoft.HealthcareApis",
+        "2024-03-31",
+    );
+    let put_fhir = hipaa_operator::azure::client::ArmOp::new(
+        "FhirServices_CreateOrUpdate",
+        "Microsoft.HealthcareApis",
+        "2024-03-31",
+    );
+    azure
+        .write(
+            &hds,
+            Method::Put,
+            &workspace,
+            Some(&json!({"location": "eastus2", "properties": {}})),
+            None,
+        )
+        .await
+        .expect("workspace");
+    azure
+        .write(&put_fhir, Method::Put, &fhir, Some(&json!({"location": "eastus2", "kind": "fhir-R4", "properties": {"authenticationConfiguration": {"authority": format!("https://login.microsoftonline.com/{}", sim::TENANT), "audience": "https://hdsclinical-fhir-patient-record.fhir.azurehealthcareapis.com"}, "corsConfiguration": {"origins": ["*"]}}})), None)
+        .await
+        .expect("fhir");
+    // Someone else writes between our read and our write, once.
+    let other = sim.client(Sim::operator_identity());
+    let mut raced = false;
+    let changed = azure
+        .read_modify_write(
+            &hipaa_operator::azure::resources::GET_FHIR,
+            &put_fhir,
+            &fhir,
+            |body| {
+                if !raced {
+                    raced = true;
+                    let other = other.clone();
+                    let fhir = fhir.clone();
+                    // A concurrent writer changes the etag between our read and our write.
+                    tokio::task::block_in_place(|| {
+                        tokio::runtime::Handle::current().block_on(async {
+                            other
+                                .read_modify_write(
+                                    &hipaa_operator::azure::resources::GET_FHIR,
+                                    &put_fhir_op(),
+                                    &fhir,
+                                    |b| {
+                                        b["tags"] = json!({"changed-by": "someone-else"});
+                                        true
+                                    },
+                                )
+                                .await
+                        })
+                    })
+                    .expect("the other write");
+                }
+                body["properties"]["corsConfiguration"]["origins"] =
+                    json!(["https://portal.contoso-health.example"]);
+                true
+            },
+        )
+        .await
+        .expect("read-modify-write");
+    assert!(changed);
+    let after: serde_json::Value = azure
+        .get(&hipaa_operator::azure::resources::GET_FHIR, &fhir)
+        .await
+        .expect("get");
+    assert_eq!(
+        after["properties"]["corsConfiguration"]["origins"][0],
+        "https://portal.contoso-health.example"
+    );
+    assert_eq!(
+        after["tags"]["changed-by"], "someone-else",
+        "the other writer's change was kept"
+    );
+    let puts: Vec<_> = sim
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| {
+            r["method"] == "PUT"
+                && r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("fhir-patient-record"))
+        })
+        .collect();
+    assert!(
+        puts.iter().any(|r| r["status"] == 412),
+        "a 412 was answered: {puts:?}"
+    );
+}
+
+fn put_fhir_op() -> hipaa_operator::azure::client::ArmOp {
+    hipaa_operator::azure::client::ArmOp::new(
+        "FhirServices_CreateOrUpdate",
+        "Microsoft.HealthcareApis",
+        "2024-03-31",
+    )
+}
+
+/// A writer that keeps everything the tracing subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn no_secret_token_or_authorization_header_reaches_the_logs() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let sim = Sim::start().await;
+    let azure = sim.client(Sim::operator_identity());
+    azure
+        .get_storage_account(&sim::account_id())
+        .await
+        .expect("GET");
+    azure
+        .update_storage_account(&sim::account_id(), &tls_patch())
+        .await
+        .expect("PATCH");
+    let _ = azure
+        .get_key("kv-clinical-cmk", "absent")
+        .await
+        .expect("data plane");
+    let log = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+    assert!(
+        log.len() > 1000,
+        "TRACE logging captured the calls ({} bytes)",
+        log.len()
+    );
+    assert!(
+        !log.contains(sim::OPERATOR_SECRET),
+        "the client secret was logged"
+    );
+    assert!(
+        !log.contains("eyJ"),
+        "a JWT (token or assertion) was logged"
+    );
+    assert!(
+        !log.to_ascii_lowercase().contains("bearer "),
+        "an Authorization header was logged"
+    );
+}
+
+#[test]
+fn error_class_names_are_fixed_metric_labels() {
+    let err = AzureError::Configuration("x".into());
+    assert_eq!(err.class().as_str(), "configuration");
+}

@@ -1,0 +1,496 @@
+//! The PhiStore controller end to end: the operator binary, the real API server and azure-sim.
+//! A non-compliant storage account stays untouched in Audit mode and converges in Enforce mode;
+//! out-of-band drift is found and reverted within one interval; a steady state writes nothing;
+//! failures show a reason a person can act on.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use control_plane::TestNamespace;
+use hipaa_operator::api::{HipaaWorkspace, PhiStore};
+use hipaa_operator::azure::storage::{StorageAccountPatch, StorageAccountPatchProperties};
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+use support::operator::Operator;
+use support::sim::{self, Sim};
+
+const INTERVAL_SECS: u64 = 8;
+
+struct Estate {
+    sim: Sim,
+    ns: TestNamespace,
+    stores: Api<PhiStore>,
+    workspaces: Api<HipaaWorkspace>,
+    operator: Operator,
+}
+
+async fn estate(name: &str, mode: &str) -> Estate {
+    let sim = Sim::start().await;
+    let client = control_plane::shared().client().await.expect("client");
+    support::install_crds(&client).await;
+    let ns = TestNamespace::create(&client, name)
+        .await
+        .expect("namespace");
+    let workspaces: Api<HipaaWorkspace> = Api::namespaced(client.clone(), &ns.name);
+    let mut ws = support::example("workspace.yaml");
+    ws["spec"]["mode"] = json!(mode);
+    ws["spec"]["driftCheckInterval"] = json!(format!("PT{INTERVAL_SECS}S"));
+    // The operator's own identity is used (the example names a workload-identity client id).
+    ws["spec"].as_object_mut().expect("spec").remove("identity");
+    let ws: HipaaWorkspace = serde_json::from_value(ws).expect("workspace");
+    workspaces
+        .create(&Default::default(), &ws)
+        .await
+        .expect("create workspace");
+    let mut args = sim.operator_args();
+    args.extend([
+        "--leader-elect=false".to_string(),
+        "--watch-namespaces".to_string(),
+        ns.name.clone(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut operator = Operator::start(name, &args, Sim::OPERATOR_ENV);
+    operator.wait_ready(Duration::from_secs(60));
+    let stores: Api<PhiStore> = Api::namespaced(client, &ns.name);
+    Estate {
+        sim,
+        ns,
+        stores,
+        workspaces,
+        operator,
+    }
+}
+
+/// The storage example without the exemption, so every control counts.
+fn store() -> PhiStore {
+    let mut store = support::example("phistore-storage.yaml");
+    store["spec"]["exemptions"] = json!([]);
+    serde_json::from_value(store).expect("store")
+}
+
+async fn wait_for(
+    e: &Estate,
+    what: &str,
+    timeout: Duration,
+    done: impl Fn(&PhiStore) -> bool,
+) -> PhiStore {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(s) = e.stores.get("referral-letters").await
+            && done(&s)
+        {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not reached in {timeout:?}; status {:#?}\noperator log:\n{}",
+            e.stores
+                .get("referral-letters")
+                .await
+                .ok()
+                .and_then(|s| s.status),
+            e.operator.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn ready(s: &PhiStore) -> Option<(String, String)> {
+    s.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+fn states(s: &PhiStore) -> BTreeMap<String, String> {
+    s.status
+        .iter()
+        .flat_map(|st| st.controls.iter())
+        .map(|c| (c.id.clone(), format!("{:?}", c.state)))
+        .collect()
+}
+
+#[tokio::test]
+async fn audit_mode_reports_every_failing_control_and_writes_nothing() {
+    let e = estate("audit", "Audit").await;
+    e.sim.clear_log().await;
+    e.stores
+        .create(&Default::default(), &store())
+        .await
+        .expect("create store");
+    let s = wait_for(&e, "Drifted", Duration::from_secs(60), |s| {
+        ready(s).is_some_and(|(status, reason)| status == "False" && reason == "Drifted")
+    })
+    .await;
+    let states = states(&s);
+    for id in [
+        "storage.min-tls-1-2",
+        "storage.https-only",
+        "storage.public-network-disabled",
+        "storage.cmk",
+        "storage.private-endpoint",
+        "storage.diag-audit-logs",
+    ] {
+        assert_eq!(
+            states.get(id).map(String::as_str),
+            Some("Drifted"),
+            "{id}: {states:?}"
+        );
+    }
+    let status = s.status.expect("status");
+    let tls = status
+        .controls
+        .iter()
+        .find(|c| c.id == "storage.min-tls-1-2")
+        .expect("tls");
+    assert_eq!(
+        (tls.expected.as_str(), tls.observed.as_str()),
+        ("TLS1_2", "TLS1_0")
+    );
+    assert!(tls.hipaa.contains(&"164.312(e)(1)".to_string()));
+    assert!(
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "EncryptedInTransit" && c.status == "False")
+    );
+    assert_eq!(status.mode, Some(hipaa_operator::api::Mode::Audit));
+    // Wait one more interval: still nothing written to Azure.
+    tokio::time::sleep(Duration::from_secs(INTERVAL_SECS + 2)).await;
+    let writes = e.sim.writes().await;
+    assert!(writes.is_empty(), "Audit mode wrote to Azure: {writes:?}");
+    e.ns.delete().await.expect("delete namespace");
+}
+
+#[tokio::test]
+async fn missing_account_and_missing_role_are_reported_with_what_to_do() {
+    let mut e = estate("failures", "Enforce").await;
+    let mut missing = store();
+    missing.metadata.name = Some("referral-letters".into());
+    missing.spec.resource.id = format!(
+        "{}/providers/Microsoft.Storage/storageAccounts/stdoesnotexist",
+        sim::RG
+    );
+    e.stores
+        .create(&Default::default(), &missing)
+        .await
+        .expect("create store");
+    let s = wait_for(&e, "ResourceNotFound", Duration::from_secs(60), |s| {
+        ready(s).is_some_and(|(_, reason)| reason == "ResourceNotFound")
+    })
+    .await;
+    let message = s
+        .status
+        .expect("status")
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready")
+        .message;
+    assert!(
+        message.contains("stdoesnotexist does not exist"),
+        "{message}"
+    );
+    assert!(e.operator.running());
+    e.ns.delete().await.expect("delete namespace");
+}
+
+fn tls_drift() -> StorageAccountPatch {
+    StorageAccountPatch {
+        properties: StorageAccountPatchProperties {
+            minimum_tls_version: Some("TLS1_0".into()),
+            public_network_access: Some("Enabled".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn enforce_mode_converges_reverts_drift_rotates_keys_and_then_writes_nothing() {
+    let e = estate("enforce", "Enforce").await;
+    let mut s = store();
+    // Infrastructure encryption can only be chosen at creation: exempt it, as a team would.
+    s.spec.exemptions = serde_json::from_value(json!([{
+        "control": "storage.infrastructure-encryption",
+        "reason": "created before the policy; migration to a new account is planned (CHG-2231)",
+        "approver": "privacy-officer@contoso-health.example",
+        "expires": "2030-01-01T00:00:00Z"
+    }]))
+    .expect("exemption");
+    e.stores
+        .create(&Default::default(), &s)
+        .await
+        .expect("create store");
+    let converged = wait_for(&e, "Ready", Duration::from_secs(120), |s| {
+        ready(s).is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    let states = states(&converged);
+    assert!(
+        states
+            .values()
+            .all(|v| ["Compliant", "Remediated", "Exempt", "NotApplicable"].contains(&v.as_str())),
+        "{states:?}"
+    );
+    assert_eq!(states["storage.min-tls-1-2"], "Remediated");
+    assert_eq!(states["storage.infrastructure-encryption"], "Exempt");
+    let azure = e.sim.client(Sim::operator_identity());
+    let account = azure
+        .get_storage_account(&sim::account_id())
+        .await
+        .expect("account");
+    assert_eq!(
+        account.properties.minimum_tls_version.as_deref(),
+        Some("TLS1_2")
+    );
+    assert_eq!(
+        account.properties.public_network_access.as_deref(),
+        Some("Disabled")
+    );
+    // The report-only control was never written.
+    assert_ne!(
+        account
+            .properties
+            .encryption
+            .as_ref()
+            .and_then(|e| e.require_infrastructure_encryption),
+        Some(true)
+    );
+
+    // Out-of-band drift by another principal is found and reverted within one interval.
+    let legacy = e.sim.client(Sim::legacy_identity());
+    let drifted_at = Instant::now();
+    legacy
+        .update_storage_account(&sim::account_id(), &tls_drift())
+        .await
+        .expect("drift");
+    legacy
+        .ensure_diagnostic_setting_absent(&format!("{}/blobServices/default", sim::account_id()))
+        .await
+        .expect("delete the diagnostic setting");
+    let deadline = Instant::now() + Duration::from_secs(INTERVAL_SECS * 2 + 30);
+    loop {
+        let a = azure
+            .get_storage_account(&sim::account_id())
+            .await
+            .expect("account");
+        let diag = azure
+            .list_diagnostic_settings(&format!("{}/blobServices/default", sim::account_id()))
+            .await
+            .expect("settings");
+        if a.properties.minimum_tls_version.as_deref() == Some("TLS1_2")
+            && a.properties.public_network_access.as_deref() == Some("Disabled")
+            && !diag.is_empty()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "drift not reverted:\n{}",
+            e.operator.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let took = drifted_at.elapsed();
+    assert!(
+        took <= Duration::from_secs(INTERVAL_SECS + INTERVAL_SECS / 5 + 10),
+        "reverted after {took:?}"
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(
+        control_plane::shared().client().await.expect("client"),
+        &e.ns.name,
+    );
+    let reasons: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter_map(|ev| ev.reason)
+        .collect();
+    assert!(reasons.iter().any(|r| r == "DriftDetected"), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r == "Remediated"), "{reasons:?}");
+
+    // Key rotation: past the cadence the vault rotates the key, and the account follows.
+    let before = wait_for(&e, "Ready again", Duration::from_secs(60), |s| {
+        ready(s).is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    let version = |s: &PhiStore| {
+        s.status
+            .as_ref()
+            .and_then(|st| {
+                st.controls
+                    .iter()
+                    .find(|c| c.id == "storage.cmk-rotation-observed")
+            })
+            .map(|c| c.observed.clone())
+            .unwrap_or_default()
+    };
+    let old_version = version(&before);
+    e.sim.advance_clock("P91D").await;
+    let after = wait_for(
+        &e,
+        "rotated",
+        Duration::from_secs(INTERVAL_SECS * 2 + 30),
+        |s| version(s) != old_version && ready(s).is_some_and(|(status, _)| status == "True"),
+    )
+    .await;
+    assert!(
+        version(&after).starts_with("version "),
+        "{}",
+        version(&after)
+    );
+
+    // Steady state: several intervals with nothing changing write nothing, anywhere.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let resource_version = e
+        .stores
+        .get("referral-letters")
+        .await
+        .expect("store")
+        .metadata
+        .resource_version;
+    e.sim.clear_log().await;
+    tokio::time::sleep(Duration::from_secs(INTERVAL_SECS * 5 / 2)).await;
+    let writes = e.sim.writes().await;
+    assert!(writes.is_empty(), "steady state wrote to Azure: {writes:?}");
+    let reads = e.sim.requests().await.len();
+    assert!(reads > 0, "the drift checks kept reading");
+    let now = e
+        .stores
+        .get("referral-letters")
+        .await
+        .expect("store")
+        .metadata
+        .resource_version;
+    assert_eq!(now, resource_version, "steady state wrote to Kubernetes");
+    e.ns.delete().await.expect("delete namespace");
+}
+
+#[tokio::test]
+async fn deletion_policy_delete_removes_what_the_operator_created_and_retain_keeps_it() {
+    let e = estate("deletion", "Enforce").await;
+    let mut s = store();
+    s.spec.deletion_policy = hipaa_operator::api::phistore::DeletionPolicy::Delete;
+    e.stores
+        .create(&Default::default(), &s)
+        .await
+        .expect("create store");
+    wait_for(&e, "converged", Duration::from_secs(120), |s| {
+        s.status.as_ref().is_some_and(|st| {
+            st.controls.iter().any(|c| {
+                c.id == "storage.private-endpoint" && format!("{:?}", c.state) == "Remediated"
+            })
+        })
+    })
+    .await;
+    let azure = e.sim.client(Sim::operator_identity());
+    let pe = format!(
+        "{}/providers/Microsoft.Network/privateEndpoints/pe-streferralletters-blob",
+        sim::RG
+    );
+    assert!(
+        azure
+            .get_private_endpoint(&pe)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    e.stores
+        .delete("referral-letters", &Default::default())
+        .await
+        .expect("delete");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while e
+        .stores
+        .get_opt("referral-letters")
+        .await
+        .expect("get")
+        .is_some()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the finalizer did not finish:\n{}",
+            e.operator.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        azure
+            .get_private_endpoint(&pe)
+            .await
+            .expect("get")
+            .is_none(),
+        "Delete removes the endpoint"
+    );
+    assert!(
+        azure
+            .list_diagnostic_settings(&format!("{}/blobServices/default", sim::account_id()))
+            .await
+            .expect("list")
+            .is_empty(),
+        "Delete removes the diagnostic setting"
+    );
+    assert!(
+        azure.get_storage_account(&sim::account_id()).await.is_ok(),
+        "the account itself is never deleted"
+    );
+
+    // Retain: the same store again, deleted, leaves the endpoint in place.
+    let mut s = store();
+    s.spec.deletion_policy = hipaa_operator::api::phistore::DeletionPolicy::Retain;
+    e.stores
+        .create(&Default::default(), &s)
+        .await
+        .expect("create store");
+    wait_for(&e, "endpoint again", Duration::from_secs(120), |s| {
+        s.status.as_ref().is_some_and(|st| {
+            st.controls.iter().any(|c| {
+                c.id == "storage.private-endpoint" && format!("{:?}", c.state) != "Drifted"
+            })
+        })
+    })
+    .await;
+    e.stores
+        .delete("referral-letters", &Default::default())
+        .await
+        .expect("delete");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while e
+        .stores
+        .get_opt("referral-letters")
+        .await
+        .expect("get")
+        .is_some()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "a Retain store has no finalizer and goes at once"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        azure
+            .get_private_endpoint(&pe)
+            .await
+            .expect("get")
+            .is_some(),
+        "Retain keeps the endpoint"
+    );
+    let _ = e
+        .workspaces
+        .patch(
+            "clinical",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"mode": "Audit"}})),
+        )
+        .await;
+    e.ns.delete().await.expect("delete namespace");
+}
