@@ -41,4 +41,7 @@ diff -r charts/hipaa-operator/crds "$generated"
 step "cargo test"
 cargo test --workspace
 
+step "the demo, as a smoke test"
+bash scripts/demo.sh --ci
+
 step "done"

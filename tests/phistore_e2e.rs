@@ -200,6 +200,19 @@ async fn missing_account_and_missing_role_are_reported_with_what_to_do() {
     e.ns.delete().await.expect("delete namespace");
 }
 
+/// The store with the exemption a team gives a report-only control it cannot fix in place.
+fn store_exempting_infrastructure_encryption() -> PhiStore {
+    let mut s = store();
+    s.spec.exemptions = serde_json::from_value(json!([{
+        "control": "storage.infrastructure-encryption",
+        "reason": "created before the policy; migration to a new account is planned (CHG-2231)",
+        "approver": "privacy-officer@contoso-health.example",
+        "expires": "2030-01-01T00:00:00Z"
+    }]))
+    .expect("exemption");
+    s
+}
+
 fn tls_drift() -> StorageAccountPatch {
     StorageAccountPatch {
         properties: StorageAccountPatchProperties {
@@ -214,15 +227,8 @@ fn tls_drift() -> StorageAccountPatch {
 #[tokio::test]
 async fn enforce_mode_converges_reverts_drift_rotates_keys_and_then_writes_nothing() {
     let e = estate("enforce", "Enforce").await;
-    let mut s = store();
     // Infrastructure encryption can only be chosen at creation: exempt it, as a team would.
-    s.spec.exemptions = serde_json::from_value(json!([{
-        "control": "storage.infrastructure-encryption",
-        "reason": "created before the policy; migration to a new account is planned (CHG-2231)",
-        "approver": "privacy-officer@contoso-health.example",
-        "expires": "2030-01-01T00:00:00Z"
-    }]))
-    .expect("exemption");
+    let s = store_exempting_infrastructure_encryption();
     e.stores
         .create(&Default::default(), &s)
         .await
@@ -493,4 +499,125 @@ async fn deletion_policy_delete_removes_what_the_operator_created_and_retain_kee
         )
         .await;
     e.ns.delete().await.expect("delete namespace");
+}
+
+#[tokio::test]
+async fn a_missing_role_names_the_action_and_role_and_outages_are_survived() {
+    let sim = Sim::start().await;
+    let client = control_plane::shared().client().await.expect("client");
+    support::install_crds(&client).await;
+    let ns = TestNamespace::create(&client, "failures2")
+        .await
+        .expect("namespace");
+    // The workspace uses the read-only principal through a client secret in a Secret.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), &ns.name);
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": {"name": "reader-credentials"},
+        "stringData": {"clientSecret": sim::READER_SECRET}
+    }))
+    .expect("secret");
+    secrets
+        .create(&Default::default(), &secret)
+        .await
+        .expect("create secret");
+    let workspaces: Api<HipaaWorkspace> = Api::namespaced(client.clone(), &ns.name);
+    let mut ws = support::example("workspace.yaml");
+    ws["spec"]["mode"] = json!("Enforce");
+    ws["spec"]["driftCheckInterval"] = json!(format!("PT{INTERVAL_SECS}S"));
+    ws["spec"]["identity"] = json!({
+        "tenantId": sim::TENANT,
+        "clientId": sim::READER_CLIENT_ID,
+        "clientSecretRef": {"name": "reader-credentials", "key": "clientSecret"}
+    });
+    let ws: HipaaWorkspace = serde_json::from_value(ws).expect("workspace");
+    workspaces
+        .create(&Default::default(), &ws)
+        .await
+        .expect("create workspace");
+    let mut args = sim.operator_args();
+    args.extend([
+        "--leader-elect=false".to_string(),
+        "--watch-namespaces".to_string(),
+        ns.name.clone(),
+        "--secret-namespaces-allowed".to_string(),
+        ns.name.clone(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut operator = Operator::start("failures2", &args, Sim::OPERATOR_ENV);
+    operator.wait_ready(Duration::from_secs(60));
+    let mut e = Estate {
+        sim,
+        ns,
+        stores: Api::namespaced(client.clone(), &client_ns(&workspaces)),
+        workspaces,
+        operator,
+    };
+    let s = store_exempting_infrastructure_encryption();
+    e.stores
+        .create(&Default::default(), &s)
+        .await
+        .expect("create store");
+    let s = wait_for(&e, "Forbidden", Duration::from_secs(60), |s| {
+        ready(s).is_some_and(|(_, reason)| reason == "Forbidden")
+    })
+    .await;
+    let message = s
+        .status
+        .expect("status")
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready")
+        .message;
+    assert!(message.contains("missing action Microsoft."), "{message}");
+    assert!(message.contains("grant the identity"), "{message}");
+    assert!(
+        !message.contains(sim::READER_SECRET)
+            && !e.operator.log_text().contains(sim::READER_SECRET)
+    );
+
+    // Back to the operator's own identity, with Azure failing for a while: 500s on every write
+    // of the account and the vault unreachable. The store reports it and converges once it stops.
+    e.sim
+        .fault(json!({"method": "PATCH", "path": "*/storageAccounts/streferralletters", "times": 12,
+            "action": {"kind": "status", "status": 500, "code": "InternalServerError", "message": "simulated outage"}}))
+        .await;
+    e.workspaces
+        .patch(
+            "clinical",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"identity": null}})),
+        )
+        .await
+        .expect("drop the identity");
+    let s = wait_for(&e, "outage reported", Duration::from_secs(90), |s| {
+        ready(s).is_some_and(|(_, reason)| reason == "AzureUnavailable")
+    })
+    .await;
+    let message = s
+        .status
+        .expect("status")
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready")
+        .message;
+    assert!(
+        message.contains("remediation failed") && message.contains("unavailable"),
+        "{message}"
+    );
+    wait_for(
+        &e,
+        "converged after the outage",
+        Duration::from_secs(150),
+        |s| ready(s).is_some_and(|(status, _)| status == "True"),
+    )
+    .await;
+    assert!(e.operator.running());
+    e.ns.delete().await.expect("delete namespace");
+}
+
+fn client_ns(workspaces: &Api<HipaaWorkspace>) -> String {
+    workspaces.namespace().unwrap_or_default().to_string()
 }

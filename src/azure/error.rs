@@ -274,7 +274,10 @@ fn parse_error_body(body: &[u8]) -> (String, String) {
 
 /// The action named in an `AuthorizationFailed` message: "... to perform action 'X' over scope ...".
 fn missing_action(message: &str) -> Option<String> {
-    let start = message.find("action '")? + "action '".len();
+    // ARM: "... to perform action 'X' over scope ..."; Key Vault: "Action: 'X'".
+    let start = ["action '", "Action: '"]
+        .iter()
+        .find_map(|m| message.find(m).map(|i| i + m.len()))?;
     let end = message[start..].find('\'')? + start;
     Some(message[start..end].to_string())
 }
@@ -282,14 +285,15 @@ fn missing_action(message: &str) -> Option<String> {
 /// The least-privileged built-in role that grants `action`, for messages a person can act on.
 pub fn role_for_action(action: &str) -> &'static str {
     let a = action.to_ascii_lowercase();
-    if a.ends_with("/read") {
+    if a.starts_with("microsoft.keyvault/vaults/keys/") {
+        // Data actions on keys: creating, rotating and reading them and their policies.
+        "Key Vault Crypto Officer"
+    } else if a.ends_with("/read") {
         "Reader"
     } else if a.starts_with("microsoft.authorization/roleassignments/") {
         "Role Based Access Control Administrator"
     } else if a.starts_with("microsoft.authorization/policyassignments/") {
         "Resource Policy Contributor"
-    } else if a.starts_with("microsoft.keyvault/vaults/keys/") {
-        "Key Vault Crypto Officer"
     } else if a.starts_with("microsoft.keyvault/") {
         "Key Vault Contributor"
     } else if a.starts_with("microsoft.storage/") {
@@ -333,6 +337,24 @@ mod tests {
             text.contains("grant the identity Storage Account Contributor"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn key_vault_forbidden_names_the_data_action_and_crypto_role() {
+        let body = br#"{"error":{"code":"Forbidden","message":"Caller is not authorized to perform action on resource.\nAction: 'Microsoft.KeyVault/vaults/keys/read'\nResource: '/subscriptions/s/resourcegroups/rg/providers/microsoft.keyvault/vaults/kv'"}}"#;
+        let err = AzureError::from_response(
+            "GetKey",
+            "https://kv.vault.azure.net/keys/k",
+            403,
+            None,
+            body,
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("missing action Microsoft.KeyVault/vaults/keys/read"),
+            "{text}"
+        );
+        assert!(text.contains("Key Vault Crypto Officer"), "{text}");
     }
 
     #[test]
