@@ -349,7 +349,7 @@ async fn enforce_mode_converges_reverts_drift_rotates_keys_and_then_writes_nothi
     )
     .await;
     assert!(
-        version(&after).starts_with("version "),
+        version(&after).starts_with("version ") && version(&after).contains("next rotation due in"),
         "{}",
         version(&after)
     );
@@ -620,4 +620,165 @@ async fn a_missing_role_names_the_action_and_role_and_outages_are_survived() {
 
 fn client_ns(workspaces: &Api<HipaaWorkspace>) -> String {
     workspaces.namespace().unwrap_or_default().to_string()
+}
+
+/// The chart's RBAC is sufficient: the operator runs end to end with nothing but the chart's
+/// ServiceAccount (a token from the API server), leader election included.
+#[tokio::test]
+async fn the_operator_runs_with_only_the_charts_service_account() {
+    let sim = Sim::start().await;
+    let plane = control_plane::shared();
+    let client = plane.client().await.expect("client");
+    support::install_crds(&client).await;
+    let ns = TestNamespace::create(&client, "chart-rbac")
+        .await
+        .expect("namespace");
+    let release = format!("rbac{}", &ns.name[ns.name.len() - 5..]);
+    let tools = control_plane::Tools::locate().expect("tools");
+    // The chart's ServiceAccount and RBAC, rendered and applied as an admin would install them.
+    let rendered = std::process::Command::new(&tools.helm)
+        .args([
+            "template",
+            &release,
+            "charts/hipaa-operator",
+            "--namespace",
+            &ns.name,
+        ])
+        .args(["--set", &format!("watchNamespaces={{{}}}", ns.name)])
+        .current_dir(support::repo())
+        .output()
+        .expect("helm template");
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let rbac: String = String::from_utf8_lossy(&rendered.stdout)
+        .split("\n---")
+        .filter(|doc| {
+            [
+                "kind: ServiceAccount",
+                "kind: ClusterRole",
+                "kind: ClusterRoleBinding",
+                "kind: Role",
+                "kind: RoleBinding",
+            ]
+            .iter()
+            .any(|k| doc.lines().any(|l| l.trim() == *k))
+        })
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let kubectl = |args: &[&str], input: Option<&str>| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(&tools.kubectl)
+            .arg("--kubeconfig")
+            .arg(plane.kubeconfig_path())
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kubectl");
+        if let Some(input) = input {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write");
+        }
+        let out = child.wait_with_output().expect("kubectl output");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    kubectl(&["apply", "-n", &ns.name, "-f", "-"], Some(&rbac));
+    let account = format!("{release}-hipaa-operator");
+    let token = kubectl(
+        &[
+            "create",
+            "token",
+            &account,
+            "-n",
+            &ns.name,
+            "--duration",
+            "1h",
+        ],
+        None,
+    );
+    let ca = std::fs::read(plane.ca_cert_path()).expect("CA");
+    use base64::Engine as _;
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {}\n    certificate-authority-data: {}\nusers:\n- name: operator\n  user:\n    token: {token}\ncontexts:\n- name: local\n  context:\n    cluster: local\n    user: operator\ncurrent-context: local\n",
+        plane.server(),
+        base64::engine::general_purpose::STANDARD.encode(ca)
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let kubeconfig_path = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig_path, kubeconfig).expect("kubeconfig");
+    // The kubeconfig really is the ServiceAccount's: it cannot read Secrets.
+    let denied = std::process::Command::new(&tools.kubectl)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig_path)
+        .args(["get", "secrets", "-n", &ns.name])
+        .output()
+        .expect("kubectl");
+    assert!(
+        !denied.status.success() && String::from_utf8_lossy(&denied.stderr).contains("forbidden")
+    );
+
+    let workspaces: Api<HipaaWorkspace> = Api::namespaced(client.clone(), &ns.name);
+    let mut ws = support::example("workspace.yaml");
+    ws["spec"]["mode"] = json!("Enforce");
+    ws["spec"].as_object_mut().expect("spec").remove("identity");
+    let ws: HipaaWorkspace = serde_json::from_value(ws).expect("workspace");
+    workspaces
+        .create(&Default::default(), &ws)
+        .await
+        .expect("create workspace");
+    let mut args = sim.operator_args();
+    args.extend([
+        "--watch-namespaces".to_string(),
+        ns.name.clone(),
+        "--lease-namespace".to_string(),
+        ns.name.clone(),
+        "--lease-name".to_string(),
+        account.clone(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let kubeconfig_env = kubeconfig_path.display().to_string();
+    let mut env: Vec<(&str, &str)> = Sim::OPERATOR_ENV.to_vec();
+    env.push(("KUBECONFIG", &kubeconfig_env));
+    let mut operator = Operator::start("chart-rbac", &args, &env);
+    operator.wait_ready(Duration::from_secs(60));
+    let e = Estate {
+        sim,
+        stores: Api::namespaced(client.clone(), &ns.name),
+        ns,
+        workspaces,
+        operator,
+    };
+    e.stores
+        .create(
+            &Default::default(),
+            &store_exempting_infrastructure_encryption(),
+        )
+        .await
+        .expect("create store");
+    wait_for(
+        &e,
+        "Ready with the chart's RBAC",
+        Duration::from_secs(120),
+        |s| ready(s).is_some_and(|(status, _)| status == "True"),
+    )
+    .await;
+    let log = e.operator.log_text();
+    assert!(
+        !log.to_ascii_lowercase().contains("forbidden"),
+        "the chart's RBAC denied something:\n{log}"
+    );
+    e.ns.delete().await.expect("delete namespace");
 }

@@ -359,7 +359,10 @@ fn cmk_rotation_observed(expect: &StorageExpectations, obs: &StorageObservation)
     let observed = format!(
         "version {in_use}{}{}",
         age_days
-            .map(|d| format!(", rotated {d} days ago"))
+            .map(|d| format!(
+                ", rotated {d} days ago, next rotation due in {} days",
+                (expect.key.rotate_after_days - d).max(0)
+            ))
             .unwrap_or_default(),
         match obs.latest_key_version.as_deref() {
             Some(l) if l != in_use => format!("; the vault's latest version is {l}"),
