@@ -27,32 +27,49 @@ struct Estate {
     operator: Operator,
 }
 
-async fn estate(name: &str, mode: &str) -> Estate {
+/// The workspace example in `mode`, checked every `INTERVAL_SECS`, using the operator's own
+/// identity unless `identity` is given (the example names a workload-identity client id).
+fn workspace(mode: &str, identity: Option<serde_json::Value>) -> HipaaWorkspace {
+    let mut ws = support::example("workspace.yaml");
+    ws["spec"]["mode"] = json!(mode);
+    ws["spec"]["driftCheckInterval"] = json!(format!("PT{INTERVAL_SECS}S"));
+    match identity {
+        Some(identity) => ws["spec"]["identity"] = identity,
+        None => {
+            ws["spec"].as_object_mut().expect("spec").remove("identity");
+        }
+    }
+    serde_json::from_value(ws).expect("workspace")
+}
+
+/// azure-sim, the CRDs, a namespace and a workspace in it; then the operator, watching that
+/// namespace, with `extra` arguments and `env` on top of what reaches the simulator.
+async fn estate_with(
+    name: &str,
+    ws: HipaaWorkspace,
+    prepare: impl AsyncFnOnce(&kube::Client, &str),
+    extra: &[String],
+    env: &[(&str, &str)],
+) -> Estate {
     let sim = Sim::start().await;
     let client = control_plane::shared().client().await.expect("client");
     support::install_crds(&client).await;
     let ns = TestNamespace::create(&client, name)
         .await
         .expect("namespace");
+    prepare(&client, &ns.name).await;
     let workspaces: Api<HipaaWorkspace> = Api::namespaced(client.clone(), &ns.name);
-    let mut ws = support::example("workspace.yaml");
-    ws["spec"]["mode"] = json!(mode);
-    ws["spec"]["driftCheckInterval"] = json!(format!("PT{INTERVAL_SECS}S"));
-    // The operator's own identity is used (the example names a workload-identity client id).
-    ws["spec"].as_object_mut().expect("spec").remove("identity");
-    let ws: HipaaWorkspace = serde_json::from_value(ws).expect("workspace");
     workspaces
         .create(&Default::default(), &ws)
         .await
         .expect("create workspace");
     let mut args = sim.operator_args();
-    args.extend([
-        "--leader-elect=false".to_string(),
-        "--watch-namespaces".to_string(),
-        ns.name.clone(),
-    ]);
+    args.extend(["--watch-namespaces".to_string(), ns.name.clone()]);
+    args.extend(extra.iter().map(|a| a.replace("{namespace}", &ns.name)));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut operator = Operator::start(name, &args, Sim::OPERATOR_ENV);
+    let mut env_all: Vec<(&str, &str)> = Sim::OPERATOR_ENV.to_vec();
+    env_all.extend_from_slice(env);
+    let mut operator = Operator::start(name, &args, &env_all);
     operator.wait_ready(Duration::from_secs(60));
     let stores: Api<PhiStore> = Api::namespaced(client, &ns.name);
     Estate {
@@ -62,6 +79,17 @@ async fn estate(name: &str, mode: &str) -> Estate {
         workspaces,
         operator,
     }
+}
+
+async fn estate(name: &str, mode: &str) -> Estate {
+    estate_with(
+        name,
+        workspace(mode, None),
+        async |_, _| {},
+        &["--leader-elect=false".into()],
+        &[],
+    )
+    .await
 }
 
 /// The storage example without the exemption, so every control counts.
@@ -503,56 +531,38 @@ async fn deletion_policy_delete_removes_what_the_operator_created_and_retain_kee
 
 #[tokio::test]
 async fn a_missing_role_names_the_action_and_role_and_outages_are_survived() {
-    let sim = Sim::start().await;
-    let client = control_plane::shared().client().await.expect("client");
-    support::install_crds(&client).await;
-    let ns = TestNamespace::create(&client, "failures2")
-        .await
-        .expect("namespace");
     // The workspace uses the read-only principal through a client secret in a Secret.
-    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
-        Api::namespaced(client.clone(), &ns.name);
-    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
-        "metadata": {"name": "reader-credentials"},
-        "stringData": {"clientSecret": sim::READER_SECRET}
-    }))
-    .expect("secret");
-    secrets
-        .create(&Default::default(), &secret)
-        .await
-        .expect("create secret");
-    let workspaces: Api<HipaaWorkspace> = Api::namespaced(client.clone(), &ns.name);
-    let mut ws = support::example("workspace.yaml");
-    ws["spec"]["mode"] = json!("Enforce");
-    ws["spec"]["driftCheckInterval"] = json!(format!("PT{INTERVAL_SECS}S"));
-    ws["spec"]["identity"] = json!({
+    let identity = json!({
         "tenantId": sim::TENANT,
         "clientId": sim::READER_CLIENT_ID,
         "clientSecretRef": {"name": "reader-credentials", "key": "clientSecret"}
     });
-    let ws: HipaaWorkspace = serde_json::from_value(ws).expect("workspace");
-    workspaces
-        .create(&Default::default(), &ws)
-        .await
-        .expect("create workspace");
-    let mut args = sim.operator_args();
-    args.extend([
-        "--leader-elect=false".to_string(),
-        "--watch-namespaces".to_string(),
-        ns.name.clone(),
-        "--secret-namespaces-allowed".to_string(),
-        ns.name.clone(),
-    ]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut operator = Operator::start("failures2", &args, Sim::OPERATOR_ENV);
-    operator.wait_ready(Duration::from_secs(60));
-    let mut e = Estate {
-        sim,
-        ns,
-        stores: Api::namespaced(client.clone(), &client_ns(&workspaces)),
-        workspaces,
-        operator,
+    let put_secret = async |client: &kube::Client, ns: &str| {
+        let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
+        let secret = serde_json::from_value(json!({
+            "metadata": {"name": "reader-credentials"},
+            "stringData": {"clientSecret": sim::READER_SECRET}
+        }))
+        .expect("secret");
+        secrets
+            .create(&Default::default(), &secret)
+            .await
+            .expect("create secret");
     };
+    let extra = [
+        "--leader-elect=false",
+        "--secret-namespaces-allowed",
+        "{namespace}",
+    ]
+    .map(String::from);
+    let mut e = estate_with(
+        "failures2",
+        workspace("Enforce", Some(identity)),
+        put_secret,
+        &extra,
+        &[],
+    )
+    .await;
     let s = store_exempting_infrastructure_encryption();
     e.stores
         .create(&Default::default(), &s)
@@ -618,33 +628,51 @@ async fn a_missing_role_names_the_action_and_role_and_outages_are_survived() {
     e.ns.delete().await.expect("delete namespace");
 }
 
-fn client_ns(workspaces: &Api<HipaaWorkspace>) -> String {
-    workspaces.namespace().unwrap_or_default().to_string()
+/// Runs kubectl as the cluster admin, with `input` on stdin; its stdout, or a panic with stderr.
+fn kubectl(kubeconfig: &std::path::Path, args: &[&str], input: Option<&str>) -> String {
+    use std::io::Write;
+    let tools = control_plane::Tools::locate().expect("tools");
+    let mut child = std::process::Command::new(&tools.kubectl)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl");
+    if let Some(input) = input {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+    }
+    let out = child.wait_with_output().expect("kubectl output");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// The chart's RBAC is sufficient: the operator runs end to end with nothing but the chart's
-/// ServiceAccount (a token from the API server), leader election included.
-#[tokio::test]
-async fn the_operator_runs_with_only_the_charts_service_account() {
-    let sim = Sim::start().await;
+/// Installs the chart's ServiceAccount and RBAC in `ns` (release `r-{ns}`) as an admin would, and
+/// writes a kubeconfig holding a token of that ServiceAccount to `path`.
+fn install_chart_rbac(ns: &str, path: &std::path::Path) {
     let plane = control_plane::shared();
-    let client = plane.client().await.expect("client");
-    support::install_crds(&client).await;
-    let ns = TestNamespace::create(&client, "chart-rbac")
-        .await
-        .expect("namespace");
-    let release = format!("rbac{}", &ns.name[ns.name.len() - 5..]);
     let tools = control_plane::Tools::locate().expect("tools");
-    // The chart's ServiceAccount and RBAC, rendered and applied as an admin would install them.
+    let release = format!("r-{ns}");
     let rendered = std::process::Command::new(&tools.helm)
         .args([
             "template",
             &release,
             "charts/hipaa-operator",
             "--namespace",
-            &ns.name,
+            ns,
         ])
-        .args(["--set", &format!("watchNamespaces={{{}}}", ns.name)])
+        .args(["--set", &format!("watchNamespaces={{{ns}}}")])
         .current_dir(support::repo())
         .output()
         .expect("helm template");
@@ -653,114 +681,73 @@ async fn the_operator_runs_with_only_the_charts_service_account() {
         "{}",
         String::from_utf8_lossy(&rendered.stderr)
     );
+    const RBAC: [&str; 5] = [
+        "kind: ServiceAccount",
+        "kind: ClusterRole",
+        "kind: ClusterRoleBinding",
+        "kind: Role",
+        "kind: RoleBinding",
+    ];
     let rbac: String = String::from_utf8_lossy(&rendered.stdout)
         .split("\n---")
-        .filter(|doc| {
-            [
-                "kind: ServiceAccount",
-                "kind: ClusterRole",
-                "kind: ClusterRoleBinding",
-                "kind: Role",
-                "kind: RoleBinding",
-            ]
-            .iter()
-            .any(|k| doc.lines().any(|l| l.trim() == *k))
-        })
+        .filter(|doc| RBAC.iter().any(|k| doc.lines().any(|l| l.trim() == *k)))
         .collect::<Vec<_>>()
         .join("\n---\n");
-    let kubectl = |args: &[&str], input: Option<&str>| {
-        use std::io::Write;
-        let mut child = std::process::Command::new(&tools.kubectl)
-            .arg("--kubeconfig")
-            .arg(plane.kubeconfig_path())
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("kubectl");
-        if let Some(input) = input {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(input.as_bytes())
-                .expect("write");
-        }
-        let out = child.wait_with_output().expect("kubectl output");
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    kubectl(&["apply", "-n", &ns.name, "-f", "-"], Some(&rbac));
+    kubectl(
+        plane.kubeconfig_path(),
+        &["apply", "-n", ns, "-f", "-"],
+        Some(&rbac),
+    );
     let account = format!("{release}-hipaa-operator");
     let token = kubectl(
-        &[
-            "create",
-            "token",
-            &account,
-            "-n",
-            &ns.name,
-            "--duration",
-            "1h",
-        ],
+        plane.kubeconfig_path(),
+        &["create", "token", &account, "-n", ns, "--duration", "1h"],
         None,
     );
-    let ca = std::fs::read(plane.ca_cert_path()).expect("CA");
     use base64::Engine as _;
+    let ca = std::fs::read(plane.ca_cert_path()).expect("CA");
     let kubeconfig = format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {}\n    certificate-authority-data: {}\nusers:\n- name: operator\n  user:\n    token: {token}\ncontexts:\n- name: local\n  context:\n    cluster: local\n    user: operator\ncurrent-context: local\n",
         plane.server(),
         base64::engine::general_purpose::STANDARD.encode(ca)
     );
-    let dir = tempfile::tempdir().expect("dir");
-    let kubeconfig_path = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig_path, kubeconfig).expect("kubeconfig");
+    std::fs::write(path, kubeconfig).expect("kubeconfig");
     // The kubeconfig really is the ServiceAccount's: it cannot read Secrets.
     let denied = std::process::Command::new(&tools.kubectl)
         .arg("--kubeconfig")
-        .arg(&kubeconfig_path)
-        .args(["get", "secrets", "-n", &ns.name])
+        .arg(path)
+        .args(["get", "secrets", "-n", ns])
         .output()
         .expect("kubectl");
     assert!(
         !denied.status.success() && String::from_utf8_lossy(&denied.stderr).contains("forbidden")
     );
+}
 
-    let workspaces: Api<HipaaWorkspace> = Api::namespaced(client.clone(), &ns.name);
-    let mut ws = support::example("workspace.yaml");
-    ws["spec"]["mode"] = json!("Enforce");
-    ws["spec"].as_object_mut().expect("spec").remove("identity");
-    let ws: HipaaWorkspace = serde_json::from_value(ws).expect("workspace");
-    workspaces
-        .create(&Default::default(), &ws)
-        .await
-        .expect("create workspace");
-    let mut args = sim.operator_args();
-    args.extend([
-        "--watch-namespaces".to_string(),
-        ns.name.clone(),
-        "--lease-namespace".to_string(),
-        ns.name.clone(),
-        "--lease-name".to_string(),
-        account.clone(),
-    ]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let kubeconfig_env = kubeconfig_path.display().to_string();
-    let mut env: Vec<(&str, &str)> = Sim::OPERATOR_ENV.to_vec();
-    env.push(("KUBECONFIG", &kubeconfig_env));
-    let mut operator = Operator::start("chart-rbac", &args, &env);
-    operator.wait_ready(Duration::from_secs(60));
-    let e = Estate {
-        sim,
-        stores: Api::namespaced(client.clone(), &ns.name),
-        ns,
-        workspaces,
-        operator,
-    };
+/// The chart's RBAC is sufficient: the operator runs end to end with nothing but the chart's
+/// ServiceAccount (a token from the API server), leader election included.
+#[tokio::test]
+async fn the_operator_runs_with_only_the_charts_service_account() {
+    let dir = tempfile::tempdir().expect("dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let path = kubeconfig.clone();
+    let install = async move |_: &kube::Client, ns: &str| install_chart_rbac(ns, &path);
+    let extra = [
+        "--lease-namespace",
+        "{namespace}",
+        "--lease-name",
+        "r-{namespace}-hipaa-operator",
+    ]
+    .map(String::from);
+    let kubeconfig_env = kubeconfig.display().to_string();
+    let e = estate_with(
+        "chart-rbac",
+        workspace("Enforce", None),
+        install,
+        &extra,
+        &[("KUBECONFIG", &kubeconfig_env)],
+    )
+    .await;
     e.stores
         .create(
             &Default::default(),
