@@ -769,3 +769,72 @@ async fn the_operator_runs_with_only_the_charts_service_account() {
     );
     e.ns.delete().await.expect("delete namespace");
 }
+
+/// Another controller keeps setting TLS back: after three remediations in a row the operator
+/// stops fighting and reports a Conflict instead of flapping.
+#[tokio::test]
+async fn drift_that_keeps_coming_back_becomes_a_conflict() {
+    let e = estate("conflict", "Enforce").await;
+    e.stores
+        .create(
+            &Default::default(),
+            &store_exempting_infrastructure_encryption(),
+        )
+        .await
+        .expect("create store");
+    wait_for(&e, "Ready", Duration::from_secs(120), |s| {
+        ready(s).is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    let legacy = e.sim.client(Sim::legacy_identity());
+    let drift = StorageAccountPatch {
+        properties: StorageAccountPatchProperties {
+            minimum_tls_version: Some("TLS1_0".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let fighter = tokio::spawn(async move {
+        for _ in 0..60 {
+            let _ = legacy
+                .update_storage_account(&sim::account_id(), &drift)
+                .await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
+    });
+    let s = wait_for(&e, "Conflict", Duration::from_secs(90), |s| {
+        ready(s).is_some_and(|(_, reason)| reason == "Conflict")
+    })
+    .await;
+    fighter.abort();
+    let status = s.status.expect("status");
+    let message = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready")
+        .message
+        .clone();
+    assert!(message.contains("storage.min-tls-1-2"), "{message}");
+    let tls = status
+        .controls
+        .iter()
+        .find(|c| c.id == "storage.min-tls-1-2")
+        .expect("tls");
+    assert!(tls.recent_remediations.unwrap_or(0) >= 3, "{tls:?}");
+    // Paused: the next checks report the drift without the operator writing the account again.
+    e.sim.clear_log().await;
+    tokio::time::sleep(Duration::from_secs(INTERVAL_SECS + 2)).await;
+    let patches: Vec<_> = e
+        .sim
+        .operator_writes()
+        .await
+        .into_iter()
+        .filter(|(m, p)| m == "PATCH" && p.ends_with("streferralletters"))
+        .collect();
+    assert!(
+        patches.is_empty(),
+        "the operator kept fighting: {patches:?}"
+    );
+    e.ns.delete().await.expect("delete namespace");
+}

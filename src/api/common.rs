@@ -110,7 +110,7 @@ pub struct ControlStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_remediated: Option<Time>,
     /// How many times in a row the operator remediated this control with the drift coming back
-    /// within one drift-check interval each time. At 3 the operator stops remediating it and
+    /// within two drift-check intervals each time. At 3 the operator stops remediating it and
     /// reports a Conflict (another controller or policy is changing it back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recent_remediations: Option<i32>,

@@ -34,8 +34,6 @@ use crate::controls::{Finding, Found};
 pub const FINALIZER: &str = "hipaa-operator.io/cleanup";
 /// The field manager of the status this controller writes.
 pub const MANAGER: &str = "hipaa-operator-phistore";
-/// Remediations in a row, each within one interval of the last, before reporting a conflict.
-const CONFLICT_AFTER: i32 = 3;
 
 /// Why a reconcile failed; each becomes a `Ready` reason.
 #[derive(Debug, thiserror::Error)]
@@ -261,16 +259,20 @@ async fn storage_pass(
         .map(|s| s.controls.clone())
         .unwrap_or_default();
     let exemptions = applied_exemptions(store, &now);
+    let spec_unchanged =
+        store.status.as_ref().and_then(|s| s.observed_generation) == store.meta().generation;
     let conflict: Vec<String> = findings
         .iter()
         .filter(|f| f.found == Found::Drifted && !exemptions.iter().any(|(id, _)| *id == f.id()))
+        // Paused for a cool-down after a fight, unless someone edited the PhiStore since.
+        .filter(|_| spec_unchanged)
         .filter(|f| {
             previous.iter().any(|p| {
                 p.id == f.id()
-                    && p.recent_remediations.unwrap_or(0) >= CONFLICT_AFTER
-                    && p.last_remediated
-                        .as_ref()
-                        .is_some_and(|t| report::within(t, &now, interval.mul_f64(1.5)))
+                    && p.recent_remediations.unwrap_or(0) >= report::CONFLICT_AFTER
+                    && p.last_remediated.as_ref().is_some_and(|t| {
+                        report::within(t, &now, interval * report::CONFLICT_COOL_DOWN)
+                    })
             })
         })
         .map(|f| f.id().to_string())
@@ -403,6 +405,14 @@ fn expectations(store: &PhiStore, ws: &HipaaWorkspace, ctx: &Context) -> Storage
                 .as_ref()
                 .and_then(|e| e.user_assigned_identity_id.clone()),
             rotate_after_days,
+            rotation_policy: {
+                let rotation = &ws.spec.key_vault.rotation;
+                RotationPolicy::new(
+                    &rotation.rotate_after,
+                    &rotation.expire_after,
+                    &rotation.notify_before,
+                )
+            },
         },
         soft_delete_days: profile
             .as_ref()
@@ -502,11 +512,19 @@ async fn observe_storage(
         .await
         .map_err(Failure::from)?
         .map(|k| k.key.version().to_string());
+    let key_rotation_policy = match latest_key_version {
+        Some(_) => azure
+            .get_rotation_policy(&vault, &expect.key.key_name)
+            .await
+            .map_err(Failure::from)?,
+        None => None,
+    };
     Ok(StorageObservation {
         account,
         blob_service,
         diagnostics,
         latest_key_version,
+        key_rotation_policy,
         endpoint_groups,
         now: Timestamp::now(),
     })
@@ -531,13 +549,8 @@ async fn apply_storage_plan(
 ) -> Result<(), AzureError> {
     let account_id = &obs.account.id;
     // The key must exist, with its rotation policy, before the account points at it.
-    if plan.account_patch.properties.encryption.is_some() {
-        let rotation = &ws.spec.key_vault.rotation;
-        let policy = RotationPolicy::new(
-            &rotation.rotate_after,
-            &rotation.expire_after,
-            &rotation.notify_before,
-        );
+    if plan.ensure_key {
+        let policy = &expect.key.rotation_policy;
         let kty = match ws.spec.key_vault.key_type {
             crate::api::workspace::KeyType::Rsa => "RSA",
             crate::api::workspace::KeyType::RsaHsm => "RSA-HSM",
@@ -549,7 +562,7 @@ async fn apply_storage_plan(
                 &expect.key.key_name,
                 kty,
                 size,
-                &policy,
+                policy,
             )
             .await?;
         if obs.latest_key_version.is_some()
@@ -677,7 +690,20 @@ async fn write_status(
     interval: Duration,
 ) -> Result<(), Failure> {
     let old = store.status.clone().unwrap_or_default();
-    let controls = report::controls(previous, evaluated, now, interval);
+    let controls = report::controls(previous, evaluated, now, interval * 2);
+    // A third remediation in a row is already a conflict: say so now, not at the next check.
+    let mut outcome = outcome.clone();
+    if let Outcome::Evaluated { conflict, .. } = &mut outcome {
+        for c in &controls {
+            if c.recent_remediations.unwrap_or(0) >= report::CONFLICT_AFTER
+                && c.last_remediated.as_ref() == Some(now)
+                && !conflict.contains(&c.id)
+            {
+                conflict.push(c.id.clone());
+            }
+        }
+    }
+    let outcome = &outcome;
     let conditions = report::conditions(
         &old.conditions,
         &controls,

@@ -13,6 +13,14 @@ use crate::api::common::{AppliedExemption, ControlState, ControlStatus};
 use crate::controls::catalog::Family;
 use crate::controls::{Finding, Found};
 
+/// Remediations in a row, each within two drift-check intervals of the last, after which the
+/// operator reports a conflict and stops remediating the control for [`CONFLICT_COOL_DOWN`]
+/// intervals (or until the PhiStore is edited), so a fight with another writer costs at most a
+/// few writes per cool-down instead of one per check.
+pub const CONFLICT_AFTER: i32 = 3;
+/// Drift-check intervals a conflicting control is left alone.
+pub const CONFLICT_COOL_DOWN: u32 = 6;
+
 /// One control as it will be reported.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Evaluated {

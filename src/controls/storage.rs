@@ -8,6 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::finding::{Finding, Found, shown};
 use crate::azure::insights::DiagnosticSetting;
+use crate::azure::keyvault::RotationPolicy;
 use crate::azure::storage::{
     BlobServiceProperties, ChangeFeed, Encryption, EncryptionIdentity, KeyVaultProperties,
     RetentionPolicy, StorageAccount, StorageAccountPatch, StorageAccountPatchProperties,
@@ -37,6 +38,8 @@ pub struct ExpectedKey {
     pub user_assigned_identity: Option<String>,
     /// The workspace's rotation cadence in days.
     pub rotate_after_days: i64,
+    /// The rotation policy the key must carry (from the workspace's cadence).
+    pub rotation_policy: RotationPolicy,
 }
 
 /// What the workspace and the PhiStore spec expect of a storage account.
@@ -67,6 +70,8 @@ pub struct StorageObservation {
     pub diagnostics: BTreeMap<String, Vec<DiagnosticSetting>>,
     /// The latest enabled version of the expected key in the vault, when read.
     pub latest_key_version: Option<String>,
+    /// The expected key's rotation policy, when the key exists and has one.
+    pub key_rotation_policy: Option<RotationPolicy>,
     /// The group ids of the private endpoints connected to the account, by endpoint id,
     /// when read (the account lists connections, not their group ids).
     pub endpoint_groups: BTreeMap<String, Vec<String>>,
@@ -181,6 +186,7 @@ pub fn evaluate(expect: &StorageExpectations, obs: &StorageObservation) -> Vec<F
         },
         diagnostics(expect, obs),
         cmk_rotation_observed(expect, obs),
+        key_rotation_policy(expect, obs),
         classification_tag(expect, obs),
     ];
     out.extend(blob_service(expect, obs));
@@ -377,6 +383,40 @@ fn cmk_rotation_observed(expect: &StorageExpectations, obs: &StorageObservation)
     )
 }
 
+/// `kv.key-rotation-policy` for the store's own key: it exists and rotates on the workspace's
+/// cadence, so a key without a policy (or with another one) is drift.
+fn key_rotation_policy(expect: &StorageExpectations, obs: &StorageObservation) -> Finding {
+    let describe = |p: &RotationPolicy| {
+        let notify = p
+            .lifetime_actions
+            .iter()
+            .find(|a| a.action.kind.eq_ignore_ascii_case("Notify"))
+            .and_then(|a| a.trigger.time_before_expiry.clone());
+        format!(
+            "rotate after {}, expire after {}, notify {} before",
+            shown(p.rotate_after()),
+            shown(p.attributes.expiry_time.as_deref()),
+            shown(notify.as_deref())
+        )
+    };
+    let observed = match (&obs.latest_key_version, &obs.key_rotation_policy) {
+        (None, _) => format!("key {} does not exist", expect.key.key_name),
+        (Some(_), None) => "no rotation policy".to_string(),
+        (Some(_), Some(p)) => describe(p),
+    };
+    let ok = obs.latest_key_version.is_some()
+        && obs
+            .key_rotation_policy
+            .as_ref()
+            .is_some_and(|p| p.matches(&expect.key.rotation_policy));
+    Finding::check(
+        "kv.key-rotation-policy",
+        ok,
+        describe(&expect.key.rotation_policy),
+        observed,
+    )
+}
+
 fn account_key_expiry(obs: &StorageObservation) -> Finding {
     let days = obs
         .account
@@ -555,6 +595,8 @@ pub struct StoragePlan {
     /// One PUT of `blobServices/default` with every drifted blob-service setting.
     pub blob_service: Option<BlobServiceProperties>,
     pub ensure_private_endpoint: bool,
+    /// Create the key if missing and set its rotation policy.
+    pub ensure_key: bool,
     /// Services whose diagnostic setting must be (re)written.
     pub ensure_diagnostics: Vec<String>,
     /// Ids of the controls the plan remediates.
@@ -566,6 +608,7 @@ impl StoragePlan {
         self.account_patch.is_empty()
             && self.blob_service.is_none()
             && !self.ensure_private_endpoint
+            && !self.ensure_key
             && self.ensure_diagnostics.is_empty()
     }
 }
@@ -619,7 +662,12 @@ pub fn plan(
             "storage.cross-tenant-replication-disabled" => {
                 set(&mut props.allow_cross_tenant_replication, false)
             }
+            "kv.key-rotation-policy" => {
+                plan.ensure_key = true;
+                true
+            }
             "storage.cmk" | "storage.cmk-rotation-observed" => {
+                plan.ensure_key = true;
                 // The account reaches the key through an identity: its system-assigned one
                 // unless the store names a user-assigned identity.
                 let current = obs.account.identity.as_ref();
@@ -770,6 +818,7 @@ mod tests {
                 key_name: "referral-cmk".into(),
                 user_assigned_identity: None,
                 rotate_after_days: 90,
+                rotation_policy: RotationPolicy::new("P90D", "P1Y", "P30D"),
             },
             soft_delete_days: 14,
             log_analytics_workspace_id: LAW.into(),
@@ -798,6 +847,7 @@ mod tests {
             blob_service: Some(BlobServiceProperties::default()),
             diagnostics: BTreeMap::new(),
             latest_key_version: None,
+            key_rotation_policy: None,
             endpoint_groups: BTreeMap::new(),
             now: now(),
         }
@@ -858,6 +908,7 @@ mod tests {
             }),
             diagnostics: [("blob".to_string(), vec![setting])].into(),
             latest_key_version: Some("v2".into()),
+            key_rotation_policy: Some(RotationPolicy::new("P90D", "P1Y", "P30D")),
             endpoint_groups: [(PE.to_string(), vec!["blob".to_string()])].into(),
             now: now(),
         }
@@ -875,7 +926,7 @@ mod tests {
             .filter(|f| f.found != Found::Compliant)
             .collect();
         assert!(failing.is_empty(), "{failing:#?}");
-        assert_eq!(findings.len(), 22);
+        assert_eq!(findings.len(), 23);
     }
 
     #[test]
@@ -1074,6 +1125,10 @@ mod tests {
             ("storage.change-feed", |o| {
                 o.blob_service.as_mut().expect("blob").change_feed = None
             }),
+            ("kv.key-rotation-policy", |o| o.key_rotation_policy = None),
+            ("kv.key-rotation-policy", |o| {
+                o.key_rotation_policy = Some(RotationPolicy::new("P2Y", "P3Y", "P30D"))
+            }),
         ];
         for (id, breaks) in cases {
             let mut obs = compliant();
@@ -1096,6 +1151,21 @@ mod tests {
             );
             assert_eq!(by_id(&findings)[id].found, expected_state, "{id}");
         }
+    }
+
+    #[test]
+    fn a_missing_key_policy_is_planned_as_ensure_key_only() {
+        let mut obs = compliant();
+        obs.key_rotation_policy = None;
+        let findings = evaluate(&expectations(), &obs);
+        assert_eq!(
+            by_id(&findings)["kv.key-rotation-policy"].observed,
+            "no rotation policy"
+        );
+        let to_fix: Vec<&Finding> = findings.iter().collect();
+        let plan = plan(&expectations(), &obs, &to_fix);
+        assert!(plan.ensure_key && plan.account_patch.is_empty(), "{plan:?}");
+        assert_eq!(plan.remediates, vec!["kv.key-rotation-policy"]);
     }
 
     #[test]

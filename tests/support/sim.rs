@@ -171,6 +171,20 @@ impl Sim {
             .collect()
     }
 
+    /// The writes the operator's principal made.
+    pub async fn operator_writes(&self) -> Vec<(String, String)> {
+        self.requests()
+            .await
+            .into_iter()
+            .filter(|r| r["caller"].as_str() == Some(OPERATOR_OBJECT_ID))
+            .filter_map(|r| {
+                let method = r["method"].as_str()?.to_string();
+                let path = r["path"].as_str()?.to_string();
+                (method != "GET" && method != "HEAD").then_some((method, path))
+            })
+            .collect()
+    }
+
     pub async fn clear_log(&self) {
         self.admin(reqwest::Method::DELETE, "requests", None).await;
     }
