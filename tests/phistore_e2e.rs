@@ -135,6 +135,15 @@ fn ready(s: &PhiStore) -> Option<(String, String)> {
         .map(|c| (c.status.clone(), c.reason.clone()))
 }
 
+fn ready_message(s: &PhiStore) -> String {
+    s.status
+        .iter()
+        .flat_map(|st| st.conditions.iter())
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
 fn states(s: &PhiStore) -> BTreeMap<String, String> {
     s.status
         .iter()
@@ -212,14 +221,7 @@ async fn missing_account_and_missing_role_are_reported_with_what_to_do() {
         ready(s).is_some_and(|(_, reason)| reason == "ResourceNotFound")
     })
     .await;
-    let message = s
-        .status
-        .expect("status")
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready")
-        .message;
+    let message = ready_message(&s);
     assert!(
         message.contains("stdoesnotexist does not exist"),
         "{message}"
@@ -572,14 +574,7 @@ async fn a_missing_role_names_the_action_and_role_and_outages_are_survived() {
         ready(s).is_some_and(|(_, reason)| reason == "Forbidden")
     })
     .await;
-    let message = s
-        .status
-        .expect("status")
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready")
-        .message;
+    let message = ready_message(&s);
     assert!(message.contains("missing action Microsoft."), "{message}");
     assert!(message.contains("grant the identity"), "{message}");
     assert!(
@@ -605,14 +600,7 @@ async fn a_missing_role_names_the_action_and_role_and_outages_are_survived() {
         ready(s).is_some_and(|(_, reason)| reason == "AzureUnavailable")
     })
     .await;
-    let message = s
-        .status
-        .expect("status")
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready")
-        .message;
+    let message = ready_message(&s);
     assert!(
         message.contains("remediation failed") && message.contains("unavailable"),
         "{message}"
