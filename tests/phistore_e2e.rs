@@ -126,6 +126,25 @@ async fn wait_for(
     }
 }
 
+/// Waits until the store is gone; `why` explains a timeout.
+async fn wait_gone(e: &Estate, timeout: Duration, why: &str) {
+    let deadline = Instant::now() + timeout;
+    while e
+        .stores
+        .get_opt("referral-letters")
+        .await
+        .expect("get")
+        .is_some()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{why}:\n{}",
+            e.operator.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 fn ready(s: &PhiStore) -> Option<(String, String)> {
     s.status
         .as_ref()?
@@ -443,21 +462,7 @@ async fn deletion_policy_delete_removes_what_the_operator_created_and_retain_kee
         .delete("referral-letters", &Default::default())
         .await
         .expect("delete");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while e
-        .stores
-        .get_opt("referral-letters")
-        .await
-        .expect("get")
-        .is_some()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the finalizer did not finish:\n{}",
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    wait_gone(&e, Duration::from_secs(60), "the finalizer did not finish").await;
     assert!(
         azure
             .get_private_endpoint(&pe)
@@ -498,20 +503,12 @@ async fn deletion_policy_delete_removes_what_the_operator_created_and_retain_kee
         .delete("referral-letters", &Default::default())
         .await
         .expect("delete");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while e
-        .stores
-        .get_opt("referral-letters")
-        .await
-        .expect("get")
-        .is_some()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "a Retain store has no finalizer and goes at once"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_gone(
+        &e,
+        Duration::from_secs(30),
+        "a Retain store has no finalizer and goes at once",
+    )
+    .await;
     assert!(
         azure
             .get_private_endpoint(&pe)

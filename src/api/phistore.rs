@@ -367,6 +367,16 @@ pub enum CategoryGroup {
     AllLogs,
 }
 
+impl CategoryGroup {
+    /// The name Azure uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CategoryGroup::Audit => "audit",
+            CategoryGroup::AllLogs => "allLogs",
+        }
+    }
+}
+
 /// A storage account service with its own diagnostic settings.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 pub enum StorageService {
@@ -378,6 +388,18 @@ pub enum StorageService {
     Queue,
     #[serde(rename = "table")]
     Table,
+}
+
+impl StorageService {
+    /// The name Azure uses (`{service}Services/default`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageService::Blob => "blob",
+            StorageService::File => "file",
+            StorageService::Queue => "queue",
+            StorageService::Table => "table",
+        }
+    }
 }
 
 /// Organisation values the catalog leaves to a profile.

@@ -367,19 +367,6 @@ fn expectations(store: &PhiStore, ws: &HipaaWorkspace, ctx: &Context) -> Storage
         .unwrap_or(90);
     let profile = store.spec.profile.clone();
     let diagnostics = store.spec.diagnostics.clone();
-    let groups = store
-        .spec
-        .private_endpoint
-        .as_ref()
-        .map(|p| p.group_ids.clone())
-        .filter(|g| !g.is_empty())
-        .unwrap_or_else(|| {
-            vec![
-                ResourceKind::StorageAccount
-                    .default_private_endpoint_group()
-                    .to_string(),
-            ]
-        });
     let tag = ws
         .spec
         .classification_tag
@@ -395,7 +382,7 @@ fn expectations(store: &PhiStore, ws: &HipaaWorkspace, ctx: &Context) -> Storage
             .as_ref()
             .map(|p| p.allowed_ip_ranges.clone())
             .unwrap_or_default(),
-        private_endpoint_groups: groups,
+        private_endpoint_groups: endpoint_groups(store),
         key: ExpectedKey {
             vault_uri: ctx.azure_cloud().vault_uri(&vault_name),
             key_name,
@@ -419,32 +406,13 @@ fn expectations(store: &PhiStore, ws: &HipaaWorkspace, ctx: &Context) -> Storage
             .map(|p| i64::from(p.soft_delete_retention_days))
             .unwrap_or(14),
         log_analytics_workspace_id: ws.spec.log_analytics.resource_id.clone(),
-        diagnostic_services: diagnostics
-            .as_ref()
-            .map(|d| {
-                d.services
-                    .iter()
-                    .map(|s| {
-                        serde_json::to_value(s)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default()
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| vec!["blob".into()]),
+        diagnostic_services: diagnostic_services(store),
         category_groups: diagnostics
             .as_ref()
             .map(|d| {
                 d.category_groups
                     .iter()
-                    .map(|g| {
-                        serde_json::to_value(g)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default()
-                    })
+                    .map(|g| g.as_str().to_string())
                     .collect::<Vec<_>>()
             })
             .filter(|g| !g.is_empty())
@@ -605,12 +573,8 @@ async fn apply_storage_plan(
                 })
                 .cloned()
                 .collect();
-            let rg_prefix = account_id.split("/providers/").next().unwrap_or_default();
             let desired = DesiredPrivateEndpoint {
-                id: format!(
-                    "{rg_prefix}/providers/Microsoft.Network/privateEndpoints/pe-{}-{group}",
-                    obs.account.name
-                ),
+                id: endpoint_id(account_id, &obs.account.name, group),
                 location: ws
                     .spec
                     .location
@@ -643,6 +607,46 @@ async fn apply_storage_plan(
             .await?;
     }
     Ok(())
+}
+
+/// The private-endpoint sub-resources of a storage store (default `blob`).
+fn endpoint_groups(store: &PhiStore) -> Vec<String> {
+    store
+        .spec
+        .private_endpoint
+        .as_ref()
+        .map(|p| p.group_ids.clone())
+        .filter(|g| !g.is_empty())
+        .unwrap_or_else(|| {
+            vec![
+                ResourceKind::StorageAccount
+                    .default_private_endpoint_group()
+                    .to_string(),
+            ]
+        })
+}
+
+/// The storage services whose logs are collected (default `blob`).
+fn diagnostic_services(store: &PhiStore) -> Vec<String> {
+    store
+        .spec
+        .diagnostics
+        .as_ref()
+        .map(|d| {
+            d.services
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect::<Vec<_>>()
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| vec!["blob".into()])
+}
+
+/// The private endpoint the operator keeps for one sub-resource of an account, in the
+/// account's resource group.
+fn endpoint_id(account_id: &str, account_name: &str, group: &str) -> String {
+    let rg_prefix = account_id.split("/providers/").next().unwrap_or_default();
+    format!("{rg_prefix}/providers/Microsoft.Network/privateEndpoints/pe-{account_name}-{group}")
 }
 
 /// Unexpired exemptions by control id.
@@ -943,33 +947,12 @@ async fn cleanup(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reco
         let azure = ctx.azure.client_for(&ws).await?;
         let id = &store.spec.resource.id;
         let name = segment(id, "storageAccounts").unwrap_or_default();
-        let rg_prefix = id.split("/providers/").next().unwrap_or_default();
-        let groups = store
-            .spec
-            .private_endpoint
-            .as_ref()
-            .map(|p| p.group_ids.clone())
-            .filter(|g| !g.is_empty())
-            .unwrap_or_else(|| vec!["blob".into()]);
-        for group in groups {
-            let pe = format!(
-                "{rg_prefix}/providers/Microsoft.Network/privateEndpoints/pe-{name}-{group}"
-            );
-            azure.ensure_private_endpoint_absent(&pe).await?;
+        for group in endpoint_groups(&store) {
+            azure
+                .ensure_private_endpoint_absent(&endpoint_id(id, name, &group))
+                .await?;
         }
-        let services = store
-            .spec
-            .diagnostics
-            .as_ref()
-            .map(|d| {
-                d.services
-                    .iter()
-                    .filter_map(|s| serde_json::to_value(s).ok()?.as_str().map(str::to_string))
-                    .collect::<Vec<_>>()
-            })
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| vec!["blob".into()]);
-        for service in services {
+        for service in diagnostic_services(&store) {
             azure
                 .ensure_diagnostic_setting_absent(&format!("{id}/{service}Services/default"))
                 .await?;
