@@ -373,10 +373,6 @@ async fn enforce_mode_converges_reverts_drift_rotates_keys_and_then_writes_nothi
     assert!(reasons.iter().any(|r| r == "Remediated"), "{reasons:?}");
 
     // Key rotation: past the cadence the vault rotates the key, and the account follows.
-    let before = wait_for(&e, "Ready again", Duration::from_secs(60), |s| {
-        ready(s).is_some_and(|(status, _)| status == "True")
-    })
-    .await;
     let version = |s: &PhiStore| {
         s.status
             .as_ref()
@@ -388,13 +384,28 @@ async fn enforce_mode_converges_reverts_drift_rotates_keys_and_then_writes_nothi
             .map(|c| c.observed.clone())
             .unwrap_or_default()
     };
+    let before = wait_for(
+        &e,
+        "Ready again, key read back",
+        Duration::from_secs(60),
+        |s| {
+            ready(s).is_some_and(|(status, _)| status == "True")
+                && version(s).starts_with("version ")
+        },
+    )
+    .await;
     let old_version = version(&before);
     e.sim.advance_clock("P91D").await;
     let after = wait_for(
         &e,
         "rotated",
         Duration::from_secs(INTERVAL_SECS * 2 + 30),
-        |s| version(s) != old_version && ready(s).is_some_and(|(status, _)| status == "True"),
+        // Right after a remediation the entry shows what was set; the read-back shows the version.
+        |s| {
+            version(s) != old_version
+                && version(s).starts_with("version ")
+                && ready(s).is_some_and(|(status, _)| status == "True")
+        },
     )
     .await;
     assert!(
