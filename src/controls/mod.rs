@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod finding;
+pub mod plan;
 pub mod storage;
 
 pub use finding::{Finding, Found};
