@@ -90,7 +90,12 @@ impl DesiredDiagnosticSetting {
             && self
                 .category_groups
                 .iter()
-                .all(|g| enabled(&|l| l.category_group.as_deref(), g))
+                // `allLogs` includes the `audit` group.
+                .all(|g| {
+                    enabled(&|l| l.category_group.as_deref(), g)
+                        || (g.eq_ignore_ascii_case("audit")
+                            && enabled(&|l| l.category_group.as_deref(), "allLogs"))
+                })
             && self
                 .categories
                 .iter()

@@ -3,6 +3,7 @@
 pub mod azure_access;
 pub mod context;
 pub mod phistore;
+pub mod pipeline;
 pub mod report;
 
 pub use context::Context;

@@ -6,11 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -18,9 +17,11 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use super::context::Context;
-use super::report::{self, Evaluated, Outcome};
+use super::pipeline::{self, Failure, Pass, Report, segment};
+use super::report::Outcome;
+use crate::api::common::ControlState;
+use crate::api::common::Mode;
 use crate::api::common::condition::reason;
-use crate::api::common::{AppliedExemption, ControlState, ControlStatus, Mode};
 use crate::api::phistore::{DeletionPolicy, PhiStore, PhiStoreStatus, ResourceKind};
 use crate::api::{HipaaWorkspace, duration};
 use crate::azure::AzureError;
@@ -182,51 +183,6 @@ async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reconc
     }
 }
 
-/// A reconcile that could not evaluate, as the `Ready` reason and message.
-struct Failure {
-    reason: String,
-    message: String,
-}
-
-impl From<AzureError> for Failure {
-    fn from(e: AzureError) -> Self {
-        use crate::azure::ErrorClass;
-        let reason = match e.class() {
-            ErrorClass::NotFound => reason::RESOURCE_NOT_FOUND,
-            ErrorClass::Forbidden | ErrorClass::Unauthorized => reason::FORBIDDEN,
-            ErrorClass::Invalid | ErrorClass::Configuration => reason::INVALID_SPEC,
-            _ => reason::AZURE_UNAVAILABLE,
-        };
-        Failure {
-            reason: reason.to_string(),
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<super::azure_access::AccessError> for Failure {
-    fn from(e: super::azure_access::AccessError) -> Self {
-        match e {
-            super::azure_access::AccessError::Azure(e) => e.into(),
-            other => Failure {
-                reason: reason::INVALID_SPEC.to_string(),
-                message: other.to_string(),
-            },
-        }
-    }
-}
-
-/// The parts of an ARM id.
-fn segment<'a>(id: &'a str, key: &str) -> Option<&'a str> {
-    let mut parts = id.split('/');
-    while let Some(p) = parts.next() {
-        if p.eq_ignore_ascii_case(key) {
-            return parts.next();
-        }
-    }
-    None
-}
-
 async fn storage_pass(
     store: &PhiStore,
     ctx: &Context,
@@ -239,54 +195,31 @@ async fn storage_pass(
     let account = match azure.get_storage_account(id).await {
         Ok(a) => a,
         Err(AzureError::NotFound { .. }) => {
-            return Err(Failure {
-                reason: reason::RESOURCE_NOT_FOUND.into(),
-                message: format!(
+            return Err(Failure::new(
+                reason::RESOURCE_NOT_FOUND,
+                format!(
                     "storage account {id} does not exist, or the operator's identity cannot see it: check spec.resource.id"
                 ),
-            });
+            ));
         }
         Err(e) => return Err(e.into()),
     };
     let expect = expectations(store, ws, ctx);
     let obs = observe_storage(&azure, account, &expect).await?;
-    let now = Time(Timestamp::now());
-    let findings = storage::evaluate(&expect, &obs);
-
-    let previous: Vec<ControlStatus> = store
-        .status
-        .as_ref()
-        .map(|s| s.controls.clone())
-        .unwrap_or_default();
-    let exemptions = applied_exemptions(store, &now);
-    let spec_unchanged =
-        store.status.as_ref().and_then(|s| s.observed_generation) == store.meta().generation;
-    let conflict: Vec<String> = findings
-        .iter()
-        .filter(|f| f.found == Found::Drifted && !exemptions.iter().any(|(id, _)| *id == f.id()))
-        // Paused for a cool-down after a fight, unless someone edited the PhiStore since.
-        .filter(|_| spec_unchanged)
-        .filter(|f| {
-            previous.iter().any(|p| {
-                p.id == f.id()
-                    && p.recent_remediations.unwrap_or(0) >= report::CONFLICT_AFTER
-                    && p.last_remediated.as_ref().is_some_and(|t| {
-                        report::within(t, &now, interval * report::CONFLICT_COOL_DOWN)
-                    })
-            })
-        })
-        .map(|f| f.id().to_string())
-        .collect();
+    let mut findings = storage::evaluate(&expect, &obs);
+    findings.push(vault_linked(ws, &findings));
+    let pass = Pass::new(
+        report_of(store.status.as_ref()),
+        store.meta().generation,
+        interval,
+        &store.spec.exemptions,
+    );
+    let conflict = pass.conflicts(&findings);
 
     let mut remediated: Vec<&'static str> = Vec::new();
     let mut apply_error = None;
     if observed.mode == Mode::Enforce {
-        let to_fix: Vec<&Finding> = findings
-            .iter()
-            .filter(|f| !exemptions.iter().any(|(id, _)| *id == f.id()))
-            .filter(|f| !conflict.iter().any(|c| c == f.id()))
-            .collect();
-        let plan = storage::plan(&expect, &obs, &to_fix);
+        let plan = storage::plan(&expect, &obs, &pass.to_fix(&findings, &conflict));
         if !plan.is_empty() {
             match apply_storage_plan(&azure, ws, &expect, &obs, &plan, ctx).await {
                 Ok(()) => remediated = plan.remediates.clone(),
@@ -294,18 +227,6 @@ async fn storage_pass(
             }
         }
     }
-
-    let evaluated: Vec<Evaluated> = findings
-        .into_iter()
-        .map(|finding| Evaluated {
-            exemption: exemptions
-                .iter()
-                .find(|(id, _)| *id == finding.id())
-                .map(|(_, e)| e.clone()),
-            remediated_now: remediated.contains(&finding.id()),
-            finding,
-        })
-        .collect();
     let outcome = match &apply_error {
         Some((text, failure)) => Outcome::Failed {
             reason: failure.reason.clone(),
@@ -313,24 +234,15 @@ async fn storage_pass(
         },
         None => Outcome::Evaluated {
             remediating: vec![],
-            conflict: conflict.clone(),
+            conflict,
         },
     };
-    write_status(
-        store,
-        ctx,
-        &previous,
-        &evaluated,
-        &outcome,
-        observed.mode,
-        &now,
-        interval,
-    )
-    .await?;
+    let report = pass.report(findings, &remediated, outcome, vec![]);
+    write_status(store, ctx, &pass.previous, report, observed.mode).await?;
     if let Some((text, _)) = apply_error {
-        publish(
+        pipeline::publish(
             ctx,
-            store,
+            &store.object_ref(&()),
             EventType::Warning,
             "RemediationFailed",
             "Remediate",
@@ -343,7 +255,133 @@ async fn storage_pass(
         // Read back soon so the status shows what Azure now reports.
         return Ok(Action::requeue(Duration::from_secs(5)));
     }
-    Ok(Action::requeue(next_check(store, interval, &now)))
+    Ok(Action::requeue(pass.next_check(&store.spec.exemptions)))
+}
+
+/// `common.cmk-vault-linked`: the store's key lives in the workspace's vault, which must
+/// itself pass soft delete and purge protection (as the workspace controller last reported),
+/// and the key must carry its rotation policy.
+fn vault_linked(ws: &HipaaWorkspace, findings: &[Finding]) -> Finding {
+    let expected = "the key's vault passes kv.soft-delete and kv.purge-protection, and the key has a rotation policy";
+    let vault_controls = ws
+        .status
+        .as_ref()
+        .map(|s| s.controls.as_slice())
+        .unwrap_or(&[]);
+    let mut failing: Vec<String> = ["kv.soft-delete", "kv.purge-protection"]
+        .iter()
+        .filter_map(|id| match vault_controls.iter().find(|c| c.id == *id) {
+            Some(c) if matches!(c.state, ControlState::Compliant | ControlState::Remediated) => {
+                None
+            }
+            Some(c) => Some(format!("{id} is {:?} on the workspace vault", c.state)),
+            None => Some(format!("{id} not yet evaluated by the workspace")),
+        })
+        .collect();
+    if findings
+        .iter()
+        .any(|f| f.id() == "kv.key-rotation-policy" && f.found != Found::Compliant)
+    {
+        failing.push("the key has no matching rotation policy".into());
+    }
+    if failing.is_empty() {
+        Finding::new(
+            "common.cmk-vault-linked",
+            Found::Compliant,
+            expected,
+            "vault and key pass",
+        )
+    } else {
+        Finding::new(
+            "common.cmk-vault-linked",
+            Found::Drifted,
+            expected,
+            failing.join("; "),
+        )
+        .with_message(
+            "the customer-managed key is only as safe as its vault: see the HipaaWorkspace's kv.* controls",
+        )
+    }
+}
+
+/// The shared report fields of a store's status.
+fn report_of(status: Option<&PhiStoreStatus>) -> Report {
+    status
+        .map(|s| Report {
+            observed_generation: s.observed_generation,
+            conditions: s.conditions.clone(),
+            controls: s.controls.clone(),
+            compliance: s.compliance.clone(),
+        })
+        .unwrap_or_default()
+}
+
+/// Writes the store's status when it differs from what is stored, with events for the
+/// transitions and the control gauges.
+async fn write_status(
+    store: &PhiStore,
+    ctx: &Context,
+    previous: &Report,
+    report: Report,
+    mode: Mode,
+) -> Result<(), Failure> {
+    let old = store.status.clone().unwrap_or_default();
+    let status = PhiStoreStatus {
+        observed_generation: report.observed_generation,
+        mode: Some(mode),
+        compliance: report.compliance.clone(),
+        conditions: report.conditions.clone(),
+        controls: report.controls.clone(),
+    };
+    if status == old {
+        return Ok(());
+    }
+    pipeline::transition_events(ctx, &store.object_ref(&()), previous, &report).await;
+    pipeline::patch_status(ctx, store, MANAGER, &status)
+        .await
+        .map_err(|e| Failure::new(reason::AZURE_UNAVAILABLE, format!("writing status: {e}")))?;
+    let key = format!(
+        "{}/{}",
+        store.namespace().unwrap_or_default(),
+        store.name_any()
+    );
+    for c in &status.controls {
+        ctx.metrics.control_state_of(&key, &c.id, c.state);
+    }
+    Ok(())
+}
+
+/// A reconcile that could not evaluate: `Ready=False` with `why`, the controls kept as they
+/// were last seen.
+async fn fail(
+    store: &PhiStore,
+    ctx: &Context,
+    why: &str,
+    message: String,
+    mode: Option<Mode>,
+) -> Result<Action, ReconcileError> {
+    let previous = report_of(store.status.as_ref());
+    let pass = Pass::new(
+        previous,
+        store.meta().generation,
+        Duration::from_secs(3600),
+        &[],
+    );
+    let report = pass.failed(why, &message);
+    let old = store.status.clone().unwrap_or_default();
+    let status = PhiStoreStatus {
+        observed_generation: report.observed_generation,
+        mode: mode.or(old.mode),
+        compliance: report.compliance.clone(),
+        conditions: report.conditions.clone(),
+        controls: report.controls.clone(),
+    };
+    if status != old {
+        pipeline::transition_events(ctx, &store.object_ref(&()), &pass.previous, &report).await;
+        pipeline::patch_status(ctx, store, MANAGER, &status).await?;
+    }
+    ctx.metrics.reconcile_error("phistore", why);
+    Ok(Action::requeue(pipeline::retry_after(why)))
 }
 
 fn expectations(store: &PhiStore, ws: &HipaaWorkspace, ctx: &Context) -> StorageExpectations {
@@ -649,269 +687,6 @@ fn endpoint_id(account_id: &str, account_name: &str, group: &str) -> String {
     format!("{rg_prefix}/providers/Microsoft.Network/privateEndpoints/pe-{account_name}-{group}")
 }
 
-/// Unexpired exemptions by control id.
-fn applied_exemptions(store: &PhiStore, now: &Time) -> Vec<(String, AppliedExemption)> {
-    store
-        .spec
-        .exemptions
-        .iter()
-        .filter(|e| e.expires.0 > now.0)
-        .map(|e| {
-            (
-                e.control.clone(),
-                AppliedExemption {
-                    reason: e.reason.clone(),
-                    approver: e.approver.clone(),
-                    expires: e.expires.clone(),
-                },
-            )
-        })
-        .collect()
-}
-
-/// The drift interval with ±10 % jitter, or earlier when an exemption expires before it.
-fn next_check(store: &PhiStore, interval: Duration, now: &Time) -> Duration {
-    let jitter = 0.9 + rand::random::<f64>() * 0.2;
-    let mut next = interval.mul_f64(jitter);
-    for e in &store.spec.exemptions {
-        let until = e.expires.0.duration_since(now.0).as_secs();
-        if until > 0 {
-            next = next.min(Duration::from_secs(until as u64 + 1));
-        }
-    }
-    next
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn write_status(
-    store: &PhiStore,
-    ctx: &Context,
-    previous: &[ControlStatus],
-    evaluated: &[Evaluated],
-    outcome: &Outcome,
-    mode: Mode,
-    now: &Time,
-    interval: Duration,
-) -> Result<(), Failure> {
-    let old = store.status.clone().unwrap_or_default();
-    let controls = report::controls(previous, evaluated, now, interval * 2);
-    // A third remediation in a row is already a conflict: say so now, not at the next check.
-    let mut outcome = outcome.clone();
-    if let Outcome::Evaluated { conflict, .. } = &mut outcome {
-        for c in &controls {
-            if c.recent_remediations.unwrap_or(0) >= report::CONFLICT_AFTER
-                && c.last_remediated.as_ref() == Some(now)
-                && !conflict.contains(&c.id)
-            {
-                conflict.push(c.id.clone());
-            }
-        }
-    }
-    let outcome = &outcome;
-    let conditions = report::conditions(
-        &old.conditions,
-        &controls,
-        outcome,
-        store.meta().generation,
-        now,
-    );
-    let status = PhiStoreStatus {
-        observed_generation: store.meta().generation,
-        mode: Some(mode),
-        compliance: Some(report::compliance(&controls)),
-        conditions,
-        controls,
-    };
-    if status == old {
-        return Ok(());
-    }
-    events_for_transitions(store, ctx, &old, &status).await;
-    patch_status(store, ctx, &status)
-        .await
-        .map_err(|e| Failure {
-            reason: reason::AZURE_UNAVAILABLE.into(),
-            message: format!("writing status: {e}"),
-        })?;
-    let key = format!(
-        "{}/{}",
-        store.namespace().unwrap_or_default(),
-        store.name_any()
-    );
-    for c in &status.controls {
-        ctx.metrics.control_state_of(&key, &c.id, c.state);
-    }
-    Ok(())
-}
-
-async fn patch_status(
-    store: &PhiStore,
-    ctx: &Context,
-    status: &PhiStoreStatus,
-) -> Result<(), kube::Error> {
-    let api: Api<PhiStore> =
-        Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
-    let patch = json!({
-        "apiVersion": "hipaa-operator.io/v1alpha1",
-        "kind": "PhiStore",
-        "status": status,
-    });
-    api.patch_status(
-        &store.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
-}
-
-/// A reconcile that could not evaluate: `Ready=False` with `reason`, the controls kept as they
-/// were last seen.
-async fn fail(
-    store: &PhiStore,
-    ctx: &Context,
-    why: &str,
-    message: String,
-    mode: Option<Mode>,
-) -> Result<Action, ReconcileError> {
-    let old = store.status.clone().unwrap_or_default();
-    let now = Time(Timestamp::now());
-    let outcome = Outcome::Failed {
-        reason: why.to_string(),
-        message: message.clone(),
-    };
-    let mut conditions = report::conditions(
-        &old.conditions,
-        &old.controls,
-        &outcome,
-        store.meta().generation,
-        &now,
-    );
-    // Family conditions describe the last evaluation; keep them as they were.
-    conditions.retain(|c| c.type_ == crate::api::common::condition::READY);
-    for c in &old.conditions {
-        if c.type_ != crate::api::common::condition::READY {
-            conditions.push(c.clone());
-        }
-    }
-    conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
-    let status = PhiStoreStatus {
-        observed_generation: store.meta().generation,
-        mode: mode.or(old.mode),
-        compliance: old.compliance.clone(),
-        conditions,
-        controls: old.controls.clone(),
-    };
-    let retry = match why {
-        reason::WORKSPACE_NOT_FOUND | reason::INVALID_SPEC | "NotSupported" => {
-            Duration::from_secs(300)
-        }
-        reason::FORBIDDEN | reason::RESOURCE_NOT_FOUND => Duration::from_secs(120),
-        _ => Duration::from_secs(30),
-    };
-    if status != old {
-        let was = old
-            .conditions
-            .iter()
-            .find(|c| c.type_ == crate::api::common::condition::READY)
-            .map(|c| c.reason.clone());
-        if was.as_deref() != Some(why) {
-            publish(ctx, store, EventType::Warning, why, "Reconcile", message).await;
-        }
-        patch_status(store, ctx, &status).await?;
-    }
-    ctx.metrics.reconcile_error("phistore", why);
-    Ok(Action::requeue(retry))
-}
-
-async fn events_for_transitions(
-    store: &PhiStore,
-    ctx: &Context,
-    old: &PhiStoreStatus,
-    new: &PhiStoreStatus,
-) {
-    for c in &new.controls {
-        let before = old.controls.iter().find(|o| o.id == c.id).map(|o| o.state);
-        if before == Some(c.state) {
-            continue;
-        }
-        match c.state {
-            ControlState::Drifted => {
-                let note = format!("{}: expected {}, observed {}", c.id, c.expected, c.observed);
-                publish(
-                    ctx,
-                    store,
-                    EventType::Warning,
-                    "DriftDetected",
-                    "Evaluate",
-                    note,
-                )
-                .await;
-            }
-            ControlState::Remediated
-                if c.last_remediated
-                    != old
-                        .controls
-                        .iter()
-                        .find(|o| o.id == c.id)
-                        .and_then(|o| o.last_remediated.clone()) =>
-            {
-                let note = format!("{}: set to {}", c.id, c.expected);
-                publish(
-                    ctx,
-                    store,
-                    EventType::Normal,
-                    "Remediated",
-                    "Remediate",
-                    note,
-                )
-                .await;
-            }
-            _ => {}
-        }
-    }
-    let ready = |s: &PhiStoreStatus| {
-        s.conditions
-            .iter()
-            .find(|c| c.type_ == crate::api::common::condition::READY)
-            .map(|c| (c.status.clone(), c.reason.clone()))
-    };
-    if let Some((status, why)) = ready(new)
-        && ready(old).as_ref().map(|(_, r)| r) != Some(&why)
-        && why == reason::CONFLICT
-    {
-        let _ = status;
-        publish(
-            ctx,
-            store,
-            EventType::Warning,
-            reason::CONFLICT,
-            "Remediate",
-            "remediation paused: the drift keeps coming back".into(),
-        )
-        .await;
-    }
-}
-
-async fn publish(
-    ctx: &Context,
-    store: &PhiStore,
-    type_: EventType,
-    reason: &str,
-    action: &str,
-    note: String,
-) {
-    let event = Event {
-        type_,
-        reason: reason.to_string(),
-        note: Some(note.chars().take(1000).collect()),
-        action: action.to_string(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &store.object_ref(&())).await {
-        tracing::warn!(error = %e, "could not publish an event");
-    }
-}
-
 async fn remove_finalizer(store: &PhiStore, ctx: &Context) -> Result<(), kube::Error> {
     let api: Api<PhiStore> =
         Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
@@ -962,9 +737,9 @@ async fn cleanup(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reco
     .await;
     match result {
         Ok(()) => {
-            publish(
+            pipeline::publish(
                 &ctx,
-                &store,
+                &store.object_ref(&()),
                 EventType::Normal,
                 "CleanedUp",
                 "Delete",
@@ -974,9 +749,9 @@ async fn cleanup(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reco
             Ok(Action::await_change())
         }
         Err(f) => {
-            publish(
+            pipeline::publish(
                 &ctx,
-                &store,
+                &store.object_ref(&()),
                 EventType::Warning,
                 "CleanupFailed",
                 "Delete",
@@ -985,47 +760,5 @@ async fn cleanup(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reco
             .await;
             Err(ReconcileError::Finalizer(f.message))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn arm_segments_and_vault_names() {
-        let id =
-            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv-clinical";
-        assert_eq!(segment(id, "vaults"), Some("kv-clinical"));
-        assert_eq!(segment(id, "resourcegroups"), Some("rg"));
-        assert_eq!(
-            vault_name("https://kv-clinical.vault.azure.net/"),
-            "kv-clinical"
-        );
-    }
-
-    #[test]
-    fn the_next_check_is_jittered_and_never_later_than_an_exemption_expiry() {
-        let store: PhiStore = serde_json::from_value(json!({
-            "apiVersion": "hipaa-operator.io/v1alpha1", "kind": "PhiStore",
-            "metadata": {"name": "s", "namespace": "n"},
-            "spec": {"workspaceRef": {"name": "w"}, "resource": {"kind": "StorageAccount", "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a"},
-                "exemptions": [{"control": "storage.geo-redundant", "reason": "r", "approver": "a", "expires": "2026-11-22T08:10:00Z"}]}
-        }))
-        .expect("store");
-        let now = Time("2026-11-22T08:00:00Z".parse().expect("t"));
-        let next = next_check(&store, Duration::from_secs(3600), &now);
-        assert_eq!(next, Duration::from_secs(601));
-        let later = Time("2026-11-22T09:00:00Z".parse().expect("t"));
-        let next = next_check(&store, Duration::from_secs(3600), &later);
-        assert!(
-            next >= Duration::from_secs(3240) && next <= Duration::from_secs(3960),
-            "{next:?}"
-        );
-        assert!(
-            applied_exemptions(&store, &later).is_empty(),
-            "expired exemptions no longer apply"
-        );
-        assert_eq!(applied_exemptions(&store, &now).len(), 1);
     }
 }

@@ -3,8 +3,10 @@
 //! into the fewest Azure writes.
 
 pub mod catalog;
+pub mod common;
 pub mod finding;
 pub mod plan;
 pub mod storage;
+pub mod workspace;
 
 pub use finding::{Finding, Found};

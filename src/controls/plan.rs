@@ -26,11 +26,13 @@ pub enum ArmWrite {
         id: String,
         set: Vec<(String, Value)>,
     },
-    /// POST an action on `id` (`.../lock`, `.../regenerateKey`) with an optional body.
+    /// POST an action on `id` (`.../lock`, `.../regenerateKey`) with an optional body, guarded
+    /// by `If-Match` when the action needs the etag read.
     Post {
         op: ArmOp,
         id: String,
         body: Option<Value>,
+        if_match: Option<String>,
     },
     /// DELETE `id` (a firewall rule that opens the server to the internet, …).
     Delete { op: ArmOp, id: String },

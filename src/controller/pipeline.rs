@@ -1,0 +1,522 @@
+//! What every governed kind's reconcile shares once its own observe and evaluate stages have
+//! produced findings: exemptions, conflict detection, choosing what to remediate, the status
+//! report (controls, family conditions, `Ready`, compliance), events on transitions, failures
+//! as `Ready` reasons, and the jittered drift requeue. The PhiStore and HipaaWorkspace
+//! controllers differ only in what they read and write in Azure.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::context::Context;
+use super::report::{self, Evaluated, Outcome};
+use crate::api::common::condition::{READY, reason};
+use crate::api::common::{AppliedExemption, ControlState, ControlStatus};
+use crate::api::phistore::Exemption;
+use crate::azure::AzureError;
+use crate::controls::{Finding, Found};
+
+/// A reconcile that could not evaluate, as the `Ready` reason and message.
+#[derive(Debug)]
+pub struct Failure {
+    pub reason: String,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(reason: &str, message: impl Into<String>) -> Failure {
+        Failure {
+            reason: reason.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<AzureError> for Failure {
+    fn from(e: AzureError) -> Self {
+        use crate::azure::ErrorClass;
+        let reason = match e.class() {
+            ErrorClass::NotFound => reason::RESOURCE_NOT_FOUND,
+            ErrorClass::Forbidden | ErrorClass::Unauthorized => reason::FORBIDDEN,
+            ErrorClass::Invalid | ErrorClass::Configuration => reason::INVALID_SPEC,
+            _ => reason::AZURE_UNAVAILABLE,
+        };
+        Failure::new(reason, e.to_string())
+    }
+}
+
+impl From<super::azure_access::AccessError> for Failure {
+    fn from(e: super::azure_access::AccessError) -> Self {
+        match e {
+            super::azure_access::AccessError::Azure(e) => e.into(),
+            other => Failure::new(reason::INVALID_SPEC, other.to_string()),
+        }
+    }
+}
+
+/// How long to wait before retrying after a failure with `reason`.
+pub fn retry_after(why: &str) -> Duration {
+    match why {
+        reason::WORKSPACE_NOT_FOUND | reason::INVALID_SPEC | "NotSupported" => {
+            Duration::from_secs(300)
+        }
+        reason::FORBIDDEN | reason::RESOURCE_NOT_FOUND => Duration::from_secs(120),
+        _ => Duration::from_secs(30),
+    }
+}
+
+/// The value after `key` in an ARM id (`segment(id, "vaults")` is the vault name).
+pub fn segment<'a>(id: &'a str, key: &str) -> Option<&'a str> {
+    let mut parts = id.split('/');
+    while let Some(p) = parts.next() {
+        if p.eq_ignore_ascii_case(key) {
+            return parts.next();
+        }
+    }
+    None
+}
+
+/// The status every governed kind reports; each kind's status type holds these fields.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Report {
+    pub observed_generation: Option<i64>,
+    pub conditions: Vec<Condition>,
+    pub controls: Vec<ControlStatus>,
+    pub compliance: Option<String>,
+}
+
+/// One evaluation pass of one object: what it knew before, and when.
+pub struct Pass {
+    pub previous: Report,
+    pub generation: Option<i64>,
+    pub now: Time,
+    /// The drift-check interval.
+    pub interval: Duration,
+    /// Unexpired exemptions by control id.
+    pub exemptions: Vec<(String, AppliedExemption)>,
+}
+
+impl Pass {
+    pub fn new(
+        previous: Report,
+        generation: Option<i64>,
+        interval: Duration,
+        exemptions: &[Exemption],
+    ) -> Pass {
+        let now = Time(k8s_openapi::jiff::Timestamp::now());
+        Pass {
+            exemptions: applied_exemptions(exemptions, &now),
+            previous,
+            generation,
+            now,
+            interval,
+        }
+    }
+
+    fn exempt(&self, id: &str) -> bool {
+        self.exemptions.iter().any(|(e, _)| e == id)
+    }
+
+    /// Drifted controls remediated [`report::CONFLICT_AFTER`] times in a row, each soon after
+    /// the last: remediation is paused for a cool-down, unless the object was edited since.
+    pub fn conflicts(&self, findings: &[Finding]) -> Vec<String> {
+        let spec_unchanged = self.previous.observed_generation == self.generation;
+        if !spec_unchanged {
+            return vec![];
+        }
+        findings
+            .iter()
+            .filter(|f| f.found == Found::Drifted && !self.exempt(f.id()))
+            .filter(|f| {
+                self.previous.controls.iter().any(|p| {
+                    p.id == f.id()
+                        && p.recent_remediations.unwrap_or(0) >= report::CONFLICT_AFTER
+                        && p.last_remediated.as_ref().is_some_and(|t| {
+                            report::within(t, &self.now, self.interval * report::CONFLICT_COOL_DOWN)
+                        })
+                })
+            })
+            .map(|f| f.id().to_string())
+            .collect()
+    }
+
+    /// The findings a planner may act on: not exempt, not paused by a conflict.
+    pub fn to_fix<'f>(&self, findings: &'f [Finding], conflict: &[String]) -> Vec<&'f Finding> {
+        findings
+            .iter()
+            .filter(|f| !self.exempt(f.id()))
+            .filter(|f| !conflict.iter().any(|c| c == f.id()))
+            .collect()
+    }
+
+    /// The report of an evaluation: `remediated` are the ids the apply stage fixed;
+    /// `extra` are kind-specific conditions (such as `PolicyAssigned`).
+    pub fn report(
+        &self,
+        findings: Vec<Finding>,
+        remediated: &[&str],
+        outcome: Outcome,
+        extra: Vec<Condition>,
+    ) -> Report {
+        let evaluated: Vec<Evaluated> = findings
+            .into_iter()
+            .map(|finding| Evaluated {
+                exemption: self
+                    .exemptions
+                    .iter()
+                    .find(|(id, _)| id == finding.id())
+                    .map(|(_, e)| e.clone()),
+                remediated_now: remediated.contains(&finding.id()),
+                finding,
+            })
+            .collect();
+        let controls = report::controls(
+            &self.previous.controls,
+            &evaluated,
+            &self.now,
+            self.interval * 2,
+        );
+        // A third remediation in a row is already a conflict: say so now, not at the next check.
+        let mut outcome = outcome;
+        if let Outcome::Evaluated { conflict, .. } = &mut outcome {
+            for c in &controls {
+                if c.recent_remediations.unwrap_or(0) >= report::CONFLICT_AFTER
+                    && c.last_remediated.as_ref() == Some(&self.now)
+                    && !conflict.contains(&c.id)
+                {
+                    conflict.push(c.id.clone());
+                }
+            }
+        }
+        let mut conditions = report::conditions(
+            &self.previous.conditions,
+            &controls,
+            &outcome,
+            self.generation,
+            &self.now,
+        );
+        conditions.extend(extra);
+        conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+        Report {
+            observed_generation: self.generation,
+            compliance: Some(report::compliance(&controls)),
+            conditions,
+            controls,
+        }
+    }
+
+    /// The report of a pass that could not evaluate: `Ready=False` with `why`; the controls
+    /// and family conditions stay as last seen.
+    pub fn failed(&self, why: &str, message: &str) -> Report {
+        let old = &self.previous;
+        let outcome = Outcome::Failed {
+            reason: why.to_string(),
+            message: message.to_string(),
+        };
+        let mut conditions: Vec<Condition> = report::conditions(
+            &old.conditions,
+            &old.controls,
+            &outcome,
+            self.generation,
+            &self.now,
+        )
+        .into_iter()
+        .filter(|c| c.type_ == READY)
+        .collect();
+        conditions.extend(old.conditions.iter().filter(|c| c.type_ != READY).cloned());
+        conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+        Report {
+            observed_generation: self.generation,
+            conditions,
+            controls: old.controls.clone(),
+            compliance: old.compliance.clone(),
+        }
+    }
+
+    /// The drift interval with ±10 % jitter, or earlier when an exemption expires before it.
+    pub fn next_check(&self, exemptions: &[Exemption]) -> Duration {
+        next_check(exemptions, self.interval, &self.now)
+    }
+}
+
+/// Unexpired exemptions by control id.
+pub fn applied_exemptions(exemptions: &[Exemption], now: &Time) -> Vec<(String, AppliedExemption)> {
+    exemptions
+        .iter()
+        .filter(|e| e.expires.0 > now.0)
+        .map(|e| {
+            (
+                e.control.clone(),
+                AppliedExemption {
+                    reason: e.reason.clone(),
+                    approver: e.approver.clone(),
+                    expires: e.expires.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The drift interval with ±10 % jitter, or earlier when an exemption expires before it.
+pub fn next_check(exemptions: &[Exemption], interval: Duration, now: &Time) -> Duration {
+    let jitter = 0.9 + rand::random::<f64>() * 0.2;
+    let mut next = interval.mul_f64(jitter);
+    for e in exemptions {
+        let until = e.expires.0.duration_since(now.0).as_secs();
+        if until > 0 {
+            next = next.min(Duration::from_secs(until as u64 + 1));
+        }
+    }
+    next
+}
+
+/// The `Ready` condition's reason, if any.
+pub fn ready_reason(conditions: &[Condition]) -> Option<&str> {
+    conditions
+        .iter()
+        .find(|c| c.type_ == READY)
+        .map(|c| c.reason.as_str())
+}
+
+/// Events for what changed between two reports: drift found, remediated, conflict, and a
+/// failure reason that is new.
+pub async fn transition_events(
+    ctx: &Context,
+    object: &ObjectReference,
+    old: &Report,
+    new: &Report,
+) {
+    for c in &new.controls {
+        let before = old.controls.iter().find(|o| o.id == c.id);
+        if before.map(|o| o.state) == Some(c.state) {
+            continue;
+        }
+        match c.state {
+            ControlState::Drifted => {
+                let note = format!("{}: expected {}, observed {}", c.id, c.expected, c.observed);
+                publish(
+                    ctx,
+                    object,
+                    EventType::Warning,
+                    "DriftDetected",
+                    "Evaluate",
+                    note,
+                )
+                .await;
+            }
+            ControlState::Remediated
+                if c.last_remediated != before.and_then(|o| o.last_remediated.clone()) =>
+            {
+                let note = format!("{}: set to {}", c.id, c.expected);
+                publish(
+                    ctx,
+                    object,
+                    EventType::Normal,
+                    "Remediated",
+                    "Remediate",
+                    note,
+                )
+                .await;
+            }
+            _ => {}
+        }
+    }
+    let (was, now) = (ready_reason(&old.conditions), ready_reason(&new.conditions));
+    if was == now {
+        return;
+    }
+    match now {
+        Some(reason::CONFLICT) => {
+            publish(
+                ctx,
+                object,
+                EventType::Warning,
+                reason::CONFLICT,
+                "Remediate",
+                "remediation paused: the drift keeps coming back".into(),
+            )
+            .await
+        }
+        Some(
+            why @ (reason::AZURE_UNAVAILABLE
+            | reason::FORBIDDEN
+            | reason::WORKSPACE_NOT_FOUND
+            | reason::RESOURCE_NOT_FOUND
+            | reason::INVALID_SPEC
+            | "NotSupported"),
+        ) => {
+            let message = new
+                .conditions
+                .iter()
+                .find(|c| c.type_ == READY)
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            publish(ctx, object, EventType::Warning, why, "Reconcile", message).await
+        }
+        _ => {}
+    }
+}
+
+/// Publishes one event about `object`; a failure to publish is logged, never fatal.
+pub async fn publish(
+    ctx: &Context,
+    object: &ObjectReference,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note.chars().take(1000).collect()),
+        action: action.to_string(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, object).await {
+        tracing::warn!(error = %e, "could not publish an event");
+    }
+}
+
+/// Writes `status` by server-side apply under `manager`.
+pub async fn patch_status<K>(
+    ctx: &Context,
+    object: &K,
+    manager: &str,
+    status: &impl Serialize,
+) -> Result<(), kube::Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.kube.clone(), &object.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &object.name_any(),
+        &PatchParams::apply(manager).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exemption(expires: &str) -> Exemption {
+        serde_json::from_value(json!({
+            "control": "storage.geo-redundant", "reason": "r", "approver": "a", "expires": expires
+        }))
+        .expect("exemption")
+    }
+
+    #[test]
+    fn arm_segments() {
+        let id =
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv-clinical";
+        assert_eq!(segment(id, "vaults"), Some("kv-clinical"));
+        assert_eq!(segment(id, "resourcegroups"), Some("rg"));
+        assert_eq!(segment(id, "servers"), None);
+    }
+
+    #[test]
+    fn the_next_check_is_jittered_and_never_later_than_an_exemption_expiry() {
+        let exemptions = vec![exemption("2026-11-22T08:10:00Z")];
+        let now = Time("2026-11-22T08:00:00Z".parse().expect("t"));
+        let next = next_check(&exemptions, Duration::from_secs(3600), &now);
+        assert_eq!(next, Duration::from_secs(601));
+        let later = Time("2026-11-22T09:00:00Z".parse().expect("t"));
+        let next = next_check(&exemptions, Duration::from_secs(3600), &later);
+        assert!(
+            next >= Duration::from_secs(3240) && next <= Duration::from_secs(3960),
+            "{next:?}"
+        );
+        assert!(
+            applied_exemptions(&exemptions, &later).is_empty(),
+            "expired exemptions no longer apply"
+        );
+        assert_eq!(applied_exemptions(&exemptions, &now).len(), 1);
+    }
+
+    #[test]
+    fn a_failed_pass_keeps_controls_and_family_conditions_and_flips_only_ready() {
+        let findings = vec![Finding::check(
+            "storage.min-tls-1-2",
+            true,
+            "TLS1_2",
+            "TLS1_2",
+        )];
+        let first = Pass::new(Report::default(), Some(1), Duration::from_secs(60), &[]);
+        let evaluated = first.report(
+            findings,
+            &[],
+            Outcome::Evaluated {
+                remediating: vec![],
+                conflict: vec![],
+            },
+            vec![],
+        );
+        assert_eq!(ready_reason(&evaluated.conditions), Some(reason::COMPLIANT));
+        let second = Pass::new(evaluated.clone(), Some(1), Duration::from_secs(60), &[]);
+        let failed = second.failed(reason::AZURE_UNAVAILABLE, "ARM returned 503");
+        assert_eq!(failed.controls, evaluated.controls);
+        assert_eq!(
+            ready_reason(&failed.conditions),
+            Some(reason::AZURE_UNAVAILABLE)
+        );
+        let families = |r: &Report| {
+            r.conditions
+                .iter()
+                .filter(|c| c.type_ != READY)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(families(&failed), families(&evaluated));
+    }
+
+    #[test]
+    fn conflicts_pause_only_unedited_objects_after_a_streak() {
+        let streak = Report {
+            observed_generation: Some(3),
+            controls: vec![ControlStatus {
+                id: "storage.min-tls-1-2".into(),
+                state: ControlState::Remediated,
+                expected: "TLS1_2".into(),
+                observed: "TLS1_2".into(),
+                hipaa: vec![],
+                since: Time("2026-11-22T08:00:00Z".parse().expect("t")),
+                last_checked: None,
+                last_remediated: Some(Time(k8s_openapi::jiff::Timestamp::now())),
+                recent_remediations: Some(report::CONFLICT_AFTER),
+                message: None,
+                exemption: None,
+            }],
+            ..Report::default()
+        };
+        let drifted = vec![Finding::check(
+            "storage.min-tls-1-2",
+            false,
+            "TLS1_2",
+            "TLS1_0",
+        )];
+        let pass = Pass::new(streak.clone(), Some(3), Duration::from_secs(60), &[]);
+        assert_eq!(pass.conflicts(&drifted), vec!["storage.min-tls-1-2"]);
+        assert!(pass.to_fix(&drifted, &pass.conflicts(&drifted)).is_empty());
+        let edited = Pass::new(streak, Some(4), Duration::from_secs(60), &[]);
+        assert!(edited.conflicts(&drifted).is_empty());
+    }
+}
