@@ -82,9 +82,22 @@ controls | grep -v -E 'Compliant|Exempt' || true
 writes=$(curl -s --cacert "$ca" "$arm/_sim/requests" | python3 -c '
 import json, sys
 log = json.load(sys.stdin)["value"]
-print(sum(1 for r in log if r["method"] not in ("GET", "HEAD") and "/oauth2/" not in r["path"]))')
-echo "  Azure writes so far: $writes (token requests are not writes)"
+# Token requests, Azure Policy summaries and Resource Graph queries are POSTs that only read.
+reads_only = ("/oauth2/", "/providers/microsoft.policyinsights/policystates/", "/providers/microsoft.resourcegraph/")
+print(sum(1 for r in log if r["method"] not in ("GET", "HEAD") and not any(p in r["path"].lower() for p in reads_only)))')
+echo "  Azure writes so far: $writes (token requests and read-only queries are not writes)"
 [[ "$writes" == 0 ]] || fail "Audit mode wrote to Azure"
+
+ws_controls() {
+  kubectl get hipaaworkspace clinical -n clinical \
+    -o jsonpath='{range .status.controls[*]}{.id}{"\t"}{.state}{"\t"}{.expected}{"\t"}{.observed}{"\n"}{end}' \
+    | awk -F'\t' '{ printf "  %-45s %-13s expected: %-28.28s observed: %.40s\n", $1, $2, $3, $4 }'
+}
+for _ in $(seq 1 150); do [[ -n "$(ws_controls)" ]] && break; sleep 0.4; done
+say "What is wrong with the workspace's shared safeguards (vault, Log Analytics, audit archive)"
+ws_controls | grep -v -E 'Compliant|Exempt' || true
+kubectl get hipaaworkspace clinical -n clinical \
+  -o jsonpath='  {.status.conditions[?(@.type=="PolicyAssigned")].message}{"\n"}'
 
 say "Switch the workspace to Enforce"
 kubectl patch hipaaworkspace clinical -n clinical --type merge -p '{"spec":{"mode":"Enforce"}}'
@@ -96,6 +109,11 @@ say "kubectl get hipaa -n clinical"
 kubectl get hipaa -n clinical
 say "Every control of the storage account"
 controls
+say "The workspace's shared safeguards after Enforce (the archive is locked only with spec.auditArchive.lock: true)"
+ws_controls
+kubectl get hipaaworkspace clinical -n clinical \
+  -o jsonpath='  stores: {.status.stores.summary} ready; policy initiative: {.status.conditions[?(@.type=="PolicyAssigned")].reason}{"\n"}'
+
 if [[ "$(kubectl get phistore referral-letters -n clinical -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" != True ]]; then
   fail "the storage account did not converge in Enforce mode"
 fi

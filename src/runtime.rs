@@ -115,8 +115,12 @@ pub async fn shutdown_signal() {
 pub struct Readiness {
     crds: std::sync::atomic::AtomicBool,
     leading: std::sync::atomic::AtomicBool,
-    synced: std::sync::atomic::AtomicBool,
+    /// Controller caches that have synced.
+    synced: std::sync::atomic::AtomicUsize,
 }
+
+/// Controllers whose caches must sync before the operator is ready (PhiStore, HipaaWorkspace).
+pub const CONTROLLER_CACHES: usize = 2;
 
 impl Readiness {
     pub fn crds_present(&self) {
@@ -127,11 +131,13 @@ impl Readiness {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
     pub fn synced(&self) {
-        self.synced.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.synced
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
     pub fn is_ready(&self) -> bool {
         use std::sync::atomic::Ordering::SeqCst;
-        self.crds.load(SeqCst) && (!self.leading.load(SeqCst) || self.synced.load(SeqCst))
+        self.crds.load(SeqCst)
+            && (!self.leading.load(SeqCst) || self.synced.load(SeqCst) >= CONTROLLER_CACHES)
     }
 }
 

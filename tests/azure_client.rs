@@ -674,3 +674,35 @@ fn error_class_names_are_fixed_metric_labels() {
     let err = AzureError::Configuration("x".into());
     assert_eq!(err.class().as_str(), "configuration");
 }
+
+#[tokio::test]
+async fn role_assignments_reaching_a_resource_come_with_their_role_definitions() {
+    let sim = Sim::start().await;
+    let azure = sim.client(Sim::operator_identity());
+    let assignments = azure
+        .list_role_assignments(&law())
+        .await
+        .expect("role assignments at and above the workspace");
+    let scopes: Vec<String> = assignments
+        .iter()
+        .filter_map(|a| a.properties.scope.clone())
+        .collect();
+    // Inherited from the resource group and the subscription (legacy-deploy's Contributor).
+    assert!(
+        scopes.iter().any(|s| s.eq_ignore_ascii_case(sim::RG)),
+        "{scopes:?}"
+    );
+    assert!(
+        scopes
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(&format!("/subscriptions/{}", sim::SUBSCRIPTION))),
+        "{scopes:?}"
+    );
+    for a in &assignments {
+        let role = azure
+            .get_role_definition_at(&law(), &a.properties.role_definition_id)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", a.properties.role_definition_id));
+        assert!(!role.properties.role_name.is_empty());
+    }
+}

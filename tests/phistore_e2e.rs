@@ -8,89 +8,14 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use control_plane::TestNamespace;
-use hipaa_operator::api::{HipaaWorkspace, PhiStore};
+use hipaa_operator::api::PhiStore;
 use hipaa_operator::azure::storage::{StorageAccountPatch, StorageAccountPatchProperties};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use support::operator::Operator;
 use support::sim::{self, Sim};
 
-const INTERVAL_SECS: u64 = 8;
-
-struct Estate {
-    sim: Sim,
-    ns: TestNamespace,
-    stores: Api<PhiStore>,
-    workspaces: Api<HipaaWorkspace>,
-    operator: Operator,
-}
-
-/// The workspace example in `mode`, checked every `INTERVAL_SECS`, using the operator's own
-/// identity unless `identity` is given (the example names a workload-identity client id).
-fn workspace(mode: &str, identity: Option<serde_json::Value>) -> HipaaWorkspace {
-    let mut ws = support::example("workspace.yaml");
-    ws["spec"]["mode"] = json!(mode);
-    ws["spec"]["driftCheckInterval"] = json!(format!("PT{INTERVAL_SECS}S"));
-    match identity {
-        Some(identity) => ws["spec"]["identity"] = identity,
-        None => {
-            ws["spec"].as_object_mut().expect("spec").remove("identity");
-        }
-    }
-    serde_json::from_value(ws).expect("workspace")
-}
-
-/// azure-sim, the CRDs, a namespace and a workspace in it; then the operator, watching that
-/// namespace, with `extra` arguments and `env` on top of what reaches the simulator.
-async fn estate_with(
-    name: &str,
-    ws: HipaaWorkspace,
-    prepare: impl AsyncFnOnce(&kube::Client, &str),
-    extra: &[String],
-    env: &[(&str, &str)],
-) -> Estate {
-    let sim = Sim::start().await;
-    let client = control_plane::shared().client().await.expect("client");
-    support::install_crds(&client).await;
-    let ns = TestNamespace::create(&client, name)
-        .await
-        .expect("namespace");
-    prepare(&client, &ns.name).await;
-    let workspaces: Api<HipaaWorkspace> = Api::namespaced(client.clone(), &ns.name);
-    workspaces
-        .create(&Default::default(), &ws)
-        .await
-        .expect("create workspace");
-    let mut args = sim.operator_args();
-    args.extend(["--watch-namespaces".to_string(), ns.name.clone()]);
-    args.extend(extra.iter().map(|a| a.replace("{namespace}", &ns.name)));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut env_all: Vec<(&str, &str)> = Sim::OPERATOR_ENV.to_vec();
-    env_all.extend_from_slice(env);
-    let mut operator = Operator::start(name, &args, &env_all);
-    operator.wait_ready(Duration::from_secs(60));
-    let stores: Api<PhiStore> = Api::namespaced(client, &ns.name);
-    Estate {
-        sim,
-        ns,
-        stores,
-        workspaces,
-        operator,
-    }
-}
-
-async fn estate(name: &str, mode: &str) -> Estate {
-    estate_with(
-        name,
-        workspace(mode, None),
-        async |_, _| {},
-        &["--leader-elect=false".into()],
-        &[],
-    )
-    .await
-}
+use support::estate::{Estate, INTERVAL_SECS, estate, estate_with, workspace};
 
 /// The storage example without the exemption, so every control counts.
 fn store() -> PhiStore {

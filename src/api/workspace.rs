@@ -463,6 +463,24 @@ pub struct HipaaWorkspaceStatus {
     /// The workspace's PhiStores by state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stores: Option<StoreCounts>,
+    /// The HIPAA HITRUST initiative assignment and its latest compliance summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicySummary>,
+}
+
+/// The policy initiative as assigned, and what Azure Policy last reported for it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicySummary {
+    /// ARM id of the assignment.
+    pub assignment_id: String,
+    /// Resources Azure Policy found non-compliant with the initiative; absent until evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub non_compliant_resources: Option<i64>,
+    /// Policies of the initiative with at least one non-compliant resource; absent until
+    /// evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub non_compliant_policies: Option<i64>,
 }
 
 /// How many of the workspace's PhiStores are in each state, and which are not ready.

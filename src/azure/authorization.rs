@@ -133,6 +133,25 @@ impl AzureClient {
     pub async fn get_role_definition(&self, id: &str) -> Result<RoleDefinition, AzureError> {
         self.get(&GET_DEFINITION, id).await
     }
+
+    /// The role definition `role_definition_id` (any scope form) read at `scope`, where an
+    /// identity with read access to the resource may read it even without access to the
+    /// subscription or tenant the id names.
+    pub async fn get_role_definition_at(
+        &self,
+        scope: &str,
+        role_definition_id: &str,
+    ) -> Result<RoleDefinition, AzureError> {
+        let guid = role_definition_id.rsplit('/').next().unwrap_or_default();
+        self.get(
+            &GET_DEFINITION,
+            &format!(
+                "{}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+                scope.trim_end_matches('/')
+            ),
+        )
+        .await
+    }
 }
 
 #[cfg(test)]

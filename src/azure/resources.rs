@@ -101,6 +101,22 @@ pub const DELETE_POLICY_ASSIGNMENT: ArmOp = ArmOp::new(
     api_version::POLICY,
 );
 
+pub const GET_SUBNET: ArmOp = ArmOp::new(
+    "Subnets_Get",
+    "Microsoft.Network",
+    super::network::API_VERSION,
+);
+pub const GET_VNET: ArmOp = ArmOp::new(
+    "VirtualNetworks_Get",
+    "Microsoft.Network",
+    super::network::API_VERSION,
+);
+pub const SUMMARIZE_POLICY_STATES: ArmOp = ArmOp::new(
+    "PolicyStates_SummarizeForResourceGroup",
+    "Microsoft.PolicyInsights",
+    "2024-10-01",
+);
+
 /// How many times a read-modify-write starts again after a 412.
 const RMW_ATTEMPTS: usize = 3;
 
@@ -154,6 +170,45 @@ impl AzureClient {
         Err(last.unwrap_or_else(|| AzureError::PreconditionFailed {
             operation: put.operation.into(),
             resource: id.into(),
+        }))
+    }
+
+    /// Azure Policy's latest summary for `assignment_id` at `scope` (a resource group):
+    /// non-compliant resources and policies, `None` when the assignment has not been evaluated.
+    /// A read, although Azure makes it a POST.
+    pub async fn policy_summary(
+        &self,
+        scope: &str,
+        assignment_id: &str,
+    ) -> Result<Option<(i64, i64)>, AzureError> {
+        let id = format!(
+            "{}/providers/Microsoft.PolicyInsights/policyStates/latest/summarize",
+            scope.trim_end_matches('/')
+        );
+        let body = self
+            .write::<Value>(&SUMMARIZE_POLICY_STATES, Method::Post, &id, None, None)
+            .await?
+            .unwrap_or_default();
+        let found = body["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|v| {
+                v["policyAssignments"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .find(|a| {
+                a["policyAssignmentId"]
+                    .as_str()
+                    .is_some_and(|i| i.eq_ignore_ascii_case(assignment_id))
+            });
+        Ok(found.map(|a| {
+            (
+                a["results"]["nonCompliantResources"].as_i64().unwrap_or(0),
+                a["results"]["nonCompliantPolicies"].as_i64().unwrap_or(0),
+            )
         }))
     }
 

@@ -19,6 +19,13 @@ pub struct Context {
     /// Namespaces to act in; empty means all.
     pub namespaces: Vec<String>,
     pub readiness: Arc<crate::runtime::Readiness>,
+    /// The PhiStore controller's cache, once it runs: the workspace controller counts stores
+    /// from it instead of listing them.
+    pub stores: std::sync::OnceLock<kube::runtime::reflector::Store<crate::api::PhiStore>>,
+    /// When each workspace (`namespace/name`) was last evaluated in Azure, at which generation:
+    /// a workspace woken by a store change recounts its stores without reading Azure again.
+    pub workspace_evaluations:
+        std::sync::Mutex<std::collections::HashMap<String, (Option<i64>, std::time::Instant)>>,
     cloud: Cloud,
 }
 
@@ -43,6 +50,8 @@ impl Context {
             metrics,
             namespaces,
             readiness,
+            stores: std::sync::OnceLock::new(),
+            workspace_evaluations: Default::default(),
             cloud,
         }
     }

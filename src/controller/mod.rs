@@ -1,9 +1,11 @@
 //! The controllers: one per kind, each a pipeline observe → evaluate → plan → apply → report.
 
+pub mod apply;
 pub mod azure_access;
 pub mod context;
 pub mod phistore;
 pub mod pipeline;
 pub mod report;
+pub mod workspace;
 
 pub use context::Context;

@@ -16,6 +16,7 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
+use super::apply;
 use super::context::Context;
 use super::pipeline::{self, Failure, Pass, Report, segment};
 use super::report::Outcome;
@@ -27,7 +28,6 @@ use crate::api::{HipaaWorkspace, duration};
 use crate::azure::AzureError;
 use crate::azure::insights::DesiredDiagnosticSetting;
 use crate::azure::keyvault::RotationPolicy;
-use crate::azure::network::DesiredPrivateEndpoint;
 use crate::controls::storage::{self, ExpectedKey, StorageExpectations, StorageObservation};
 use crate::controls::{Finding, Found};
 
@@ -41,6 +41,8 @@ pub const MANAGER: &str = "hipaa-operator-phistore";
 pub enum ReconcileError {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+    #[error("the reconcile panicked (a bug; the log has the details); retrying")]
+    Panicked,
     #[error("finalizer: {0}")]
     Finalizer(String),
 }
@@ -54,31 +56,9 @@ pub async fn run(
     let workspaces: Api<HipaaWorkspace> = ctx.scoped_api();
     let controller = Controller::new(stores, watcher::Config::default().any_semantic());
     let cache = controller.store();
-    {
-        let cache = cache.clone();
-        let readiness = ctx.readiness.clone();
-        tokio::spawn(async move {
-            // The store's readiness is a oneshot channel that wakes only its latest waiter, and
-            // the controller waits on it too: poll with a timeout so this waiter re-registers
-            // and sees the memoized value once the controller's wait has taken it.
-            loop {
-                match tokio::time::timeout(Duration::from_millis(500), cache.wait_until_ready())
-                    .await
-                {
-                    Ok(Ok(())) => {
-                        tracing::info!("PhiStore cache synced");
-                        readiness.synced();
-                        break;
-                    }
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "PhiStore cache never synced");
-                        break;
-                    }
-                    Err(_) => continue,
-                }
-            }
-        });
-    }
+    pipeline::report_synced(cache.clone(), ctx.readiness.clone(), "PhiStore");
+    // The workspace controller counts stores from this cache.
+    let _ = ctx.stores.set(cache.clone());
     controller
         // A workspace change re-reconciles its stores.
         .watches(
@@ -112,6 +92,13 @@ fn error_policy(store: Arc<PhiStore>, error: &ReconcileError, ctx: Arc<Context>)
 }
 
 async fn reconcile(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    pipeline::contained(reconcile_inner(store, ctx), || ReconcileError::Panicked).await
+}
+
+async fn reconcile_inner(
+    store: Arc<PhiStore>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     tracing::debug!(store = %store.name_any(), "reconcile");
     if !ctx.acts_in(&store.namespace().unwrap_or_default()) {
         return Ok(Action::await_change());
@@ -591,40 +578,15 @@ async fn apply_storage_plan(
         }
     }
     if plan.ensure_private_endpoint {
-        let Some(networking) = ws.spec.private_networking.as_ref() else {
-            return Err(AzureError::Configuration(
-                "the workspace has no spec.privateNetworking.subnetId, so no private endpoint can be created".into(),
-            ));
-        };
-        for group in &expect.private_endpoint_groups {
-            let zone = ctx
-                .azure_cloud()
-                .private_dns
-                .for_group(group)
-                .map(str::to_ascii_lowercase);
-            let dns_zone_ids = networking
-                .private_dns_zone_ids
-                .iter()
-                .filter(|z| {
-                    zone.as_deref()
-                        .is_some_and(|zone| z.to_ascii_lowercase().ends_with(&format!("/{zone}")))
-                })
-                .cloned()
-                .collect();
-            let desired = DesiredPrivateEndpoint {
-                id: endpoint_id(account_id, &obs.account.name, group),
-                location: ws
-                    .spec
-                    .location
-                    .clone()
-                    .unwrap_or_else(|| obs.account.location.clone()),
-                subnet_id: networking.subnet_id.clone(),
-                target_id: account_id.clone(),
-                group_id: group.clone(),
-                dns_zone_ids,
-            };
-            azure.ensure_private_endpoint(&desired).await?;
-        }
+        apply::ensure_private_endpoints(
+            azure,
+            ctx,
+            ws,
+            account_id,
+            &obs.account.location,
+            &expect.private_endpoint_groups,
+        )
+        .await?;
     }
     if !plan.account_patch.is_empty() {
         azure
@@ -680,13 +642,6 @@ fn diagnostic_services(store: &PhiStore) -> Vec<String> {
         .unwrap_or_else(|| vec!["blob".into()])
 }
 
-/// The private endpoint the operator keeps for one sub-resource of an account, in the
-/// account's resource group.
-fn endpoint_id(account_id: &str, account_name: &str, group: &str) -> String {
-    let rg_prefix = account_id.split("/providers/").next().unwrap_or_default();
-    format!("{rg_prefix}/providers/Microsoft.Network/privateEndpoints/pe-{account_name}-{group}")
-}
-
 async fn remove_finalizer(store: &PhiStore, ctx: &Context) -> Result<(), kube::Error> {
     let api: Api<PhiStore> =
         Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
@@ -724,7 +679,7 @@ async fn cleanup(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reco
         let name = segment(id, "storageAccounts").unwrap_or_default();
         for group in endpoint_groups(&store) {
             azure
-                .ensure_private_endpoint_absent(&endpoint_id(id, name, &group))
+                .ensure_private_endpoint_absent(&apply::endpoint_id(id, name, &group))
                 .await?;
         }
         for service in diagnostic_services(&store) {

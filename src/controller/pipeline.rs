@@ -277,6 +277,49 @@ pub fn next_check(exemptions: &[Exemption], interval: Duration, now: &Time) -> D
     next
 }
 
+/// Runs one reconcile and turns a panic into `panicked()`, so a bug met by one object is
+/// retried with backoff instead of stopping the operator.
+pub async fn contained<T, E>(
+    reconcile: impl std::future::Future<Output = Result<T, E>>,
+    panicked: impl FnOnce() -> E,
+) -> Result<T, E> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(reconcile).catch_unwind().await {
+        Ok(result) => result,
+        Err(_) => Err(panicked()),
+    }
+}
+
+/// Marks `readiness` synced once `cache` has its first full list.
+pub fn report_synced<K>(
+    cache: kube::runtime::reflector::Store<K>,
+    readiness: std::sync::Arc<crate::runtime::Readiness>,
+    kind: &'static str,
+) where
+    K: kube::runtime::reflector::Lookup + Clone + Send + Sync + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone + Send + Sync,
+{
+    tokio::spawn(async move {
+        // The store's readiness is a oneshot channel that wakes only its latest waiter, and the
+        // controller waits on it too: poll with a timeout so this waiter re-registers and sees
+        // the memoized value once the controller's wait has taken it.
+        loop {
+            match tokio::time::timeout(Duration::from_millis(500), cache.wait_until_ready()).await {
+                Ok(Ok(())) => {
+                    tracing::info!(kind, "cache synced");
+                    readiness.synced();
+                    break;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(kind, error = %e, "cache never synced");
+                    break;
+                }
+                Err(_) => continue,
+            }
+        }
+    });
+}
+
 /// The `Ready` condition's reason, if any.
 pub fn ready_reason(conditions: &[Condition]) -> Option<&str> {
     conditions

@@ -2,6 +2,7 @@
 //! both the offline CEL tests and the API-server tests run.
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod estate;
 pub mod invalid;
 pub mod operator;
 pub mod sim;

@@ -164,6 +164,7 @@ impl Sim {
                 let path = r["path"].as_str()?.to_string();
                 (method != "GET"
                     && method != "HEAD"
+                    && !read_only_post(&method, &path)
                     && !path.starts_with("/_sim")
                     && !path.contains("/oauth2/"))
                 .then_some((method, path))
@@ -180,7 +181,8 @@ impl Sim {
             .filter_map(|r| {
                 let method = r["method"].as_str()?.to_string();
                 let path = r["path"].as_str()?.to_string();
-                (method != "GET" && method != "HEAD").then_some((method, path))
+                (method != "GET" && method != "HEAD" && !read_only_post(&method, &path))
+                    .then_some((method, path))
             })
             .collect()
     }
@@ -207,4 +209,12 @@ impl Sim {
         )
         .await;
     }
+}
+
+/// POSTs that only read: Azure Policy summaries and Resource Graph queries.
+pub fn read_only_post(method: &str, path: &str) -> bool {
+    let path = path.to_ascii_lowercase();
+    method == "POST"
+        && (path.contains("/providers/microsoft.policyinsights/policystates/")
+            || path.starts_with("/providers/microsoft.resourcegraph/resources"))
 }

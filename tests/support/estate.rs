@@ -1,0 +1,88 @@
+//! An estate for end-to-end tests: azure-sim seeded with the example estate, the CRDs on the
+//! shared API server, a namespace with the example workspace, and the operator binary watching
+//! that namespace.
+
+use std::time::Duration;
+
+use control_plane::TestNamespace;
+use hipaa_operator::api::{HipaaWorkspace, PhiStore};
+use kube::Api;
+use serde_json::json;
+
+use super::operator::Operator;
+use super::sim::Sim;
+
+pub const INTERVAL_SECS: u64 = 8;
+
+pub struct Estate {
+    pub sim: Sim,
+    pub ns: TestNamespace,
+    pub stores: Api<PhiStore>,
+    pub workspaces: Api<HipaaWorkspace>,
+    pub operator: Operator,
+}
+
+/// The workspace example in `mode`, checked every `INTERVAL_SECS`, using the operator's own
+/// identity unless `identity` is given (the example names a workload-identity client id).
+pub fn workspace(mode: &str, identity: Option<serde_json::Value>) -> HipaaWorkspace {
+    let mut ws = super::example("workspace.yaml");
+    ws["spec"]["mode"] = json!(mode);
+    ws["spec"]["driftCheckInterval"] = json!(format!("PT{INTERVAL_SECS}S"));
+    match identity {
+        Some(identity) => ws["spec"]["identity"] = identity,
+        None => {
+            ws["spec"].as_object_mut().expect("spec").remove("identity");
+        }
+    }
+    serde_json::from_value(ws).expect("workspace")
+}
+
+/// azure-sim, the CRDs, a namespace and a workspace in it; then the operator, watching that
+/// namespace, with `extra` arguments and `env` on top of what reaches the simulator.
+pub async fn estate_with(
+    name: &str,
+    ws: HipaaWorkspace,
+    prepare: impl AsyncFnOnce(&kube::Client, &str),
+    extra: &[String],
+    env: &[(&str, &str)],
+) -> Estate {
+    let sim = Sim::start().await;
+    let client = control_plane::shared().client().await.expect("client");
+    super::install_crds(&client).await;
+    let ns = TestNamespace::create(&client, name)
+        .await
+        .expect("namespace");
+    prepare(&client, &ns.name).await;
+    let workspaces: Api<HipaaWorkspace> = Api::namespaced(client.clone(), &ns.name);
+    workspaces
+        .create(&Default::default(), &ws)
+        .await
+        .expect("create workspace");
+    let mut args = sim.operator_args();
+    args.extend(["--watch-namespaces".to_string(), ns.name.clone()]);
+    args.extend(extra.iter().map(|a| a.replace("{namespace}", &ns.name)));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut env_all: Vec<(&str, &str)> = Sim::OPERATOR_ENV.to_vec();
+    env_all.extend_from_slice(env);
+    let mut operator = Operator::start(name, &args, &env_all);
+    operator.wait_ready(Duration::from_secs(60));
+    let stores: Api<PhiStore> = Api::namespaced(client, &ns.name);
+    Estate {
+        sim,
+        ns,
+        stores,
+        workspaces,
+        operator,
+    }
+}
+
+pub async fn estate(name: &str, mode: &str) -> Estate {
+    estate_with(
+        name,
+        workspace(mode, None),
+        async |_, _| {},
+        &["--leader-elect=false".into()],
+        &[],
+    )
+    .await
+}

@@ -1,0 +1,462 @@
+//! The HipaaWorkspace controller end to end: the operator binary, the real API server and
+//! azure-sim seeded with the example estate (a vault without purge protection, a Log Analytics
+//! workspace keeping 30 days, an archive account without a container, no policy assignment).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use azure_core::http::Method;
+use hipaa_operator::api::{HipaaWorkspace, PhiStore};
+use hipaa_operator::azure::AzureClient;
+use hipaa_operator::azure::resources::{self, ArmResource};
+use hipaa_operator::controls::workspace::{GET_IMMUTABILITY, PATCH_LOG_ANALYTICS, PATCH_VAULT};
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+use support::estate::{Estate, INTERVAL_SECS, estate};
+use support::sim::{self, Sim};
+
+const WORKSPACE: &str = "clinical";
+
+fn vault_id() -> String {
+    format!(
+        "{}/providers/Microsoft.KeyVault/vaults/kv-clinical-cmk",
+        sim::RG
+    )
+}
+fn law_id() -> String {
+    format!(
+        "{}/providers/Microsoft.OperationalInsights/workspaces/law-clinical-audit",
+        sim::RG
+    )
+}
+fn assignment_id() -> String {
+    format!(
+        "{}/providers/Microsoft.Authorization/policyAssignments/hipaa-hitrust",
+        sim::RG
+    )
+}
+fn policy_id() -> String {
+    format!(
+        "{}/providers/Microsoft.Storage/storageAccounts/stclinicalauditarchive/blobServices/default/containers/hipaa-audit-archive/immutabilityPolicies/default",
+        sim::RG
+    )
+}
+
+async fn wait_ws(
+    e: &Estate,
+    what: &str,
+    timeout: Duration,
+    done: impl Fn(&HipaaWorkspace) -> bool,
+) -> HipaaWorkspace {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(ws) = e.workspaces.get(WORKSPACE).await
+            && done(&ws)
+        {
+            return ws;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not reached in {timeout:?}; status {:#?}\noperator log:\n{}",
+            e.workspaces
+                .get(WORKSPACE)
+                .await
+                .ok()
+                .and_then(|w| w.status),
+            e.operator.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn condition(ws: &HipaaWorkspace, type_: &str) -> Option<(String, String)> {
+    ws.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+fn states(ws: &HipaaWorkspace) -> BTreeMap<String, String> {
+    ws.status
+        .iter()
+        .flat_map(|s| s.controls.iter())
+        .map(|c| (c.id.clone(), format!("{:?}", c.state)))
+        .collect()
+}
+
+async fn resource(
+    azure: &AzureClient,
+    op: &hipaa_operator::azure::client::ArmOp,
+    id: &str,
+) -> ArmResource {
+    azure
+        .get_resource(op, id)
+        .await
+        .expect("read")
+        .unwrap_or_else(|| panic!("{id} missing"))
+}
+
+async fn patch_ws(e: &Estate, spec: serde_json::Value) {
+    e.workspaces
+        .patch(
+            WORKSPACE,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({ "spec": spec })),
+        )
+        .await
+        .expect("patch workspace");
+}
+
+#[tokio::test]
+async fn audit_lists_every_finding_and_enforce_converges_reverts_drift_and_locks_only_when_asked() {
+    let e = estate("ws-modes", "Audit").await;
+
+    // Audit: every finding listed, nothing written.
+    let ws = wait_ws(&e, "evaluated", Duration::from_secs(60), |ws| {
+        condition(ws, "Ready").is_some_and(|(_, r)| r == "Drifted")
+    })
+    .await;
+    let found = states(&ws);
+    for id in [
+        "kv.purge-protection",
+        "kv.public-network-disabled",
+        "kv.firewall-default-deny",
+        "kv.private-endpoint",
+        "kv.diag-audit-event",
+        "law.retention-6y",
+        "law.public-network-disabled",
+        "law.local-auth-disabled",
+        "law.query-audit",
+        "law.purge-restricted",
+        "storage.immutable-audit-archive",
+    ] {
+        assert_eq!(
+            found.get(id).map(String::as_str),
+            Some("Drifted"),
+            "{id}: {found:?}"
+        );
+    }
+    assert_eq!(found["kv.soft-delete"], "Compliant");
+    assert_eq!(found["kv.rbac-authorization"], "Compliant");
+    let status = ws.status.clone().expect("status");
+    let purge = status
+        .controls
+        .iter()
+        .find(|c| c.id == "law.purge-restricted")
+        .expect("purge");
+    // legacy-deploy is Contributor on the subscription; the break-glass Owner is allowed.
+    assert!(
+        purge
+            .observed
+            .contains("2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a"),
+        "{purge:?}"
+    );
+    assert!(
+        !purge
+            .observed
+            .contains("0b1c2d3e-4f5a-4b6c-8d7e-8f9a0b1c2d3e"),
+        "{purge:?}"
+    );
+    assert_eq!(
+        condition(&ws, "PolicyAssigned").map(|c| c.0),
+        Some("False".into())
+    );
+    assert_eq!(status.stores.as_ref().map(|s| s.total), Some(0));
+    tokio::time::sleep(Duration::from_secs(INTERVAL_SECS + 2)).await;
+    let writes = e.sim.writes().await;
+    assert!(writes.is_empty(), "Audit mode wrote to Azure: {writes:?}");
+
+    // Enforce: converges; the archive gets its policy but is not locked (lock: false).
+    patch_ws(&e, json!({"mode": "Enforce"})).await;
+    let ws = wait_ws(&e, "converged in Enforce", Duration::from_secs(120), |ws| {
+        let found = states(ws);
+        condition(ws, "PolicyAssigned").is_some_and(|c| c.0 == "True")
+            && ws.status.as_ref().is_some_and(|s| s.policy.is_some())
+            && found.iter().all(|(id, s)| {
+                ["Compliant", "Remediated"].contains(&s.as_str())
+                    || id == "storage.immutable-audit-archive"
+                    || id == "law.purge-restricted"
+            })
+    })
+    .await;
+    let found = states(&ws);
+    assert_eq!(found["kv.purge-protection"], "Remediated", "{found:?}");
+    assert_eq!(found["law.retention-6y"], "Remediated", "{found:?}");
+    // Reported, never removed: purge rights are opt-in to change.
+    assert_eq!(found["law.purge-restricted"], "Drifted");
+    assert_eq!(found["storage.immutable-audit-archive"], "Drifted");
+    let policy = ws
+        .status
+        .as_ref()
+        .and_then(|s| s.policy.clone())
+        .expect("policy summary");
+    assert!(policy.assignment_id.eq_ignore_ascii_case(&assignment_id()));
+    let azure = e.sim.client(Sim::operator_identity());
+    let vault = resource(&azure, &resources::GET_VAULT, &vault_id()).await;
+    assert_eq!(vault.properties["enablePurgeProtection"], json!(true));
+    assert_eq!(vault.properties["publicNetworkAccess"], json!("Disabled"));
+    let archive = resource(&azure, &GET_IMMUTABILITY, &policy_id()).await;
+    assert_eq!(archive.properties["state"], json!("Unlocked"));
+    let locks = |writes: &[(String, String)]| {
+        writes
+            .iter()
+            .filter(|(m, p)| m == "POST" && p.to_ascii_lowercase().ends_with("/lock"))
+            .count()
+    };
+    assert_eq!(locks(&e.sim.writes().await), 0, "locked without lock: true");
+    assert!(
+        ws.status
+            .as_ref()
+            .expect("status")
+            .controls
+            .iter()
+            .any(|c| c.id == "storage.immutable-audit-archive"
+                && c.message.as_deref().unwrap_or("").contains("lock is true")),
+        "the archive control says how to lock"
+    );
+
+    // Out-of-band drift on the vault, the retention and the policy assignment is reverted.
+    let legacy = e.sim.client(Sim::legacy_identity());
+    let refused = legacy
+        .write(
+            &PATCH_VAULT,
+            Method::Patch,
+            &vault_id(),
+            Some(&json!({"properties": {"enablePurgeProtection": false}})),
+            None,
+        )
+        .await;
+    assert!(
+        refused.is_err(),
+        "Azure refuses to turn purge protection off"
+    );
+    e.sim.clear_log().await;
+    legacy
+        .write(
+            &PATCH_VAULT,
+            Method::Patch,
+            &vault_id(),
+            Some(&json!({"properties": {"publicNetworkAccess": "Enabled", "networkAcls": {"defaultAction": "Allow"}}})),
+            None,
+        )
+        .await
+        .expect("vault drift");
+    legacy
+        .write(
+            &PATCH_LOG_ANALYTICS,
+            Method::Patch,
+            &law_id(),
+            Some(&json!({"properties": {"retentionInDays": 30}})),
+            None,
+        )
+        .await
+        .expect("retention drift");
+    azure
+        .delete(&resources::DELETE_POLICY_ASSIGNMENT, &assignment_id())
+        .await
+        .expect("unassign");
+    let deadline = Instant::now() + Duration::from_secs(INTERVAL_SECS * 2 + 30);
+    loop {
+        let vault = resource(&azure, &resources::GET_VAULT, &vault_id()).await;
+        let law = resource(&azure, &resources::GET_LOG_ANALYTICS, &law_id()).await;
+        let assignment = azure
+            .get_resource(&resources::GET_POLICY_ASSIGNMENT, &assignment_id())
+            .await
+            .expect("read");
+        if vault.properties["publicNetworkAccess"] == json!("Disabled")
+            && vault.properties["networkAcls"]["defaultAction"] == json!("Deny")
+            && law.properties["retentionInDays"] == json!(90)
+            && assignment.is_some()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "drift not reverted:\n{}",
+            e.operator.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // The lock happens only once the spec says lock: true.
+    assert_eq!(locks(&e.sim.writes().await), 0);
+    patch_ws(&e, json!({"auditArchive": {"lock": true}})).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while resource(&azure, &GET_IMMUTABILITY, &policy_id())
+        .await
+        .properties["state"]
+        != json!("Locked")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "not locked:\n{}",
+            e.operator.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(locks(&e.sim.writes().await), 1, "locked exactly once");
+    // Read back after the lock: the evidence shows what Azure reports.
+    wait_ws(
+        &e,
+        "archive locked and read back",
+        Duration::from_secs(60),
+        |ws| {
+            ws.status.iter().flat_map(|s| s.controls.iter()).any(|c| {
+                c.id == "storage.immutable-audit-archive"
+                    && c.observed == "immutabilityPeriodSinceCreationInDays=2192, state=Locked"
+            })
+        },
+    )
+    .await;
+
+    // Steady state: two more drift checks write nothing, in Azure or in Kubernetes.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = e.workspaces.get(WORKSPACE).await.expect("ws");
+    e.sim.clear_log().await;
+    tokio::time::sleep(Duration::from_secs(INTERVAL_SECS * 2 + 2)).await;
+    let after = e.workspaces.get(WORKSPACE).await.expect("ws");
+    assert_eq!(
+        before.metadata.resource_version,
+        after.metadata.resource_version,
+        "a pass that finds nothing new writes no status:\n{}\n{}",
+        serde_json::to_string(&before.status).unwrap_or_default(),
+        serde_json::to_string(&after.status).unwrap_or_default()
+    );
+    let writes = e.sim.writes().await;
+    assert!(writes.is_empty(), "steady state wrote to Azure: {writes:?}");
+    let reads = e.sim.requests().await.len();
+    assert!(reads > 0, "the drift checks did read Azure");
+    e.ns.delete().await.expect("delete namespace");
+}
+
+fn store(name: &str, account: &str) -> PhiStore {
+    let mut s = support::example("phistore-storage.yaml");
+    s["metadata"]["name"] = json!(name);
+    s["spec"]["resource"]["id"] = json!(format!(
+        "{}/providers/Microsoft.Storage/storageAccounts/{account}",
+        sim::RG
+    ));
+    serde_json::from_value(s).expect("store")
+}
+
+#[tokio::test]
+async fn store_counts_follow_stores_being_added_fixed_and_deleted() {
+    let e = estate("ws-counts", "Audit").await;
+    let counts = |ws: &HipaaWorkspace| {
+        ws.status
+            .as_ref()
+            .and_then(|s| s.stores.clone())
+            .map(|c| (c.total, c.ready, c.drifted, c.erroring))
+    };
+    wait_ws(&e, "no stores", Duration::from_secs(60), |ws| {
+        counts(ws) == Some((0, 0, 0, 0))
+    })
+    .await;
+    e.stores
+        .create(
+            &Default::default(),
+            &store("referral-letters", "streferralletters"),
+        )
+        .await
+        .expect("store");
+    e.stores
+        .create(
+            &Default::default(),
+            &store("lost-letters", "stdoesnotexist"),
+        )
+        .await
+        .expect("store");
+    let ws = wait_ws(
+        &e,
+        "one drifted, one erroring",
+        Duration::from_secs(60),
+        |ws| counts(ws) == Some((2, 0, 1, 1)),
+    )
+    .await;
+    let listed = ws.status.and_then(|s| s.stores).expect("counts").not_ready;
+    assert_eq!(
+        listed,
+        vec![
+            "lost-letters (ResourceNotFound)",
+            "referral-letters (Drifted)"
+        ]
+    );
+    // Enforce fixes the account (and the vault it relies on): the count follows.
+    patch_ws(&e, json!({"mode": "Enforce"})).await;
+    wait_ws(&e, "one ready", Duration::from_secs(150), |ws| {
+        counts(ws) == Some((2, 1, 0, 1))
+    })
+    .await;
+    e.stores
+        .delete("lost-letters", &Default::default())
+        .await
+        .expect("delete");
+    let ws = wait_ws(&e, "erroring store gone", Duration::from_secs(30), |ws| {
+        counts(ws) == Some((1, 1, 0, 0))
+    })
+    .await;
+    assert_eq!(
+        ws.status.and_then(|s| s.stores).map(|s| s.summary),
+        Some("1/1".into())
+    );
+    e.stores
+        .delete("referral-letters", &Default::default())
+        .await
+        .expect("delete");
+    wait_ws(&e, "no stores again", Duration::from_secs(30), |ws| {
+        counts(ws) == Some((0, 0, 0, 0))
+    })
+    .await;
+    e.ns.delete().await.expect("delete namespace");
+}
+
+#[tokio::test]
+async fn a_missing_vault_or_a_vault_in_another_region_is_a_clear_reason() {
+    let e = estate("ws-invalid", "Audit").await;
+    patch_ws(
+        &e,
+        json!({"keyVault": {"resourceId": format!("{}/providers/Microsoft.KeyVault/vaults/kv-nowhere", sim::RG)}}),
+    )
+    .await;
+    let ws = wait_ws(&e, "ResourceNotFound", Duration::from_secs(60), |ws| {
+        condition(ws, "Ready").is_some_and(|(_, r)| r == "ResourceNotFound")
+    })
+    .await;
+    let message = ws
+        .status
+        .iter()
+        .flat_map(|s| s.conditions.iter())
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains("kv-nowhere does not exist")
+            && message.contains("spec.keyVault.resourceId"),
+        "{message}"
+    );
+    patch_ws(
+        &e,
+        json!({"keyVault": {"resourceId": vault_id()}, "location": "westus3"}),
+    )
+    .await;
+    let ws = wait_ws(&e, "InvalidSpec", Duration::from_secs(60), |ws| {
+        condition(ws, "Ready").is_some_and(|(_, r)| r == "InvalidSpec")
+    })
+    .await;
+    let message = ws
+        .status
+        .iter()
+        .flat_map(|s| s.conditions.iter())
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains("eastus2") && message.contains("westus3"),
+        "{message}"
+    );
+    e.ns.delete().await.expect("delete namespace");
+}
