@@ -706,3 +706,38 @@ async fn role_assignments_reaching_a_resource_come_with_their_role_definitions()
         assert!(!role.properties.role_name.is_empty());
     }
 }
+
+#[tokio::test]
+async fn file_service_settings_round_trip() {
+    use hipaa_operator::azure::storage::{
+        FileServiceProperties, ProtocolSettings, RetentionPolicy, SmbSettings,
+    };
+    let sim = Sim::start().await;
+    let azure = sim.client(Sim::operator_identity());
+    let before = azure
+        .get_file_service(&sim::account_id())
+        .await
+        .expect("read the file service");
+    let wanted = FileServiceProperties {
+        share_delete_retention_policy: Some(RetentionPolicy {
+            enabled: true,
+            days: Some(14),
+        }),
+        protocol_settings: Some(ProtocolSettings {
+            smb: Some(SmbSettings {
+                versions: Some("SMB3.1.1".into()),
+                channel_encryption: Some("AES-256-GCM".into()),
+            }),
+        }),
+    };
+    assert_ne!(before, wanted, "a new account is not hardened");
+    azure
+        .set_file_service(&sim::account_id(), &wanted)
+        .await
+        .expect("PUT the file service");
+    let after = azure
+        .get_file_service(&sim::account_id())
+        .await
+        .expect("read back");
+    assert_eq!(after, wanted);
+}

@@ -17,6 +17,10 @@ const GET_BLOB_SERVICE: ArmOp =
     ArmOp::new("BlobServices_GetServiceProperties", PROVIDER, API_VERSION);
 const SET_BLOB_SERVICE: ArmOp =
     ArmOp::new("BlobServices_SetServiceProperties", PROVIDER, API_VERSION);
+const GET_FILE_SERVICE: ArmOp =
+    ArmOp::new("FileServices_GetServiceProperties", PROVIDER, API_VERSION);
+const SET_FILE_SERVICE: ArmOp =
+    ArmOp::new("FileServices_SetServiceProperties", PROVIDER, API_VERSION);
 
 /// A storage account as GET returns it (only what the controls need; unknown fields ignored).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
@@ -256,6 +260,38 @@ pub struct ChangeFeed {
     pub retention_in_days: Option<i64>,
 }
 
+/// `fileServices/default` settings: share soft delete and the SMB protocol.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FileServiceProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_delete_retention_policy: Option<RetentionPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol_settings: Option<ProtocolSettings>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct ProtocolSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smb: Option<SmbSettings>,
+}
+
+/// SMB settings; Azure writes each list as one `;`-separated string (`SMB3.0;SMB3.1.1`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SmbSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_encryption: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+struct FileService {
+    #[serde(default)]
+    properties: FileServiceProperties,
+}
+
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 pub struct BlobService {
     #[serde(default)]
@@ -295,6 +331,33 @@ impl AzureClient {
     pub async fn get_blob_service(&self, account_id: &str) -> Result<BlobService, AzureError> {
         let id = format!("{account_id}/blobServices/default");
         self.get(&GET_BLOB_SERVICE, &id).await
+    }
+
+    /// `FileServices_GetServiceProperties`; an account whose file service was never configured
+    /// reads as the defaults (`None` fields).
+    pub async fn get_file_service(
+        &self,
+        account_id: &str,
+    ) -> Result<FileServiceProperties, AzureError> {
+        let id = format!("{account_id}/fileServices/default");
+        Ok(self
+            .get_opt::<FileService>(&GET_FILE_SERVICE, &id)
+            .await?
+            .map(|f| f.properties)
+            .unwrap_or_default())
+    }
+
+    /// `FileServices_SetServiceProperties`: a PUT carrying only the settings given.
+    pub async fn set_file_service(
+        &self,
+        account_id: &str,
+        properties: &FileServiceProperties,
+    ) -> Result<(), AzureError> {
+        let id = format!("{account_id}/fileServices/default");
+        let body = serde_json::json!({ "properties": properties });
+        self.write(&SET_FILE_SERVICE, Method::Put, &id, Some(&body), None)
+            .await
+            .map(|_| ())
     }
 
     /// `BlobServices_SetServiceProperties`: a PUT whose body carries only the settings given

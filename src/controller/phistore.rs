@@ -456,6 +456,8 @@ fn expectations(store: &PhiStore, ws: &HipaaWorkspace, ctx: &Context) -> Storage
             .map(|d| d.categories.clone())
             .unwrap_or_default(),
         classification_tag: tag,
+        file_shares: diagnostic_services(store).iter().any(|s| s == "file")
+            || endpoint_groups(store).iter().any(|g| g == "file"),
     }
 }
 
@@ -468,6 +470,11 @@ async fn observe_storage(
         Ok(b) => Some(b.properties),
         Err(AzureError::NotFound { .. }) => None,
         Err(e) => return Err(e.into()),
+    };
+    let file_service = if expect.file_shares {
+        Some(azure.get_file_service(&account.id).await?)
+    } else {
+        None
     };
     let mut diagnostics = std::collections::BTreeMap::new();
     for service in &expect.diagnostic_services {
@@ -515,6 +522,7 @@ async fn observe_storage(
     Ok(StorageObservation {
         account,
         blob_service,
+        file_service,
         diagnostics,
         latest_key_version,
         key_rotation_policy,
@@ -595,6 +603,9 @@ async fn apply_storage_plan(
     }
     if let Some(blob) = &plan.blob_service {
         azure.set_blob_service(account_id, blob).await?;
+    }
+    if let Some(file) = &plan.file_service {
+        azure.set_file_service(account_id, file).await?;
     }
     for service in &plan.ensure_diagnostics {
         azure

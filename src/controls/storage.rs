@@ -10,8 +10,9 @@ use super::finding::{Finding, Found, shown};
 use crate::azure::insights::DiagnosticSetting;
 use crate::azure::keyvault::RotationPolicy;
 use crate::azure::storage::{
-    BlobServiceProperties, ChangeFeed, Encryption, EncryptionIdentity, KeyVaultProperties,
-    RetentionPolicy, StorageAccount, StorageAccountPatch, StorageAccountPatchProperties,
+    BlobServiceProperties, ChangeFeed, Encryption, EncryptionIdentity, FileServiceProperties,
+    KeyVaultProperties, ProtocolSettings, RetentionPolicy, SmbSettings, StorageAccount,
+    StorageAccountPatch, StorageAccountPatchProperties,
 };
 
 /// Geo-redundant SKUs (`storage.geo-redundant`).
@@ -58,6 +59,9 @@ pub struct StorageExpectations {
     pub category_groups: Vec<String>,
     pub categories: Vec<String>,
     pub classification_tag: (String, String),
+    /// The store declares Azure Files shares (the `file` service or private-endpoint group):
+    /// the file-service controls apply.
+    pub file_shares: bool,
 }
 
 /// What was read from Azure for one storage account.
@@ -66,6 +70,8 @@ pub struct StorageObservation {
     pub account: StorageAccount,
     /// `blobServices/default` properties, when read.
     pub blob_service: Option<BlobServiceProperties>,
+    /// `fileServices/default` properties, read only for stores that declare file shares.
+    pub file_service: Option<FileServiceProperties>,
     /// Diagnostic settings on each service sub-resource, by service (`blob`, `file`, …).
     pub diagnostics: BTreeMap<String, Vec<DiagnosticSetting>>,
     /// The latest enabled version of the expected key in the vault, when read.
@@ -190,6 +196,7 @@ pub fn evaluate(expect: &StorageExpectations, obs: &StorageObservation) -> Vec<F
         classification_tag(expect, obs),
     ];
     out.extend(blob_service(expect, obs));
+    out.extend(file_service(expect, obs));
     out
 }
 
@@ -570,14 +577,6 @@ fn blob_service(expect: &StorageExpectations, obs: &StorageObservation) -> Vec<F
 /// list and `evaluate` together covering every storage control of the catalog.
 pub const NOT_YET_EVALUATED: &[(&str, &str)] = &[
     (
-        "storage.file-soft-delete",
-        "needs fileServices/default, which only matters for stores that declare file shares",
-    ),
-    (
-        "storage.smb-hardened",
-        "needs fileServices/default, which only matters for stores that declare SMB file shares",
-    ),
-    (
         "storage.defender",
         "needs Microsoft.Security pricings, which the client layer does not read yet",
     ),
@@ -587,6 +586,66 @@ pub const NOT_YET_EVALUATED: &[(&str, &str)] = &[
     ),
 ];
 
+/// The SMB protocol versions and channel encryption `storage.smb-hardened` accepts.
+const SMB_VERSIONS: &str = "SMB3.1.1";
+const SMB_CHANNEL_ENCRYPTION: &str = "AES-256-GCM";
+
+fn file_service(expect: &StorageExpectations, obs: &StorageObservation) -> Vec<Finding> {
+    let ids = ["storage.file-soft-delete", "storage.smb-hardened"];
+    if !expect.file_shares {
+        return ids
+            .into_iter()
+            .map(|id| {
+                Finding::new(id, Found::NotApplicable, "applies to stores with file shares", "no file shares declared")
+                    .with_message("the store declares no file shares; add `file` to spec.diagnostics.services or spec.privateEndpoint.groupIds when shares hold PHI")
+            })
+            .collect();
+    }
+    let Some(file) = obs.file_service.as_ref() else {
+        return ids
+            .into_iter()
+            .map(|id| {
+                Finding::new(id, Found::Error, "", "")
+                    .with_message("the file service settings could not be read")
+            })
+            .collect();
+    };
+    let share = file.share_delete_retention_policy.as_ref();
+    let share_ok =
+        share.is_some_and(|p| p.enabled && p.days.unwrap_or(0) >= expect.soft_delete_days);
+    let share_seen = share
+        .map(|p| {
+            if p.enabled {
+                format!("enabled, {} days", shown(p.days))
+            } else {
+                "disabled".into()
+            }
+        })
+        .unwrap_or_else(|| "(not set)".into());
+    let smb = file.protocol_settings.as_ref().and_then(|p| p.smb.as_ref());
+    // Azure's defaults (nothing set) allow every SMB version and cipher.
+    let versions = smb
+        .and_then(|s| s.versions.clone())
+        .unwrap_or_else(|| "(all, by default)".into());
+    let ciphers = smb
+        .and_then(|s| s.channel_encryption.clone())
+        .unwrap_or_else(|| "(all, by default)".into());
+    vec![
+        Finding::check(
+            "storage.file-soft-delete",
+            share_ok,
+            format!("enabled, at least {} days", expect.soft_delete_days),
+            share_seen,
+        ),
+        Finding::check(
+            "storage.smb-hardened",
+            versions == SMB_VERSIONS && ciphers == SMB_CHANNEL_ENCRYPTION,
+            format!("versions {SMB_VERSIONS}, channelEncryption {SMB_CHANNEL_ENCRYPTION}"),
+            format!("versions {versions}, channelEncryption {ciphers}"),
+        ),
+    ]
+}
+
 /// The Azure writes that remediate drifted storage controls.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StoragePlan {
@@ -594,6 +653,8 @@ pub struct StoragePlan {
     pub account_patch: StorageAccountPatch,
     /// One PUT of `blobServices/default` with every drifted blob-service setting.
     pub blob_service: Option<BlobServiceProperties>,
+    /// One PUT of `fileServices/default` with every drifted file-service setting.
+    pub file_service: Option<FileServiceProperties>,
     pub ensure_private_endpoint: bool,
     /// Create the key if missing and set its rotation policy.
     pub ensure_key: bool,
@@ -607,6 +668,7 @@ impl StoragePlan {
     pub fn is_empty(&self) -> bool {
         self.account_patch.is_empty()
             && self.blob_service.is_none()
+            && self.file_service.is_none()
             && !self.ensure_private_endpoint
             && !self.ensure_key
             && self.ensure_diagnostics.is_empty()
@@ -771,6 +833,26 @@ pub fn plan(
                 blob_changed = true;
                 true
             }
+            "storage.file-soft-delete" => {
+                plan.file_service
+                    .get_or_insert_with(Default::default)
+                    .share_delete_retention_policy = Some(RetentionPolicy {
+                    enabled: true,
+                    days: Some(expect.soft_delete_days),
+                });
+                true
+            }
+            "storage.smb-hardened" => {
+                plan.file_service
+                    .get_or_insert_with(Default::default)
+                    .protocol_settings = Some(ProtocolSettings {
+                    smb: Some(SmbSettings {
+                        versions: Some(SMB_VERSIONS.into()),
+                        channel_encryption: Some(SMB_CHANNEL_ENCRYPTION.into()),
+                    }),
+                });
+                true
+            }
             "storage.private-endpoint" => {
                 plan.ensure_private_endpoint = true;
                 true
@@ -826,6 +908,7 @@ mod tests {
             category_groups: vec!["audit".into()],
             categories: vec![],
             classification_tag: ("data-classification".into(), "phi".into()),
+            file_shares: true,
         }
     }
 
@@ -845,6 +928,7 @@ mod tests {
         StorageObservation {
             account,
             blob_service: Some(BlobServiceProperties::default()),
+            file_service: None,
             diagnostics: BTreeMap::new(),
             latest_key_version: None,
             key_rotation_policy: None,
@@ -891,6 +975,18 @@ mod tests {
         };
         StorageObservation {
             account,
+            file_service: Some(FileServiceProperties {
+                share_delete_retention_policy: Some(RetentionPolicy {
+                    enabled: true,
+                    days: Some(30),
+                }),
+                protocol_settings: Some(ProtocolSettings {
+                    smb: Some(SmbSettings {
+                        versions: Some("SMB3.1.1".into()),
+                        channel_encryption: Some("AES-256-GCM".into()),
+                    }),
+                }),
+            }),
             blob_service: Some(BlobServiceProperties {
                 delete_retention_policy: Some(RetentionPolicy {
                     enabled: true,
@@ -926,7 +1022,7 @@ mod tests {
             .filter(|f| f.found != Found::Compliant)
             .collect();
         assert!(failing.is_empty(), "{failing:#?}");
-        assert_eq!(findings.len(), 23);
+        assert_eq!(findings.len(), 25);
     }
 
     #[test]
@@ -1299,5 +1395,86 @@ mod tests {
         assert_eq!(sas_days("7.00:00:00"), Some(7.0));
         assert_eq!(sas_days("12:00:00"), Some(0.5));
         assert_eq!(sas_days("soon"), None);
+    }
+
+    #[test]
+    fn file_service_controls_apply_only_to_stores_with_file_shares() {
+        let state = |findings: &[Finding], id: &str| {
+            findings
+                .iter()
+                .find(|f| f.id() == id)
+                .map(|f| f.found)
+                .expect("evaluated")
+        };
+        let mut e = expectations();
+        e.file_shares = false;
+        let obs = compliant();
+        let findings = evaluate(&e, &obs);
+        assert_eq!(
+            state(&findings, "storage.file-soft-delete"),
+            Found::NotApplicable
+        );
+        assert_eq!(
+            state(&findings, "storage.smb-hardened"),
+            Found::NotApplicable
+        );
+
+        e.file_shares = true;
+        let findings = evaluate(&e, &obs);
+        assert_eq!(
+            state(&findings, "storage.file-soft-delete"),
+            Found::Compliant
+        );
+        assert_eq!(state(&findings, "storage.smb-hardened"), Found::Compliant);
+
+        // Azure's defaults: no share soft delete, every SMB version and cipher allowed.
+        let mut defaults = compliant();
+        defaults.file_service = Some(FileServiceProperties::default());
+        let findings = evaluate(&e, &defaults);
+        let smb = findings
+            .iter()
+            .find(|f| f.id() == "storage.smb-hardened")
+            .expect("smb");
+        assert_eq!(smb.found, Found::Drifted);
+        assert_eq!(
+            smb.observed,
+            "versions (all, by default), channelEncryption (all, by default)"
+        );
+        assert_eq!(state(&findings, "storage.file-soft-delete"), Found::Drifted);
+        let p = plan(&e, &defaults, &findings.iter().collect::<Vec<_>>());
+        let file = p.file_service.expect("one PUT of the file service");
+        assert_eq!(
+            file.share_delete_retention_policy.and_then(|r| r.days),
+            Some(e.soft_delete_days)
+        );
+        assert_eq!(
+            file.protocol_settings
+                .and_then(|p| p.smb)
+                .and_then(|s| s.versions)
+                .as_deref(),
+            Some("SMB3.1.1")
+        );
+        assert!(p.remediates.contains(&"storage.smb-hardened"));
+
+        // An SMB 3.0 client still allowed is drift.
+        let mut weak = compliant();
+        weak.file_service.as_mut().expect("file").protocol_settings = Some(ProtocolSettings {
+            smb: Some(SmbSettings {
+                versions: Some("SMB3.0;SMB3.1.1".into()),
+                channel_encryption: Some("AES-256-GCM".into()),
+            }),
+        });
+        assert_eq!(
+            state(&evaluate(&e, &weak), "storage.smb-hardened"),
+            Found::Drifted
+        );
+
+        // Unread file service: an error, not a guess.
+        let mut unread = compliant();
+        unread.file_service = None;
+        assert_eq!(
+            state(&evaluate(&e, &unread), "storage.file-soft-delete"),
+            Found::Error
+        );
     }
 }
