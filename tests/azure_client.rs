@@ -741,3 +741,60 @@ async fn file_service_settings_round_trip() {
         .expect("read back");
     assert_eq!(after, wanted);
 }
+
+#[tokio::test]
+async fn a_role_is_granted_once_on_a_single_key() {
+    use hipaa_operator::azure::authorization::KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER;
+    let sim = Sim::start().await;
+    let azure = sim.client(Sim::operator_identity());
+    let policy = RotationPolicy::new("P90D", "P1Y", "P30D");
+    azure
+        .ensure_key("kv-clinical-cmk", "granted-cmk", "RSA", 3072, &policy)
+        .await
+        .expect("create key");
+    let vault = format!(
+        "{}/providers/Microsoft.KeyVault/vaults/kv-clinical-cmk",
+        sim::RG
+    );
+    let key_scope = format!("{vault}/keys/granted-cmk");
+    let principal = "3f4a5b6c-7d8e-4f90-a1b2-c3d4e5f6a7b8";
+    let grant = || {
+        azure.ensure_role_assignment(
+            &key_scope,
+            KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
+            principal,
+            "ServicePrincipal",
+        )
+    };
+    assert_eq!(grant().await.expect("grant"), Ensured::Written);
+    sim.clear_log().await;
+    assert_eq!(grant().await.expect("again"), Ensured::Unchanged);
+    assert!(sim.writes().await.is_empty(), "granted once");
+    let reaching = azure
+        .role_assignments_reaching(&key_scope)
+        .await
+        .expect("assignments on the key");
+    assert!(
+        reaching
+            .iter()
+            .any(|(a, role)| a.properties.principal_id == principal
+                && role.grants_data("Microsoft.KeyVault/vaults/keys/unwrap/action"))
+    );
+    // Scoped to that key only: the vault itself does not list it.
+    let on_vault = azure.list_role_assignments(&vault).await.expect("vault");
+    assert!(
+        !on_vault
+            .iter()
+            .any(|a| a.properties.principal_id == principal)
+    );
+    // A key that does not exist is not a scope.
+    let missing = azure
+        .ensure_role_assignment(
+            &format!("{vault}/keys/no-such-key"),
+            KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
+            principal,
+            "ServicePrincipal",
+        )
+        .await;
+    assert!(missing.is_err());
+}

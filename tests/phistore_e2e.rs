@@ -233,6 +233,27 @@ async fn enforce_mode_converges_reverts_drift_rotates_keys_and_then_writes_nothi
         account.properties.public_network_access.as_deref(),
         Some("Disabled")
     );
+    // The account's own identity can unwrap with its key: the operator granted the role.
+    let principal = account
+        .identity
+        .as_ref()
+        .and_then(|i| i.principal_id.clone())
+        .expect("a system-assigned identity");
+    let key_scope = format!(
+        "{}/providers/Microsoft.KeyVault/vaults/kv-clinical-cmk/keys/referral-letters-cmk",
+        sim::RG
+    );
+    let holders = azure
+        .role_assignments_reaching(&key_scope)
+        .await
+        .expect("assignments on the key");
+    assert!(
+        holders
+            .iter()
+            .any(|(a, role)| a.properties.principal_id == principal
+                && role.properties.role_name == "Key Vault Crypto Service Encryption User"),
+        "{holders:?}"
+    );
     // The report-only control was never written.
     assert_ne!(
         account
@@ -340,6 +361,7 @@ async fn enforce_mode_converges_reverts_drift_rotates_keys_and_then_writes_nothi
     );
 
     // Steady state: several intervals with nothing changing write nothing, anywhere.
+    support::estate::workspace_settled(&e, Duration::from_secs(90)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let resource_version = e
         .stores
@@ -351,7 +373,11 @@ async fn enforce_mode_converges_reverts_drift_rotates_keys_and_then_writes_nothi
     e.sim.clear_log().await;
     tokio::time::sleep(Duration::from_secs(INTERVAL_SECS * 5 / 2)).await;
     let writes = e.sim.writes().await;
-    assert!(writes.is_empty(), "steady state wrote to Azure: {writes:?}");
+    assert!(
+        writes.is_empty(),
+        "steady state wrote to Azure: {writes:?}\n{}",
+        e.operator.log_text()
+    );
     let reads = e.sim.requests().await.len();
     assert!(reads > 0, "the drift checks kept reading");
     let now = e
@@ -757,5 +783,54 @@ async fn drift_that_keeps_coming_back_becomes_a_conflict() {
         patches.is_empty(),
         "the operator kept fighting: {patches:?}"
     );
+    e.ns.delete().await.expect("delete namespace");
+}
+
+#[tokio::test]
+async fn an_unreachable_key_vault_is_reported_and_survived() {
+    let e = estate("kv-down", "Enforce").await;
+    e.stores
+        .create(
+            &Default::default(),
+            &store_exempting_infrastructure_encryption(),
+        )
+        .await
+        .expect("create store");
+    wait_for(&e, "Ready", Duration::from_secs(120), |s| {
+        ready(s).is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    // The vault stops answering: every key request has its connection dropped.
+    e.sim
+        .fault(json!({"path": "/keys/referral-letters-cmk*", "action": {"kind": "drop"}}))
+        .await;
+    // A spec change makes the next pass come now rather than at the drift check.
+    e.stores
+        .patch(
+            "referral-letters",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}, "spec": {"profile": {"softDeleteRetentionDays": 15}}})),
+        )
+        .await
+        .expect("touch the store");
+    let s = wait_for(&e, "vault outage reported", Duration::from_secs(90), |s| {
+        ready(s).is_some_and(|(_, reason)| reason == "AzureUnavailable")
+    })
+    .await;
+    let message = ready_message(&s);
+    assert!(
+        message.contains("kv-clinical-cmk") && message.contains("referral-letters-cmk"),
+        "the message names the vault and the key: {message}"
+    );
+    // The controls stay as last evaluated; only Ready says what is wrong.
+    assert!(!states(&s).is_empty());
+    e.sim.admin(reqwest::Method::DELETE, "faults", None).await;
+    wait_for(
+        &e,
+        "Ready after the vault is back",
+        Duration::from_secs(120),
+        |s| ready(s).is_some_and(|(status, _)| status == "True"),
+    )
+    .await;
     e.ns.delete().await.expect("delete namespace");
 }

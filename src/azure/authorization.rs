@@ -62,6 +62,23 @@ pub struct Permission {
 }
 
 impl RoleDefinition {
+    /// Whether the role grants `action` (a control-plane action): one of its permission blocks
+    /// matches it (`*` wildcards included) without a not-action removing it.
+    pub fn grants(&self, action: &str) -> bool {
+        self.properties.permissions.iter().any(|p| {
+            p.actions.iter().any(|a| glob(a, action))
+                && !p.not_actions.iter().any(|a| glob(a, action))
+        })
+    }
+
+    /// Whether the role grants the data action `action` (`Microsoft.KeyVault/vaults/keys/wrap/action`).
+    pub fn grants_data(&self, action: &str) -> bool {
+        self.properties.permissions.iter().any(|p| {
+            p.data_actions.iter().any(|a| glob(a, action))
+                && !p.not_data_actions.iter().any(|a| glob(a, action))
+        })
+    }
+
     /// Whether the role grants data actions (reading or writing the data itself, i.e. PHI).
     pub fn grants_data_access(&self) -> bool {
         self.properties
@@ -70,6 +87,33 @@ impl RoleDefinition {
             .any(|p| !p.data_actions.is_empty())
     }
 }
+
+/// Whether `text` matches `pattern`, where `*` stands for any run of characters; case-insensitive,
+/// as ARM compares actions.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (pattern, text) = (pattern.to_ascii_lowercase(), text.to_ascii_lowercase());
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    for (i, part) in parts.iter().enumerate() {
+        if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        }
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
+/// The built-in role that lets a service's managed identity wrap and unwrap with a key.
+pub const KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER: &str = "e147488a-f6f5-4113-8e2d-b22465e65bf6";
+
+const PUT_ASSIGNMENT: ArmOp = ArmOp::new("RoleAssignments_Create", PROVIDER, API_VERSION);
 
 #[derive(Debug, Deserialize)]
 struct Page<T> {
@@ -123,6 +167,95 @@ impl AzureClient {
         Ok(out)
     }
 
+    /// Every role assignment that reaches `scope` (at it and inherited), each with its role
+    /// definition (read at `scope`, once per role).
+    pub async fn role_assignments_reaching(
+        &self,
+        scope: &str,
+    ) -> Result<Vec<(RoleAssignment, RoleDefinition)>, AzureError> {
+        let assignments = self.list_role_assignments(scope).await?;
+        let mut roles: std::collections::HashMap<String, RoleDefinition> = Default::default();
+        let mut out = Vec::with_capacity(assignments.len());
+        for a in assignments {
+            let key = a.properties.role_definition_id.to_ascii_lowercase();
+            let role = match roles.get(&key) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = self
+                        .get_role_definition_at(scope, &a.properties.role_definition_id)
+                        .await?;
+                    roles.insert(key, r.clone());
+                    r
+                }
+            };
+            out.push((a, role));
+        }
+        Ok(out)
+    }
+
+    /// Keeps `principal_id` holding the built-in role `role_guid` at `scope` (or above it).
+    /// The assignment's name is derived from scope, principal and role, so retries are
+    /// idempotent; an equal assignment made by someone else counts.
+    pub async fn ensure_role_assignment(
+        &self,
+        scope: &str,
+        role_guid: &str,
+        principal_id: &str,
+        principal_type: &str,
+    ) -> Result<super::network::Ensured, AzureError> {
+        let scope = scope.trim_end_matches('/');
+        let held = self
+            .list_role_assignments(scope)
+            .await?
+            .into_iter()
+            .any(|a| {
+                a.properties.principal_id.eq_ignore_ascii_case(principal_id)
+                    && a.properties
+                        .role_definition_id
+                        .to_ascii_lowercase()
+                        .ends_with(&role_guid.to_ascii_lowercase())
+            });
+        if held {
+            return Ok(super::network::Ensured::Unchanged);
+        }
+        let subscription = scope
+            .split('/')
+            .skip_while(|p| !p.eq_ignore_ascii_case("subscriptions"))
+            .nth(1)
+            .unwrap_or_default();
+        let name = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_URL,
+            format!("{scope}|{principal_id}|{role_guid}")
+                .to_ascii_lowercase()
+                .as_bytes(),
+        );
+        let body = serde_json::json!({"properties": {
+            "roleDefinitionId": format!("/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/{role_guid}"),
+            "principalId": principal_id,
+            "principalType": principal_type,
+        }});
+        let id = format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}");
+        match self
+            .write(
+                &PUT_ASSIGNMENT,
+                azure_core::http::Method::Put,
+                &id,
+                Some(&body),
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(super::network::Ensured::Written),
+            // Made meanwhile under another name: the principal holds the role.
+            Err(AzureError::Conflict { code, .. })
+                if code.eq_ignore_ascii_case("RoleAssignmentExists") =>
+            {
+                Ok(super::network::Ensured::Unchanged)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// `RoleAssignments_DeleteById`; already gone is success.
     pub async fn delete_role_assignment(&self, id: &str) -> Result<(), AzureError> {
         self.delete(&DELETE_ASSIGNMENT, id).await
@@ -157,6 +290,40 @@ impl AzureClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn actions_match_with_wildcards_and_not_actions_remove() {
+        assert!(glob(
+            "*",
+            "Microsoft.OperationalInsights/workspaces/purge/action"
+        ));
+        assert!(glob(
+            "Microsoft.KeyVault/vaults/keys/*",
+            "microsoft.keyvault/vaults/keys/wrap/action"
+        ));
+        assert!(glob(
+            "Microsoft.Authorization/*/Write",
+            "Microsoft.Authorization/roleAssignments/write"
+        ));
+        assert!(!glob(
+            "Microsoft.Authorization/*/Write",
+            "Microsoft.Authorization/roleAssignments/read"
+        ));
+        assert!(!glob(
+            "*/read",
+            "Microsoft.OperationalInsights/workspaces/purge/action"
+        ));
+        assert!(glob("a", "A") && !glob("a", "ab"));
+        let role: RoleDefinition = serde_json::from_value(serde_json::json!({"id": "r", "name": "r",
+            "properties": {"roleName": "Contributor", "permissions": [{
+                "actions": ["*"], "notActions": ["Microsoft.Authorization/*/Write"],
+                "dataActions": ["Microsoft.KeyVault/vaults/keys/*"], "notDataActions": ["Microsoft.KeyVault/vaults/keys/unwrap/action"]}]}}))
+        .expect("role");
+        assert!(role.grants("Microsoft.Storage/storageAccounts/write"));
+        assert!(!role.grants("Microsoft.Authorization/roleAssignments/write"));
+        assert!(role.grants_data("Microsoft.KeyVault/vaults/keys/wrap/action"));
+        assert!(!role.grants_data("Microsoft.KeyVault/vaults/keys/unwrap/action"));
+    }
 
     #[test]
     fn recorded_assignment_list_and_definition_parse() {

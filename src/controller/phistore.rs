@@ -26,6 +26,7 @@ use crate::api::common::condition::reason;
 use crate::api::phistore::{DeletionPolicy, PhiStore, PhiStoreStatus, ResourceKind};
 use crate::api::{HipaaWorkspace, duration};
 use crate::azure::AzureError;
+use crate::azure::authorization::KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER;
 use crate::azure::insights::DesiredDiagnosticSetting;
 use crate::azure::keyvault::RotationPolicy;
 use crate::controls::storage::{self, ExpectedKey, StorageExpectations, StorageObservation};
@@ -410,6 +411,7 @@ fn expectations(store: &PhiStore, ws: &HipaaWorkspace, ctx: &Context) -> Storage
         private_endpoint_groups: endpoint_groups(store),
         key: ExpectedKey {
             vault_uri: ctx.azure_cloud().vault_uri(&vault_name),
+            vault_id: ws.spec.key_vault.resource_id.clone(),
             key_name,
             user_assigned_identity: store
                 .spec
@@ -519,12 +521,27 @@ async fn observe_storage(
             .map_err(Failure::from)?,
         None => None,
     };
+    // Who can wrap and unwrap with the key: read only once the key exists.
+    let key_access = match latest_key_version {
+        Some(_) => Some(
+            azure
+                .role_assignments_reaching(&key_scope(expect))
+                .await
+                .map_err(Failure::from)?
+                .into_iter()
+                .filter(|(_, role)| role.grants_data(WRAP_KEY) && role.grants_data(UNWRAP_KEY))
+                .map(|(a, _)| a.properties.principal_id)
+                .collect(),
+        ),
+        None => None,
+    };
     Ok(StorageObservation {
         account,
         blob_service,
         file_service,
         diagnostics,
         latest_key_version,
+        key_access,
         key_rotation_policy,
         endpoint_groups,
         now: Timestamp::now(),
@@ -538,6 +555,19 @@ fn vault_name(vault_uri: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
+}
+
+/// The data actions a customer-managed key's user needs.
+const WRAP_KEY: &str = "Microsoft.KeyVault/vaults/keys/wrap/action";
+const UNWRAP_KEY: &str = "Microsoft.KeyVault/vaults/keys/unwrap/action";
+
+/// The ARM scope of the store's key, below its vault.
+fn key_scope(expect: &StorageExpectations) -> String {
+    format!(
+        "{}/keys/{}",
+        expect.key.vault_id.trim_end_matches('/'),
+        expect.key.key_name
+    )
 }
 
 async fn apply_storage_plan(
@@ -596,9 +626,46 @@ async fn apply_storage_plan(
         )
         .await?;
     }
-    if !plan.account_patch.is_empty() {
+    let mut account_patch = plan.account_patch.clone();
+    if plan.grant_key_access {
+        // The identity must exist, and hold the key role, before encryption points at the key.
+        let principal = match account_patch.identity.take() {
+            Some(identity) => {
+                let with_identity = crate::azure::storage::StorageAccountPatch {
+                    identity: Some(identity),
+                    ..Default::default()
+                };
+                let updated = azure
+                    .update_storage_account(account_id, &with_identity)
+                    .await?;
+                let mut after = obs.clone();
+                if let Some(updated) = updated {
+                    after.account = updated;
+                }
+                storage::key_principal(expect, &after)
+            }
+            None => storage::key_principal(expect, obs),
+        };
+        match principal {
+            Some(principal) => {
+                azure
+                    .ensure_role_assignment(
+                        &key_scope(expect),
+                        KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
+                        &principal,
+                        "ServicePrincipal",
+                    )
+                    .await?;
+            }
+            None => tracing::warn!(
+                account = %account_id,
+                "the account's identity has no principal id yet; the key role is granted at the next pass"
+            ),
+        }
+    }
+    if !account_patch.is_empty() {
         azure
-            .update_storage_account(account_id, &plan.account_patch)
+            .update_storage_account(account_id, &account_patch)
             .await?;
     }
     if let Some(blob) = &plan.blob_service {

@@ -628,28 +628,17 @@ async fn observe(
 
 /// The role assignments that reach `scope` (at it and inherited), with their roles.
 async fn reaching(azure: &AzureClient, scope: &str) -> Result<Vec<Reaching>, String> {
-    let assignments = azure
-        .list_role_assignments(scope)
+    Ok(azure
+        .role_assignments_reaching(scope)
         .await
-        .map_err(|e| e.to_string())?;
-    let mut roles = std::collections::HashMap::new();
-    let mut out = Vec::new();
-    for a in assignments {
-        let role_id = a.properties.role_definition_id.clone();
-        if !roles.contains_key(&role_id) {
-            let role = azure
-                .get_role_definition_at(scope, &role_id)
-                .await
-                .map_err(|e| e.to_string())?;
-            roles.insert(role_id.clone(), role);
-        }
-        out.push(Reaching {
-            principal_id: a.properties.principal_id.clone(),
-            scope: a.properties.scope.clone().unwrap_or_default(),
-            role: roles[&role_id].clone(),
-        });
-    }
-    Ok(out)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(a, role)| Reaching {
+            principal_id: a.properties.principal_id,
+            scope: a.properties.scope.unwrap_or_default(),
+            role,
+        })
+        .collect())
 }
 
 /// The HIPAA HITRUST initiative: read the assignment, restore it in Enforce mode, read Azure

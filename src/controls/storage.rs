@@ -34,6 +34,8 @@ const ROTATION_GRACE_DAYS: i64 = 7;
 pub struct ExpectedKey {
     /// `https://{vault}.vault.azure.net/` (compared without trailing slash, case-insensitively).
     pub vault_uri: String,
+    /// ARM id of the vault (role assignments on the key live below it).
+    pub vault_id: String,
     pub key_name: String,
     /// ARM id of a user-assigned identity to reach the key; `None` for the system identity.
     pub user_assigned_identity: Option<String>,
@@ -76,6 +78,9 @@ pub struct StorageObservation {
     pub diagnostics: BTreeMap<String, Vec<DiagnosticSetting>>,
     /// The latest enabled version of the expected key in the vault, when read.
     pub latest_key_version: Option<String>,
+    /// Principals that can wrap and unwrap with the expected key (role assignments at its
+    /// scope or above), when read; `None` when the key does not exist yet.
+    pub key_access: Option<Vec<String>>,
     /// The expected key's rotation policy, when the key exists and has one.
     pub key_rotation_policy: Option<RotationPolicy>,
     /// The group ids of the private endpoints connected to the account, by endpoint id,
@@ -277,6 +282,22 @@ fn private_endpoint(expect: &StorageExpectations, obs: &StorageObservation) -> F
     )
 }
 
+/// The principal id of the identity the account reaches its key with, when Azure has one.
+pub fn key_principal(expect: &StorageExpectations, obs: &StorageObservation) -> Option<String> {
+    let identity = obs.account.identity.as_ref()?;
+    match &expect.key.user_assigned_identity {
+        None => identity.principal_id.clone(),
+        Some(uai) => identity
+            .user_assigned_identities
+            .as_ref()?
+            .iter()
+            .find(|(id, _)| same(id, uai))
+            .and_then(|(_, v)| v.get("principalId"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+    }
+}
+
 fn cmk(expect: &StorageExpectations, obs: &StorageObservation) -> Finding {
     let enc = obs.account.properties.encryption.as_ref();
     let kv = enc.and_then(|e| e.keyvaultproperties.as_ref());
@@ -300,6 +321,13 @@ fn cmk(expect: &StorageExpectations, obs: &StorageObservation) -> Finding {
     let versionless = kv
         .and_then(|k| k.keyversion.as_deref())
         .is_none_or(str::is_empty);
+    // The identity must be able to wrap and unwrap with the key, or the account loses access
+    // to its own data at the next key operation.
+    let principal = key_principal(expect, obs);
+    let unreachable = match (&obs.key_access, &principal) {
+        (Some(holders), Some(p)) => !holders.iter().any(|h| h.eq_ignore_ascii_case(p)),
+        _ => false,
+    };
     let observed = match (source, kv) {
         (Some(s), Some(k)) if s.eq_ignore_ascii_case("Microsoft.Keyvault") => format!(
             "{}keys/{}{}{}",
@@ -313,19 +341,24 @@ fn cmk(expect: &StorageExpectations, obs: &StorageObservation) -> Finding {
                 .filter(|v| !v.is_empty())
                 .map(|v| format!("/{v} (pinned version)"))
                 .unwrap_or_default(),
-            if identity_ok {
-                ""
+            if !identity_ok {
+                " without the expected identity".to_string()
+            } else if unreachable {
+                format!(
+                    " but identity {} cannot wrap/unwrap with the key",
+                    principal.as_deref().unwrap_or_default()
+                )
             } else {
-                " without the expected identity"
+                String::new()
             }
         ),
         (s, _) => format!("keySource {}", shown(s)),
     };
     Finding::check(
         "storage.cmk",
-        uses_key && versionless && identity_ok,
+        uses_key && versionless && identity_ok && !unreachable,
         format!(
-            "Microsoft.Keyvault, {}/keys/{} versionless (automatic rotation), via the {} identity",
+            "Microsoft.Keyvault, {}/keys/{} versionless (automatic rotation), via the {} identity holding Key Vault Crypto Service Encryption User on the key",
             expect.key.vault_uri.trim_end_matches('/'),
             expect.key.key_name,
             if expect.key.user_assigned_identity.is_some() {
@@ -658,6 +691,8 @@ pub struct StoragePlan {
     pub ensure_private_endpoint: bool,
     /// Create the key if missing and set its rotation policy.
     pub ensure_key: bool,
+    /// Grant the account's identity `Key Vault Crypto Service Encryption User` on the key.
+    pub grant_key_access: bool,
     /// Services whose diagnostic setting must be (re)written.
     pub ensure_diagnostics: Vec<String>,
     /// Ids of the controls the plan remediates.
@@ -671,6 +706,7 @@ impl StoragePlan {
             && self.file_service.is_none()
             && !self.ensure_private_endpoint
             && !self.ensure_key
+            && !self.grant_key_access
             && self.ensure_diagnostics.is_empty()
     }
 }
@@ -730,6 +766,7 @@ pub fn plan(
             }
             "storage.cmk" | "storage.cmk-rotation-observed" => {
                 plan.ensure_key = true;
+                plan.grant_key_access = true;
                 // The account reaches the key through an identity: its system-assigned one
                 // unless the store names a user-assigned identity.
                 let current = obs.account.identity.as_ref();
@@ -897,6 +934,7 @@ mod tests {
             private_endpoint_groups: vec!["blob".into()],
             key: ExpectedKey {
                 vault_uri: "https://kv-clinical.vault.azure.net/".into(),
+                vault_id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv-clinical".into(),
                 key_name: "referral-cmk".into(),
                 user_assigned_identity: None,
                 rotate_after_days: 90,
@@ -931,6 +969,7 @@ mod tests {
             file_service: None,
             diagnostics: BTreeMap::new(),
             latest_key_version: None,
+            key_access: None,
             key_rotation_policy: None,
             endpoint_groups: BTreeMap::new(),
             now: now(),
@@ -1004,6 +1043,7 @@ mod tests {
             }),
             diagnostics: [("blob".to_string(), vec![setting])].into(),
             latest_key_version: Some("v2".into()),
+            key_access: Some(vec!["911871cc-ffd1-4fc4-ac11-7a316433ea66".into()]),
             key_rotation_policy: Some(RotationPolicy::new("P90D", "P1Y", "P30D")),
             endpoint_groups: [(PE.to_string(), vec!["blob".to_string()])].into(),
             now: now(),
@@ -1476,5 +1516,34 @@ mod tests {
             state(&evaluate(&e, &unread), "storage.file-soft-delete"),
             Found::Error
         );
+    }
+
+    #[test]
+    fn the_accounts_identity_must_be_able_to_unwrap_with_the_key() {
+        let e = expectations();
+        let mut obs = compliant();
+        obs.key_access = Some(vec!["someone-else".into()]);
+        let findings = evaluate(&e, &obs);
+        let cmk = findings
+            .iter()
+            .find(|f| f.id() == "storage.cmk")
+            .expect("cmk");
+        assert_eq!(cmk.found, Found::Drifted);
+        assert!(
+            cmk.observed.ends_with(
+                "but identity 911871cc-ffd1-4fc4-ac11-7a316433ea66 cannot wrap/unwrap with the key"
+            ),
+            "{}",
+            cmk.observed
+        );
+        let p = plan(&e, &obs, &findings.iter().collect::<Vec<_>>());
+        assert!(p.grant_key_access && p.remediates.contains(&"storage.cmk"));
+        // Not read (the key is new): no claim either way.
+        obs.key_access = None;
+        let cmk = evaluate(&e, &obs)
+            .into_iter()
+            .find(|f| f.id() == "storage.cmk")
+            .expect("cmk");
+        assert_eq!(cmk.found, Found::Compliant);
     }
 }

@@ -331,7 +331,7 @@ fn log_analytics(expect: &WorkspaceExpectations, obs: &WorkspaceObservation) -> 
         Ok(reaching) => {
             let holders: Vec<String> = reaching
                 .iter()
-                .filter(|r| grants(&r.role, PURGE_ACTION))
+                .filter(|r| r.role.grants(PURGE_ACTION))
                 .filter(|r| !expect.break_glass.iter().any(|b| b == &r.principal_id))
                 .map(|r| {
                     format!(
@@ -386,36 +386,6 @@ fn log_analytics(expect: &WorkspaceExpectations, obs: &WorkspaceObservation) -> 
         ),
         purge,
     ]
-}
-
-/// Whether `role` grants `action` (wildcards in its actions count; its not-actions remove).
-pub fn grants(role: &RoleDefinition, action: &str) -> bool {
-    let action = action.to_ascii_lowercase();
-    let matches = |pattern: &str| glob(&pattern.to_ascii_lowercase(), &action);
-    role.properties
-        .permissions
-        .iter()
-        .any(|p| p.actions.iter().any(|a| matches(a)) && !p.not_actions.iter().any(|a| matches(a)))
-}
-
-/// Whether `text` matches `pattern`, where `*` stands for any run of characters.
-fn glob(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    for (i, part) in parts.iter().enumerate() {
-        if i == parts.len() - 1 {
-            return rest.ends_with(part);
-        }
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    rest.is_empty()
 }
 
 fn immutable_archive(archive: &ArchiveExpectations, obs: &WorkspaceObservation) -> Finding {
@@ -912,31 +882,6 @@ mod tests {
         let findings = evaluate(&e, &obs);
         let p = plan(&e, &obs, &findings.iter().collect::<Vec<_>>());
         assert!(matches!(&p.writes[..], [ArmWrite::Put { op, .. }] if *op == PUT_IMMUTABILITY));
-    }
-
-    #[test]
-    fn role_actions_match_with_wildcards() {
-        assert!(glob(
-            "*",
-            "microsoft.operationalinsights/workspaces/purge/action"
-        ));
-        assert!(glob(
-            "microsoft.operationalinsights/*",
-            "microsoft.operationalinsights/workspaces/purge/action"
-        ));
-        assert!(glob(
-            "microsoft.authorization/*/write",
-            "microsoft.authorization/roleassignments/write"
-        ));
-        assert!(!glob(
-            "microsoft.authorization/*/write",
-            "microsoft.authorization/roleassignments/read"
-        ));
-        assert!(!glob(
-            "*/read",
-            "microsoft.operationalinsights/workspaces/purge/action"
-        ));
-        assert!(glob("a", "a") && !glob("a", "ab"));
     }
 
     #[test]

@@ -86,3 +86,39 @@ pub async fn estate(name: &str, mode: &str) -> Estate {
     )
     .await
 }
+
+/// Waits until the workspace's own safeguards are settled in Enforce mode: every control it
+/// remediates is compliant (the archive lock and purge rights are left to people), the policy
+/// initiative is assigned, and a read-back pass has run.
+pub async fn workspace_settled(e: &Estate, timeout: Duration) {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let ws = e.workspaces.get("clinical").await.expect("workspace");
+        let settled = ws.status.as_ref().is_some_and(|s| {
+            !s.controls.is_empty()
+                && s.controls.iter().all(|c| {
+                    matches!(
+                        c.state,
+                        hipaa_operator::api::ControlState::Compliant
+                            | hipaa_operator::api::ControlState::Remediated
+                    ) || c.id == "storage.immutable-audit-archive"
+                        || c.id == "law.purge-restricted"
+                })
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "PolicyAssigned" && c.status == "True")
+        });
+        if settled {
+            // The pass after the last remediation reads it back.
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the workspace did not settle: {:#?}\n{}",
+            ws.status,
+            e.operator.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

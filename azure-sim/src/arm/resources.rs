@@ -70,7 +70,10 @@ fn ensure_parent(st: &State, p: &ProviderPath, spec: &TypeSpec) -> ArmResult<()>
     }
     let parent = p.parent_id();
     let parent_is_resource = lower(&parent).contains("/providers/");
-    if parent_is_resource && st.get(&parent).is_none() {
+    if parent_is_resource
+        && st.get(&parent).is_none()
+        && !crate::keyvault::key_scope_exists(st, &parent)
+    {
         if parent == p.scope {
             return Err(ArmError::new(
                 StatusCode::NOT_FOUND,
@@ -587,7 +590,10 @@ pub fn list(call: &Call<'_>, spec: &TypeSpec, p: &ProviderPath) -> ArmResult<Res
     }
     let parent = p.parent_id();
     let parent_is_resource = lower(&parent).contains("/providers/");
-    if parent_is_resource && st.get(&parent).is_none() {
+    if parent_is_resource
+        && st.get(&parent).is_none()
+        && !crate::keyvault::key_scope_exists(&st, &parent)
+    {
         return Err(missing(&st, p, spec));
     }
     if let (Some(sub), Some(rg)) = (&p.subscription, &p.resource_group)

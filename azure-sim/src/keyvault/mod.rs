@@ -299,6 +299,23 @@ pub fn rotate_due(st: &mut State, now: OffsetDateTime) {
 }
 
 /// The vault's ARM resource, by name.
+/// Whether `id` names a key as an ARM resource (`…/Microsoft.KeyVault/vaults/{v}/keys/{k}`,
+/// ARM type `Microsoft.KeyVault/vaults/keys`) that exists here. Keys live in the data-plane
+/// state, so this is how extension resources such as role assignments can be scoped to a key.
+pub(crate) fn key_scope_exists(st: &State, id: &str) -> bool {
+    let lower = id.to_ascii_lowercase();
+    let Some(rest) = lower.split("/providers/microsoft.keyvault/vaults/").nth(1) else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        [vault, "keys", key] => {
+            find_vault(st, vault).is_some() && st.keys.contains_key(&key_index(vault, key))
+        }
+        _ => false,
+    }
+}
+
 pub(crate) fn find_vault<'a>(st: &'a State, vault: &str) -> Option<&'a crate::state::Resource> {
     st.resources.values().find(|r| {
         r.type_name == VAULT_TYPE
