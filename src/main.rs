@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::Parser;
 use hipaa_operator::config::Args;
 use hipaa_operator::controller::azure_access::AzureAccess;
-use hipaa_operator::controller::{Context, phistore, workspace};
+use hipaa_operator::controller::{Context, context, phistore, workspace};
 use hipaa_operator::metrics::Metrics;
 use hipaa_operator::{api, azure, runtime};
 
@@ -95,6 +95,12 @@ async fn main() -> anyhow::Result<()> {
         instance,
         readiness.clone(),
     ));
+    {
+        let ctx = ctx.clone();
+        ctx.metrics
+            .clone()
+            .set_control_source(Box::new(move || context::cached_controls(&ctx)));
+    }
     tokio::join!(
         phistore::run(ctx.clone(), wait(stop_rx.clone())),
         workspace::run(ctx, wait(stop_rx.clone())),

@@ -3,7 +3,7 @@
 //! state of each control across stores, and Azure requests by provider, operation and status
 //! class (read from the Azure clients' counters at scrape time).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -25,14 +25,17 @@ struct Inner {
     reconciles: BTreeMap<(String, &'static str), u64>,
     errors: BTreeMap<(String, String), u64>,
     durations: BTreeMap<String, Histogram>,
-    controls: HashMap<String, ControlState>,
-    control_counts: BTreeMap<(String, &'static str), i64>,
 }
+
+/// Where the control gauge comes from at scrape time: the states of every control of every
+/// object the controllers currently cache (so deleted objects disappear with them).
+pub type ControlSource = Box<dyn Fn() -> Vec<(String, ControlState)> + Send + Sync>;
 
 /// The operator's metrics.
 #[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    controls: std::sync::OnceLock<ControlSource>,
 }
 
 fn state_label(state: ControlState) -> &'static str {
@@ -80,37 +83,21 @@ impl Metrics {
             .or_default() += 1;
     }
 
-    /// The state of control `id` on one store (`store` identifies it); replaces its last state.
-    pub fn control_state_of(&self, store: &str, id: &str, state: ControlState) {
-        let mut m = self.lock();
-        let key = format!("{store}\u{0}{id}");
-        if let Some(old) = m.controls.insert(key, state) {
-            *m.control_counts
-                .entry((id.to_string(), state_label(old)))
-                .or_default() -= 1;
-        }
-        *m.control_counts
-            .entry((id.to_string(), state_label(state)))
-            .or_default() += 1;
+    /// Sets where the control gauge is read from (once, when the controllers start).
+    pub fn set_control_source(&self, source: ControlSource) {
+        let _ = self.controls.set(source);
     }
 
-    /// Forgets a deleted store's controls.
-    pub fn forget_store(&self, store: &str) {
-        let mut m = self.lock();
-        let prefix = format!("{store}\u{0}");
-        let gone: Vec<(String, ControlState)> = m
-            .controls
-            .iter()
-            .filter(|(k, _)| k.starts_with(&prefix))
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        for (key, state) in gone {
-            m.controls.remove(&key);
-            let id = key[prefix.len()..].to_string();
-            *m.control_counts
-                .entry((id, state_label(state)))
-                .or_default() -= 1;
+    /// Controls by id and state, every state listed for every id seen.
+    fn control_counts(&self) -> BTreeMap<(String, &'static str), i64> {
+        let mut counts = BTreeMap::new();
+        let Some(source) = self.controls.get() else {
+            return counts;
+        };
+        for (id, state) in source() {
+            *counts.entry((id, state_label(state))).or_insert(0) += 1;
         }
+        counts
     }
 
     /// The exposition text, with the Azure clients' request counters.
@@ -176,7 +163,7 @@ impl Metrics {
             "# HELP hipaa_controls Controls across all stores by control id and state."
         );
         let _ = writeln!(out, "# TYPE hipaa_controls gauge");
-        for ((id, state), n) in &m.control_counts {
+        for ((id, state), n) in &self.control_counts() {
             let _ = writeln!(
                 out,
                 "hipaa_controls{{id=\"{}\",state=\"{state}\"}} {n}",
@@ -250,9 +237,15 @@ mod tests {
         m.reconciled("phistore", Duration::from_millis(30), true);
         m.reconciled("phistore", Duration::from_secs(2), false);
         m.reconcile_error("phistore", "Forbidden");
-        m.control_state_of("ns/a", "storage.min-tls-1-2", ControlState::Drifted);
-        m.control_state_of("ns/a", "storage.min-tls-1-2", ControlState::Remediated);
-        m.control_state_of("ns/b", "storage.min-tls-1-2", ControlState::Remediated);
+        let live = std::sync::Arc::new(Mutex::new(vec![
+            ("storage.min-tls-1-2".to_string(), ControlState::Remediated),
+            ("storage.min-tls-1-2".to_string(), ControlState::Remediated),
+            ("storage.https-only".to_string(), ControlState::Drifted),
+        ]));
+        let source = live.clone();
+        m.set_control_source(Box::new(move || {
+            source.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        }));
         let text = m.render(&[]);
         assert!(
             text.contains("hipaa_reconciles_total{controller=\"phistore\",result=\"success\"} 1"),
@@ -266,12 +259,12 @@ mod tests {
         ));
         assert!(text.contains("hipaa_reconcile_duration_seconds_count{controller=\"phistore\"} 2"));
         assert!(text.contains("hipaa_controls{id=\"storage.min-tls-1-2\",state=\"Remediated\"} 2"));
-        assert!(text.contains("hipaa_controls{id=\"storage.min-tls-1-2\",state=\"Drifted\"} 0"));
-        m.forget_store("ns/a");
-        assert!(
-            m.render(&[])
-                .contains("hipaa_controls{id=\"storage.min-tls-1-2\",state=\"Remediated\"} 1")
-        );
+        assert!(text.contains("hipaa_controls{id=\"storage.https-only\",state=\"Drifted\"} 1"));
+        // An object deleted from the caches leaves the gauge at the next scrape.
+        live.lock().unwrap_or_else(|p| p.into_inner()).truncate(1);
+        let text = m.render(&[]);
+        assert!(text.contains("hipaa_controls{id=\"storage.min-tls-1-2\",state=\"Remediated\"} 1"));
+        assert!(!text.contains("storage.https-only"));
         assert_eq!(esc("a\"b\\c"), "a\\\"b\\\\c");
     }
 }

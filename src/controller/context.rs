@@ -22,8 +22,12 @@ pub struct Context {
     /// The PhiStore controller's cache, once it runs: the workspace controller counts stores
     /// from it instead of listing them.
     pub stores: std::sync::OnceLock<kube::runtime::reflector::Store<crate::api::PhiStore>>,
-    /// When each workspace (`namespace/name`) was last evaluated in Azure, at which generation:
-    /// a workspace woken by a store change recounts its stores without reading Azure again.
+    /// The HipaaWorkspace controller's cache, once it runs.
+    pub workspaces:
+        std::sync::OnceLock<kube::runtime::reflector::Store<crate::api::HipaaWorkspace>>,
+    /// When each workspace (`namespace/name`) is next due to be evaluated in Azure, and the
+    /// generation it was last evaluated at: a workspace woken by a store change before then
+    /// recounts its stores without reading Azure again.
     pub workspace_evaluations:
         std::sync::Mutex<std::collections::HashMap<String, (Option<i64>, std::time::Instant)>>,
     cloud: Cloud,
@@ -51,6 +55,7 @@ impl Context {
             namespaces,
             readiness,
             stores: std::sync::OnceLock::new(),
+            workspaces: std::sync::OnceLock::new(),
             workspace_evaluations: Default::default(),
             cloud,
         }
@@ -81,4 +86,25 @@ impl Context {
     pub fn azure_cloud(&self) -> &Cloud {
         &self.cloud
     }
+}
+
+/// The states of every control of every PhiStore and HipaaWorkspace the controllers cache: the
+/// source of the `hipaa_controls` gauge.
+pub fn cached_controls(ctx: &Context) -> Vec<(String, crate::api::ControlState)> {
+    let mut out = Vec::new();
+    if let Some(stores) = ctx.stores.get() {
+        for s in stores.state() {
+            if let Some(status) = &s.status {
+                out.extend(status.controls.iter().map(|c| (c.id.clone(), c.state)));
+            }
+        }
+    }
+    if let Some(workspaces) = ctx.workspaces.get() {
+        for w in workspaces.state() {
+            if let Some(status) = &w.status {
+                out.extend(status.controls.iter().map(|c| (c.id.clone(), c.state)));
+            }
+        }
+    }
+    out
 }

@@ -256,6 +256,15 @@ fn vault_linked(ws: &HipaaWorkspace, findings: &[Finding]) -> Finding {
         .as_ref()
         .map(|s| s.controls.as_slice())
         .unwrap_or(&[]);
+    if !vault_controls.iter().any(|c| c.id.starts_with("kv.")) {
+        return Finding::new(
+            "common.cmk-vault-linked",
+            Found::Error,
+            expected,
+            "the workspace has not evaluated its vault yet",
+        )
+        .with_message("waiting for the HipaaWorkspace's first evaluation of its Key Vault");
+    }
     let mut failing: Vec<String> = ["kv.soft-delete", "kv.purge-protection"]
         .iter()
         .filter_map(|id| match vault_controls.iter().find(|c| c.id == *id) {
@@ -328,14 +337,6 @@ async fn write_status(
     pipeline::patch_status(ctx, store, MANAGER, &status)
         .await
         .map_err(|e| Failure::new(reason::AZURE_UNAVAILABLE, format!("writing status: {e}")))?;
-    let key = format!(
-        "{}/{}",
-        store.namespace().unwrap_or_default(),
-        store.name_any()
-    );
-    for c in &status.controls {
-        ctx.metrics.control_state_of(&key, &c.id, c.state);
-    }
     Ok(())
 }
 

@@ -60,6 +60,7 @@ pub async fn run(
         // per burst.
         .with_config(controller::Config::default().debounce(Duration::from_secs(1)));
     pipeline::report_synced(controller.store(), ctx.readiness.clone(), "HipaaWorkspace");
+    let _ = ctx.workspaces.set(controller.store());
     controller
         // A store change (added, drifting, fixed, deleted) updates its workspace's counts.
         .watches(stores, watcher::Config::default().any_semantic(), |store| {
@@ -105,14 +106,16 @@ async fn reconcile_inner(
     let key = key_of(&ws);
     let counts = store_counts(&ctx, &ws).await?;
     // Read Azure again only when the spec changed or the last evaluation is due.
+    // Read Azure again only when the spec changed or the next evaluation is due (the drift
+    // check, the read-back after a remediation, the retry after a failure).
     let due = {
         let seen = ctx
             .workspace_evaluations
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         match seen.get(&key) {
-            Some((generation, at)) if *generation == ws.meta().generation => {
-                match seen_wait(&ws, interval).checked_sub(at.elapsed()) {
+            Some((generation, due_at)) if *generation == ws.meta().generation => {
+                match due_at.checked_duration_since(Instant::now()) {
                     Some(remaining) if !remaining.is_zero() => Err(remaining),
                     _ => Ok(()),
                 }
@@ -125,39 +128,23 @@ async fn reconcile_inner(
             .await
             .map(|()| Action::requeue(remaining)),
         Ok(()) => {
-            let action = evaluate(&ws, &ctx, interval, counts).await;
-            ctx.workspace_evaluations
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(key, (ws.meta().generation, Instant::now()));
-            action
+            let next = evaluate(&ws, &ctx, interval, counts).await;
+            if let Ok(next) = &next {
+                // The requeue that `next` asks for is the next evaluation; a store change
+                // before it only recounts. (A small margin keeps the requeue from landing
+                // just before it is due.)
+                let due_at = Instant::now() + next.saturating_sub(Duration::from_millis(500));
+                ctx.workspace_evaluations
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, (ws.meta().generation, due_at));
+            }
+            next.map(Action::requeue)
         }
     };
     ctx.metrics
         .reconciled("workspace", started.elapsed(), result.is_ok());
     result
-}
-
-/// How long after an evaluation the next one is due: the drift interval, or the retry delay
-/// of the failure it ended with.
-fn seen_wait(ws: &HipaaWorkspace, interval: Duration) -> Duration {
-    let failed = ws
-        .status
-        .as_ref()
-        .and_then(|s| pipeline::ready_reason(&s.conditions))
-        .filter(|r| {
-            ![
-                reason::COMPLIANT,
-                reason::DRIFTED,
-                reason::CONFLICT,
-                reason::REMEDIATING,
-            ]
-            .contains(r)
-        });
-    match failed {
-        Some(why) => pipeline::retry_after(why).min(interval),
-        None => interval.mul_f64(0.9),
-    }
 }
 
 /// The roll-up of the workspace's stores, from the PhiStore controller's cache (or a list
@@ -290,7 +277,7 @@ async fn evaluate(
     ctx: &Context,
     interval: Duration,
     counts: StoreCounts,
-) -> Result<Action, ReconcileError> {
+) -> Result<Duration, ReconcileError> {
     let pass = Pass::new(
         report_of(ws.status.as_ref()),
         ws.meta().generation,
@@ -320,11 +307,11 @@ async fn evaluate(
                 )
                 .await;
             }
-            Ok(Action::requeue(if done.remediated {
+            Ok(if done.remediated {
                 Duration::from_secs(5)
             } else {
                 pass.next_check(&[])
-            }))
+            })
         }
         Err(failure) => {
             let report = pass.failed(&failure.reason, &failure.message);
@@ -338,7 +325,7 @@ async fn evaluate(
             };
             write(ws, ctx, &pass.previous, &report, &old, &status).await?;
             ctx.metrics.reconcile_error("workspace", &failure.reason);
-            Ok(Action::requeue(pipeline::retry_after(&failure.reason)))
+            Ok(pipeline::retry_after(&failure.reason))
         }
     }
 }
@@ -356,10 +343,6 @@ async fn write(
     }
     pipeline::transition_events(ctx, &ws.object_ref(&()), previous, report).await;
     pipeline::patch_status(ctx, ws, MANAGER, status).await?;
-    let key = format!("workspace/{}", key_of(ws));
-    for c in &status.controls {
-        ctx.metrics.control_state_of(&key, &c.id, c.state);
-    }
     Ok(())
 }
 

@@ -576,6 +576,8 @@ pub fn plan(
         let locked = policy
             .and_then(|p| text(&p.properties, "state"))
             .is_some_and(|s| s.eq_ignore_ascii_case("Locked"));
+        // Creating the container or the unlocked policy is progress, not compliance: the
+        // control is reported remediated only when the lock will follow (lock: true).
         if obs.archive_container.is_none() {
             plan.writes.push(ArmWrite::Put {
                 op: PUT_CONTAINER,
@@ -587,14 +589,18 @@ pub fn plan(
                 id: archive.policy_id(),
                 body: policy_body,
             });
-            plan.remediates("storage.immutable-audit-archive");
+            if archive.lock {
+                plan.remediates("storage.immutable-audit-archive");
+            }
         } else if !locked && days < archive.retention_days {
             plan.writes.push(ArmWrite::Put {
                 op: PUT_IMMUTABILITY,
                 id: archive.policy_id(),
                 body: policy_body,
             });
-            plan.remediates("storage.immutable-audit-archive");
+            if archive.lock {
+                plan.remediates("storage.immutable-audit-archive");
+            }
         } else if !locked && archive.lock {
             plan.writes.push(ArmWrite::Post {
                 op: LOCK_IMMUTABILITY,
