@@ -29,6 +29,9 @@ use crate::azure::AzureError;
 use crate::azure::authorization::KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER;
 use crate::azure::insights::DesiredDiagnosticSetting;
 use crate::azure::keyvault::RotationPolicy;
+use crate::azure::resources;
+use crate::controls::keyvault::{self, VaultExpectations, VaultObservation};
+use crate::controls::plan::Plan;
 use crate::controls::storage::{self, ExpectedKey, StorageExpectations, StorageObservation};
 use crate::controls::{Finding, Found};
 
@@ -156,14 +159,11 @@ async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reconc
     let interval =
         duration::parse(&workspace.spec.drift_check_interval).unwrap_or(Duration::from_secs(3600));
     let observed = Observed { workspace, mode };
-    if store.spec.resource.kind != ResourceKind::StorageAccount {
-        let message = format!(
-            "{} stores are not evaluated by this version yet; StorageAccount is",
-            store.spec.resource.kind.as_str()
-        );
-        return fail(&store, &ctx, "NotSupported", message, Some(observed.mode)).await;
-    }
-    match storage_pass(&store, &ctx, &observed, interval).await {
+    let pass = match store.spec.resource.kind {
+        ResourceKind::StorageAccount => storage_pass(&store, &ctx, &observed, interval).await,
+        _ => arm_pass(&store, &ctx, &observed, interval).await,
+    };
+    match pass {
         Ok(action) => Ok(action),
         Err(Failure { reason, message }) => {
             fail(&store, &ctx, &reason, message, Some(observed.mode)).await
@@ -203,18 +203,33 @@ async fn storage_pass(
         &store.spec.exemptions,
     );
     let conflict = pass.conflicts(&findings);
-
-    let mut remediated: Vec<&'static str> = Vec::new();
-    let mut apply_error = None;
+    let mut applied = Ok(Vec::new());
     if observed.mode == Mode::Enforce {
         let plan = storage::plan(&expect, &obs, &pass.to_fix(&findings, &conflict));
         if !plan.is_empty() {
-            match apply_storage_plan(&azure, ws, &expect, &obs, &plan, ctx).await {
-                Ok(()) => remediated = plan.remediates.clone(),
-                Err(e) => apply_error = Some((e.to_string(), Failure::from(e))),
-            }
+            applied = apply_storage_plan(&azure, ws, &expect, &obs, &plan, ctx)
+                .await
+                .map(|()| plan.remediates.clone());
         }
     }
+    conclude(store, ctx, observed.mode, pass, findings, conflict, applied).await
+}
+
+/// The end of every evaluated pass, whatever the kind: the report, the status write, events
+/// for a failed remediation, and the requeue (soon after a remediation, to read it back).
+async fn conclude(
+    store: &PhiStore,
+    ctx: &Context,
+    mode: Mode,
+    pass: Pass,
+    findings: Vec<Finding>,
+    conflict: Vec<String>,
+    applied: Result<Vec<&'static str>, AzureError>,
+) -> Result<Action, Failure> {
+    let (remediated, apply_error) = match applied {
+        Ok(ids) => (ids, None),
+        Err(e) => (Vec::new(), Some((e.to_string(), Failure::from(e)))),
+    };
     let outcome = match &apply_error {
         Some((text, failure)) => Outcome::Failed {
             reason: failure.reason.clone(),
@@ -226,7 +241,7 @@ async fn storage_pass(
         },
     };
     let report = pass.report(findings, &remediated, outcome, vec![]);
-    write_status(store, ctx, &pass.previous, report, observed.mode).await?;
+    write_status(store, ctx, &pass.previous, report, mode).await?;
     if let Some((text, _)) = apply_error {
         pipeline::publish(
             ctx,
@@ -244,6 +259,139 @@ async fn storage_pass(
         return Ok(Action::requeue(Duration::from_secs(5)));
     }
     Ok(Action::requeue(pass.next_check(&store.spec.exemptions)))
+}
+
+/// Plans the writes for the findings a pass may act on.
+type Planner = Box<dyn Fn(&[&Finding]) -> Plan + Send + Sync>;
+
+/// A pass over a kind read through the generic ARM envelope: the kind's evaluator gives
+/// findings and a plan of ARM writes, which the shared apply stage makes.
+async fn arm_pass(
+    store: &PhiStore,
+    ctx: &Context,
+    observed: &Observed,
+    interval: Duration,
+) -> Result<Action, Failure> {
+    let ws = &observed.workspace;
+    let azure = ctx.azure.client_for(ws).await?;
+    let id = &store.spec.resource.id;
+    let kind = store.spec.resource.kind;
+    let tag = classification_tag(ws);
+    let (findings, location, planner): (Vec<Finding>, String, Planner) = match kind {
+        ResourceKind::KeyVault => {
+            let vault = azure
+                .get_resource(&resources::GET_VAULT, id)
+                .await?
+                .ok_or_else(|| not_found(kind, id))?;
+            let obs = VaultObservation {
+                diagnostics: diagnostic_settings(&azure, id).await?,
+                endpoint_groups: apply::endpoint_groups(
+                    &azure,
+                    &json!({ "properties": vault.properties }),
+                )
+                .await?,
+                vault,
+            };
+            let expect = VaultExpectations {
+                vault_id: id.clone(),
+                log_analytics_id: ws.spec.log_analytics.resource_id.clone(),
+                private_networking: ws.spec.private_networking.is_some(),
+                classification_tag: Some(tag),
+                category_groups: diagnostic_categories(store).0,
+                categories: diagnostic_categories(store).1,
+            };
+            let findings = keyvault::evaluate(&expect, &obs);
+            let location = obs.vault.location.clone().unwrap_or_default();
+            (
+                findings,
+                location,
+                Box::new(move |to_fix| {
+                    let mut plan = Plan::default();
+                    keyvault::plan(&expect, &obs, to_fix, &mut plan);
+                    plan
+                }),
+            )
+        }
+        other => {
+            return Err(Failure::new(
+                "NotSupported",
+                format!(
+                    "{} stores are not evaluated by this version yet; StorageAccount and KeyVault are",
+                    other.as_str()
+                ),
+            ));
+        }
+    };
+    let pass = Pass::new(
+        report_of(store.status.as_ref()),
+        store.meta().generation,
+        interval,
+        &store.spec.exemptions,
+    );
+    let conflict = pass.conflicts(&findings);
+    let mut applied = Ok(Vec::new());
+    if observed.mode == Mode::Enforce {
+        let plan = planner(&pass.to_fix(&findings, &conflict));
+        if !plan.is_empty() {
+            applied = apply::apply_plan(&azure, ctx, ws, id, &location, &plan)
+                .await
+                .map(|()| plan.remediates.clone());
+        }
+    }
+    conclude(store, ctx, observed.mode, pass, findings, conflict, applied).await
+}
+
+fn not_found(kind: ResourceKind, id: &str) -> Failure {
+    Failure::new(
+        reason::RESOURCE_NOT_FOUND,
+        format!(
+            "{} {id} does not exist, or the operator's identity cannot see it: check spec.resource.id",
+            kind.as_str()
+        ),
+    )
+}
+
+/// The diagnostic settings on a resource; none when it has none.
+async fn diagnostic_settings(
+    azure: &crate::azure::AzureClient,
+    id: &str,
+) -> Result<Vec<crate::azure::insights::DiagnosticSetting>, Failure> {
+    match azure.list_diagnostic_settings(id).await {
+        Ok(s) => Ok(s),
+        Err(AzureError::NotFound { .. }) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The diagnostic category groups and categories a store asks for: its own, or the `audit`
+/// category group.
+fn diagnostic_categories(store: &PhiStore) -> (Vec<String>, Vec<String>) {
+    let diagnostics = store.spec.diagnostics.as_ref();
+    let groups: Vec<String> = diagnostics
+        .map(|d| {
+            d.category_groups
+                .iter()
+                .map(|g| g.as_str().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let categories = diagnostics
+        .map(|d| d.categories.clone())
+        .unwrap_or_default();
+    if groups.is_empty() && categories.is_empty() {
+        (vec!["audit".into()], categories)
+    } else {
+        (groups, categories)
+    }
+}
+
+/// The workspace's PHI classification tag, `(name, value)`.
+fn classification_tag(ws: &HipaaWorkspace) -> (String, String) {
+    ws.spec
+        .classification_tag
+        .as_ref()
+        .map(|t| (t.name.clone(), t.value.clone()))
+        .unwrap_or_else(|| ("data-classification".into(), "phi".into()))
 }
 
 /// `common.cmk-vault-linked`: the store's key lives in the workspace's vault, which must
@@ -393,13 +541,7 @@ fn expectations(store: &PhiStore, ws: &HipaaWorkspace, ctx: &Context) -> Storage
         .map(|d| (d.as_secs() / 86_400) as i64)
         .unwrap_or(90);
     let profile = store.spec.profile.clone();
-    let diagnostics = store.spec.diagnostics.clone();
-    let tag = ws
-        .spec
-        .classification_tag
-        .as_ref()
-        .map(|t| (t.name.clone(), t.value.clone()))
-        .unwrap_or_else(|| ("data-classification".into(), "phi".into()));
+    let tag = classification_tag(ws);
     StorageExpectations {
         network_bypass: match profile.as_ref().map(|p| p.network_bypass) {
             Some(crate::api::phistore::NetworkBypass::None) => "None".into(),
@@ -435,29 +577,8 @@ fn expectations(store: &PhiStore, ws: &HipaaWorkspace, ctx: &Context) -> Storage
             .unwrap_or(14),
         log_analytics_workspace_id: ws.spec.log_analytics.resource_id.clone(),
         diagnostic_services: diagnostic_services(store),
-        category_groups: diagnostics
-            .as_ref()
-            .map(|d| {
-                d.category_groups
-                    .iter()
-                    .map(|g| g.as_str().to_string())
-                    .collect::<Vec<_>>()
-            })
-            .filter(|g| !g.is_empty())
-            .unwrap_or_else(|| {
-                if diagnostics
-                    .as_ref()
-                    .is_some_and(|d| !d.categories.is_empty())
-                {
-                    vec![]
-                } else {
-                    vec!["audit".into()]
-                }
-            }),
-        categories: diagnostics
-            .as_ref()
-            .map(|d| d.categories.clone())
-            .unwrap_or_default(),
+        category_groups: diagnostic_categories(store).0,
+        categories: diagnostic_categories(store).1,
         classification_tag: tag,
         file_shares: diagnostic_services(store).iter().any(|s| s == "file")
             || endpoint_groups(store).iter().any(|g| g == "file"),
@@ -749,22 +870,30 @@ async fn cleanup(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reco
         tracing::warn!(store = %store.name_any(), "workspace gone; nothing can be cleaned up in Azure");
         return Ok(Action::await_change());
     };
-    if store.spec.resource.kind != ResourceKind::StorageAccount {
-        return Ok(Action::await_change());
-    }
+    let id = store.spec.resource.id.clone();
+    // The workspace's own vault keeps what the workspace controller made for it.
+    let shared = id.eq_ignore_ascii_case(&ws.spec.key_vault.resource_id);
+    let (groups, diagnostics_on): (Vec<String>, Vec<String>) = match store.spec.resource.kind {
+        ResourceKind::StorageAccount => (
+            endpoint_groups(&store),
+            diagnostic_services(&store)
+                .iter()
+                .map(|service| format!("{id}/{service}Services/default"))
+                .collect(),
+        ),
+        ResourceKind::KeyVault if !shared => (vec!["vault".into()], vec![id.clone()]),
+        _ => return Ok(Action::await_change()),
+    };
     let result: Result<(), Failure> = async {
         let azure = ctx.azure.client_for(&ws).await?;
-        let id = &store.spec.resource.id;
-        let name = segment(id, "storageAccounts").unwrap_or_default();
-        for group in endpoint_groups(&store) {
+        let name = id.rsplit('/').next().unwrap_or_default();
+        for group in groups {
             azure
-                .ensure_private_endpoint_absent(&apply::endpoint_id(id, name, &group))
+                .ensure_private_endpoint_absent(&apply::endpoint_id(&id, name, &group))
                 .await?;
         }
-        for service in diagnostic_services(&store) {
-            azure
-                .ensure_diagnostic_setting_absent(&format!("{id}/{service}Services/default"))
-                .await?;
+        for resource in diagnostics_on {
+            azure.ensure_diagnostic_setting_absent(&resource).await?;
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod common;
 pub mod finding;
+pub mod keyvault;
 pub mod plan;
 pub mod storage;
 pub mod workspace;

@@ -9,17 +9,14 @@ use serde_json::{Value, json};
 use super::catalog::Remediation;
 use super::common;
 use super::finding::{Finding, Found};
+use super::keyvault::{VaultExpectations, VaultObservation};
 use super::plan::{ArmWrite, Plan, at};
 use crate::azure::authorization::RoleDefinition;
 use crate::azure::client::ArmOp;
 use crate::azure::insights::{DesiredDiagnosticSetting, DiagnosticSetting};
 use crate::azure::resources::{ArmResource, api_version};
 
-pub const PATCH_VAULT: ArmOp = ArmOp::new(
-    "Vaults_Update",
-    "Microsoft.KeyVault",
-    api_version::KEY_VAULT,
-);
+pub use super::keyvault::PATCH_VAULT;
 pub const PATCH_LOG_ANALYTICS: ArmOp = ArmOp::new(
     "Workspaces_Update",
     "Microsoft.OperationalInsights",
@@ -75,14 +72,6 @@ pub const DEFAULT_AUDIT_TABLES: &[&str] = &[
 /// Catalog ids of the workspace's safeguards that this version does not evaluate, and why.
 /// The README lists them.
 pub const NOT_YET_EVALUATED: &[(&str, &str)] = &[
-    (
-        "kv.defender",
-        "Microsoft.Security pricings have no recorded example in shared/azure-rest-examples, so the simulator cannot serve them faithfully",
-    ),
-    (
-        "kv.secret-expiry-set",
-        "the workspace vault holds keys; secrets are evaluated when a KeyVault PhiStore names a vault holding PHI",
-    ),
     (
         "law.cmk",
         "Log Analytics clusters have no recorded example in shared/azure-rest-examples",
@@ -161,11 +150,24 @@ pub struct WorkspaceObservation {
     pub archive_policy: Option<ArmResource>,
 }
 
+impl WorkspaceObservation {
+    fn vault_observation(&self) -> VaultObservation {
+        VaultObservation {
+            vault: self.vault.clone(),
+            diagnostics: self.vault_diagnostics.clone(),
+            endpoint_groups: self.vault_endpoint_groups.clone(),
+        }
+    }
+}
+
 impl WorkspaceExpectations {
-    pub fn vault_diagnostics(&self) -> DesiredDiagnosticSetting {
-        DesiredDiagnosticSetting {
-            resource_id: self.vault_id.clone(),
-            workspace_id: self.log_analytics_id.clone(),
+    /// What the workspace expects of its vault.
+    pub fn vault(&self) -> VaultExpectations {
+        VaultExpectations {
+            vault_id: self.vault_id.clone(),
+            log_analytics_id: self.log_analytics_id.clone(),
+            private_networking: self.private_networking,
+            classification_tag: None,
             category_groups: vec!["audit".into()],
             categories: vec![],
         }
@@ -190,89 +192,12 @@ fn text<'a>(body: &'a Value, path: &str) -> Option<&'a str> {
 
 /// Evaluates the vault, the Log Analytics workspace and the archive.
 pub fn evaluate(expect: &WorkspaceExpectations, obs: &WorkspaceObservation) -> Vec<Finding> {
-    let mut out = vault(expect, obs);
+    let mut out = super::keyvault::evaluate(&expect.vault(), &obs.vault_observation());
     out.extend(log_analytics(expect, obs));
     if let Some(archive) = &expect.archive {
         out.push(immutable_archive(archive, obs));
     }
     out
-}
-
-fn vault(expect: &WorkspaceExpectations, obs: &WorkspaceObservation) -> Vec<Finding> {
-    let v = json!({ "properties": obs.vault.properties });
-    // Current API versions default soft delete to on.
-    let soft_delete = flag(&v, "properties.enableSoftDelete").unwrap_or(true);
-    let soft_days = at(&v, "properties.softDeleteRetentionInDays")
-        .and_then(Value::as_i64)
-        .unwrap_or(90);
-    let soft = Finding::check(
-        "kv.soft-delete",
-        soft_delete && soft_days >= 90,
-        "enableSoftDelete=true, softDeleteRetentionInDays=90",
-        format!("enableSoftDelete={soft_delete}, softDeleteRetentionInDays={soft_days}"),
-    );
-    let soft = if soft_delete && soft_days < 90 {
-        soft.with_message("the retention can only be chosen when a vault is created: recreate the vault or exempt this control")
-    } else {
-        soft
-    };
-    let purge = flag(&v, "properties.enablePurgeProtection").unwrap_or(false);
-    let rbac = flag(&v, "properties.enableRbacAuthorization").unwrap_or(false);
-    let public = text(&v, "properties.publicNetworkAccess").unwrap_or("Enabled");
-    let default_action = text(&v, "properties.networkAcls.defaultAction").unwrap_or("Allow");
-    let ip_rules = at(&v, "properties.networkAcls.ipRules")
-        .and_then(Value::as_array)
-        .map(Vec::len)
-        .unwrap_or(0);
-    let endpoint = if expect.private_networking {
-        common::private_endpoint(
-            "kv.private-endpoint",
-            &v,
-            &obs.vault_endpoint_groups,
-            &["vault".to_string()],
-        )
-    } else {
-        Finding::new(
-            "kv.private-endpoint",
-            Found::Drifted,
-            "an Approved private endpoint for vault",
-            "no private endpoint",
-        )
-        .with_message("the workspace has no spec.privateNetworking.subnetId to place one in")
-    };
-    vec![
-        soft,
-        Finding::check(
-            "kv.purge-protection",
-            purge,
-            "enablePurgeProtection=true",
-            format!("enablePurgeProtection={purge}"),
-        ),
-        Finding::check(
-            "kv.rbac-authorization",
-            rbac,
-            "enableRbacAuthorization=true",
-            format!("enableRbacAuthorization={rbac}"),
-        ),
-        Finding::check(
-            "kv.public-network-disabled",
-            public.eq_ignore_ascii_case("Disabled"),
-            "Disabled",
-            public,
-        ),
-        Finding::check(
-            "kv.firewall-default-deny",
-            default_action.eq_ignore_ascii_case("Deny") && ip_rules == 0,
-            "defaultAction=Deny, no ipRules, bypass=AzureServices for customer-managed-key consumers",
-            format!("defaultAction={default_action}, {ip_rules} ipRules"),
-        ),
-        endpoint,
-        common::diagnostics(
-            "kv.diag-audit-event",
-            &obs.vault_diagnostics,
-            &expect.vault_diagnostics(),
-        ),
-    ]
 }
 
 fn log_analytics(expect: &WorkspaceExpectations, obs: &WorkspaceObservation) -> Vec<Finding> {
@@ -435,62 +360,7 @@ pub fn plan(
                 && f.control.remediation == Remediation::Automatic
         })
     };
-    let endpoint_ok = !to_fix
-        .iter()
-        .any(|f| f.id() == "kv.private-endpoint" && f.found != Found::Compliant);
-
-    // The vault: one PATCH with every drifted property.
-    let mut vault = serde_json::Map::new();
-    let mut vault_fixes = Vec::new();
-    if drifted("kv.soft-delete")
-        && flag(&json!({"p": obs.vault.properties}), "p.enableSoftDelete") == Some(false)
-    {
-        vault.insert("enableSoftDelete".into(), json!(true));
-        vault_fixes.push("kv.soft-delete");
-    }
-    if drifted("kv.purge-protection") {
-        vault.insert("enablePurgeProtection".into(), json!(true));
-        vault_fixes.push("kv.purge-protection");
-    }
-    if drifted("kv.rbac-authorization") {
-        vault.insert("enableRbacAuthorization".into(), json!(true));
-        vault_fixes.push("kv.rbac-authorization");
-    }
-    // Public access goes off only once the private endpoint is in place.
-    if drifted("kv.public-network-disabled") && endpoint_ok && expect.private_networking {
-        vault.insert("publicNetworkAccess".into(), json!("Disabled"));
-        vault_fixes.push("kv.public-network-disabled");
-    }
-    if drifted("kv.firewall-default-deny") {
-        let current = obs
-            .vault
-            .properties
-            .get("networkAcls")
-            .cloned()
-            .unwrap_or_else(|| json!({}));
-        let mut acls = current.as_object().cloned().unwrap_or_default();
-        acls.insert("defaultAction".into(), json!("Deny"));
-        acls.insert("bypass".into(), json!("AzureServices"));
-        acls.insert("ipRules".into(), json!([]));
-        vault.insert("networkAcls".into(), Value::Object(acls));
-        vault_fixes.push("kv.firewall-default-deny");
-    }
-    if !vault.is_empty() {
-        plan.writes.push(ArmWrite::Patch {
-            op: PATCH_VAULT,
-            id: expect.vault_id.clone(),
-            body: json!({ "properties": vault }),
-        });
-        vault_fixes.into_iter().for_each(|id| plan.remediates(id));
-    }
-    if drifted("kv.private-endpoint") && expect.private_networking {
-        plan.private_endpoint_groups.push("vault".into());
-        plan.remediates("kv.private-endpoint");
-    }
-    if drifted("kv.diag-audit-event") {
-        plan.diagnostics.push(expect.vault_diagnostics());
-        plan.remediates("kv.diag-audit-event");
-    }
+    super::keyvault::plan(&expect.vault(), &obs.vault_observation(), to_fix, &mut plan);
 
     // Log Analytics: one PATCH of the workspace, one PUT per short table.
     let law = json!({ "properties": obs.log_analytics.properties });
