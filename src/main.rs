@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::Parser;
 use hipaa_operator::config::Args;
 use hipaa_operator::controller::azure_access::AzureAccess;
-use hipaa_operator::controller::{Context, context, phistore, workspace};
+use hipaa_operator::controller::{Context, context, phistore, review, workspace};
 use hipaa_operator::metrics::Metrics;
 use hipaa_operator::{api, azure, runtime};
 
@@ -103,7 +103,8 @@ async fn main() -> anyhow::Result<()> {
     }
     tokio::join!(
         phistore::run(ctx.clone(), wait(stop_rx.clone())),
-        workspace::run(ctx, wait(stop_rx.clone())),
+        workspace::run(ctx.clone(), wait(stop_rx.clone())),
+        review::run(ctx, wait(stop_rx.clone())),
     );
     tracing::info!("controllers stopped");
     Ok(())

@@ -119,8 +119,9 @@ pub struct Readiness {
     synced: std::sync::atomic::AtomicUsize,
 }
 
-/// Controllers whose caches must sync before the operator is ready (PhiStore, HipaaWorkspace).
-pub const CONTROLLER_CACHES: usize = 2;
+/// Controllers whose caches must sync before the operator is ready (PhiStore, HipaaWorkspace,
+/// AccessReview).
+pub const CONTROLLER_CACHES: usize = 3;
 
 impl Readiness {
     pub fn crds_present(&self) {

@@ -6,6 +6,7 @@ pub mod context;
 pub mod phistore;
 pub mod pipeline;
 pub mod report;
+pub mod review;
 pub mod workspace;
 
 pub use context::Context;

@@ -20,6 +20,7 @@ use super::apply;
 use super::context::Context;
 use super::pipeline::{self, Failure, Pass, Report, segment};
 use super::report::Outcome;
+use super::review;
 use crate::api::common::ControlState;
 use crate::api::common::Mode;
 use crate::api::common::condition::reason;
@@ -63,7 +64,10 @@ pub async fn run(
     pipeline::report_synced(cache.clone(), ctx.readiness.clone(), "PhiStore");
     // The workspace controller counts stores from this cache.
     let _ = ctx.stores.set(cache.clone());
+    let reviews: Api<crate::api::AccessReview> = ctx.scoped_api();
     controller
+        // A decision on one of its review cycles re-evaluates the store.
+        .owns(reviews, watcher::Config::default().any_semantic())
         // A workspace change re-reconciles its stores.
         .watches(
             workspaces,
@@ -196,6 +200,17 @@ async fn storage_pass(
     let obs = observe_storage(&azure, account, &expect).await?;
     let mut findings = storage::evaluate(&expect, &obs);
     findings.push(vault_linked(ws, &findings));
+    let access = review::access_pass(
+        store,
+        ctx,
+        &azure,
+        ws,
+        observed.mode,
+        store.meta().generation,
+        &report_of(store.status.as_ref()).conditions,
+    )
+    .await?;
+    findings.extend(access.findings.iter().cloned());
     let pass = Pass::new(
         report_of(store.status.as_ref()),
         store.meta().generation,
@@ -212,7 +227,7 @@ async fn storage_pass(
                 .map(|()| plan.remediates.clone());
         }
     }
-    conclude(store, ctx, observed.mode, pass, findings, conflict, applied).await
+    conclude(store, ctx, observed.mode, pass, findings, applied, access).await
 }
 
 /// The end of every evaluated pass, whatever the kind: the report, the status write, events
@@ -223,11 +238,16 @@ async fn conclude(
     mode: Mode,
     pass: Pass,
     findings: Vec<Finding>,
-    conflict: Vec<String>,
     applied: Result<Vec<&'static str>, AzureError>,
+    access: review::AccessOutcome,
 ) -> Result<Action, Failure> {
+    // The same conflicts the plan left alone.
+    let conflict = pass.conflicts(&findings);
     let (remediated, apply_error) = match applied {
-        Ok(ids) => (ids, None),
+        Ok(mut ids) => {
+            ids.extend(access.remediated.iter().copied());
+            (ids, None)
+        }
         Err(e) => (Vec::new(), Some((e.to_string(), Failure::from(e)))),
     };
     let outcome = match &apply_error {
@@ -240,7 +260,7 @@ async fn conclude(
             conflict,
         },
     };
-    let report = pass.report(findings, &remediated, outcome, vec![]);
+    let report = pass.report(findings, &remediated, outcome, vec![access.condition]);
     write_status(store, ctx, &pass.previous, report, mode).await?;
     if let Some((text, _)) = apply_error {
         pipeline::publish(
@@ -322,6 +342,18 @@ async fn arm_pass(
             ));
         }
     };
+    let access = review::access_pass(
+        store,
+        ctx,
+        &azure,
+        ws,
+        observed.mode,
+        store.meta().generation,
+        &report_of(store.status.as_ref()).conditions,
+    )
+    .await?;
+    let mut findings = findings;
+    findings.extend(access.findings.iter().cloned());
     let pass = Pass::new(
         report_of(store.status.as_ref()),
         store.meta().generation,
@@ -338,7 +370,7 @@ async fn arm_pass(
                 .map(|()| plan.remediates.clone());
         }
     }
-    conclude(store, ctx, observed.mode, pass, findings, conflict, applied).await
+    conclude(store, ctx, observed.mode, pass, findings, applied, access).await
 }
 
 fn not_found(kind: ResourceKind, id: &str) -> Failure {

@@ -157,7 +157,8 @@ impl Pass {
     }
 
     /// The report of an evaluation: `remediated` are the ids the apply stage fixed;
-    /// `extra` are kind-specific conditions (such as `PolicyAssigned`).
+    /// `extra` are kind-specific conditions (such as `PolicyAssigned`, or `AccessReviewed` with
+    /// the review's own reasons), replacing a generic condition of the same type.
     pub fn report(
         &self,
         findings: Vec<Finding>,
@@ -202,6 +203,8 @@ impl Pass {
             self.generation,
             &self.now,
         );
+        // A kind-specific condition replaces the generic one of the same type.
+        conditions.retain(|c| !extra.iter().any(|e| e.type_ == c.type_));
         conditions.extend(extra);
         conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
         Report {

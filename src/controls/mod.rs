@@ -2,6 +2,7 @@
 //! I/O: evaluators take what was read from Azure and return findings; planners turn findings
 //! into the fewest Azure writes.
 
+pub mod access;
 pub mod catalog;
 pub mod common;
 pub mod finding;

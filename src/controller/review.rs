@@ -1,0 +1,484 @@
+//! Access reviews. Two parts:
+//!
+//! * [`access_pass`], run by the PhiStore controller on every evaluation: who can reach the
+//!   store now (role assignments at its scope and inherited), a new `AccessReview` cycle when
+//!   one is due (the workspace's cadence, or the `hipaa-operator.io/review-requested`
+//!   annotation), the store's `AccessReviewed` condition and its access controls, and — when
+//!   the workspace says `unreviewedAccess: Remove` in Enforce mode — removal of access that
+//!   appeared since the last completed review.
+//! * the AccessReview controller: each cycle's phase (`Open`, `Completed`, `Overdue`), and in
+//!   Enforce mode the removal of denied assignments the workspace governs; inherited or
+//!   break-glass ones are reported for a person.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ListParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::EventType;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+
+use super::context::Context;
+use super::pipeline::{self, Failure};
+use super::report;
+use crate::api::accessreview::{
+    AccessReview, AccessReviewSpec, AccessReviewStatus, RemovedAssignment, ReviewPhase,
+    ReviewedAssignment,
+};
+use crate::api::common::{LocalObjectRef, Mode};
+use crate::api::workspace::UnreviewedAccess;
+use crate::api::{HipaaWorkspace, PhiStore, duration};
+use crate::azure::AzureClient;
+use crate::controls::Finding;
+use crate::controls::access;
+
+/// Label naming the store a cycle reviews.
+pub const STORE_LABEL: &str = "hipaa-operator.io/store";
+/// Annotation on a PhiStore that opens a cycle now; its value is a token (a date, a ticket).
+pub const REQUEST_ANNOTATION: &str = "hipaa-operator.io/review-requested";
+/// The field manager of the status this controller writes.
+pub const MANAGER: &str = "hipaa-operator-accessreview";
+const CONDITION: &str = "AccessReviewed";
+
+/// What the access pass adds to a store's evaluation.
+pub struct AccessOutcome {
+    pub findings: Vec<Finding>,
+    /// `AccessReviewed`, with the review's own reasons.
+    pub condition: Condition,
+    /// Controls remediated (unreviewed access removed).
+    pub remediated: Vec<&'static str>,
+}
+
+fn cadence(ws: &HipaaWorkspace) -> (Duration, Duration) {
+    let settings = ws.spec.access_review.as_ref();
+    let cadence = settings
+        .and_then(|a| duration::parse(&a.cadence))
+        .unwrap_or(Duration::from_secs(90 * 86_400));
+    let due = settings
+        .and_then(|a| duration::parse(&a.due_after))
+        .unwrap_or(Duration::from_secs(14 * 86_400));
+    (cadence, due)
+}
+
+/// The scopes the workspace governs: its resource group (and so every store in it).
+pub fn governed(ws: &HipaaWorkspace) -> Vec<String> {
+    vec![format!(
+        "/subscriptions/{}/resourceGroups/{}",
+        ws.spec.subscription_id, ws.spec.resource_group
+    )]
+}
+
+fn break_glass(ws: &HipaaWorkspace) -> Vec<String> {
+    ws.spec
+        .access_review
+        .as_ref()
+        .map(|a| a.break_glass_principal_ids.clone())
+        .unwrap_or_default()
+}
+
+fn created(r: &AccessReview) -> Timestamp {
+    r.metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// The store's cycles, newest first.
+async fn cycles(ctx: &Context, store: &PhiStore) -> Result<Vec<AccessReview>, kube::Error> {
+    let api: Api<AccessReview> =
+        Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
+    let mut list = api
+        .list(&ListParams::default().labels(&format!("{STORE_LABEL}={}", store.name_any())))
+        .await?
+        .items;
+    list.sort_by_key(|r| std::cmp::Reverse(created(r)));
+    Ok(list)
+}
+
+pub async fn access_pass(
+    store: &PhiStore,
+    ctx: &Context,
+    azure: &AzureClient,
+    ws: &HipaaWorkspace,
+    mode: Mode,
+    generation: Option<i64>,
+    previous: &[Condition],
+) -> Result<AccessOutcome, Failure> {
+    let reaching = azure
+        .role_assignments_reaching(&store.spec.resource.id)
+        .await?;
+    let current =
+        access::reviewed_assignments(&reaching, &store.spec.resource.id, &break_glass(ws));
+    let kube_failure = |e: kube::Error| {
+        Failure::new(
+            crate::api::common::condition::reason::AZURE_UNAVAILABLE,
+            format!("access reviews: {e}"),
+        )
+    };
+    let mut reviews = cycles(ctx, store).await.map_err(kube_failure)?;
+    let now = Time(Timestamp::now());
+    let (cadence, due_after) = cadence(ws);
+    let latest_phase = reviews.first().map(|r| access::phase(r, &now).0);
+    let requested = store
+        .annotations()
+        .get(REQUEST_ANNOTATION)
+        .filter(|token| {
+            !reviews
+                .iter()
+                .any(|r| r.annotations().get(REQUEST_ANNOTATION) == Some(*token))
+        })
+        .cloned();
+    let cadence_due = reviews
+        .first()
+        .is_none_or(|r| now.0.duration_since(created(r)).as_secs() >= cadence.as_secs() as i64);
+    // One open cycle at a time: an open or overdue one is finished first.
+    let can_open = latest_phase.is_none_or(|p| p == ReviewPhase::Completed);
+    if can_open && (cadence_due || requested.is_some()) {
+        let review = open_cycle(ctx, store, &current, &now, due_after, requested, &reviews)
+            .await
+            .map_err(kube_failure)?;
+        pipeline::publish(
+            ctx,
+            &store.object_ref(&()),
+            EventType::Normal,
+            "ReviewOpened",
+            "Review",
+            format!(
+                "access review {} opened: {} assignments to decide by {}",
+                review.name_any(),
+                review.spec.assignments.len(),
+                review.spec.due_by.0
+            ),
+        )
+        .await;
+        reviews.insert(0, review);
+    }
+    let latest = reviews.first().map(|r| (r, access::phase(r, &now).0));
+    let completed = reviews
+        .iter()
+        .find(|r| access::phase(r, &now).0 == ReviewPhase::Completed);
+    let findings = access::evaluate(&current, latest, completed);
+
+    // Access that appeared since the last completed review, removed only when the workspace
+    // opts in and the mode is Enforce.
+    let mut remediated = Vec::new();
+    let remove_unreviewed = ws
+        .spec
+        .access_review
+        .as_ref()
+        .is_some_and(|a| a.unreviewed_access == UnreviewedAccess::Remove);
+    if mode == Mode::Enforce
+        && remove_unreviewed
+        && let Some(done) = completed
+    {
+        let unreviewed: Vec<&ReviewedAssignment> = current
+            .iter()
+            .filter(|a| {
+                !done.spec.assignments.iter().any(|r| {
+                    r.role_assignment_id
+                        .eq_ignore_ascii_case(&a.role_assignment_id)
+                })
+            })
+            .filter(|a| !a.break_glass)
+            .filter(|a| governed(ws).iter().any(|g| access::within(&a.scope, g)))
+            .collect();
+        for a in &unreviewed {
+            azure.delete_role_assignment(&a.role_assignment_id).await?;
+        }
+        if !unreviewed.is_empty() {
+            remediated.push("access.unreviewed-assignment");
+        }
+    }
+
+    let (ok, why, message) = match latest {
+        None => (false, "ReviewPending", "no review cycle yet".to_string()),
+        Some((r, ReviewPhase::Completed)) => (
+            true,
+            "Reviewed",
+            format!("cycle {} completed", r.name_any()),
+        ),
+        Some((r, ReviewPhase::Open)) => (
+            false,
+            "ReviewPending",
+            format!(
+                "cycle {} waits for decisions ({}), due {}",
+                r.name_any(),
+                access::phase(r, &now).1,
+                r.spec.due_by.0
+            ),
+        ),
+        Some((r, ReviewPhase::Overdue)) => (
+            false,
+            "ReviewOverdue",
+            format!(
+                "cycle {} was due {} and has {} decided",
+                r.name_any(),
+                r.spec.due_by.0,
+                access::phase(r, &now).1
+            ),
+        ),
+    };
+    let condition = report::condition(previous, CONDITION, ok, why, message, generation, &now);
+    Ok(AccessOutcome {
+        findings,
+        condition,
+        remediated,
+    })
+}
+
+async fn open_cycle(
+    ctx: &Context,
+    store: &PhiStore,
+    current: &[ReviewedAssignment],
+    now: &Time,
+    due_after: Duration,
+    requested: Option<String>,
+    existing: &[AccessReview],
+) -> Result<AccessReview, kube::Error> {
+    let date = now.0.strftime("%Y%m%d").to_string();
+    let base = format!("{}-{date}", store.name_any());
+    let taken = |n: &str| existing.iter().any(|r| r.name_any() == n);
+    let name = if taken(&base) {
+        (2..1000)
+            .map(|i| format!("{base}-{i}"))
+            .find(|n| !taken(n))
+            .unwrap_or_else(|| format!("{base}-{}", now.0.as_second()))
+    } else {
+        base
+    };
+    let mut review = AccessReview::new(
+        &name,
+        AccessReviewSpec {
+            store_ref: LocalObjectRef {
+                name: store.name_any(),
+                namespace: None,
+            },
+            due_by: Time(now.0 + due_after),
+            assignments: current.to_vec(),
+            decisions: vec![],
+        },
+    );
+    review
+        .metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert(STORE_LABEL.into(), store.name_any());
+    if let Some(token) = requested {
+        review
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(REQUEST_ANNOTATION.into(), token);
+    }
+    review.metadata.owner_references = Some(vec![OwnerReference {
+        api_version: PhiStore::api_version(&()).into(),
+        kind: PhiStore::kind(&()).into(),
+        name: store.name_any(),
+        uid: store.uid().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(false),
+    }]);
+    let api: Api<AccessReview> =
+        Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
+    api.create(&PostParams::default(), &review).await
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("the reconcile panicked (a bug; the log has the details); retrying")]
+    Panicked,
+}
+
+/// Runs the AccessReview controller until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let reviews: Api<AccessReview> = ctx.scoped_api();
+    let controller = Controller::new(reviews, watcher::Config::default().any_semantic());
+    pipeline::report_synced(controller.store(), ctx.readiness.clone(), "AccessReview");
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "AccessReview reconcile loop");
+            }
+        })
+        .await;
+}
+
+fn error_policy(review: Arc<AccessReview>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    tracing::warn!(review = %review.name_any(), %error, "AccessReview reconcile failed");
+    ctx.metrics.reconcile_error("accessreview", "kubernetes");
+    Action::requeue(Duration::from_secs(30))
+}
+
+async fn reconcile(review: Arc<AccessReview>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    pipeline::contained(reconcile_inner(review, ctx), || ReconcileError::Panicked).await
+}
+
+async fn reconcile_inner(
+    review: Arc<AccessReview>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let namespace = review.namespace().unwrap_or_default();
+    if !ctx.acts_in(&namespace) {
+        return Ok(Action::await_change());
+    }
+    let started = std::time::Instant::now();
+    let now = Time(Timestamp::now());
+    let old = review.status.clone().unwrap_or_default();
+    let (phase, decided) = access::phase(&review, &now);
+    let mut status = AccessReviewStatus {
+        observed_generation: review.meta().generation,
+        phase: Some(phase),
+        decided: Some(decided),
+        completed_at: old.completed_at.clone(),
+        removed: old.removed.clone(),
+        manual_removal_required: old.manual_removal_required.clone(),
+        evidence_blob: old.evidence_blob.clone(),
+        conditions: vec![],
+    };
+    let mut ready = (
+        false,
+        "ReviewPending",
+        "waiting for a decision on every principal".to_string(),
+    );
+    if phase == ReviewPhase::Overdue {
+        ready = (
+            false,
+            "ReviewOverdue",
+            format!("due {}", review.spec.due_by.0),
+        );
+    }
+    if phase == ReviewPhase::Completed {
+        if status.completed_at.is_none() {
+            status.completed_at = Some(now.clone());
+        }
+        ready = match act_on_decisions(&review, &ctx, &mut status).await {
+            Ok(message) => (true, "Completed", message),
+            Err(f) => (false, "RemovalFailed", f.message),
+        };
+    }
+    status.conditions = vec![report::condition(
+        &old.conditions,
+        crate::api::common::condition::READY,
+        ready.0,
+        ready.1,
+        ready.2,
+        review.meta().generation,
+        &now,
+    )];
+    if status != old {
+        if old.phase != Some(ReviewPhase::Overdue) && phase == ReviewPhase::Overdue {
+            pipeline::publish(
+                &ctx,
+                &review.object_ref(&()),
+                EventType::Warning,
+                "ReviewOverdue",
+                "Review",
+                format!("access review {} is overdue", review.name_any()),
+            )
+            .await;
+        }
+        pipeline::patch_status(&ctx, &*review, MANAGER, &status).await?;
+    }
+    ctx.metrics
+        .reconciled("accessreview", started.elapsed(), true);
+    Ok(match phase {
+        // Wake when it falls due.
+        ReviewPhase::Open => Action::requeue(Duration::from_secs(
+            review.spec.due_by.0.duration_since(now.0).as_secs().max(1) as u64 + 1,
+        )),
+        ReviewPhase::Completed if ready.1 == "RemovalFailed" => {
+            Action::requeue(Duration::from_secs(60))
+        }
+        _ => Action::await_change(),
+    })
+}
+
+/// A completed cycle in Enforce mode removes the denied assignments the workspace governs
+/// (each once: `status.removed` records them); the rest is listed for a person. In Audit mode
+/// everything is listed, nothing removed.
+async fn act_on_decisions(
+    review: &AccessReview,
+    ctx: &Context,
+    status: &mut AccessReviewStatus,
+) -> Result<String, Failure> {
+    let namespace = review.namespace().unwrap_or_default();
+    let stores: Api<PhiStore> = Api::namespaced(ctx.kube.clone(), &namespace);
+    let workspaces: Api<HipaaWorkspace> = Api::namespaced(ctx.kube.clone(), &namespace);
+    let kube_failure = |e: kube::Error| Failure::new("KubernetesUnavailable", e.to_string());
+    let Some(store) = stores
+        .get_opt(&review.spec.store_ref.name)
+        .await
+        .map_err(kube_failure)?
+    else {
+        return Ok("the store is gone; nothing to remove".into());
+    };
+    let Some(ws) = workspaces
+        .get_opt(&store.spec.workspace_ref.name)
+        .await
+        .map_err(kube_failure)?
+    else {
+        return Err(Failure::new(
+            "WorkspaceNotFound",
+            "the store's workspace does not exist; denied access cannot be removed",
+        ));
+    };
+    let mode = ws.spec.mode.strictest(store.spec.mode.unwrap_or_default());
+    let (removable, mut manual) = access::removals(review, &governed(&ws));
+    let pending: Vec<&ReviewedAssignment> = removable
+        .into_iter()
+        .filter(|a| {
+            !status.removed.iter().any(|r| {
+                r.role_assignment_id
+                    .eq_ignore_ascii_case(&a.role_assignment_id)
+            })
+        })
+        .collect();
+    if mode == Mode::Audit {
+        manual.extend(pending.iter().map(|a| {
+            format!(
+                "{} ({} at {}): denied; Audit mode does not remove it",
+                a.principal_id, a.role_name, a.scope
+            )
+        }));
+    } else if !pending.is_empty() {
+        let azure = ctx.azure.client_for(&ws).await?;
+        for a in pending {
+            azure.delete_role_assignment(&a.role_assignment_id).await?;
+            status.removed.push(RemovedAssignment {
+                role_assignment_id: a.role_assignment_id.clone(),
+                principal_id: a.principal_id.clone(),
+                removed_at: Time(Timestamp::now()),
+            });
+            pipeline::publish(
+                ctx,
+                &review.object_ref(&()),
+                EventType::Normal,
+                "AccessRemoved",
+                "Remove",
+                format!(
+                    "removed {} ({} at {})",
+                    a.principal_id, a.role_name, a.scope
+                ),
+            )
+            .await;
+        }
+    }
+    status.manual_removal_required = manual;
+    Ok(format!(
+        "{} removed, {} left for a person",
+        status.removed.len(),
+        status.manual_removal_required.len()
+    ))
+}

@@ -1,0 +1,358 @@
+//! Access reviews end to end: the operator binary, the real API server and azure-sim seeded with
+//! the example estate, where a clerk holds a data role on the storage account, a legacy
+//! deployment principal is Contributor on the subscription and a break-glass admin is Owner of
+//! the resource group.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use hipaa_operator::api::accessreview::ReviewPhase;
+use hipaa_operator::api::{AccessReview, PhiStore};
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams};
+use serde_json::json;
+use support::estate::{Estate, estate_with, workspace};
+use support::sim;
+
+const CLERK: &str = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
+const LEGACY: &str = "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a";
+const BREAK_GLASS: &str = "0b1c2d3e-4f5a-4b6c-8d7e-8f9a0b1c2d3e";
+const NEWCOMER: &str = "4f5a6b7c-8d9e-4f0a-9b1c-2d3e4f5a6b7c";
+
+async fn reviewed_estate(name: &str, mode: &str) -> (Estate, Api<AccessReview>) {
+    let mut ws = workspace(mode, None);
+    let mut settings = serde_json::to_value(ws.spec.access_review.clone()).expect("settings");
+    settings["dueAfter"] = json!("PT40S");
+    ws.spec.access_review = Some(serde_json::from_value(settings).expect("settings"));
+    let e = estate_with(
+        name,
+        ws,
+        async |_, _| {},
+        &["--leader-elect=false".into()],
+        &[],
+    )
+    .await;
+    let reviews: Api<AccessReview> = Api::namespaced(
+        control_plane::shared().client().await.expect("client"),
+        &e.ns.name,
+    );
+    (e, reviews)
+}
+
+fn store() -> PhiStore {
+    let mut s = support::example("phistore-storage.yaml");
+    s["spec"]["exemptions"] = json!([]);
+    serde_json::from_value(s).expect("store")
+}
+
+async fn wait_review(
+    e: &Estate,
+    reviews: &Api<AccessReview>,
+    what: &str,
+    done: impl Fn(&[AccessReview]) -> bool,
+) -> Vec<AccessReview> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let mut list = reviews
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items;
+        list.sort_by_key(|r| r.metadata.creation_timestamp.clone().map(|t| t.0));
+        if done(&list) {
+            return list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {list:#?}\n{}",
+            e.operator.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn wait_store(e: &Estate, what: &str, done: impl Fn(&PhiStore) -> bool) -> PhiStore {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let s = e.stores.get("referral-letters").await.expect("store");
+        if done(&s) {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {:#?}\n{}",
+            s.status,
+            e.operator.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn condition(s: &PhiStore, type_: &str) -> Option<(String, String)> {
+    s.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+fn control(s: &PhiStore, id: &str) -> Option<String> {
+    s.status
+        .as_ref()?
+        .controls
+        .iter()
+        .find(|c| c.id == id)
+        .map(|c| format!("{:?}", c.state))
+}
+
+fn phase(r: &AccessReview) -> Option<ReviewPhase> {
+    r.status.as_ref().and_then(|s| s.phase)
+}
+
+/// Approves everyone in the cycle except `deny`.
+fn decisions(review: &AccessReview, deny: &[&str]) -> serde_json::Value {
+    let mut principals: Vec<&str> = review
+        .spec
+        .assignments
+        .iter()
+        .map(|a| a.principal_id.as_str())
+        .collect();
+    principals.sort_unstable();
+    principals.dedup();
+    json!(
+        principals
+            .iter()
+            .map(|p| json!({
+                "principalId": p,
+                "decision": if deny.contains(p) { "Deny" } else { "Approve" },
+                "reviewer": "privacy-officer@contoso-health.example",
+                "justification": "quarterly access review CHG-3301"
+            }))
+            .collect::<Vec<_>>()
+    )
+}
+
+fn role_assignment_deletes(writes: &[(String, String)]) -> Vec<String> {
+    writes
+        .iter()
+        .filter(|(m, p)| {
+            m == "DELETE" && p.contains("/providers/Microsoft.Authorization/roleAssignments/")
+        })
+        .map(|(_, p)| p.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_cycle_lists_access_removes_exactly_the_denied_removable_assignments_and_tracks_new_access()
+ {
+    let (e, reviews) = reviewed_estate("review-enforce", "Enforce").await;
+    e.stores
+        .create(&Default::default(), &store())
+        .await
+        .expect("store");
+    let list = wait_review(&e, &reviews, "a cycle opens", |l| !l.is_empty()).await;
+    let review = &list[0];
+    assert!(
+        review
+            .metadata
+            .name
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("referral-letters-")
+    );
+    let owner = review.metadata.owner_references.clone().unwrap_or_default();
+    assert_eq!(owner.first().map(|o| o.kind.as_str()), Some("PhiStore"));
+    let find = |p: &str| {
+        review
+            .spec
+            .assignments
+            .iter()
+            .find(|a| a.principal_id == p)
+            .unwrap_or_else(|| panic!("{p} not listed: {:#?}", review.spec.assignments))
+    };
+    let clerk = find(CLERK);
+    assert!(!clerk.inherited && clerk.data_access, "{clerk:?}");
+    assert_eq!(clerk.role_name, "Storage Blob Data Reader");
+    let legacy = find(LEGACY);
+    assert!(legacy.inherited && !legacy.data_access);
+    assert_eq!(
+        legacy.scope,
+        format!("/subscriptions/{}", sim::SUBSCRIPTION)
+    );
+    assert!(find(BREAK_GLASS).break_glass);
+    wait_store(&e, "review pending", |s| {
+        condition(s, "AccessReviewed") == Some(("False".into(), "ReviewPending".into()))
+    })
+    .await;
+
+    // Decisions through the API (as kubectl or Git would apply them).
+    e.sim.clear_log().await;
+    reviews
+        .patch(
+            review.metadata.name.as_deref().expect("name"),
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"decisions": decisions(review, &[CLERK, LEGACY, BREAK_GLASS])}}),
+            ),
+        )
+        .await
+        .expect("decide");
+    let done = wait_review(&e, &reviews, "completed with removals", |l| {
+        l[0].status
+            .as_ref()
+            .is_some_and(|s| s.phase == Some(ReviewPhase::Completed) && !s.removed.is_empty())
+    })
+    .await;
+    let status = done[0].status.clone().expect("status");
+    assert_eq!(
+        status
+            .removed
+            .iter()
+            .map(|r| r.principal_id.as_str())
+            .collect::<Vec<_>>(),
+        vec![CLERK],
+        "only the denied assignment inside the workspace's scope is removed"
+    );
+    assert_eq!(status.manual_removal_required.len(), 2, "{status:?}");
+    assert!(
+        status
+            .manual_removal_required
+            .iter()
+            .any(|m| m.contains(LEGACY) && m.contains("inherited"))
+    );
+    assert!(
+        status
+            .manual_removal_required
+            .iter()
+            .any(|m| m.contains(BREAK_GLASS) && m.contains("break-glass"))
+    );
+    let deletes = role_assignment_deletes(&e.sim.writes().await);
+    assert_eq!(deletes.len(), 1, "exactly one removal: {deletes:?}");
+    assert!(deletes[0].eq_ignore_ascii_case(&clerk.role_assignment_id));
+    wait_store(&e, "reviewed", |s| {
+        condition(s, "AccessReviewed") == Some(("True".into(), "Reviewed".into()))
+    })
+    .await;
+
+    // Access granted after the review is drift of the store until a cycle reviews it.
+    e.sim
+        .admin(
+            reqwest::Method::POST,
+            "seed",
+            Some(
+                json!({"roleAssignments": [{"scope": sim::account_id(), "principalId": NEWCOMER,
+                "role": "Storage Blob Data Contributor", "principalType": "User"}]}),
+            ),
+        )
+        .await;
+    // The next pass comes at once on a spec change.
+    e.stores
+        .patch(
+            "referral-letters",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"hipaa-operator.io/review-requested": "CHG-3302"}}})),
+        )
+        .await
+        .expect("request a cycle");
+    let unreviewed = |s: &PhiStore| {
+        s.status
+            .iter()
+            .flat_map(|st| st.controls.iter())
+            .find(|c| c.id == "access.unreviewed-assignment")
+            .map(|c| (format!("{:?}", c.state), c.observed.clone()))
+            .unwrap_or_default()
+    };
+    let s = wait_store(&e, "unreviewed access found", |s| {
+        let (state, observed) = unreviewed(s);
+        state == "Drifted" && observed.contains(NEWCOMER)
+    })
+    .await;
+    let (_, observed) = unreviewed(&s);
+    // Denied access the operator may not remove stays visible too.
+    assert!(
+        observed.contains(&format!("not reviewed: {NEWCOMER}"))
+            && observed.contains("denied but still present")
+            && observed.contains(LEGACY),
+        "{observed}"
+    );
+    // The requested cycle lists the newcomer; left undecided, it falls overdue.
+    let list = wait_review(&e, &reviews, "a requested cycle", |l| l.len() == 2).await;
+    assert!(
+        list[1]
+            .spec
+            .assignments
+            .iter()
+            .any(|a| a.principal_id == NEWCOMER)
+    );
+    assert_eq!(
+        list[1]
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("hipaa-operator.io/review-requested"))
+            .map(String::as_str),
+        Some("CHG-3302")
+    );
+    wait_review(&e, &reviews, "overdue", |l| {
+        l.len() == 2 && phase(&l[1]) == Some(ReviewPhase::Overdue)
+    })
+    .await;
+    // The store notices at its next pass (the cycle's status change wakes it).
+    wait_store(&e, "review overdue", |s| {
+        condition(s, "AccessReviewed") == Some(("False".into(), "ReviewOverdue".into()))
+            && control(s, "common.access-review-evidence").as_deref() == Some("Drifted")
+    })
+    .await;
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(
+        control_plane::shared().client().await.expect("client"),
+        &e.ns.name,
+    );
+    let reasons: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter_map(|ev| ev.reason)
+        .collect();
+    assert!(reasons.iter().any(|r| r == "ReviewOverdue"), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r == "AccessRemoved"), "{reasons:?}");
+    e.ns.delete().await.expect("delete namespace");
+}
+
+#[tokio::test]
+async fn audit_mode_reviews_but_removes_nothing() {
+    let (e, reviews) = reviewed_estate("review-audit", "Audit").await;
+    e.stores
+        .create(&Default::default(), &store())
+        .await
+        .expect("store");
+    let list = wait_review(&e, &reviews, "a cycle opens", |l| !l.is_empty()).await;
+    reviews
+        .patch(
+            list[0].metadata.name.as_deref().expect("name"),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"decisions": decisions(&list[0], &[CLERK])}})),
+        )
+        .await
+        .expect("decide");
+    let done = wait_review(&e, &reviews, "completed", |l| {
+        phase(&l[0]) == Some(ReviewPhase::Completed)
+    })
+    .await;
+    let status = done[0].status.clone().expect("status");
+    assert!(status.removed.is_empty());
+    assert!(
+        status
+            .manual_removal_required
+            .iter()
+            .any(|m| m.contains(CLERK) && m.contains("Audit mode")),
+        "{status:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let writes = e.sim.writes().await;
+    assert!(writes.is_empty(), "Audit mode wrote to Azure: {writes:?}");
+    e.ns.delete().await.expect("delete namespace");
+}
