@@ -356,3 +356,119 @@ async fn audit_mode_reviews_but_removes_nothing() {
     assert!(writes.is_empty(), "Audit mode wrote to Azure: {writes:?}");
     e.ns.delete().await.expect("delete namespace");
 }
+
+#[tokio::test]
+async fn azure_native_reviews_are_created_and_their_decisions_reflected() {
+    use hipaa_operator::azure::client::ArmOp;
+    let mut ws = workspace("Enforce", None);
+    let mut settings = serde_json::to_value(ws.spec.access_review.clone()).expect("settings");
+    settings["azureNative"] = json!(true);
+    settings["reviewers"] =
+        json!([{"name": "privacy-officer@contoso-health.example", "principalId": BREAK_GLASS}]);
+    ws.spec.access_review = Some(serde_json::from_value(settings).expect("settings"));
+    let e = estate_with(
+        "review-native",
+        ws,
+        async |_, _| {},
+        &["--leader-elect=false".into()],
+        &[],
+    )
+    .await;
+    let reviews: Api<AccessReview> = Api::namespaced(
+        control_plane::shared().client().await.expect("client"),
+        &e.ns.name,
+    );
+    e.stores
+        .create(&Default::default(), &store())
+        .await
+        .expect("store");
+    let list = wait_review(&e, &reviews, "a cycle mirrored from Azure", |l| {
+        l.iter().any(|r| {
+            r.metadata
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key("hipaa-operator.io/azure-review-instance"))
+        })
+    })
+    .await;
+    let mirrored = list[0].clone();
+    let instance = mirrored.metadata.annotations.as_ref().expect("a")["hipaa-operator.io/azure-review-instance"].clone();
+    // Azure reviews the assignments at the store's own scope: the clerk's.
+    assert!(
+        mirrored.spec.assignments.iter().all(|a| !a.inherited),
+        "{:?}",
+        mirrored.spec.assignments
+    );
+    assert!(
+        mirrored
+            .spec
+            .assignments
+            .iter()
+            .any(|a| a.principal_id == CLERK)
+    );
+    let definitions: Vec<(String, String)> = e
+        .sim
+        .writes()
+        .await
+        .into_iter()
+        .filter(|(m, p)| m == "PUT" && p.contains("accessReviewScheduleDefinitions"))
+        .collect();
+    assert_eq!(definitions.len(), 1, "{definitions:?}");
+
+    // A reviewer denies the clerk's access in Azure.
+    let azure = e.sim.client(support::sim::Sim::operator_identity());
+    const LIST: ArmOp = ArmOp::new(
+        "ScopeAccessReviewInstanceDecisions_List",
+        "Microsoft.Authorization",
+        "2021-12-01-preview",
+    );
+    const PATCH: ArmOp = ArmOp::new(
+        "ScopeAccessReviewInstanceDecisions_Patch",
+        "Microsoft.Authorization",
+        "2021-12-01-preview",
+    );
+    let decisions: serde_json::Value = azure
+        .get(&LIST, &format!("{instance}/decisions"))
+        .await
+        .expect("decisions");
+    let clerk_decision = decisions["value"]
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .find(|d| d["properties"]["principal"]["id"] == CLERK)
+        .and_then(|d| d["id"].as_str())
+        .expect("a decision for the clerk")
+        .to_string();
+    azure
+        .write(
+            &PATCH,
+            azure_core::http::Method::Patch,
+            &clerk_decision,
+            Some(&json!({"properties": {"decision": "Deny", "justification": "moved to another team"}})),
+            None,
+        )
+        .await
+        .expect("decide in Azure");
+    // The store's next pass reflects it (a request annotation wakes it now).
+    e.stores
+        .patch(
+            "referral-letters",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"reviewed-in": "azure"}}})),
+        )
+        .await
+        .expect("wake");
+    let done = wait_review(&e, &reviews, "reflected and applied", |l| {
+        l.iter().any(|r| {
+            r.spec.decisions.iter().any(|d| d.principal_id == CLERK)
+                && r.status.as_ref().is_some_and(|s| !s.removed.is_empty())
+        })
+    })
+    .await;
+    let r = done
+        .iter()
+        .find(|r| !r.spec.decisions.is_empty())
+        .expect("review");
+    assert_eq!(r.spec.decisions[0].justification, "moved to another team");
+    e.ns.delete().await.expect("delete namespace");
+}

@@ -110,6 +110,10 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     rest.is_empty()
 }
 
+/// How long a role definition read is reused: built-in roles change with Azure releases and
+/// custom roles rarely; an hour bounds how stale a permission check can be.
+const ROLE_CACHE_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// The built-in role that lets a service's managed identity wrap and unwrap with a key.
 pub const KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER: &str = "e147488a-f6f5-4113-8e2d-b22465e65bf6";
 
@@ -276,14 +280,20 @@ impl AzureClient {
         role_definition_id: &str,
     ) -> Result<RoleDefinition, AzureError> {
         let guid = role_definition_id.rsplit('/').next().unwrap_or_default();
-        self.get(
-            &GET_DEFINITION,
-            &format!(
-                "{}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
-                scope.trim_end_matches('/')
-            ),
-        )
-        .await
+        if let Some(role) = self.cached_role(guid, ROLE_CACHE_AGE) {
+            return Ok(role);
+        }
+        let role: RoleDefinition = self
+            .get(
+                &GET_DEFINITION,
+                &format!(
+                    "{}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+                    scope.trim_end_matches('/')
+                ),
+            )
+            .await?;
+        self.cache_role(guid, &role);
+        Ok(role)
     }
 }
 

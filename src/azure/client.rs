@@ -177,6 +177,10 @@ struct Inner {
     budget: Budget,
     stats: Arc<CallStats>,
     lro: LroOptions,
+    /// Role definitions by GUID with when they were read: they change rarely, and every
+    /// evaluation of who can reach a store needs them.
+    role_definitions:
+        Mutex<HashMap<String, (std::time::Instant, super::authorization::RoleDefinition)>>,
 }
 
 impl std::fmt::Debug for AzureClient {
@@ -229,8 +233,38 @@ impl AzureClient {
                 budget: Budget::new(settings.budget),
                 stats: Arc::new(CallStats::default()),
                 lro: settings.lro,
+                role_definitions: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// A role definition read within `max_age`, by GUID.
+    pub(crate) fn cached_role(
+        &self,
+        guid: &str,
+        max_age: Duration,
+    ) -> Option<super::authorization::RoleDefinition> {
+        let cache = self
+            .inner
+            .role_definitions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(&guid.to_ascii_lowercase())
+            .filter(|(at, _)| at.elapsed() < max_age)
+            .map(|(_, r)| r.clone())
+    }
+
+    pub(crate) fn cache_role(&self, guid: &str, role: &super::authorization::RoleDefinition) {
+        let mut cache = self
+            .inner
+            .role_definitions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        cache.insert(
+            guid.to_ascii_lowercase(),
+            (std::time::Instant::now(), role.clone()),
+        );
     }
 
     /// The cloud this client talks to.

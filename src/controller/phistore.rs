@@ -141,6 +141,14 @@ struct Observed {
 }
 
 async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    // The cache can lag the status this controller wrote a moment ago (another watch event
+    // may wake the store first), and a pass computed from a stale status would lose evidence
+    // such as a `Remediated` state: read the store itself.
+    let api: Api<PhiStore> =
+        Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
+    let Some(store) = api.get_opt(&store.name_any()).await?.map(Arc::new) else {
+        return Ok(Action::await_change());
+    };
     // A store that no longer asks for cleanup loses the finalizer it may still carry.
     if store.spec.deletion_policy == DeletionPolicy::Retain
         && store.finalizers().iter().any(|f| f == FINALIZER)

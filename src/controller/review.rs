@@ -122,6 +122,19 @@ pub async fn access_pass(
     };
     let mut reviews = cycles(ctx, store).await.map_err(kube_failure)?;
     let now = Time(Timestamp::now());
+    let azure_native = ws
+        .spec
+        .access_review
+        .as_ref()
+        .is_some_and(|a| a.azure_native);
+    if azure_native
+        && let Some(mirrored) =
+            native::sync(store, ctx, azure, ws, mode, &current, &reviews).await?
+    {
+        // Azure drives the cycles: its newest instance is the store's latest cycle.
+        reviews.retain(|r| r.name_any() != mirrored.name_any());
+        reviews.insert(0, mirrored);
+    }
     let (cadence, due_after) = cadence(ws);
     let latest_phase = reviews.first().map(|r| access::phase(r, &now).0);
     let requested = store
@@ -136,8 +149,9 @@ pub async fn access_pass(
     let cadence_due = reviews
         .first()
         .is_none_or(|r| now.0.duration_since(created(r)).as_secs() >= cadence.as_secs() as i64);
-    // One open cycle at a time: an open or overdue one is finished first.
-    let can_open = latest_phase.is_none_or(|p| p == ReviewPhase::Completed);
+    // One open cycle at a time: an open or overdue one is finished first. With Azure's own
+    // reviews, Azure opens the cycles.
+    let can_open = !azure_native && latest_phase.is_none_or(|p| p == ReviewPhase::Completed);
     if can_open && (cadence_due || requested.is_some()) {
         let review = open_cycle(ctx, store, &current, &now, due_after, requested, &reviews)
             .await
@@ -231,15 +245,14 @@ pub async fn access_pass(
     })
 }
 
-async fn open_cycle(
-    ctx: &Context,
+/// A new cycle of `store` listing `current`, due `due_by`, named by store and date.
+fn new_cycle(
     store: &PhiStore,
     current: &[ReviewedAssignment],
     now: &Time,
-    due_after: Duration,
-    requested: Option<String>,
+    due_by: Time,
     existing: &[AccessReview],
-) -> Result<AccessReview, kube::Error> {
+) -> AccessReview {
     let date = now.0.strftime("%Y%m%d").to_string();
     let base = format!("{}-{date}", store.name_any());
     let taken = |n: &str| existing.iter().any(|r| r.name_any() == n);
@@ -258,7 +271,7 @@ async fn open_cycle(
                 name: store.name_any(),
                 namespace: None,
             },
-            due_by: Time(now.0 + due_after),
+            due_by,
             assignments: current.to_vec(),
             decisions: vec![],
         },
@@ -268,13 +281,6 @@ async fn open_cycle(
         .labels
         .get_or_insert_with(Default::default)
         .insert(STORE_LABEL.into(), store.name_any());
-    if let Some(token) = requested {
-        review
-            .metadata
-            .annotations
-            .get_or_insert_with(Default::default)
-            .insert(REQUEST_ANNOTATION.into(), token);
-    }
     review.metadata.owner_references = Some(vec![OwnerReference {
         api_version: PhiStore::api_version(&()).into(),
         kind: PhiStore::kind(&()).into(),
@@ -283,6 +289,26 @@ async fn open_cycle(
         controller: Some(true),
         block_owner_deletion: Some(false),
     }]);
+    review
+}
+
+async fn open_cycle(
+    ctx: &Context,
+    store: &PhiStore,
+    current: &[ReviewedAssignment],
+    now: &Time,
+    due_after: Duration,
+    requested: Option<String>,
+    existing: &[AccessReview],
+) -> Result<AccessReview, kube::Error> {
+    let mut review = new_cycle(store, current, now, Time(now.0 + due_after), existing);
+    if let Some(token) = requested {
+        review
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(REQUEST_ANNOTATION.into(), token);
+    }
     let api: Api<AccessReview> =
         Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
     api.create(&PostParams::default(), &review).await
@@ -334,6 +360,12 @@ async fn reconcile_inner(
         return Ok(Action::await_change());
     }
     let started = std::time::Instant::now();
+    // From the object itself: `status.removed` written a moment ago must not be lost to a
+    // lagging cache.
+    let api: Api<AccessReview> = Api::namespaced(ctx.kube.clone(), &namespace);
+    let Some(review) = api.get_opt(&review.name_any()).await?.map(Arc::new) else {
+        return Ok(Action::await_change());
+    };
     let now = Time(Timestamp::now());
     let old = review.status.clone().unwrap_or_default();
     let (phase, decided) = access::phase(&review, &now);
@@ -481,4 +513,225 @@ async fn act_on_decisions(
         status.removed.len(),
         status.manual_removal_required.len()
     ))
+}
+
+/// Azure's own access reviews (`Microsoft.Authorization/accessReviewScheduleDefinitions`).
+mod native {
+    use super::*;
+    use crate::api::accessreview::Decision;
+    use crate::api::accessreview::DecisionKind;
+    use crate::azure::client::ArmOp;
+    use crate::azure::resources::ArmResource;
+    use azure_core::http::Method;
+    use serde_json::{Value, json};
+
+    const API: &str = "2021-12-01-preview";
+    const PROVIDER: &str = "Microsoft.Authorization";
+    const GET_DEFINITION: ArmOp = ArmOp::new(
+        "ScopeAccessReviewScheduleDefinitions_GetById",
+        PROVIDER,
+        API,
+    );
+    const PUT_DEFINITION: ArmOp = ArmOp::new(
+        "ScopeAccessReviewScheduleDefinitions_CreateOrUpdateById",
+        PROVIDER,
+        API,
+    );
+    const LIST_INSTANCES: ArmOp = ArmOp::new("ScopeAccessReviewInstances_List", PROVIDER, API);
+    const LIST_DECISIONS: ArmOp =
+        ArmOp::new("ScopeAccessReviewInstanceDecisions_List", PROVIDER, API);
+    /// Annotation on a reflected cycle naming the Azure instance it mirrors.
+    pub const INSTANCE_ANNOTATION: &str = "hipaa-operator.io/azure-review-instance";
+
+    #[derive(serde::Deserialize)]
+    struct Page {
+        #[serde(default)]
+        value: Vec<ArmResource>,
+    }
+
+    /// The schedule definition the operator keeps for a store, at the store's scope.
+    pub fn definition_id(store_id: &str) -> String {
+        format!(
+            "{}/providers/Microsoft.Authorization/accessReviewScheduleDefinitions/{}",
+            store_id.trim_end_matches('/'),
+            uuid::Uuid::new_v5(
+                &uuid::Uuid::NAMESPACE_URL,
+                store_id.to_ascii_lowercase().as_bytes()
+            )
+        )
+    }
+
+    /// Keeps the definition (Enforce mode creates it) and mirrors its newest instance into an
+    /// AccessReview: the assignments found and the decisions reviewers made in Azure.
+    pub async fn sync(
+        store: &PhiStore,
+        ctx: &Context,
+        azure: &AzureClient,
+        ws: &HipaaWorkspace,
+        mode: Mode,
+        current: &[ReviewedAssignment],
+        reviews: &[AccessReview],
+    ) -> Result<Option<AccessReview>, Failure> {
+        let id = definition_id(&store.spec.resource.id);
+        let found: Option<ArmResource> = azure.get_opt(&GET_DEFINITION, &id).await?;
+        if found.is_none() {
+            if mode != Mode::Enforce {
+                return Ok(None);
+            }
+            let (cadence, due) = super::cadence(ws);
+            let reviewers: Vec<Value> = ws
+                .spec
+                .access_review
+                .as_ref()
+                .map(|a| {
+                    a.reviewers
+                        .iter()
+                        .filter_map(|r| r.principal_id.clone())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| json!({"principalId": p, "principalType": "user"}))
+                .collect();
+            let body = json!({"properties": {
+                "displayName": format!("HIPAA access review of {}", store.name_any()),
+                "descriptionForReviewers": "Who can reach this PHI store: approve what is still needed, deny the rest (45 CFR 164.308(a)(3)(ii)(B)/(C), (a)(4)).",
+                "scope": {"resourceId": store.spec.resource.id},
+                "reviewers": reviewers,
+                "reviewersType": "Assigned",
+                "settings": {
+                    "justificationRequiredOnApproval": true,
+                    "defaultDecisionEnabled": false,
+                    "autoApplyDecisionsEnabled": false,
+                    "instanceDurationInDays": (due.as_secs() / 86_400).max(1),
+                    "recurrence": {
+                        "pattern": {"type": "absoluteMonthly", "interval": (cadence.as_secs() / (30 * 86_400)).max(1)},
+                        "range": {"type": "noEnd", "startDate": Timestamp::now().to_string()}
+                    }
+                }
+            }});
+            azure
+                .write(&PUT_DEFINITION, Method::Put, &id, Some(&body), None)
+                .await?;
+        }
+        let instances: Page = azure
+            .get(&LIST_INSTANCES, &format!("{id}/instances"))
+            .await?;
+        let Some(instance) = instances.value.into_iter().max_by(|a, b| {
+            let start = |r: &ArmResource| {
+                r.properties["startDateTime"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            start(a).cmp(&start(b))
+        }) else {
+            return Ok(None);
+        };
+        let decisions: Page = azure
+            .get(&LIST_DECISIONS, &format!("{}/decisions", instance.id))
+            .await?;
+        let reflected: Vec<Decision> = decisions
+            .value
+            .iter()
+            .filter_map(|d| {
+                let p = &d.properties;
+                let kind = match p["decision"].as_str()? {
+                    "Approve" => DecisionKind::Approve,
+                    "Deny" => DecisionKind::Deny,
+                    _ => return None,
+                };
+                let principal = p["principal"]["id"].as_str()?.to_string();
+                let reviewer = p["reviewedBy"]["principalName"]
+                    .as_str()
+                    .filter(|n| !n.trim().is_empty())
+                    .or(p["reviewedBy"]["principalId"].as_str())
+                    .unwrap_or("a reviewer in Azure")
+                    .to_string();
+                Some(Decision {
+                    principal_id: principal,
+                    decision: kind,
+                    reviewer,
+                    justification: p["justification"]
+                        .as_str()
+                        .filter(|j| !j.trim().is_empty())
+                        .unwrap_or("(recorded in Azure without a justification)")
+                        .to_string(),
+                    decided_at: p["reviewedDateTime"]
+                        .as_str()
+                        .and_then(|t| t.parse().ok())
+                        .map(Time),
+                })
+            })
+            .filter(|d| current.iter().any(|a| a.principal_id == d.principal_id))
+            .collect();
+        let api: Api<AccessReview> =
+            Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
+        let kube_failure = |e: kube::Error| {
+            Failure::new(
+                crate::api::common::condition::reason::AZURE_UNAVAILABLE,
+                format!("access reviews: {e}"),
+            )
+        };
+        let mirrored = reviews
+            .iter()
+            .find(|r| r.annotations().get(INSTANCE_ANNOTATION) == Some(&instance.id));
+        match mirrored {
+            Some(r) => {
+                let mut wanted = reflected;
+                wanted.retain(|d| {
+                    r.spec
+                        .assignments
+                        .iter()
+                        .any(|a| a.principal_id == d.principal_id)
+                });
+                if r.spec.decisions != wanted {
+                    let patch = json!({"spec": {"decisions": wanted}});
+                    let updated = api
+                        .patch(
+                            &r.name_any(),
+                            &kube::api::PatchParams::default(),
+                            &kube::api::Patch::Merge(&patch),
+                        )
+                        .await
+                        .map_err(kube_failure)?;
+                    return Ok(Some(updated));
+                }
+                Ok(Some(r.clone()))
+            }
+            None => {
+                let due = instance.properties["endDateTime"]
+                    .as_str()
+                    .and_then(|t| t.parse::<Timestamp>().ok())
+                    .unwrap_or_else(Timestamp::now);
+                let now = Time(Timestamp::now());
+                // Azure reviews the assignments at the store's own scope: those are the cycle.
+                let in_review: Vec<ReviewedAssignment> = current
+                    .iter()
+                    .filter(|a| {
+                        decisions.value.iter().any(|d| {
+                            d.properties["principal"]["id"].as_str()
+                                == Some(a.principal_id.as_str())
+                        })
+                    })
+                    .cloned()
+                    .collect();
+                let mut review = super::new_cycle(store, &in_review, &now, Time(due), reviews);
+                review.spec.decisions = reflected
+                    .into_iter()
+                    .filter(|d| in_review.iter().any(|a| a.principal_id == d.principal_id))
+                    .collect();
+                review
+                    .metadata
+                    .annotations
+                    .get_or_insert_with(Default::default)
+                    .insert(INSTANCE_ANNOTATION.into(), instance.id.clone());
+                let created = api
+                    .create(&PostParams::default(), &review)
+                    .await
+                    .map_err(kube_failure)?;
+                Ok(Some(created))
+            }
+        }
+    }
 }

@@ -128,7 +128,13 @@ async fn reconcile_inner(
             .await
             .map(|()| Action::requeue(remaining)),
         Ok(()) => {
-            let next = evaluate(&ws, &ctx, interval, counts).await;
+            // Evaluate from the object itself, not a cache that may lag the last status write.
+            let api: Api<HipaaWorkspace> =
+                Api::namespaced(ctx.kube.clone(), &ws.namespace().unwrap_or_default());
+            let Some(fresh) = api.get_opt(&ws.name_any()).await? else {
+                return Ok(Action::await_change());
+            };
+            let next = evaluate(&fresh, &ctx, interval, counts).await;
             if let Ok(next) = &next {
                 // The requeue that `next` asks for is the next evaluation; a store change
                 // before it only recounts. (A small margin keeps the requeue from landing
@@ -217,15 +223,19 @@ async fn recount(
     ctx: &Context,
     counts: StoreCounts,
 ) -> Result<(), ReconcileError> {
-    let old = ws.status.clone().unwrap_or_default();
-    if old.stores.as_ref() == Some(&counts) {
+    if ws.status.as_ref().and_then(|s| s.stores.as_ref()) == Some(&counts) {
         return Ok(());
     }
-    let status = HipaaWorkspaceStatus {
-        stores: Some(counts),
-        ..old
-    };
-    pipeline::patch_status(ctx, ws, MANAGER, &status).await?;
+    // Only the counts: the rest of the status in this (cached) object may be older than what
+    // the last evaluation wrote, and must not be written back.
+    let api: Api<HipaaWorkspace> =
+        Api::namespaced(ctx.kube.clone(), &ws.namespace().unwrap_or_default());
+    api.patch_status(
+        &ws.name_any(),
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(serde_json::json!({ "status": { "stores": counts } })),
+    )
+    .await?;
     Ok(())
 }
 
