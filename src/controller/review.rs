@@ -663,7 +663,6 @@ mod native {
                         .map(Time),
                 })
             })
-            .filter(|d| current.iter().any(|a| a.principal_id == d.principal_id))
             .collect();
         let api: Api<AccessReview> =
             Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
