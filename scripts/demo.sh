@@ -108,10 +108,10 @@ done
 # The workspace settles too: everything it remediates on its own (purge rights and the archive
 # lock are left to people), and its store count follows the storage account.
 ws_unsettled() {
-  ws_controls | awk '$2 == "Drifted" && $1 != "law.purge-restricted" && $1 != "storage.immutable-audit-archive"' | grep -q . && return 0
-  [[ "$(kubectl get hipaaworkspace clinical -n clinical -o jsonpath='{.status.stores.ready}')" != 1 ]]
+  ws_controls | awk '$2 == "Drifted" && $1 != "law.purge-restricted" && $1 != "storage.immutable-audit-archive"' | grep -q .
 }
 for _ in $(seq 1 150); do ws_unsettled || break; sleep 0.4; done
+sleep 2 # the store count follows store changes after a one-second debounce
 say "kubectl get hipaa -n clinical"
 kubectl get hipaa -n clinical
 say "Every control of the storage account"
