@@ -31,6 +31,7 @@ use crate::azure::authorization::KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER;
 use crate::azure::insights::DesiredDiagnosticSetting;
 use crate::azure::keyvault::RotationPolicy;
 use crate::azure::resources;
+use crate::controls::cosmos::{self, CosmosExpectations, CosmosObservation};
 use crate::controls::keyvault::{self, VaultExpectations, VaultObservation};
 use crate::controls::plan::Plan;
 use crate::controls::storage::{self, ExpectedKey, StorageExpectations, StorageObservation};
@@ -340,11 +341,51 @@ async fn arm_pass(
                 }),
             )
         }
+        ResourceKind::CosmosDbAccount => {
+            let account = azure
+                .get_resource(&resources::GET_COSMOS_ACCOUNT, id)
+                .await?
+                .ok_or_else(|| not_found(kind, id))?;
+            let obs = CosmosObservation {
+                diagnostics: diagnostic_settings(&azure, id).await?,
+                endpoint_groups: apply::endpoint_groups(
+                    &azure,
+                    &json!({ "properties": account.properties }),
+                )
+                .await?,
+                account,
+                now: Timestamp::now(),
+            };
+            let (category_groups, categories) = diagnostic_categories(store);
+            let vault_name = segment(&ws.spec.key_vault.resource_id, "vaults").unwrap_or_default();
+            let expect = CosmosExpectations {
+                account_id: id.clone(),
+                log_analytics_id: ws.spec.log_analytics.resource_id.clone(),
+                private_endpoint_groups: store_endpoint_groups(store),
+                vault_uri: ctx.azure_cloud().vault_uri(vault_name),
+                allowed_ip_ranges: store
+                    .spec
+                    .profile
+                    .as_ref()
+                    .map(|p| p.allowed_ip_ranges.clone())
+                    .unwrap_or_default(),
+                classification_tag: tag,
+                category_groups,
+                categories,
+            };
+            let findings = cosmos::evaluate(&expect, &obs);
+            let location = obs.account.location.clone().unwrap_or_default();
+            (
+                findings,
+                location,
+                Box::new(move |to_fix| cosmos::plan(&expect, &obs, to_fix)),
+            )
+        }
         other => {
             return Err(Failure::new(
                 "NotSupported",
                 format!(
-                    "{} stores are not evaluated by this version yet; StorageAccount and KeyVault are",
+                    "{} stores are not evaluated by this version yet; StorageAccount, KeyVault and CosmosDbAccount are",
                     other.as_str()
                 ),
             ));
@@ -423,6 +464,26 @@ fn diagnostic_categories(store: &PhiStore) -> (Vec<String>, Vec<String>) {
     } else {
         (groups, categories)
     }
+}
+
+/// The private-endpoint sub-resources of a store: its own, or its kind's default.
+fn store_endpoint_groups(store: &PhiStore) -> Vec<String> {
+    store
+        .spec
+        .private_endpoint
+        .as_ref()
+        .map(|p| p.group_ids.clone())
+        .filter(|g| !g.is_empty())
+        .unwrap_or_else(|| {
+            vec![
+                store
+                    .spec
+                    .resource
+                    .kind
+                    .default_private_endpoint_group()
+                    .to_string(),
+            ]
+        })
 }
 
 /// The workspace's PHI classification tag, `(name, value)`.
@@ -922,6 +983,7 @@ async fn cleanup(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reco
                 .collect(),
         ),
         ResourceKind::KeyVault if !shared => (vec!["vault".into()], vec![id.clone()]),
+        ResourceKind::CosmosDbAccount => (store_endpoint_groups(&store), vec![id.clone()]),
         _ => return Ok(Action::await_change()),
     };
     let result: Result<(), Failure> = async {

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod catalog;
 pub mod common;
+pub mod cosmos;
 pub mod finding;
 pub mod keyvault;
 pub mod plan;
