@@ -85,6 +85,36 @@ pub async fn apply_plan(
     target_location: &str,
     plan: &Plan,
 ) -> Result<(), AzureError> {
+    if plan.ensure_key
+        && let Some(key) = &plan.key_name
+    {
+        // The key, with its rotation policy, exists before anything points at it.
+        let vault = ws
+            .spec
+            .key_vault
+            .resource_id
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        let rotation = &ws.spec.key_vault.rotation;
+        let kty = match ws.spec.key_vault.key_type {
+            crate::api::workspace::KeyType::Rsa => "RSA",
+            crate::api::workspace::KeyType::RsaHsm => "RSA-HSM",
+        };
+        azure
+            .ensure_key(
+                vault,
+                key,
+                kty,
+                u32::try_from(ws.spec.key_vault.key_size).unwrap_or(3072),
+                &crate::azure::keyvault::RotationPolicy::new(
+                    &rotation.rotate_after,
+                    &rotation.expire_after,
+                    &rotation.notify_before,
+                ),
+            )
+            .await?;
+    }
     ensure_private_endpoints(
         azure,
         ctx,

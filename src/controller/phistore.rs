@@ -32,6 +32,7 @@ use crate::azure::insights::DesiredDiagnosticSetting;
 use crate::azure::keyvault::RotationPolicy;
 use crate::azure::resources;
 use crate::controls::cosmos::{self, CosmosExpectations, CosmosObservation};
+use crate::controls::healthdata::{self, HealthExpectations, HealthObservation, Service};
 use crate::controls::keyvault::{self, VaultExpectations, VaultObservation};
 use crate::controls::plan::Plan;
 use crate::controls::storage::{self, ExpectedKey, StorageExpectations, StorageObservation};
@@ -381,11 +382,92 @@ async fn arm_pass(
                 Box::new(move |to_fix| cosmos::plan(&expect, &obs, to_fix)),
             )
         }
+        ResourceKind::HealthDataWorkspace
+        | ResourceKind::FhirService
+        | ResourceKind::DicomService => {
+            let (service, get) = match kind {
+                ResourceKind::HealthDataWorkspace => {
+                    (Service::Workspace, resources::GET_HDS_WORKSPACE)
+                }
+                ResourceKind::FhirService => (Service::Fhir, resources::GET_FHIR),
+                _ => (Service::Dicom, resources::GET_DICOM),
+            };
+            let resource = azure
+                .get_resource(&get, id)
+                .await?
+                .ok_or_else(|| not_found(kind, id))?;
+            let obs = HealthObservation {
+                diagnostics: if service == Service::Workspace {
+                    Vec::new()
+                } else {
+                    diagnostic_settings(&azure, id).await?
+                },
+                endpoint_groups: apply::endpoint_groups(
+                    &azure,
+                    &json!({ "properties": resource.properties }),
+                )
+                .await?,
+                resource,
+            };
+            let vault_name = segment(&ws.spec.key_vault.resource_id, "vaults").unwrap_or_default();
+            let key_name = store
+                .spec
+                .encryption
+                .as_ref()
+                .and_then(|e| e.key_name.clone())
+                .unwrap_or_else(|| {
+                    format!(
+                        "{}-{}",
+                        store.namespace().unwrap_or_default(),
+                        store.name_any()
+                    )
+                });
+            let governed_storage: Vec<String> = ctx
+                .stores
+                .get()
+                .map(|cache| {
+                    cache
+                        .state()
+                        .into_iter()
+                        .filter(|s| s.namespace() == store.namespace())
+                        .filter(|s| s.spec.resource.kind == ResourceKind::StorageAccount)
+                        .map(|s| s.spec.resource.id.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let expect = HealthExpectations {
+                service,
+                resource_id: id.clone(),
+                log_analytics_id: ws.spec.log_analytics.resource_id.clone(),
+                private_endpoint_groups: store_endpoint_groups(store),
+                key_url: format!(
+                    "{}/keys/{key_name}",
+                    ctx.azure_cloud()
+                        .vault_uri(vault_name)
+                        .trim_end_matches('/')
+                ),
+                tenant_id: ws
+                    .spec
+                    .identity
+                    .as_ref()
+                    .and_then(|i| i.tenant_id.clone())
+                    .or_else(|| std::env::var("AZURE_TENANT_ID").ok()),
+                governed_storage,
+                classification_tag: tag,
+            };
+            let findings = healthdata::evaluate(&expect, &obs);
+            let location = obs.resource.location.clone().unwrap_or_default();
+            (
+                findings,
+                location,
+                Box::new(move |to_fix| healthdata::plan(&expect, &obs, to_fix)),
+            )
+        }
         other => {
             return Err(Failure::new(
                 "NotSupported",
                 format!(
-                    "{} stores are not evaluated by this version yet; StorageAccount, KeyVault and CosmosDbAccount are",
+                    "{} stores are not evaluated by this version yet",
                     other.as_str()
                 ),
             ));
@@ -984,6 +1066,9 @@ async fn cleanup(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reco
         ),
         ResourceKind::KeyVault if !shared => (vec!["vault".into()], vec![id.clone()]),
         ResourceKind::CosmosDbAccount => (store_endpoint_groups(&store), vec![id.clone()]),
+        // Services sit behind their workspace's endpoint: only the setting is theirs.
+        ResourceKind::FhirService | ResourceKind::DicomService => (vec![], vec![id.clone()]),
+        ResourceKind::HealthDataWorkspace => (store_endpoint_groups(&store), vec![]),
         _ => return Ok(Action::await_change()),
     };
     let result: Result<(), Failure> = async {

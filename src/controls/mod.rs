@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod common;
 pub mod cosmos;
 pub mod finding;
+pub mod healthdata;
 pub mod keyvault;
 pub mod plan;
 pub mod storage;

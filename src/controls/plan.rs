@@ -64,6 +64,8 @@ pub struct Plan {
     pub diagnostics: Vec<DesiredDiagnosticSetting>,
     /// The workspace key must exist with its rotation policy before any write that points at it.
     pub ensure_key: bool,
+    /// The name of that key in the workspace vault.
+    pub key_name: Option<String>,
     /// Ids of the controls the plan remediates.
     pub remediates: Vec<&'static str>,
 }

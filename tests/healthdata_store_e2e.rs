@@ -1,0 +1,155 @@
+//! Health Data Services stores end to end (the operator binary, the real API server,
+//! azure-sim): the workspace gets its private endpoint; the FHIR service gets its key, CORS and
+//! audit logs through read-modify-write PUTs; the read-only `publicNetworkAccess` is reported
+//! and never written; drift is reverted.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use hipaa_operator::api::PhiStore;
+use hipaa_operator::azure::resources::{self, GET_FHIR, PUT_FHIR};
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
+use support::estate::{Estate, INTERVAL_SECS, estate};
+use support::sim::{self, Sim};
+
+fn fhir_id() -> String {
+    format!(
+        "{}/providers/Microsoft.HealthcareApis/workspaces/hdsclinical/fhirservices/fhir-patient-record",
+        sim::RG
+    )
+}
+
+fn store(file: &str) -> PhiStore {
+    let mut s = support::example(file);
+    if let Some(enc) = s["spec"]["encryption"].as_object_mut() {
+        // The estate has no user-assigned identity: the service's own identity reaches the key.
+        enc.remove("userAssignedIdentityId");
+    }
+    serde_json::from_value(s).expect("store")
+}
+
+async fn wait_for(
+    e: &Estate,
+    name: &str,
+    what: &str,
+    done: impl Fn(&PhiStore) -> bool,
+) -> PhiStore {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(s) = e.stores.get(name).await
+            && done(&s)
+        {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {:#?}\n{}",
+            e.stores.get(name).await.ok().and_then(|s| s.status),
+            e.operator.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn state(s: &PhiStore, id: &str) -> String {
+    s.status
+        .iter()
+        .flat_map(|st| st.controls.iter())
+        .find(|c| c.id == id)
+        .map(|c| format!("{:?}", c.state))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn health_data_services_are_audited_enforced_and_kept() {
+    let e = estate("hds-stores", "Audit").await;
+    for file in ["phistore-healthdata-workspace.yaml", "phistore-fhir.yaml"] {
+        e.stores
+            .create(&Default::default(), &store(file))
+            .await
+            .expect("create store");
+    }
+    let fhir = wait_for(&e, "patient-record-fhir", "evaluated", |s| {
+        !state(s, "fhir.cors-restricted").is_empty()
+    })
+    .await;
+    for id in [
+        "fhir.cors-restricted",
+        "fhir.cmk",
+        "fhir.diag-audit-logs",
+        "fhir.public-network-disabled",
+    ] {
+        assert_eq!(state(&fhir, id), "Drifted", "{id}");
+    }
+    assert_eq!(state(&fhir, "fhir.authn-tenant"), "Compliant");
+    let writes = e.sim.writes().await;
+    assert!(writes.is_empty(), "Audit mode wrote to Azure: {writes:?}");
+
+    e.workspaces
+        .patch(
+            "clinical",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"mode": "Enforce"}})),
+        )
+        .await
+        .expect("Enforce");
+    let fhir = wait_for(&e, "patient-record-fhir", "remediated", |s| {
+        ["fhir.cors-restricted", "fhir.cmk", "fhir.diag-audit-logs"]
+            .iter()
+            .all(|id| state(s, id) == "Remediated")
+    })
+    .await;
+    wait_for(&e, "hds-clinical", "endpoint", |s| {
+        state(s, "ahds.workspace-private-endpoint") == "Remediated"
+    })
+    .await;
+    let azure = e.sim.client(Sim::operator_identity());
+    let service = azure
+        .get_resource(&GET_FHIR, &fhir_id())
+        .await
+        .expect("read")
+        .expect("fhir");
+    assert_eq!(
+        service.properties["corsConfiguration"]["origins"],
+        json!([])
+    );
+    assert!(
+        service.properties["encryption"]["customerManagedKeyEncryption"]["keyEncryptionKeyUrl"]
+            .as_str()
+            .is_some_and(|k| k.ends_with("/keys/patient-record-fhir-cmk")),
+        "{}",
+        service.properties
+    );
+    // Read-only in this api-version: reported, never written.
+    assert_ne!(state(&fhir, "fhir.public-network-disabled"), "Remediated");
+
+    // Out-of-band drift (a wildcard origin put back) is reverted within an interval.
+    e.sim
+        .client(Sim::legacy_identity())
+        .read_modify_write(&GET_FHIR, &PUT_FHIR, &fhir_id(), |body: &mut Value| {
+            body["properties"]["corsConfiguration"]["origins"] = json!(["*"]);
+            true
+        })
+        .await
+        .expect("drift");
+    let deadline = Instant::now() + Duration::from_secs(INTERVAL_SECS * 2 + 30);
+    loop {
+        let s = azure
+            .get_resource(&resources::GET_FHIR, &fhir_id())
+            .await
+            .expect("read")
+            .expect("fhir");
+        if s.properties["corsConfiguration"]["origins"] == json!([]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not reverted:\n{}",
+            e.operator.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    e.ns.delete().await.expect("delete namespace");
+}
