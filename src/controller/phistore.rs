@@ -35,6 +35,7 @@ use crate::controls::cosmos::{self, CosmosExpectations, CosmosObservation};
 use crate::controls::healthdata::{self, HealthExpectations, HealthObservation, Service};
 use crate::controls::keyvault::{self, VaultExpectations, VaultObservation};
 use crate::controls::plan::Plan;
+use crate::controls::sql::{self, SqlExpectations, SqlObservation};
 use crate::controls::storage::{self, ExpectedKey, StorageExpectations, StorageObservation};
 use crate::controls::{Finding, Found};
 
@@ -410,18 +411,7 @@ async fn arm_pass(
                 resource,
             };
             let vault_name = segment(&ws.spec.key_vault.resource_id, "vaults").unwrap_or_default();
-            let key_name = store
-                .spec
-                .encryption
-                .as_ref()
-                .and_then(|e| e.key_name.clone())
-                .unwrap_or_else(|| {
-                    format!(
-                        "{}-{}",
-                        store.namespace().unwrap_or_default(),
-                        store.name_any()
-                    )
-                });
+            let key_name = store_key_name(store);
             let governed_storage: Vec<String> = ctx
                 .stores
                 .get()
@@ -461,6 +451,34 @@ async fn arm_pass(
                 findings,
                 location,
                 Box::new(move |to_fix| healthdata::plan(&expect, &obs, to_fix)),
+            )
+        }
+        ResourceKind::SqlServer => {
+            let server = azure
+                .get_resource(&resources::GET_SQL_SERVER, id)
+                .await?
+                .ok_or_else(|| not_found(kind, id))?;
+            let vault_name = segment(&ws.spec.key_vault.resource_id, "vaults")
+                .unwrap_or_default()
+                .to_string();
+            let key_name = store_key_name(store);
+            let expect = SqlExpectations {
+                server_id: id.clone(),
+                log_analytics_id: ws.spec.log_analytics.resource_id.clone(),
+                private_endpoint_groups: store_endpoint_groups(store),
+                vault_uri: ctx.azure_cloud().vault_uri(&vault_name),
+                vault_name,
+                key_name,
+                min_pitr_days: 7,
+                classification_tag: tag,
+            };
+            let obs = observe_sql(&azure, id, server, &expect).await?;
+            let findings = sql::evaluate(&expect, &obs);
+            let location = obs.server.location.clone().unwrap_or_default();
+            (
+                findings,
+                location,
+                Box::new(move |to_fix| sql::plan(&expect, &obs, to_fix)),
             )
         }
         other => {
@@ -546,6 +564,114 @@ fn diagnostic_categories(store: &PhiStore) -> (Vec<String>, Vec<String>) {
     } else {
         (groups, categories)
     }
+}
+
+/// Everything the `sql.*` controls read for one server.
+async fn observe_sql(
+    azure: &crate::azure::AzureClient,
+    id: &str,
+    server: crate::azure::resources::ArmResource,
+    expect: &SqlExpectations,
+) -> Result<SqlObservation, Failure> {
+    use crate::azure::client::ArmOp;
+    use crate::azure::resources::{ArmResource, api_version};
+    #[derive(serde::Deserialize)]
+    struct Page {
+        #[serde(default)]
+        value: Vec<ArmResource>,
+    }
+    const fn op(name: &'static str) -> ArmOp {
+        ArmOp::new(name, "Microsoft.Sql", api_version::SQL)
+    }
+    let opt = |op: ArmOp, path: String| async move { azure.get_resource(&op, &path).await };
+    let firewall: Page = azure
+        .get(
+            &op("FirewallRules_ListByServer"),
+            &format!("{id}/firewallRules"),
+        )
+        .await?;
+    let databases: Page = azure
+        .get(&op("Databases_ListByServer"), &format!("{id}/databases"))
+        .await?;
+    let mut dbs = Vec::new();
+    for database in databases.value {
+        if database.name.eq_ignore_ascii_case("master") {
+            continue;
+        }
+        let db = database.id.clone();
+        dbs.push(sql::Database {
+            tde: opt(
+                op("TransparentDataEncryptions_Get"),
+                format!("{db}/transparentDataEncryption/current"),
+            )
+            .await?,
+            long_term: opt(
+                op("LongTermRetentionPolicies_Get"),
+                format!("{db}/backupLongTermRetentionPolicies/default"),
+            )
+            .await?,
+            short_term: opt(
+                op("BackupShortTermRetentionPolicies_Get"),
+                format!("{db}/backupShortTermRetentionPolicies/default"),
+            )
+            .await?,
+            database,
+        });
+    }
+    let latest_key_version = azure
+        .get_key(&expect.vault_name, &expect.key_name)
+        .await?
+        .map(|k| k.key.version().to_string());
+    Ok(SqlObservation {
+        firewall_rules: firewall.value,
+        databases: dbs,
+        encryption_protector: opt(
+            op("EncryptionProtectors_Get"),
+            format!("{id}/encryptionProtector/current"),
+        )
+        .await?,
+        auditing: opt(
+            op("ServerBlobAuditingPolicies_Get"),
+            format!("{id}/auditingSettings/default"),
+        )
+        .await?,
+        master_diagnostics: diagnostic_settings(azure, &format!("{id}/databases/master")).await?,
+        administrator: opt(
+            op("ServerAzureADAdministrators_Get"),
+            format!("{id}/administrators/ActiveDirectory"),
+        )
+        .await?,
+        entra_only: opt(
+            op("ServerAzureADOnlyAuthentications_Get"),
+            format!("{id}/azureADOnlyAuthentications/Default"),
+        )
+        .await?,
+        alert_policy: opt(
+            op("ServerSecurityAlertPolicies_Get"),
+            format!("{id}/securityAlertPolicies/Default"),
+        )
+        .await?,
+        endpoint_groups: apply::endpoint_groups(azure, &json!({ "properties": server.properties }))
+            .await?,
+        latest_key_version,
+        server,
+    })
+}
+
+/// The name of a store's key in the workspace vault: its own, or `{namespace}-{name}`.
+fn store_key_name(store: &PhiStore) -> String {
+    store
+        .spec
+        .encryption
+        .as_ref()
+        .and_then(|e| e.key_name.clone())
+        .unwrap_or_else(|| {
+            format!(
+                "{}-{}",
+                store.namespace().unwrap_or_default(),
+                store.name_any()
+            )
+        })
 }
 
 /// The private-endpoint sub-resources of a store: its own, or its kind's default.
@@ -708,18 +834,7 @@ fn expectations(store: &PhiStore, ws: &HipaaWorkspace, ctx: &Context) -> Storage
     let vault_name = segment(&ws.spec.key_vault.resource_id, "vaults")
         .unwrap_or_default()
         .to_string();
-    let key_name = store
-        .spec
-        .encryption
-        .as_ref()
-        .and_then(|e| e.key_name.clone())
-        .unwrap_or_else(|| {
-            format!(
-                "{}-{}",
-                store.namespace().unwrap_or_default(),
-                store.name_any()
-            )
-        });
+    let key_name = store_key_name(store);
     let rotate_after_days = duration::parse(&ws.spec.key_vault.rotation.rotate_after)
         .map(|d| (d.as_secs() / 86_400) as i64)
         .unwrap_or(90);
@@ -1066,6 +1181,10 @@ async fn cleanup(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reco
         ),
         ResourceKind::KeyVault if !shared => (vec!["vault".into()], vec![id.clone()]),
         ResourceKind::CosmosDbAccount => (store_endpoint_groups(&store), vec![id.clone()]),
+        ResourceKind::SqlServer => (
+            store_endpoint_groups(&store),
+            vec![format!("{id}/databases/master")],
+        ),
         // Services sit behind their workspace's endpoint: only the setting is theirs.
         ResourceKind::FhirService | ResourceKind::DicomService => (vec![], vec![id.clone()]),
         ResourceKind::HealthDataWorkspace => (store_endpoint_groups(&store), vec![]),

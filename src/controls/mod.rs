@@ -10,6 +10,7 @@ pub mod finding;
 pub mod healthdata;
 pub mod keyvault;
 pub mod plan;
+pub mod sql;
 pub mod storage;
 pub mod workspace;
 
