@@ -248,8 +248,13 @@ pub fn evaluate(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The control ids this module reports, for the catalog coverage test.
+    pub(crate) fn evaluated_ids() -> Vec<&'static str> {
+        evaluate(&[], None, None).iter().map(Finding::id).collect()
+    }
     use serde_json::json;
 
     const STORE: &str =

@@ -326,8 +326,16 @@ pub fn plan(expect: &CosmosExpectations, obs: &CosmosObservation, to_fix: &[&Fin
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The control ids this module's evaluator reports, for the catalog coverage test.
+    pub(crate) fn evaluated_ids() -> Vec<&'static str> {
+        evaluate(&expect(), &compliant())
+            .iter()
+            .map(Finding::id)
+            .collect()
+    }
     use crate::controls::catalog;
 
     const ACCOUNT: &str =

@@ -444,8 +444,24 @@ pub fn plan(expect: &HealthExpectations, obs: &HealthObservation, to_fix: &[&Fin
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The control ids the three services' evaluators report, for the catalog coverage test.
+    pub(crate) fn evaluated_ids() -> Vec<&'static str> {
+        [Service::Workspace, Service::Fhir, Service::Dicom]
+            .into_iter()
+            .flat_map(|service| {
+                evaluate(
+                    &expect(service),
+                    &observed(example("FhirServices_Get.json")),
+                )
+                .iter()
+                .map(Finding::id)
+                .collect::<Vec<_>>()
+            })
+            .collect()
+    }
     use crate::controls::catalog;
 
     const TENANT: &str = "abfde7b2-df0f-47e6-aabf-2462b07508dc";

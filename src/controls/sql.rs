@@ -545,8 +545,16 @@ pub fn plan(expect: &SqlExpectations, obs: &SqlObservation, to_fix: &[&Finding])
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The control ids this module's evaluator reports, for the catalog coverage test.
+    pub(crate) fn evaluated_ids() -> Vec<&'static str> {
+        evaluate(&expect(), &recorded())
+            .iter()
+            .map(Finding::id)
+            .collect()
+    }
     use crate::controls::catalog;
 
     const SERVER: &str =

@@ -917,8 +917,16 @@ fn set<T>(slot: &mut Option<T>, value: T) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The control ids this module's evaluator reports, for the catalog coverage test.
+    pub(crate) fn evaluated_ids() -> Vec<&'static str> {
+        evaluate(&expectations(), &compliant())
+            .iter()
+            .map(Finding::id)
+            .collect()
+    }
     use crate::azure::insights::{DiagnosticSettingProperties, LogSetting};
     use crate::azure::storage::ConnectionState;
     use crate::controls::catalog::Remediation;

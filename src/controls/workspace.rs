@@ -485,8 +485,16 @@ pub fn plan(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The control ids this module's evaluator reports, for the catalog coverage test.
+    pub(crate) fn evaluated_ids() -> Vec<&'static str> {
+        evaluate(&expect(), &compliant())
+            .iter()
+            .map(Finding::id)
+            .collect()
+    }
     use crate::controls::catalog;
 
     const SUB: &str = "/subscriptions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b/resourceGroups/rg";
