@@ -105,7 +105,7 @@ kubectl get hipaaworkspace clinical -n clinical \
 
 say "Switch the workspace to Enforce"
 kubectl patch hipaaworkspace clinical -n clinical --type merge -p '{"spec":{"mode":"Enforce"}}'
-for _ in $(seq 1 300); do
+for _ in $(seq 1 750); do
   [[ "$(kubectl get phistore referral-letters -n clinical -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" == True ]] && break
   sleep 0.4
 done
