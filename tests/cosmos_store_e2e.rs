@@ -13,7 +13,7 @@ use hipaa_operator::azure::resources;
 use hipaa_operator::controls::cosmos::PATCH_ACCOUNT;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use support::estate::{Estate, INTERVAL_SECS, estate};
+use support::estate::{INTERVAL_SECS, control_state as state, estate, ready, wait_store};
 use support::sim::{self, Sim};
 
 fn account_id() -> String {
@@ -21,46 +21,6 @@ fn account_id() -> String {
         "{}/providers/Microsoft.DocumentDB/databaseAccounts/cosmos-patient-app",
         sim::RG
     )
-}
-
-async fn wait_for(e: &Estate, what: &str, done: impl Fn(&PhiStore) -> bool) -> PhiStore {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(s) = e.stores.get("patient-app-cosmos").await
-            && done(&s)
-        {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {:#?}\n{}",
-            e.stores
-                .get("patient-app-cosmos")
-                .await
-                .ok()
-                .and_then(|s| s.status),
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-fn ready(s: &PhiStore) -> Option<(String, String)> {
-    s.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map(|c| (c.status.clone(), c.reason.clone()))
-}
-
-fn state(s: &PhiStore, id: &str) -> String {
-    s.status
-        .iter()
-        .flat_map(|st| st.controls.iter())
-        .find(|c| c.id == id)
-        .map(|c| format!("{:?}", c.state))
-        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -80,9 +40,13 @@ async fn a_cosmos_account_is_audited_then_enforced_and_kept() {
         .create(&Default::default(), &s)
         .await
         .expect("create store");
-    let found = wait_for(&e, "Drifted", |s| {
-        ready(s).is_some_and(|(_, r)| r == "Drifted")
-    })
+    let found = wait_store(
+        &e,
+        "patient-app-cosmos",
+        "Drifted",
+        Duration::from_secs(150),
+        |s| ready(s).is_some_and(|(_, r)| r == "Drifted"),
+    )
     .await;
     for id in [
         "cosmos.public-network-disabled",
@@ -105,9 +69,13 @@ async fn a_cosmos_account_is_audited_then_enforced_and_kept() {
         )
         .await
         .expect("Enforce");
-    wait_for(&e, "Ready", |s| {
-        ready(s).is_some_and(|(status, _)| status == "True")
-    })
+    wait_store(
+        &e,
+        "patient-app-cosmos",
+        "Ready",
+        Duration::from_secs(150),
+        |s| ready(s).is_some_and(|(status, _)| status == "True"),
+    )
     .await;
     let azure = e.sim.client(Sim::operator_identity());
     let account = azure

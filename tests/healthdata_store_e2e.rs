@@ -11,7 +11,7 @@ use hipaa_operator::api::PhiStore;
 use hipaa_operator::azure::resources::{self, GET_FHIR, PUT_FHIR};
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
-use support::estate::{Estate, INTERVAL_SECS, estate};
+use support::estate::{INTERVAL_SECS, control_state as state, estate, wait_store};
 use support::sim::{self, Sim};
 
 fn fhir_id() -> String {
@@ -30,38 +30,6 @@ fn store(file: &str) -> PhiStore {
     serde_json::from_value(s).expect("store")
 }
 
-async fn wait_for(
-    e: &Estate,
-    name: &str,
-    what: &str,
-    done: impl Fn(&PhiStore) -> bool,
-) -> PhiStore {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(s) = e.stores.get(name).await
-            && done(&s)
-        {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {:#?}\n{}",
-            e.stores.get(name).await.ok().and_then(|s| s.status),
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-fn state(s: &PhiStore, id: &str) -> String {
-    s.status
-        .iter()
-        .flat_map(|st| st.controls.iter())
-        .find(|c| c.id == id)
-        .map(|c| format!("{:?}", c.state))
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn health_data_services_are_audited_enforced_and_kept() {
     let e = estate("hds-stores", "Audit").await;
@@ -71,9 +39,13 @@ async fn health_data_services_are_audited_enforced_and_kept() {
             .await
             .expect("create store");
     }
-    let fhir = wait_for(&e, "patient-record-fhir", "evaluated", |s| {
-        !state(s, "fhir.cors-restricted").is_empty()
-    })
+    let fhir = wait_store(
+        &e,
+        "patient-record-fhir",
+        "evaluated",
+        Duration::from_secs(120),
+        |s| !state(s, "fhir.cors-restricted").is_empty(),
+    )
     .await;
     for id in [
         "fhir.cors-restricted",
@@ -95,15 +67,25 @@ async fn health_data_services_are_audited_enforced_and_kept() {
         )
         .await
         .expect("Enforce");
-    let fhir = wait_for(&e, "patient-record-fhir", "remediated", |s| {
-        ["fhir.cors-restricted", "fhir.cmk", "fhir.diag-audit-logs"]
-            .iter()
-            .all(|id| state(s, id) == "Remediated")
-    })
+    let fhir = wait_store(
+        &e,
+        "patient-record-fhir",
+        "remediated",
+        Duration::from_secs(120),
+        |s| {
+            ["fhir.cors-restricted", "fhir.cmk", "fhir.diag-audit-logs"]
+                .iter()
+                .all(|id| state(s, id) == "Remediated")
+        },
+    )
     .await;
-    wait_for(&e, "hds-clinical", "endpoint", |s| {
-        state(s, "ahds.workspace-private-endpoint") == "Remediated"
-    })
+    wait_store(
+        &e,
+        "hds-clinical",
+        "endpoint",
+        Duration::from_secs(120),
+        |s| state(s, "ahds.workspace-private-endpoint") == "Remediated",
+    )
     .await;
     let azure = e.sim.client(Sim::operator_identity());
     let service = azure

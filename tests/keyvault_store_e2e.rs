@@ -13,7 +13,7 @@ use hipaa_operator::azure::resources;
 use hipaa_operator::controls::keyvault::PATCH_VAULT;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use support::estate::{Estate, INTERVAL_SECS, estate};
+use support::estate::{INTERVAL_SECS, control_state as state, estate, ready, wait_store};
 use support::sim::{self, Sim};
 
 fn vault_id() -> String {
@@ -29,51 +29,6 @@ fn store() -> PhiStore {
     serde_json::from_value(s).expect("store")
 }
 
-async fn wait_for(
-    e: &Estate,
-    what: &str,
-    timeout: Duration,
-    done: impl Fn(&PhiStore) -> bool,
-) -> PhiStore {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(s) = e.stores.get("integration-secrets").await
-            && done(&s)
-        {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not reached in {timeout:?}; status {:#?}\noperator log:\n{}",
-            e.stores
-                .get("integration-secrets")
-                .await
-                .ok()
-                .and_then(|s| s.status),
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-fn ready(s: &PhiStore) -> Option<(String, String)> {
-    s.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map(|c| (c.status.clone(), c.reason.clone()))
-}
-
-fn state(s: &PhiStore, id: &str) -> Option<String> {
-    s.status
-        .as_ref()?
-        .controls
-        .iter()
-        .find(|c| c.id == id)
-        .map(|c| format!("{:?}", c.state))
-}
-
 #[tokio::test]
 async fn a_key_vault_store_is_audited_enforced_kept_and_cleaned_up() {
     let e = estate("kv-store", "Audit").await;
@@ -81,9 +36,13 @@ async fn a_key_vault_store_is_audited_enforced_kept_and_cleaned_up() {
         .create(&Default::default(), &store())
         .await
         .expect("create store");
-    let s = wait_for(&e, "Drifted", Duration::from_secs(60), |s| {
-        ready(s).is_some_and(|(_, r)| r == "Drifted")
-    })
+    let s = wait_store(
+        &e,
+        "integration-secrets",
+        "Drifted",
+        Duration::from_secs(60),
+        |s| ready(s).is_some_and(|(_, r)| r == "Drifted"),
+    )
     .await;
     for id in [
         "kv.purge-protection",
@@ -94,7 +53,7 @@ async fn a_key_vault_store_is_audited_enforced_kept_and_cleaned_up() {
         "kv.diag-audit-event",
         "common.phi-classification-tag",
     ] {
-        assert_eq!(state(&s, id).as_deref(), Some("Drifted"), "{id}");
+        assert_eq!(state(&s, id), "Drifted", "{id}");
     }
     let writes = e.sim.writes().await;
     assert!(writes.is_empty(), "Audit mode wrote to Azure: {writes:?}");
@@ -108,9 +67,13 @@ async fn a_key_vault_store_is_audited_enforced_kept_and_cleaned_up() {
         )
         .await
         .expect("Enforce");
-    wait_for(&e, "Ready", Duration::from_secs(120), |s| {
-        ready(s).is_some_and(|(status, _)| status == "True")
-    })
+    wait_store(
+        &e,
+        "integration-secrets",
+        "Ready",
+        Duration::from_secs(120),
+        |s| ready(s).is_some_and(|(status, _)| status == "True"),
+    )
     .await;
     let azure = e.sim.client(Sim::operator_identity());
     let vault = azure

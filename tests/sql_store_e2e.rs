@@ -5,14 +5,14 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hipaa_operator::api::PhiStore;
 use hipaa_operator::azure::client::ArmOp;
 use hipaa_operator::azure::resources;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use support::estate::{Estate, estate};
+use support::estate::{control_state as state, estate, ready, wait_store};
 use support::sim::{self, Sim};
 
 fn server_id() -> String {
@@ -20,46 +20,6 @@ fn server_id() -> String {
         "{}/providers/Microsoft.Sql/servers/sql-clinical-scheduling",
         sim::RG
     )
-}
-
-async fn wait_for(e: &Estate, what: &str, done: impl Fn(&PhiStore) -> bool) -> PhiStore {
-    let deadline = Instant::now() + Duration::from_secs(150);
-    loop {
-        if let Ok(s) = e.stores.get("scheduling-sql").await
-            && done(&s)
-        {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {:#?}\n{}",
-            e.stores
-                .get("scheduling-sql")
-                .await
-                .ok()
-                .and_then(|s| s.status),
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-fn ready(s: &PhiStore) -> Option<(String, String)> {
-    s.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map(|c| (c.status.clone(), c.reason.clone()))
-}
-
-fn state(s: &PhiStore, id: &str) -> String {
-    s.status
-        .iter()
-        .flat_map(|st| st.controls.iter())
-        .find(|c| c.id == id)
-        .map(|c| format!("{:?}", c.state))
-        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -81,9 +41,13 @@ async fn a_sql_server_is_audited_then_enforced() {
         .create(&Default::default(), &s)
         .await
         .expect("create store");
-    let found = wait_for(&e, "Drifted", |s| {
-        ready(s).is_some_and(|(_, r)| r == "Drifted")
-    })
+    let found = wait_store(
+        &e,
+        "scheduling-sql",
+        "Drifted",
+        Duration::from_secs(150),
+        |s| ready(s).is_some_and(|(_, r)| r == "Drifted"),
+    )
     .await;
     for id in [
         "sql.min-tls-1-2",
@@ -106,9 +70,13 @@ async fn a_sql_server_is_audited_then_enforced() {
         )
         .await
         .expect("Enforce");
-    wait_for(&e, "Ready", |s| {
-        ready(s).is_some_and(|(status, _)| status == "True")
-    })
+    wait_store(
+        &e,
+        "scheduling-sql",
+        "Ready",
+        Duration::from_secs(150),
+        |s| ready(s).is_some_and(|(status, _)| status == "True"),
+    )
     .await;
     let azure = e.sim.client(Sim::operator_identity());
     let server = azure

@@ -310,18 +310,11 @@ async fn arm_pass(
     let tag = classification_tag(ws);
     let (findings, location, planner): (Vec<Finding>, String, Planner) = match kind {
         ResourceKind::KeyVault => {
-            let vault = azure
-                .get_resource(&resources::GET_VAULT, id)
-                .await?
-                .ok_or_else(|| not_found(kind, id))?;
+            let t = read_target(&azure, &resources::GET_VAULT, kind, id, true).await?;
             let obs = VaultObservation {
-                diagnostics: diagnostic_settings(&azure, id).await?,
-                endpoint_groups: apply::endpoint_groups(
-                    &azure,
-                    &json!({ "properties": vault.properties }),
-                )
-                .await?,
-                vault,
+                vault: t.resource,
+                diagnostics: t.diagnostics,
+                endpoint_groups: t.endpoint_groups,
             };
             let expect = VaultExpectations {
                 vault_id: id.clone(),
@@ -344,18 +337,11 @@ async fn arm_pass(
             )
         }
         ResourceKind::CosmosDbAccount => {
-            let account = azure
-                .get_resource(&resources::GET_COSMOS_ACCOUNT, id)
-                .await?
-                .ok_or_else(|| not_found(kind, id))?;
+            let t = read_target(&azure, &resources::GET_COSMOS_ACCOUNT, kind, id, true).await?;
             let obs = CosmosObservation {
-                diagnostics: diagnostic_settings(&azure, id).await?,
-                endpoint_groups: apply::endpoint_groups(
-                    &azure,
-                    &json!({ "properties": account.properties }),
-                )
-                .await?,
-                account,
+                account: t.resource,
+                diagnostics: t.diagnostics,
+                endpoint_groups: t.endpoint_groups,
                 now: Timestamp::now(),
             };
             let (category_groups, categories) = diagnostic_categories(store);
@@ -393,22 +379,12 @@ async fn arm_pass(
                 ResourceKind::FhirService => (Service::Fhir, resources::GET_FHIR),
                 _ => (Service::Dicom, resources::GET_DICOM),
             };
-            let resource = azure
-                .get_resource(&get, id)
-                .await?
-                .ok_or_else(|| not_found(kind, id))?;
+            // The workspace has no diagnostic-setting control of its own.
+            let t = read_target(&azure, &get, kind, id, service != Service::Workspace).await?;
             let obs = HealthObservation {
-                diagnostics: if service == Service::Workspace {
-                    Vec::new()
-                } else {
-                    diagnostic_settings(&azure, id).await?
-                },
-                endpoint_groups: apply::endpoint_groups(
-                    &azure,
-                    &json!({ "properties": resource.properties }),
-                )
-                .await?,
-                resource,
+                resource: t.resource,
+                diagnostics: t.diagnostics,
+                endpoint_groups: t.endpoint_groups,
             };
             let vault_name = segment(&ws.spec.key_vault.resource_id, "vaults").unwrap_or_default();
             let key_name = store_key_name(store);
@@ -520,6 +496,39 @@ async fn arm_pass(
         }
     }
     conclude(store, ctx, observed.mode, pass, findings, applied, access).await
+}
+
+/// A governed resource as its evaluator needs it: the ARM envelope, the diagnostic settings on
+/// it (when asked for) and the group ids of the private endpoints connected to it.
+struct Target {
+    resource: crate::azure::resources::ArmResource,
+    diagnostics: Vec<crate::azure::insights::DiagnosticSetting>,
+    endpoint_groups: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+async fn read_target(
+    azure: &crate::azure::AzureClient,
+    op: &crate::azure::client::ArmOp,
+    kind: ResourceKind,
+    id: &str,
+    with_diagnostics: bool,
+) -> Result<Target, Failure> {
+    let resource = azure
+        .get_resource(op, id)
+        .await?
+        .ok_or_else(|| not_found(kind, id))?;
+    let diagnostics = if with_diagnostics {
+        diagnostic_settings(azure, id).await?
+    } else {
+        Vec::new()
+    };
+    let endpoint_groups =
+        apply::endpoint_groups(azure, &json!({ "properties": resource.properties })).await?;
+    Ok(Target {
+        resource,
+        diagnostics,
+        endpoint_groups,
+    })
 }
 
 fn not_found(kind: ResourceKind, id: &str) -> Failure {

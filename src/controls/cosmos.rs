@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::catalog::Remediation;
 use super::common;
 use super::finding::{Finding, Found};
 use super::plan::{ArmWrite, Plan, at, evidence};
@@ -230,13 +229,7 @@ pub fn evaluate(expect: &CosmosExpectations, obs: &CosmosObservation) -> Vec<Fin
 /// customer-managed key (create-time) and key regeneration (breaks clients) are reported only.
 pub fn plan(expect: &CosmosExpectations, obs: &CosmosObservation, to_fix: &[&Finding]) -> Plan {
     let mut plan = Plan::default();
-    let drifted = |id: &str| {
-        to_fix.iter().any(|f| {
-            f.id() == id
-                && f.found == Found::Drifted
-                && f.control.remediation == Remediation::Automatic
-        })
-    };
+    let drifted = |id: &str| super::plan::remediable(to_fix, id);
     let endpoint_ok = !to_fix
         .iter()
         .any(|f| f.id() == "cosmos.private-endpoint" && f.found != Found::Compliant);

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::catalog::Remediation;
 use super::common;
 use super::finding::{Finding, Found};
 use super::plan::{ArmWrite, Plan, at};
@@ -297,13 +296,7 @@ pub fn evaluate(expect: &HealthExpectations, obs: &HealthObservation) -> Vec<Fin
 pub fn plan(expect: &HealthExpectations, obs: &HealthObservation, to_fix: &[&Finding]) -> Plan {
     let mut plan = Plan::default();
     let service = expect.service;
-    let drifted = |id: &str| {
-        to_fix.iter().any(|f| {
-            f.id() == id
-                && f.found == Found::Drifted
-                && f.control.remediation == Remediation::Automatic
-        })
-    };
+    let drifted = |id: &str| super::plan::remediable(to_fix, id);
     let mut set: Vec<(String, Value)> = Vec::new();
     let mut fixes: Vec<&'static str> = Vec::new();
     let mut patch = serde_json::Map::new();

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::catalog::Remediation;
 use super::common;
 use super::finding::{Finding, Found};
 use super::plan::{ArmWrite, Plan, at};
@@ -178,13 +177,7 @@ pub fn plan(
     to_fix: &[&Finding],
     plan: &mut Plan,
 ) {
-    let drifted = |id: &str| {
-        to_fix.iter().any(|f| {
-            f.id() == id
-                && f.found == Found::Drifted
-                && f.control.remediation == Remediation::Automatic
-        })
-    };
+    let drifted = |id: &str| super::plan::remediable(to_fix, id);
     let endpoint_ok = !to_fix
         .iter()
         .any(|f| f.id() == "kv.private-endpoint" && f.found != Found::Compliant);

@@ -86,6 +86,16 @@ impl Plan {
     }
 }
 
+/// Whether `to_fix` holds control `id` as drift the operator may remediate on its own (the
+/// catalog marks it automatic): what every planner asks before planning a write.
+pub fn remediable(to_fix: &[&super::Finding], id: &str) -> bool {
+    to_fix.iter().any(|f| {
+        f.id() == id
+            && f.found == super::Found::Drifted
+            && f.control.remediation == super::catalog::Remediation::Automatic
+    })
+}
+
 /// The value at a dotted path of an ARM body (`properties.networkAcls.defaultAction`), for
 /// evaluators that read the generic envelope.
 pub fn at<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::catalog::Remediation;
 use super::common;
 use super::finding::{Finding, Found};
 use super::plan::{ArmWrite, Plan, at};
@@ -352,13 +351,7 @@ pub fn evaluate(expect: &SqlExpectations, obs: &SqlObservation) -> Vec<Finding> 
 /// The fewest writes for the drifted, automatically remediable findings of `to_fix`.
 pub fn plan(expect: &SqlExpectations, obs: &SqlObservation, to_fix: &[&Finding]) -> Plan {
     let mut plan = Plan::default();
-    let drifted = |id: &str| {
-        to_fix.iter().any(|f| {
-            f.id() == id
-                && f.found == Found::Drifted
-                && f.control.remediation == Remediation::Automatic
-        })
-    };
+    let drifted = |id: &str| super::plan::remediable(to_fix, id);
     let endpoint_ok = !to_fix
         .iter()
         .any(|f| f.id() == "sql.private-endpoint" && f.found != Found::Compliant);

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::catalog::Remediation;
 use super::common;
 use super::finding::{Finding, Found};
 use super::keyvault::{VaultExpectations, VaultObservation};
@@ -353,13 +352,7 @@ pub fn plan(
     to_fix: &[&Finding],
 ) -> Plan {
     let mut plan = Plan::default();
-    let drifted = |id: &str| {
-        to_fix.iter().any(|f| {
-            f.id() == id
-                && f.found == Found::Drifted
-                && f.control.remediation == Remediation::Automatic
-        })
-    };
+    let drifted = |id: &str| super::plan::remediable(to_fix, id);
     super::keyvault::plan(&expect.vault(), &obs.vault_observation(), to_fix, &mut plan);
 
     // Log Analytics: one PATCH of the workspace, one PUT per short table.

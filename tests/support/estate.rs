@@ -122,3 +122,49 @@ pub async fn workspace_settled(e: &Estate, timeout: Duration) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// Waits, up to `timeout`, until the PhiStore `name` satisfies `done`; a timeout shows the
+/// status and the operator's log.
+pub async fn wait_store(
+    e: &Estate,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    done: impl Fn(&PhiStore) -> bool,
+) -> PhiStore {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Ok(s) = e.stores.get(name).await
+            && done(&s)
+        {
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not reached in {timeout:?}; status {:#?}\noperator log:\n{}",
+            e.stores.get(name).await.ok().and_then(|s| s.status),
+            e.operator.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The `Ready` condition's status and reason.
+pub fn ready(s: &PhiStore) -> Option<(String, String)> {
+    s.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+/// The state of control `id` (`Compliant`, `Drifted`, …), empty when not reported.
+pub fn control_state(s: &PhiStore, id: &str) -> String {
+    s.status
+        .iter()
+        .flat_map(|st| st.controls.iter())
+        .find(|c| c.id == id)
+        .map(|c| format!("{:?}", c.state))
+        .unwrap_or_default()
+}
