@@ -83,6 +83,8 @@ pub struct Shared {
     pub log: RequestLog,
     pub throttle: Throttle,
     pub faults: Faults,
+    /// Resource Graph's view of the resources, behind by the configured lag.
+    pub graph: crate::arm::graph::GraphIndex,
     pub base_url: String,
     pub port: u16,
     pub max_body_bytes: usize,
@@ -123,6 +125,7 @@ impl Shared {
         self.clock.reset();
         self.throttle.reset();
         self.faults.clear();
+        self.graph.clear();
         self.log.clear();
         self.mark_dirty();
         Ok(())
@@ -258,6 +261,7 @@ pub async fn start(config: SimConfig) -> Result<Simulator, StartError> {
         log: RequestLog::default(),
         throttle: Throttle::default(),
         faults: Faults::default(),
+        graph: Default::default(),
         base_url: base_url.clone(),
         port: addr.port(),
         max_body_bytes: config.max_body_bytes,

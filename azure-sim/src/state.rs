@@ -87,6 +87,8 @@ pub struct RuntimeConfig {
     pub throttle: crate::throttle::ThrottleConfig,
     /// Items per page of ARM lists; longer lists carry `nextLink`.
     pub list_page_size: usize,
+    /// How long a change takes to show in Resource Graph results (real wall time).
+    pub graph_lag_ms: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -96,6 +98,7 @@ impl Default for RuntimeConfig {
             lro_retry_after_secs: 1,
             throttle: crate::throttle::ThrottleConfig::default(),
             list_page_size: 1000,
+            graph_lag_ms: 0,
         }
     }
 }

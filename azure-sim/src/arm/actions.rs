@@ -32,7 +32,7 @@ pub fn handle(
             lookup("Microsoft.ResourceGraph/resources")?,
             "resources",
         )?;
-        return resource_graph(shared, req, who);
+        return super::graph::query(shared, req, who);
     }
     if !p.is_collection() || p.types.len() < 2 {
         return Err(method_not_allowed(&req.method));
@@ -255,86 +255,4 @@ fn summarize(shared: &Shared, who: &Identity, p: &ProviderPath) -> ArmResult<Res
         }]
     });
     Ok(json_response(StatusCode::OK, &body))
-}
-
-/// A small Resource Graph: `Resources` filtered by subscriptions and by `type =~ '…'` clauses,
-/// paged with `$top` / `$skipToken`.
-fn resource_graph(shared: &Shared, req: &Req, who: &Identity) -> ArmResult<Response> {
-    let body = req.json_object()?;
-    let Some(query) = body.get("query").and_then(Value::as_str) else {
-        return Err(ArmError::bad_request(
-            "BadRequest",
-            "The request body must contain 'query'.",
-        ));
-    };
-    let subs: Vec<String> = body
-        .get("subscriptions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().map(str::to_ascii_lowercase))
-        .collect();
-    let lowered = query.to_ascii_lowercase();
-    let wanted_types: Vec<String> = lowered
-        .match_indices("type =~ '")
-        .chain(lowered.match_indices("type == '"))
-        .filter_map(|(i, m)| {
-            lowered[i + m.len()..]
-                .split('\'')
-                .next()
-                .map(str::to_string)
-        })
-        .collect();
-    let options = body.get("options").cloned().unwrap_or(Value::Null);
-    let top = options["$top"].as_u64().unwrap_or(1000).clamp(1, 1000) as usize;
-    let skip = options["$skipToken"]
-        .as_str()
-        .and_then(|t| t.parse::<usize>().ok())
-        .or_else(|| options["$skip"].as_u64().map(|s| s as usize))
-        .unwrap_or(0);
-    let st = shared.lock();
-    let rows: Vec<Value> = st
-        .resources
-        .values()
-        .filter(|r| r.type_name != "Microsoft.Resources/resourceGroups")
-        .filter_map(|r| {
-            let id = lower(&r.id);
-            let sub = id.split('/').nth(2)?.to_string();
-            if !subs.is_empty() && !subs.contains(&sub) {
-                return None;
-            }
-            if !wanted_types.is_empty() && !wanted_types.contains(&r.type_name.to_ascii_lowercase())
-            {
-                return None;
-            }
-            if authorize(&st, who, &format!("{}/read", r.type_name), &r.id).is_err() {
-                return None;
-            }
-            let rg = id
-                .split("/resourcegroups/")
-                .nth(1)
-                .and_then(|s| s.split('/').next())
-                .unwrap_or_default()
-                .to_string();
-            Some(json!({
-                "id": r.id, "name": r.body["name"], "type": r.type_name.to_ascii_lowercase(),
-                "location": r.body["location"], "resourceGroup": rg, "subscriptionId": sub,
-                "tags": r.body.get("tags").cloned().unwrap_or(json!({})),
-                "properties": r.body.get("properties").cloned().unwrap_or(json!({})),
-            }))
-        })
-        .collect();
-    let total = rows.len();
-    let page: Vec<Value> = rows.into_iter().skip(skip).take(top).collect();
-    let mut out = json!({
-        "totalRecords": total,
-        "count": page.len(),
-        "resultTruncated": "false",
-        "data": page,
-        "facets": []
-    });
-    if skip + top < total {
-        out["$skipToken"] = json!((skip + top).to_string());
-    }
-    Ok(json_response(StatusCode::OK, &out))
 }

@@ -2,7 +2,9 @@
 //! authorization, and dispatch to the resource handlers and provider rules.
 
 mod actions;
+pub mod graph;
 mod groups;
+mod kql;
 mod ops;
 mod providers;
 pub mod registry;

@@ -317,3 +317,139 @@ async fn long_lists_are_paged_with_next_link() {
     let bad = h.arm(Method::GET, &format!("/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Storage/storageAccounts?api-version={STORAGE_API}&$skiptoken=x"), None).await;
     assert_eq!((bad.status, bad.code()), (400, "InvalidSkipToken"));
 }
+
+const GRAPH: &str = "/providers/Microsoft.ResourceGraph/resources?api-version=2024-04-01";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resource_graph_filters_projects_and_pages_with_a_skip_token() {
+    let h = Harness::start().await;
+    for i in 0..5 {
+        h.storage_account(&format!("graph{i:02}")).await;
+    }
+    let query = |options: serde_json::Value| {
+        json!({
+            "subscriptions": [SUB],
+            "query": "Resources | where type =~ 'Microsoft.Storage/storageAccounts' and name !in~ ('GRAPH03') | project id, name, tls = properties.minimumTlsVersion | order by id asc",
+            "options": options,
+        })
+    };
+    let mut names = Vec::new();
+    let mut options = json!({"$top": 2});
+    for _ in 0..10 {
+        let r = h
+            .arm(Method::POST, GRAPH, Some(&query(options.clone())))
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_eq!(r.body["totalRecords"], 4);
+        assert_eq!(r.body["resultTruncated"], "false");
+        for row in r.body["data"].as_array().expect("objectArray") {
+            assert_eq!(
+                row.as_object().expect("row").len(),
+                3,
+                "only projected columns: {row}"
+            );
+            names.push(row["name"].as_str().expect("name").to_string());
+        }
+        match r.body["$skipToken"].as_str() {
+            Some(t) => options = json!({"$top": 2, "$skipToken": t}),
+            None => break,
+        }
+    }
+    assert_eq!(names, vec!["graph00", "graph01", "graph02", "graph04"]);
+
+    // Without `id` the results cannot be paged: they are truncated instead.
+    let r = h
+        .arm(
+            Method::POST,
+            GRAPH,
+            Some(&json!({"subscriptions": [SUB], "query": "Resources | project name", "options": {"$top": 2, "resultFormat": "table"}})),
+        )
+        .await;
+    assert_eq!(r.body["resultTruncated"], "true", "{:?}", r.body);
+    assert!(r.body.get("$skipToken").is_none());
+    assert_eq!(r.body["data"]["columns"][0]["name"], "name");
+    assert_eq!(r.body["data"]["rows"].as_array().map(Vec::len), Some(2));
+
+    // Child resources without a location (blob services) are not in the Resources table.
+    let r = h
+        .arm(
+            Method::POST,
+            GRAPH,
+            Some(&json!({"query": "Resources | where type contains 'blobservices' | project id"})),
+        )
+        .await;
+    assert_eq!(r.body["totalRecords"], 0, "{:?}", r.body);
+
+    // What the subset does not understand is a 400 naming it.
+    let bad = h
+        .arm(
+            Method::POST,
+            GRAPH,
+            Some(&json!({"query": "Resources | summarize count() by type"})),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.to_string().contains("summarize"), "{:?}", bad.body);
+    let bad = h
+        .arm(
+            Method::POST,
+            GRAPH,
+            Some(&json!({"query": "Resources | project id", "options": {"$skipToken": "not-a-token"}})),
+        )
+        .await;
+    assert_eq!((bad.status, bad.code()), (400, "InvalidSkipToken"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resource_graph_lags_arm_by_the_configured_time() {
+    let h = Harness::start().await;
+    let acct = h.storage_account("lagging").await;
+    h.set_config(json!({"graphLagMs": 1500})).await;
+    let tls = || async {
+        let r = h
+            .arm(
+                Method::POST,
+                GRAPH,
+                Some(&json!({"query": "Resources | where name == 'lagging' | project id, tls = properties.minimumTlsVersion"})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        // Absent until indexed; then the account's TLS floor (null when never set).
+        r.body["data"].get(0).map(|row| row["tls"].clone())
+    };
+    // The account is first indexed once the lag has passed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let before = loop {
+        if let Some(v) = tls().await {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "never indexed");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let new = if before == json!("TLS1_2") {
+        "TLS1_1"
+    } else {
+        "TLS1_2"
+    };
+    let patched = h
+        .arm(
+            Method::PATCH,
+            &format!("{acct}?api-version={STORAGE_API}"),
+            Some(&json!({"properties": {"minimumTlsVersion": new}})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{:?}", patched.body);
+    assert_eq!(
+        tls().await,
+        Some(before),
+        "the index still shows the old value"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tls().await != Some(json!(new)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change never showed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

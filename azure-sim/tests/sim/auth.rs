@@ -331,7 +331,7 @@ async fn readers_summarize_policy_and_graph_queries_show_only_readable_resources
     );
 
     h.storage_account("graph01").await;
-    let query = json!({"subscriptions": [SUB], "query": "Resources | where type =~ 'microsoft.storage/storageaccounts' | project id"});
+    let query = json!({"subscriptions": [SUB], "query": "Resources | where type =~ 'microsoft.storage/storageaccounts' | project id, name"});
     let op = h.token(OPERATOR).await;
     let seen = h
         .arm_as(
