@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::azure::{Cloud, Identity};
+use crate::azure::budget::BudgetConfig;
+use crate::azure::{ClientSettings, Cloud, Identity};
 use crate::runtime::LogFormat;
 
 /// Keeps Azure resources holding PHI configured as the HIPAA Security Rule expects, and reports
@@ -82,9 +83,42 @@ pub struct Args {
     /// workload-identity, managed-identity, azure-cli, or client-secret-env.
     #[arg(long, env = "HIPAA_AZURE_IDENTITY", default_value = "auto")]
     pub azure_identity: String,
+    /// How often each store is read in full (ISO-8601) when nothing changes. Between full
+    /// passes, drift is found through Azure Resource Graph once per workspace drift interval;
+    /// what Resource Graph does not carry (child resources, diagnostic settings, keys, role
+    /// assignments) is read at this interval. A value not above a workspace's drift interval
+    /// reads everything every interval.
+    #[arg(long, env = "HIPAA_FULL_CHECK_INTERVAL", default_value = "P1D", value_parser = iso_duration)]
+    pub full_check_interval: std::time::Duration,
+    /// Azure Resource Manager reads per hour the operator may use per subscription.
+    #[arg(long, env = "HIPAA_AZURE_READS_PER_HOUR", default_value_t = BudgetConfig::default().reads_per_hour)]
+    pub azure_reads_per_hour: u32,
+    /// Azure Resource Manager writes per hour the operator may use per subscription.
+    #[arg(long, env = "HIPAA_AZURE_WRITES_PER_HOUR", default_value_t = BudgetConfig::default().writes_per_hour)]
+    pub azure_writes_per_hour: u32,
+    /// Calls per subscription that may go at once before the hourly rates apply.
+    #[arg(long, env = "HIPAA_AZURE_BURST", default_value_t = BudgetConfig::default().burst)]
+    pub azure_burst: u32,
+    /// Reconciles of one kind that may run at once.
+    #[arg(long, env = "HIPAA_MAX_CONCURRENT_RECONCILES", default_value_t = 32)]
+    pub max_concurrent_reconciles: u16,
+}
+
+fn iso_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::api::duration::parse(text)
+        .ok_or_else(|| format!("'{text}' is not an ISO-8601 duration such as PT30S, PT6H or P1D"))
 }
 
 impl Args {
+    /// The Azure client settings: the request budget from the flags.
+    pub fn client_settings(&self) -> ClientSettings {
+        let mut settings = ClientSettings::default();
+        settings.budget.reads_per_hour = self.azure_reads_per_hour.max(1);
+        settings.budget.writes_per_hour = self.azure_writes_per_hour.max(1);
+        settings.budget.burst = self.azure_burst.max(1);
+        settings
+    }
+
     /// The Azure cloud from `--cloud` and the custom endpoints.
     pub fn cloud(&self) -> anyhow::Result<Cloud> {
         if self.cloud.eq_ignore_ascii_case("custom") {

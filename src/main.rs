@@ -6,9 +6,9 @@ use std::sync::Arc;
 use clap::Parser;
 use hipaa_operator::config::Args;
 use hipaa_operator::controller::azure_access::AzureAccess;
-use hipaa_operator::controller::{Context, context, phistore, review, workspace};
+use hipaa_operator::controller::{Context, context, drift, phistore, review, workspace};
 use hipaa_operator::metrics::Metrics;
-use hipaa_operator::{api, azure, runtime};
+use hipaa_operator::{api, runtime};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -24,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
         AzureAccess::new(
             client.clone(),
             cloud.clone(),
-            azure::ClientSettings::default(),
+            args.client_settings(),
             identity,
         )?
         .with_secret_namespaces(args.secret_namespaces_allowed.clone()),
@@ -92,8 +92,12 @@ async fn main() -> anyhow::Result<()> {
         cloud,
         metrics,
         namespaces,
-        instance,
         readiness.clone(),
+        context::Pacing {
+            instance,
+            full_check: args.full_check_interval,
+            concurrency: args.max_concurrent_reconciles,
+        },
     ));
     {
         let ctx = ctx.clone();
@@ -104,7 +108,8 @@ async fn main() -> anyhow::Result<()> {
     tokio::join!(
         phistore::run(ctx.clone(), wait(stop_rx.clone())),
         workspace::run(ctx.clone(), wait(stop_rx.clone())),
-        review::run(ctx, wait(stop_rx.clone())),
+        review::run(ctx.clone(), wait(stop_rx.clone())),
+        drift::run(ctx, wait(stop_rx.clone())),
     );
     tracing::info!("controllers stopped");
     Ok(())

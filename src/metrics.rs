@@ -25,6 +25,10 @@ struct Inner {
     reconciles: BTreeMap<(String, &'static str), u64>,
     errors: BTreeMap<(String, String), u64>,
     durations: BTreeMap<String, Histogram>,
+    /// Resource Graph sweeps by result, stores they covered, stores they woke.
+    sweeps: BTreeMap<&'static str, u64>,
+    swept: u64,
+    woken: u64,
 }
 
 /// Where the control gauge comes from at scrape time: the states of every control of every
@@ -81,6 +85,16 @@ impl Metrics {
             .errors
             .entry((controller.to_string(), category.to_string()))
             .or_default() += 1;
+    }
+
+    /// One Resource Graph drift sweep over `stores` stores, of which `woken` are re-read.
+    pub fn drift_sweep(&self, ok: bool, stores: usize, woken: usize) {
+        let mut m = self.lock();
+        *m.sweeps
+            .entry(if ok { "success" } else { "error" })
+            .or_default() += 1;
+        m.swept += stores as u64;
+        m.woken += woken as u64;
     }
 
     /// Sets where the control gauge is read from (once, when the controllers start).
@@ -215,6 +229,27 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE hipaa_azure_budget_wait_seconds_total counter");
         let _ = writeln!(out, "hipaa_azure_budget_wait_seconds_total {waited}");
+        let _ = writeln!(
+            out,
+            "# HELP hipaa_drift_sweeps_total Resource Graph drift sweeps by result."
+        );
+        let _ = writeln!(out, "# TYPE hipaa_drift_sweeps_total counter");
+        for result in ["success", "error"] {
+            let n = m.sweeps.get(result).copied().unwrap_or(0);
+            let _ = writeln!(out, "hipaa_drift_sweeps_total{{result=\"{result}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP hipaa_drift_swept_stores_total Stores compared with Resource Graph by the sweeps."
+        );
+        let _ = writeln!(out, "# TYPE hipaa_drift_swept_stores_total counter");
+        let _ = writeln!(out, "hipaa_drift_swept_stores_total {}", m.swept);
+        let _ = writeln!(
+            out,
+            "# HELP hipaa_drift_woken_stores_total Stores a sweep saw change (or could not check) and re-read."
+        );
+        let _ = writeln!(out, "# TYPE hipaa_drift_woken_stores_total counter");
+        let _ = writeln!(out, "hipaa_drift_woken_stores_total {}", m.woken);
         out
     }
 }

@@ -19,10 +19,11 @@ pub enum Access {
 /// The operator's share of a subscription's ARM limits.
 #[derive(Clone, Debug)]
 pub struct BudgetConfig {
-    /// Reads per hour the operator may use per subscription (ARM allows 12,000 per principal;
-    /// the default takes a quarter).
+    /// Reads per hour the operator may use per subscription. ARM's token bucket refills 25
+    /// reads a second per principal and subscription (90,000 an hour; the classic model allowed
+    /// 12,000); the default takes a quarter of the token-bucket rate.
     pub reads_per_hour: u32,
-    /// Writes per hour (ARM allows 1,200; the default takes a quarter).
+    /// Writes per hour (ARM refills 10 a second, 36,000 an hour; the default takes a quarter).
     pub writes_per_hour: u32,
     /// Calls that may go at once before the hourly rate applies.
     pub burst: u32,
@@ -35,8 +36,8 @@ pub struct BudgetConfig {
 impl Default for BudgetConfig {
     fn default() -> Self {
         Self {
-            reads_per_hour: 6_000,
-            writes_per_hour: 600,
+            reads_per_hour: 22_500,
+            writes_per_hour: 9_000,
             burst: 100,
             reserve_fraction: 0.2,
         }

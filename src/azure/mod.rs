@@ -14,6 +14,7 @@ pub use cloud::Cloud;
 pub use credential::Identity;
 pub use error::{AzureError, ErrorClass};
 pub mod authorization;
+pub mod graph;
 pub mod insights;
 pub mod keyvault;
 pub mod network;

@@ -11,6 +11,15 @@ use super::azure_access::AzureAccess;
 use crate::azure::Cloud;
 use crate::metrics::Metrics;
 
+/// The operator instance's name (for events) and how hard the controllers work: the
+/// full-check interval and reconciles at once.
+#[derive(Clone, Debug)]
+pub struct Pacing {
+    pub instance: String,
+    pub full_check: std::time::Duration,
+    pub concurrency: u16,
+}
+
 pub struct Context {
     pub kube: kube::Client,
     pub azure: Arc<AzureAccess>,
@@ -30,6 +39,10 @@ pub struct Context {
     /// recounts its stores without reading Azure again.
     pub workspace_evaluations:
         std::sync::Mutex<std::collections::HashMap<String, (Option<i64>, std::time::Instant)>>,
+    /// Batched drift detection: the stores' baselines and the Resource Graph sweeps' wake-ups.
+    pub drift: super::drift::DriftWatch,
+    /// Reconciles of one kind that may run at once.
+    pub concurrency: u16,
     cloud: Cloud,
 }
 
@@ -40,12 +53,12 @@ impl Context {
         cloud: Cloud,
         metrics: Arc<Metrics>,
         namespaces: Vec<String>,
-        instance: String,
         readiness: Arc<crate::runtime::Readiness>,
+        pacing: Pacing,
     ) -> Context {
         let reporter = Reporter {
             controller: "hipaa-operator".into(),
-            instance: Some(instance),
+            instance: Some(pacing.instance.clone()),
         };
         Context {
             recorder: Recorder::new(kube.clone(), reporter),
@@ -57,6 +70,8 @@ impl Context {
             stores: std::sync::OnceLock::new(),
             workspaces: std::sync::OnceLock::new(),
             workspace_evaluations: Default::default(),
+            drift: super::drift::DriftWatch::new(pacing.full_check),
+            concurrency: pacing.concurrency,
             cloud,
         }
     }

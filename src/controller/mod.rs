@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod azure_access;
 pub mod context;
+pub mod drift;
 pub mod phistore;
 pub mod pipeline;
 pub mod report;

@@ -18,6 +18,7 @@ use serde_json::json;
 
 use super::apply;
 use super::context::Context;
+use super::drift;
 use super::pipeline::{self, Failure, Pass, Report, segment};
 use super::report::Outcome;
 use super::review;
@@ -62,7 +63,8 @@ pub async fn run(
 ) {
     let stores: Api<PhiStore> = ctx.scoped_api();
     let workspaces: Api<HipaaWorkspace> = ctx.scoped_api();
-    let controller = Controller::new(stores, watcher::Config::default().any_semantic());
+    let controller = Controller::new(stores, watcher::Config::default().any_semantic())
+        .with_config(kube::runtime::controller::Config::default().concurrency(ctx.concurrency));
     let cache = controller.store();
     pipeline::report_synced(cache.clone(), ctx.readiness.clone(), "PhiStore");
     // The workspace controller counts stores from this cache.
@@ -86,6 +88,8 @@ pub async fn run(
                     .collect::<Vec<_>>()
             },
         )
+        // A Resource Graph sweep that sees a store's resource change wakes it.
+        .reconcile_on(ctx.drift.wakes())
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -150,6 +154,7 @@ async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reconc
     let api: Api<PhiStore> =
         Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
     let Some(store) = api.get_opt(&store.name_any()).await?.map(Arc::new) else {
+        ctx.drift.forget(&ObjectRef::from_obj(&*store));
         return Ok(Action::await_change());
     };
     // A store that no longer asks for cleanup loses the finalizer it may still carry.
@@ -207,6 +212,7 @@ async fn storage_pass(
         }
         Err(e) => return Err(e.into()),
     };
+    let print = drift::storage_print(&account);
     let expect = expectations(store, ws, ctx);
     let obs = observe_storage(&azure, account, &expect).await?;
     let mut findings = storage::evaluate(&expect, &obs);
@@ -238,11 +244,24 @@ async fn storage_pass(
                 .map(|()| plan.remediates.clone());
         }
     }
-    conclude(store, ctx, observed.mode, pass, findings, applied, access).await
+    conclude(
+        store,
+        ctx,
+        observed.mode,
+        pass,
+        findings,
+        applied,
+        access,
+        print,
+    )
+    .await
 }
 
 /// The end of every evaluated pass, whatever the kind: the report, the status write, events
-/// for a failed remediation, and the requeue (soon after a remediation, to read it back).
+/// for a failed remediation, and the requeue (soon after a remediation, to read it back). A pass
+/// that settled leaves `print` (its resource's envelope) as the baseline of batched drift
+/// detection, and comes back at the full-check interval instead of the drift interval.
+#[allow(clippy::too_many_arguments)]
 async fn conclude(
     store: &PhiStore,
     ctx: &Context,
@@ -251,6 +270,7 @@ async fn conclude(
     findings: Vec<Finding>,
     applied: Result<Vec<&'static str>, AzureError>,
     access: review::AccessOutcome,
+    print: u64,
 ) -> Result<Action, Failure> {
     // The same conflicts the plan left alone.
     let conflict = pass.conflicts(&findings);
@@ -273,6 +293,10 @@ async fn conclude(
     };
     let report = pass.report(findings, &remediated, outcome, vec![access.condition]);
     write_status(store, ctx, &pass.previous, report, mode).await?;
+    let me = ObjectRef::from_obj(store);
+    if apply_error.is_some() || !remediated.is_empty() {
+        ctx.drift.forget(&me);
+    }
     if let Some((text, _)) = apply_error {
         pipeline::publish(
             ctx,
@@ -289,7 +313,24 @@ async fn conclude(
         // Read back soon so the status shows what Azure now reports.
         return Ok(Action::requeue(Duration::from_secs(5)));
     }
-    Ok(Action::requeue(pass.next_check(&store.spec.exemptions)))
+    if !ctx.drift.batched(pass.interval) {
+        return Ok(Action::requeue(pass.next_check(&store.spec.exemptions)));
+    }
+    ctx.drift.settled(
+        me,
+        drift::workspace_key(
+            &store.namespace().unwrap_or_default(),
+            &store.spec.workspace_ref.name,
+        ),
+        &store.spec.resource.id,
+        store.spec.resource.kind,
+        print,
+    );
+    Ok(Action::requeue(pipeline::next_check(
+        &store.spec.exemptions,
+        ctx.drift.full_check(),
+        &pass.now,
+    )))
 }
 
 /// Plans the writes for the findings a pass may act on.
@@ -308,9 +349,10 @@ async fn arm_pass(
     let id = &store.spec.resource.id;
     let kind = store.spec.resource.kind;
     let tag = classification_tag(ws);
-    let (findings, location, planner): (Vec<Finding>, String, Planner) = match kind {
+    let (findings, location, planner, print): (Vec<Finding>, String, Planner, u64) = match kind {
         ResourceKind::KeyVault => {
             let t = read_target(&azure, &resources::GET_VAULT, kind, id, true).await?;
+            let print = drift::resource_print(&t.resource);
             let obs = VaultObservation {
                 vault: t.resource,
                 diagnostics: t.diagnostics,
@@ -334,10 +376,12 @@ async fn arm_pass(
                     keyvault::plan(&expect, &obs, to_fix, &mut plan);
                     plan
                 }),
+                print,
             )
         }
         ResourceKind::CosmosDbAccount => {
             let t = read_target(&azure, &resources::GET_COSMOS_ACCOUNT, kind, id, true).await?;
+            let print = drift::resource_print(&t.resource);
             let obs = CosmosObservation {
                 account: t.resource,
                 diagnostics: t.diagnostics,
@@ -367,6 +411,7 @@ async fn arm_pass(
                 findings,
                 location,
                 Box::new(move |to_fix| cosmos::plan(&expect, &obs, to_fix)),
+                print,
             )
         }
         ResourceKind::HealthDataWorkspace
@@ -381,6 +426,7 @@ async fn arm_pass(
             };
             // The workspace has no diagnostic-setting control of its own.
             let t = read_target(&azure, &get, kind, id, service != Service::Workspace).await?;
+            let print = drift::resource_print(&t.resource);
             let obs = HealthObservation {
                 resource: t.resource,
                 diagnostics: t.diagnostics,
@@ -427,6 +473,7 @@ async fn arm_pass(
                 findings,
                 location,
                 Box::new(move |to_fix| healthdata::plan(&expect, &obs, to_fix)),
+                print,
             )
         }
         ResourceKind::SqlServer => {
@@ -434,6 +481,7 @@ async fn arm_pass(
                 .get_resource(&resources::GET_SQL_SERVER, id)
                 .await?
                 .ok_or_else(|| not_found(kind, id))?;
+            let print = drift::resource_print(&server);
             let vault_name = segment(&ws.spec.key_vault.resource_id, "vaults")
                 .unwrap_or_default()
                 .to_string();
@@ -455,6 +503,7 @@ async fn arm_pass(
                 findings,
                 location,
                 Box::new(move |to_fix| sql::plan(&expect, &obs, to_fix)),
+                print,
             )
         }
         other => {
@@ -495,7 +544,17 @@ async fn arm_pass(
                 .map(|()| plan.remediates.clone());
         }
     }
-    conclude(store, ctx, observed.mode, pass, findings, applied, access).await
+    conclude(
+        store,
+        ctx,
+        observed.mode,
+        pass,
+        findings,
+        applied,
+        access,
+        print,
+    )
+    .await
 }
 
 /// A governed resource as its evaluator needs it: the ARM envelope, the diagnostic settings on
@@ -815,6 +874,7 @@ async fn fail(
     message: String,
     mode: Option<Mode>,
 ) -> Result<Action, ReconcileError> {
+    ctx.drift.forget(&ObjectRef::from_obj(store));
     let previous = report_of(store.status.as_ref());
     let pass = Pass::new(
         previous,
@@ -1170,6 +1230,7 @@ async fn remove_finalizer(store: &PhiStore, ctx: &Context) -> Result<(), kube::E
 /// `deletionPolicy: Delete`: removes the private endpoints and the diagnostic settings the
 /// operator created. Never the account, its data or its key; "already gone" is success.
 async fn cleanup(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    ctx.drift.forget(&ObjectRef::from_obj(&*store));
     let namespace = store.namespace().unwrap_or_default();
     let workspaces: Api<HipaaWorkspace> = Api::namespaced(ctx.kube.clone(), &namespace);
     let Some(ws) = workspaces.get_opt(&store.spec.workspace_ref.name).await? else {

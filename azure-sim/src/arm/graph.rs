@@ -38,15 +38,25 @@ struct Indexed {
 impl GraphIndex {
     /// The rows as the index shows them, `lag` after ARM changed them.
     fn view(&self, current: Vec<(String, Value)>, lag: Duration) -> Vec<Value> {
-        if lag.is_zero() {
-            self.clear();
-            return current.into_iter().map(|(_, v)| v).collect();
-        }
         let now = Instant::now();
         let mut rows = match self.rows.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
+        if lag.is_zero() {
+            // Kept current, so a lag set later starts from what the index showed.
+            rows.clear();
+            for (id, v) in &current {
+                rows.insert(
+                    id.clone(),
+                    Indexed {
+                        shown: Some(v.clone()),
+                        pending: None,
+                    },
+                );
+            }
+            return current.into_iter().map(|(_, v)| v).collect();
+        }
         let mut current: HashMap<String, Value> = current.into_iter().collect();
         let ids: std::collections::BTreeSet<String> =
             rows.keys().chain(current.keys()).cloned().collect();

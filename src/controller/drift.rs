@@ -1,0 +1,371 @@
+//! Batched drift detection. A PhiStore pass that read its resource and settled leaves a
+//! baseline: the fingerprint of the resource's envelope as the GET returned it. Every drift
+//! interval, one Resource Graph query per 200 stores of a workspace reads the same envelopes;
+//! a store whose row differs from its baseline (or is missing) is re-reconciled at once, and that
+//! pass confirms the drift with its own GETs before it writes anything (Resource Graph lags ARM).
+//! Everything else a pass reads (child resources such as blob services and diagnostic settings,
+//! keys, role assignments), which Resource Graph does not carry, is re-read by a full pass every
+//! `--full-check-interval`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures::{Stream, StreamExt};
+use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
+use serde_json::Value;
+
+use super::context::Context;
+use crate::api::phistore::{PhiStore, ResourceKind};
+use crate::api::{HipaaWorkspace, duration};
+use crate::azure::graph;
+use crate::azure::resources::ArmResource;
+use crate::azure::storage::StorageAccount;
+
+/// What a settled pass saw of one store's resource.
+#[derive(Clone, Debug)]
+struct Baseline {
+    workspace: String,
+    resource_id: String,
+    kind: ResourceKind,
+    /// The fingerprint of the envelope the last GET returned.
+    print: u64,
+    /// A Resource Graph fingerprint that stands for the same envelope: one that differed from
+    /// the GET's in two sweeps in a row while GETs showed no change (Resource Graph can shape a
+    /// resource differently from the api-version the operator reads it with).
+    alias: Option<u64>,
+    /// A differing Resource Graph fingerprint and how many sweeps in a row have seen it.
+    suspect: Option<(u64, u32)>,
+}
+
+/// The baselines, the sweep schedule per workspace, and the channel that wakes stores.
+pub struct DriftWatch {
+    full_check: Duration,
+    baselines: Mutex<HashMap<ObjectRef<PhiStore>, Baseline>>,
+    due: Mutex<HashMap<String, Instant>>,
+    trigger: UnboundedSender<ObjectRef<PhiStore>>,
+    receiver: Mutex<Option<UnboundedReceiver<ObjectRef<PhiStore>>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The key of a workspace: `namespace/name`.
+pub fn workspace_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+impl DriftWatch {
+    pub fn new(full_check: Duration) -> DriftWatch {
+        let (trigger, receiver) = unbounded();
+        DriftWatch {
+            full_check,
+            baselines: Mutex::default(),
+            due: Mutex::default(),
+            trigger,
+            receiver: Mutex::new(Some(receiver)),
+        }
+    }
+
+    /// How often a store is read in full when nothing changes.
+    pub fn full_check(&self) -> Duration {
+        self.full_check
+    }
+
+    /// Whether stores checked every `interval` are watched through Resource Graph between full
+    /// passes (when the full-check interval is not longer, every check is a full pass).
+    pub fn batched(&self, interval: Duration) -> bool {
+        interval < self.full_check
+    }
+
+    /// The stores to reconcile because a sweep saw them change; once (the controller takes it).
+    pub fn wakes(&self) -> impl Stream<Item = ObjectRef<PhiStore>> + Send + 'static {
+        match lock(&self.receiver).take() {
+            Some(r) => r.left_stream(),
+            None => futures::stream::empty().right_stream(),
+        }
+    }
+
+    /// A pass read the store's resource (`print` is its envelope's fingerprint) and settled.
+    pub fn settled(
+        &self,
+        store: ObjectRef<PhiStore>,
+        workspace: String,
+        resource_id: &str,
+        kind: ResourceKind,
+        print: u64,
+    ) {
+        let resource_id = resource_id.to_ascii_lowercase();
+        let mut baselines = lock(&self.baselines);
+        match baselines.get_mut(&store) {
+            Some(b) if b.resource_id == resource_id && b.kind == kind => {
+                if b.print == print {
+                    // Unchanged in ARM: a Resource Graph view seen twice in a row is its shape.
+                    if let Some((p, n)) = b.suspect
+                        && n >= 2
+                    {
+                        b.alias = Some(p);
+                        b.suspect = None;
+                    }
+                } else {
+                    b.print = print;
+                    b.alias = None;
+                    b.suspect = None;
+                }
+                b.workspace = workspace;
+            }
+            _ => {
+                baselines.insert(
+                    store,
+                    Baseline {
+                        workspace,
+                        resource_id,
+                        kind,
+                        print,
+                        alias: None,
+                        suspect: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The store is gone, or its last pass did not settle: sweeps leave it alone.
+    pub fn forget(&self, store: &ObjectRef<PhiStore>) {
+        lock(&self.baselines).remove(store);
+    }
+
+    /// How many stores have a baseline.
+    pub fn watched(&self) -> usize {
+        lock(&self.baselines).len()
+    }
+
+    fn targets(&self, workspace: &str) -> Vec<(ObjectRef<PhiStore>, String)> {
+        lock(&self.baselines)
+            .iter()
+            .filter(|(_, b)| b.workspace == workspace)
+            .map(|(s, b)| (s.clone(), b.resource_id.clone()))
+            .collect()
+    }
+
+    /// The stores of `workspace` whose Resource Graph row (by lower-case id) is missing or
+    /// differs from the baseline.
+    fn compare(&self, workspace: &str, rows: &HashMap<String, Value>) -> Vec<ObjectRef<PhiStore>> {
+        let mut changed = Vec::new();
+        for (store, b) in lock(&self.baselines).iter_mut() {
+            if b.workspace != workspace {
+                continue;
+            }
+            let seen = rows.get(&b.resource_id).and_then(|row| match b.kind {
+                ResourceKind::StorageAccount => graph::row_fingerprint::<StorageAccount>(row),
+                _ => graph::row_fingerprint::<ArmResource>(row),
+            });
+            match seen {
+                Some(p) if p == b.print || Some(p) == b.alias => b.suspect = None,
+                Some(p) => {
+                    b.suspect = match b.suspect {
+                        Some((q, n)) if q == p => Some((p, n + 1)),
+                        _ => Some((p, 1)),
+                    };
+                    changed.push(store.clone());
+                }
+                None => changed.push(store.clone()),
+            }
+        }
+        changed
+    }
+
+    /// Whether `workspace` is due a sweep now; the first time, a random point within the
+    /// interval, so a restarted operator does not sweep every workspace at once.
+    fn due(&self, workspace: &str, interval: Duration, now: Instant) -> bool {
+        let mut due = lock(&self.due);
+        let next = due
+            .entry(workspace.to_string())
+            .or_insert_with(|| now + interval.mul_f64(rand::random::<f64>()));
+        if now < *next {
+            return false;
+        }
+        *next = now + interval.mul_f64(0.9 + 0.2 * rand::random::<f64>());
+        true
+    }
+
+    fn wake(&self, stores: impl IntoIterator<Item = ObjectRef<PhiStore>>) {
+        for s in stores {
+            let _ = self.trigger.unbounded_send(s);
+        }
+    }
+}
+
+/// The fingerprint of a storage account as a pass read it.
+pub fn storage_print(account: &StorageAccount) -> u64 {
+    graph::fingerprint(account)
+}
+
+/// The fingerprint of any other governed resource as a pass read it.
+pub fn resource_print(resource: &ArmResource) -> u64 {
+    graph::fingerprint(resource)
+}
+
+/// Sweeps each workspace's stores through Resource Graph once per drift interval, until
+/// `shutdown` resolves.
+pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let Some(cache) = ctx.workspaces.get() else {
+            continue;
+        };
+        let now = Instant::now();
+        for ws in cache.state() {
+            let namespace = ws.namespace().unwrap_or_default();
+            if !ctx.acts_in(&namespace) {
+                continue;
+            }
+            let interval =
+                duration::parse(&ws.spec.drift_check_interval).unwrap_or(Duration::from_secs(3600));
+            if !ctx.drift.batched(interval) {
+                continue;
+            }
+            let key = workspace_key(&namespace, &ws.name_any());
+            if ctx.drift.due(&key, interval, now) {
+                sweep(&ctx, &ws, &key).await;
+            }
+        }
+    }
+}
+
+async fn sweep(ctx: &Context, ws: &HipaaWorkspace, key: &str) {
+    let targets = ctx.drift.targets(key);
+    if targets.is_empty() {
+        return;
+    }
+    let mut ids: Vec<String> = targets.iter().map(|(_, id)| id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let rows = match ctx.azure.client_for(ws).await {
+        Ok(client) => client.envelopes(&ids).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match rows {
+        Ok(rows) => {
+            let rows: HashMap<String, Value> = rows
+                .into_iter()
+                .filter_map(|r| Some((r["id"].as_str()?.to_ascii_lowercase(), r)))
+                .collect();
+            let changed = ctx.drift.compare(key, &rows);
+            tracing::debug!(
+                workspace = key,
+                stores = targets.len(),
+                changed = changed.len(),
+                "drift sweep"
+            );
+            ctx.metrics.drift_sweep(true, targets.len(), changed.len());
+            ctx.drift.wake(changed);
+        }
+        Err(error) => {
+            // Without Resource Graph, every store is read the direct way.
+            tracing::warn!(workspace = key, %error, "Resource Graph sweep failed; re-reading each store");
+            ctx.metrics.drift_sweep(false, targets.len(), targets.len());
+            ctx.drift.wake(targets.into_iter().map(|(s, _)| s));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn store(name: &str) -> ObjectRef<PhiStore> {
+        ObjectRef::new(name).within("ns")
+    }
+
+    fn account(tls: &str) -> Value {
+        json!({"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st",
+               "name": "st", "location": "eastus", "properties": {"minimumTlsVersion": tls}})
+    }
+
+    fn print(tls: &str) -> u64 {
+        storage_print(&serde_json::from_value(account(tls)).unwrap())
+    }
+
+    fn rows(row: Value) -> HashMap<String, Value> {
+        HashMap::from([(row["id"].as_str().unwrap().to_ascii_lowercase(), row)])
+    }
+
+    #[test]
+    fn unchanged_rows_wake_nothing_and_a_drifted_or_missing_one_wakes_its_store() {
+        let w = DriftWatch::new(Duration::from_secs(86_400));
+        let id = account("TLS1_2")["id"].as_str().unwrap().to_string();
+        w.settled(
+            store("a"),
+            "ns/ws".into(),
+            &id,
+            ResourceKind::StorageAccount,
+            print("TLS1_2"),
+        );
+        assert!(w.compare("ns/ws", &rows(account("TLS1_2"))).is_empty());
+        assert!(w.compare("ns/other", &rows(account("TLS1_0"))).is_empty());
+        assert_eq!(
+            w.compare("ns/ws", &rows(account("TLS1_0"))),
+            vec![store("a")]
+        );
+        assert_eq!(w.compare("ns/ws", &HashMap::new()), vec![store("a")]);
+        w.forget(&store("a"));
+        assert!(w.compare("ns/ws", &rows(account("TLS1_0"))).is_empty());
+    }
+
+    #[test]
+    fn a_graph_shape_seen_twice_while_arm_is_unchanged_becomes_an_alias_and_real_drift_clears_it() {
+        let w = DriftWatch::new(Duration::from_secs(86_400));
+        let id = account("TLS1_2")["id"].as_str().unwrap().to_string();
+        let settle = |tls: &str| {
+            w.settled(
+                store("a"),
+                "ns/ws".into(),
+                &id,
+                ResourceKind::StorageAccount,
+                print(tls),
+            )
+        };
+        settle("TLS1_2");
+        let mut shaped = account("TLS1_2");
+        shaped["properties"]["extra"] = json!("shown only by Resource Graph");
+        shaped["properties"]["minimumTlsVersion"] = json!("TLS1_2");
+        // The typed model ignores fields the evaluator does not read.
+        assert!(w.compare("ns/ws", &rows(shaped)).is_empty());
+        // A lagging view: woken, the GET shows no change; once is not enough for an alias.
+        assert_eq!(w.compare("ns/ws", &rows(account("TLS1_1"))).len(), 1);
+        settle("TLS1_2");
+        assert!(w.compare("ns/ws", &rows(account("TLS1_2"))).is_empty());
+        // The same differing view twice in a row with ARM unchanged: an alias.
+        assert_eq!(w.compare("ns/ws", &rows(account("TLS1_1"))).len(), 1);
+        assert_eq!(w.compare("ns/ws", &rows(account("TLS1_1"))).len(), 1);
+        settle("TLS1_2");
+        assert!(w.compare("ns/ws", &rows(account("TLS1_1"))).is_empty());
+        // A change in ARM drops it.
+        settle("TLS1_0");
+        assert_eq!(w.compare("ns/ws", &rows(account("TLS1_1"))).len(), 1);
+    }
+
+    #[test]
+    fn sweeps_start_at_a_random_point_and_then_keep_the_interval() {
+        let w = DriftWatch::new(Duration::from_secs(86_400));
+        let t0 = Instant::now();
+        let interval = Duration::from_secs(100);
+        let first = (0..=100)
+            .map(|s| t0 + Duration::from_secs(s))
+            .find(|t| w.due("ns/ws", interval, *t))
+            .expect("due within one interval");
+        assert!(!w.due("ns/ws", interval, first + Duration::from_secs(89)));
+        assert!(w.due("ns/ws", interval, first + Duration::from_secs(111)));
+        assert!(w.batched(Duration::from_secs(3600)));
+        assert!(!w.batched(Duration::from_secs(86_400)));
+    }
+}
