@@ -1,0 +1,389 @@
+//! The scale benchmark: N storage-account PhiStores, non-compliant at the start, in Enforce
+//! mode, reconciled by the real operator binary against the real API server and azure-sim.
+//!
+//! ```text
+//! cargo bench --bench scale -- --stores 100,1000,5000 --latency-ms 0,100 \
+//!     [--interval-secs 15] [--steady-intervals 2] [--leak-intervals 20]
+//! ```
+//!
+//! For each size and latency it reports: time from the first apply to every store `Ready`;
+//! Azure requests by kind during convergence; Kubernetes writes; reconcile latency p50/p99 (from
+//! the operator's histogram); operator CPU seconds and peak RSS; then, in steady state, Azure
+//! reads and writes per drift interval and the operator's CPU share; and with
+//! `--leak-intervals`, RSS after 2 and after that many intervals. With latency, every simulator
+//! call waits that long and long-running operations take two seconds. The simulator's ARM
+//! throttling and the operator's request budget are lifted so that the operator's own overhead
+//! is what is measured (ARM's limits are discussed in the README).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use hipaa_operator::api::PhiStore;
+use kube::Api;
+use serde_json::{Value, json};
+use support::estate::{estate_with, ready, workspace};
+use support::sim::{OPERATOR_OBJECT_ID, RG};
+
+struct Options {
+    stores: Vec<usize>,
+    latency_ms: Vec<u64>,
+    interval_secs: u64,
+    steady_intervals: u64,
+    leak_intervals: u64,
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let list = |flag: &str, default: &str| -> Vec<u64> {
+        value(flag)
+            .unwrap_or_else(|| default.to_string())
+            .split(',')
+            .filter_map(|v| v.trim().parse().ok())
+            .collect()
+    };
+    Options {
+        stores: list("--stores", "100,1000")
+            .into_iter()
+            .map(|n| n as usize)
+            .collect(),
+        latency_ms: list("--latency-ms", "0,100"),
+        interval_secs: list("--interval-secs", "15").first().copied().unwrap_or(15),
+        steady_intervals: list("--steady-intervals", "2")
+            .first()
+            .copied()
+            .unwrap_or(2),
+        leak_intervals: list("--leak-intervals", "0").first().copied().unwrap_or(0),
+    }
+}
+
+fn account(i: usize) -> String {
+    format!("{RG}/providers/Microsoft.Storage/storageAccounts/stscale{i:05}")
+}
+
+fn store(i: usize) -> PhiStore {
+    let mut s = support::example("phistore-storage.yaml");
+    s["metadata"]["name"] = json!(format!("scale-{i:05}"));
+    s["spec"]["resource"]["id"] = json!(account(i));
+    s["spec"]["encryption"]["keyName"] = json!(format!("scale-{i:05}-cmk"));
+    serde_json::from_value(s).expect("store")
+}
+
+/// `(rss, peak rss)` in MiB and CPU seconds (user + system) of a process.
+fn usage(pid: u32) -> (f64, f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let rest: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        rest.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 (1-based), 11 and 12 after the command.
+    let cpu = (ticks(11) + ticks(12)) / 100.0;
+    (kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0, cpu)
+}
+
+/// The kind of an Azure request: method and the last resource type in its path.
+fn kind(r: &Value) -> String {
+    let method = r["method"].as_str().unwrap_or_default();
+    let path = r["path"].as_str().unwrap_or_default();
+    let host = r["host"].as_str().unwrap_or_default();
+    if path.contains("/oauth2/") {
+        return "token".into();
+    }
+    if host.contains(".vault.") || path.starts_with("/keys") {
+        return format!(
+            "{method} keyvault/{}",
+            path.split('/').nth(1).unwrap_or_default()
+        );
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut types = Vec::new();
+    let mut i = 0;
+    while i < segments.len() {
+        if segments[i].eq_ignore_ascii_case("providers") && i + 2 < segments.len() {
+            let mut j = i + 2;
+            while j < segments.len() && !segments[j].eq_ignore_ascii_case("providers") {
+                types.push(segments[j]);
+                j += 2;
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    format!("{method} {}", types.last().copied().unwrap_or("other"))
+}
+
+fn count_kinds(requests: &[Value]) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for r in requests.iter().filter(|r| {
+        r["caller"].as_str() == Some(OPERATOR_OBJECT_ID)
+            || r["path"].as_str().is_some_and(|p| p.contains("/oauth2/"))
+    }) {
+        *out.entry(kind(r)).or_default() += 1;
+    }
+    out
+}
+
+fn is_read(kind: &str) -> bool {
+    kind.starts_with("GET ") || kind == "POST resources" || kind.ends_with("summarize")
+}
+
+/// Kubernetes writes by the operator: status patches and events, from the API server's counters.
+async fn kube_writes(client: &kube::Client) -> u64 {
+    let text = client
+        .request_text(
+            k8s_openapi::http::Request::get("/metrics")
+                .body(Vec::new())
+                .expect("request"),
+        )
+        .await
+        .unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+        .filter(|l| {
+            let write = [
+                "verb=\"PATCH\"",
+                "verb=\"APPLY\"",
+                "verb=\"PUT\"",
+                "verb=\"POST\"",
+                "verb=\"DELETE\"",
+            ]
+            .iter()
+            .any(|v| l.contains(v));
+            let ours = [
+                "resource=\"phistores\"",
+                "resource=\"hipaaworkspaces\"",
+                "resource=\"accessreviews\"",
+                "resource=\"events\"",
+            ]
+            .iter()
+            .any(|r| l.contains(r));
+            // The benchmark's own creates are POSTs without a subresource.
+            let created = l.contains("verb=\"POST\"") && l.contains("resource=\"phistores\"");
+            write && ours && !created
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// p50 and p99 of the operator's PhiStore reconcile histogram (bucket upper bounds).
+fn quantiles(metrics: &str) -> (String, String) {
+    let mut buckets: Vec<(f64, f64)> = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("hipaa_reconcile_duration_seconds_bucket{")
+                && l.contains("controller=\"phistore\"")
+        })
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, l.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last().map(|b| b.1).unwrap_or(0.0);
+    let q = |p: f64| {
+        buckets
+            .iter()
+            .find(|(_, n)| *n >= p * total)
+            .map(|(le, _)| {
+                if le.is_infinite() {
+                    ">max".to_string()
+                } else {
+                    format!("≤{le}s")
+                }
+            })
+            .unwrap_or_else(|| "-".into())
+    };
+    (q(0.5), q(0.99))
+}
+
+async fn run(n: usize, latency_ms: u64, o: &Options, report: &mut String) {
+    let mut ws = workspace("Enforce", None);
+    ws.spec.drift_check_interval = format!("PT{}S", o.interval_secs);
+    let e = estate_with(
+        &format!("scale-{n}-{latency_ms}"),
+        ws,
+        async |_, _| {},
+        &[
+            "--azure-reads-per-hour".into(),
+            "1000000000".into(),
+            "--azure-writes-per-hour".into(),
+            "1000000000".into(),
+            "--azure-burst".into(),
+            "100000".into(),
+        ],
+        &[("HIPAA_LOG", "info")],
+    )
+    .await;
+    e.sim
+        .set_config(json!({"throttle": {"enabled": false}, "lroDurationMs": if latency_ms > 0 { 2000 } else { 0 }}))
+        .await;
+    if latency_ms > 0 {
+        e.sim
+            .fault(json!({"path": "*", "action": {"kind": "latency", "ms": latency_ms}}))
+            .await;
+    }
+    let resources: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"id": account(i), "body": {
+                "location": "eastus2", "kind": "StorageV2", "sku": {"name": "Standard_LRS"},
+                "properties": {"minimumTlsVersion": "TLS1_0", "allowBlobPublicAccess": true,
+                               "supportsHttpsTrafficOnly": false, "publicNetworkAccess": "Enabled"}}})
+        })
+        .collect();
+    for chunk in resources.chunks(500) {
+        e.sim
+            .admin(
+                reqwest::Method::POST,
+                "seed",
+                Some(json!({ "resources": chunk })),
+            )
+            .await;
+    }
+    support::estate::workspace_settled(&e, Duration::from_secs(300)).await;
+    let client = control_plane::shared().client().await.expect("client");
+    e.sim.clear_log().await;
+    let kube_before = kube_writes(&client).await;
+    let (_, _, cpu_before) = usage(e.operator.pid());
+    let started = Instant::now();
+    let api: Api<PhiStore> = e.stores.clone();
+    for i in 0..n {
+        api.create(&Default::default(), &store(i))
+            .await
+            .expect("create store");
+    }
+    let applied = started.elapsed();
+    let deadline = started + Duration::from_secs(3600);
+    loop {
+        let list = api.list(&Default::default()).await.expect("stores");
+        let ready_count = list
+            .items
+            .iter()
+            .filter(|s| ready(s).is_some_and(|(status, _)| status == "True"))
+            .count();
+        if ready_count == n {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{ready_count} of {n} Ready after an hour"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let converged = started.elapsed();
+    let (rss_converged, peak, cpu_after) = usage(e.operator.pid());
+    let kube_converge = kube_writes(&client).await - kube_before;
+    let requests = e.sim.requests().await;
+    let kinds = count_kinds(&requests);
+    let total_azure: u64 = kinds.values().sum();
+    let metrics = e
+        .operator
+        .get(e.operator.metrics, "/metrics")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    let (p50, p99) = quantiles(&metrics);
+
+    // Steady state: the read-back passes end, then whole drift intervals are counted.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    e.sim.clear_log().await;
+    let kube_steady_before = kube_writes(&client).await;
+    let (_, _, cpu_steady_before) = usage(e.operator.pid());
+    let window = Duration::from_secs(o.interval_secs * o.steady_intervals);
+    tokio::time::sleep(window).await;
+    let (rss_steady, _, cpu_steady_after) = usage(e.operator.pid());
+    let steady = count_kinds(&e.sim.requests().await);
+    let steady_reads: u64 = steady
+        .iter()
+        .filter(|(k, _)| is_read(k))
+        .map(|(_, v)| v)
+        .sum();
+    let steady_writes: u64 = steady
+        .iter()
+        .filter(|(k, _)| !is_read(k) && k.as_str() != "token")
+        .map(|(_, v)| v)
+        .sum();
+    let graph = steady.get("POST resources").copied().unwrap_or(0);
+    let kube_steady = kube_writes(&client).await - kube_steady_before;
+    let idle_cpu = (cpu_steady_after - cpu_steady_before) / window.as_secs_f64() * 100.0;
+    let per_interval = |v: u64| v as f64 / o.steady_intervals as f64;
+
+    let _ = writeln!(
+        report,
+        "| {n} | {latency_ms} ms | {:.1} s (applied in {:.1} s) | {total_azure} | {kube_converge} | {p50} / {p99} | {:.1} s | {peak:.0} MiB | {:.1} ({graph} Resource Graph) | {:.1} | {kube_steady} | {idle_cpu:.2} % | {rss_converged:.0} → {rss_steady:.0} MiB |",
+        converged.as_secs_f64(),
+        applied.as_secs_f64(),
+        cpu_after - cpu_before,
+        per_interval(steady_reads),
+        per_interval(steady_writes),
+    );
+    let mut detail = String::new();
+    for (k, v) in &kinds {
+        let _ = write!(detail, "{k}: {v}; ");
+    }
+    println!("convergence requests by kind ({n} stores, {latency_ms} ms): {detail}");
+    println!("steady requests by kind: {steady:?}");
+
+    if o.leak_intervals > 2 {
+        // RSS after 2 intervals (above) and after `leak_intervals`.
+        let more = Duration::from_secs(o.interval_secs * (o.leak_intervals - o.steady_intervals));
+        tokio::time::sleep(more).await;
+        let (rss_late, _, _) = usage(e.operator.pid());
+        let growth = (rss_late - rss_steady) / rss_steady * 100.0;
+        let _ = writeln!(
+            report,
+            "|  leak check, {n} stores, {latency_ms} ms: RSS {rss_steady:.1} MiB after {} intervals, {rss_late:.1} MiB after {} ({growth:+.1} %) |",
+            o.steady_intervals, o.leak_intervals
+        );
+    }
+    e.ns.delete().await.expect("delete namespace");
+}
+
+fn main() {
+    let o = options();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut report = String::from(
+        "| stores | latency | apply → all Ready | Azure requests (converge) | Kubernetes writes (converge) | reconcile p50 / p99 | operator CPU (converge) | peak RSS | Azure reads / interval (steady) | Azure writes / interval | Kubernetes writes (steady) | idle CPU | RSS converged → steady |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for &n in &o.stores {
+        for &latency in &o.latency_ms {
+            runtime.block_on(run(n, latency, &o, &mut report));
+            println!("{report}");
+        }
+    }
+    let out = support::repo().join("target").join("scale-report.md");
+    let _ = std::fs::write(&out, &report);
+    println!("{report}\n(written to {})", out.display());
+}
