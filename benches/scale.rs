@@ -152,42 +152,59 @@ fn is_read(kind: &str) -> bool {
     kind.starts_with("GET ") || kind == "POST resources" || kind.ends_with("summarize")
 }
 
-/// Kubernetes writes by the operator: status patches and events, from the API server's counters.
-async fn kube_writes(client: &kube::Client) -> u64 {
+/// Kubernetes writes by the operator (status patches and events), by verb and resource, from
+/// the API server's counters.
+async fn kube_writes(client: &kube::Client) -> BTreeMap<String, u64> {
     let text = client
         .request_text(
-            k8s_openapi::http::Request::get("/metrics")
+            http::Request::get("/metrics")
                 .body(Vec::new())
                 .expect("request"),
         )
         .await
         .unwrap_or_default();
-    text.lines()
+    let label = |line: &str, key: &str| {
+        line.split(&format!("{key}=\""))
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut out = BTreeMap::new();
+    for line in text
+        .lines()
         .filter(|l| l.starts_with("apiserver_request_total{"))
-        .filter(|l| {
-            let write = [
-                "verb=\"PATCH\"",
-                "verb=\"APPLY\"",
-                "verb=\"PUT\"",
-                "verb=\"POST\"",
-                "verb=\"DELETE\"",
-            ]
-            .iter()
-            .any(|v| l.contains(v));
-            let ours = [
-                "resource=\"phistores\"",
-                "resource=\"hipaaworkspaces\"",
-                "resource=\"accessreviews\"",
-                "resource=\"events\"",
-            ]
-            .iter()
-            .any(|r| l.contains(r));
-            // The benchmark's own creates are POSTs without a subresource.
-            let created = l.contains("verb=\"POST\"") && l.contains("resource=\"phistores\"");
-            write && ours && !created
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    {
+        let verb = label(line, "verb");
+        let resource = label(line, "resource");
+        let subresource = label(line, "subresource");
+        let write = ["PATCH", "APPLY", "PUT", "POST", "DELETE"].contains(&verb.as_str());
+        let ours = ["phistores", "hipaaworkspaces", "accessreviews", "events"]
+            .contains(&resource.as_str());
+        // The benchmark's own creates are POSTs of phistores.
+        let created = verb == "POST" && resource == "phistores";
+        if write && ours && !created {
+            let n = line
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0);
+            *out.entry(format!(
+                "{verb} {resource}{}{subresource}",
+                if subresource.is_empty() { "" } else { "/" }
+            ))
+            .or_default() += n as u64;
+        }
+    }
+    out
+}
+
+fn minus(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
 }
 
 /// p50 and p99 of the operator's PhiStore reconcile histogram (bucket upper bounds).
@@ -301,7 +318,7 @@ async fn run(n: usize, latency_ms: u64, o: &Options, report: &mut String) {
     }
     let converged = started.elapsed();
     let (rss_converged, peak, cpu_after) = usage(e.operator.pid());
-    let kube_converge = kube_writes(&client).await - kube_before;
+    let kube_converge = minus(&kube_writes(&client).await, &kube_before);
     let requests = e.sim.requests().await;
     let kinds = count_kinds(&requests);
     let total_azure: u64 = kinds.values().sum();
@@ -332,18 +349,23 @@ async fn run(n: usize, latency_ms: u64, o: &Options, report: &mut String) {
         .map(|(_, v)| v)
         .sum();
     let graph = steady.get("POST resources").copied().unwrap_or(0);
-    let kube_steady = kube_writes(&client).await - kube_steady_before;
+    let kube_steady = minus(&kube_writes(&client).await, &kube_steady_before);
     let idle_cpu = (cpu_steady_after - cpu_steady_before) / window.as_secs_f64() * 100.0;
     let per_interval = |v: u64| v as f64 / o.steady_intervals as f64;
 
     let _ = writeln!(
         report,
-        "| {n} | {latency_ms} ms | {:.1} s (applied in {:.1} s) | {total_azure} | {kube_converge} | {p50} / {p99} | {:.1} s | {peak:.0} MiB | {:.1} ({graph} Resource Graph) | {:.1} | {kube_steady} | {idle_cpu:.2} % | {rss_converged:.0} → {rss_steady:.0} MiB |",
+        "| {n} | {latency_ms} ms | {:.1} s (applied in {:.1} s) | {total_azure} | {} | {p50} / {p99} | {:.1} s | {peak:.0} MiB | {:.1} ({graph} Resource Graph) | {:.1} | {} | {idle_cpu:.2} % | {rss_converged:.0} → {rss_steady:.0} MiB |",
         converged.as_secs_f64(),
         applied.as_secs_f64(),
+        kube_converge.values().sum::<u64>(),
         cpu_after - cpu_before,
         per_interval(steady_reads),
         per_interval(steady_writes),
+        kube_steady.values().sum::<u64>(),
+    );
+    println!(
+        "Kubernetes writes while converging: {kube_converge:?}; in steady state: {kube_steady:?}"
     );
     let mut detail = String::new();
     for (k, v) in &kinds {

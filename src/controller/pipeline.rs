@@ -331,6 +331,27 @@ pub fn ready_reason(conditions: &[Condition]) -> Option<&str> {
         .map(|c| c.reason.as_str())
 }
 
+/// The note of an event covering several controls, within the 1 kB an event note may hold.
+pub fn event_note(items: &[String]) -> String {
+    const LIMIT: usize = 1000;
+    let mut note = String::new();
+    for (i, item) in items.iter().enumerate() {
+        let sep = if note.is_empty() { "" } else { "; " };
+        let rest = items.len() - i;
+        let tail = format!("; and {rest} more (see status.controls)");
+        if note.len() + sep.len() + item.len() + tail.len() > LIMIT && rest > 0 {
+            if note.is_empty() {
+                let cut: String = item.chars().take(LIMIT - tail.len()).collect();
+                return format!("{cut}{tail}");
+            }
+            return format!("{note}{tail}");
+        }
+        note.push_str(sep);
+        note.push_str(item);
+    }
+    note
+}
+
 /// Events for what changed between two reports: drift found, remediated, conflict, and a
 /// failure reason that is new.
 pub async fn transition_events(
@@ -339,40 +360,49 @@ pub async fn transition_events(
     old: &Report,
     new: &Report,
 ) {
+    // One event per kind of transition per pass, naming every control it covers: a store that
+    // starts with twenty drifted controls gets one `DriftDetected`, not twenty.
+    let mut drifted = Vec::new();
+    let mut remediated = Vec::new();
     for c in &new.controls {
         let before = old.controls.iter().find(|o| o.id == c.id);
         if before.map(|o| o.state) == Some(c.state) {
             continue;
         }
         match c.state {
-            ControlState::Drifted => {
-                let note = format!("{}: expected {}, observed {}", c.id, c.expected, c.observed);
-                publish(
-                    ctx,
-                    object,
-                    EventType::Warning,
-                    "DriftDetected",
-                    "Evaluate",
-                    note,
-                )
-                .await;
-            }
+            ControlState::Drifted => drifted.push(format!(
+                "{}: expected {}, observed {}",
+                c.id, c.expected, c.observed
+            )),
             ControlState::Remediated
                 if c.last_remediated != before.and_then(|o| o.last_remediated.clone()) =>
             {
-                let note = format!("{}: set to {}", c.id, c.expected);
-                publish(
-                    ctx,
-                    object,
-                    EventType::Normal,
-                    "Remediated",
-                    "Remediate",
-                    note,
-                )
-                .await;
+                remediated.push(format!("{}: set to {}", c.id, c.expected))
             }
             _ => {}
         }
+    }
+    if !drifted.is_empty() {
+        publish(
+            ctx,
+            object,
+            EventType::Warning,
+            "DriftDetected",
+            "Evaluate",
+            event_note(&drifted),
+        )
+        .await;
+    }
+    if !remediated.is_empty() {
+        publish(
+            ctx,
+            object,
+            EventType::Normal,
+            "Remediated",
+            "Remediate",
+            event_note(&remediated),
+        )
+        .await;
     }
     let (was, now) = (ready_reason(&old.conditions), ready_reason(&new.conditions));
     if was == now {
@@ -468,6 +498,19 @@ mod tests {
             "control": "storage.geo-redundant", "reason": "r", "approver": "a", "expires": expires
         }))
         .expect("exemption")
+    }
+
+    #[test]
+    fn event_notes_name_every_control_or_say_how_many_more() {
+        let few = vec!["a: set to x".to_string(), "b: set to y".to_string()];
+        assert_eq!(event_note(&few), "a: set to x; b: set to y");
+        let many: Vec<String> = (0..100)
+            .map(|i| format!("storage.control-{i:03}: expected something, observed another"))
+            .collect();
+        let note = event_note(&many);
+        assert!(note.len() <= 1000, "{}", note.len());
+        assert!(note.starts_with("storage.control-000"));
+        assert!(note.ends_with("more (see status.controls)"), "{note}");
     }
 
     #[test]
