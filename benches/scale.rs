@@ -207,6 +207,15 @@ fn minus(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTree
         .collect()
 }
 
+/// Stores the Resource Graph sweeps have woken, from the operator's metrics.
+fn woken(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with("hipaa_drift_woken_stores_total "))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// p50 and p99 of the operator's PhiStore reconcile histogram (bucket upper bounds).
 fn quantiles(metrics: &str) -> (String, String) {
     let mut buckets: Vec<(f64, f64)> = metrics
@@ -329,8 +338,35 @@ async fn run(n: usize, latency_ms: u64, o: &Options, report: &mut String) {
         .unwrap_or_default();
     let (p50, p99) = quantiles(&metrics);
 
-    // Steady state: the read-back passes end, then whole drift intervals are counted.
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    // Steady state: once the read-back passes after the last remediations have run (no
+    // PhiStore reconcile for ten seconds), whole drift intervals are counted.
+    let reconciles = |m: &str| -> f64 {
+        m.lines()
+            .filter(|l| {
+                l.starts_with("hipaa_reconciles_total{") && l.contains("controller=\"phistore\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let scrape = || {
+        e.operator
+            .get(e.operator.metrics, "/metrics")
+            .map(|(_, b)| b)
+            .unwrap_or_default()
+    };
+    let mut last = reconciles(&scrape());
+    let mut quiet_since = Instant::now();
+    let quiet_deadline = Instant::now() + Duration::from_secs(1800);
+    while quiet_since.elapsed() < Duration::from_secs(10) && Instant::now() < quiet_deadline {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = reconciles(&scrape());
+        if now != last {
+            last = now;
+            quiet_since = Instant::now();
+        }
+    }
+    let quiet = started.elapsed() - Duration::from_secs(10);
+    let woken_before = woken(&scrape());
     e.sim.clear_log().await;
     let kube_steady_before = kube_writes(&client).await;
     let (_, _, cpu_steady_before) = usage(e.operator.pid());
@@ -350,19 +386,25 @@ async fn run(n: usize, latency_ms: u64, o: &Options, report: &mut String) {
         .sum();
     let graph = steady.get("POST resources").copied().unwrap_or(0);
     let kube_steady = minus(&kube_writes(&client).await, &kube_steady_before);
+    let woken_steady = woken(&scrape()) - woken_before;
     let idle_cpu = (cpu_steady_after - cpu_steady_before) / window.as_secs_f64() * 100.0;
     let per_interval = |v: u64| v as f64 / o.steady_intervals as f64;
 
     let _ = writeln!(
         report,
-        "| {n} | {latency_ms} ms | {:.1} s (applied in {:.1} s) | {total_azure} | {} | {p50} / {p99} | {:.1} s | {peak:.0} MiB | {:.1} ({graph} Resource Graph) | {:.1} | {} | {idle_cpu:.2} % | {rss_converged:.0} → {rss_steady:.0} MiB |",
+        "| {n} | {latency_ms} ms | {:.1} s (applied in {:.1} s; last read-back {:.0} s) | {total_azure} | {} | {p50} / {p99} | {:.1} s | {peak:.0} MiB | {:.1} ({graph} Resource Graph) | {:.1} | {} | {idle_cpu:.2} % | {rss_converged:.0} → {rss_steady:.0} MiB |",
         converged.as_secs_f64(),
         applied.as_secs_f64(),
+        quiet.as_secs_f64(),
         kube_converge.values().sum::<u64>(),
         cpu_after - cpu_before,
         per_interval(steady_reads),
         per_interval(steady_writes),
         kube_steady.values().sum::<u64>(),
+    );
+    println!(
+        "last read-back pass {:.1} s after the first apply; stores woken by sweeps in steady state: {woken_steady}",
+        quiet.as_secs_f64()
     );
     println!(
         "Kubernetes writes while converging: {kube_converge:?}; in steady state: {kube_steady:?}"

@@ -499,4 +499,18 @@ pub struct PhiStoreStatus {
     /// Compliant (or exempt) controls of all evaluated controls, e.g. `23/25`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compliance: Option<String>,
+    /// What the last settled pass saw, so that a restarted operator resumes batched drift
+    /// detection without reading every store again. Maintained by the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_baseline: Option<DriftBaseline>,
+}
+
+/// The baseline of batched drift detection for one store.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftBaseline {
+    /// Fingerprint (16 hex digits) of the resource's envelope as the last settled pass read it.
+    pub fingerprint: String,
+    /// The workspace's `metadata.generation` that pass used.
+    pub workspace_generation: i64,
 }

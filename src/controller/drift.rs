@@ -138,6 +138,11 @@ impl DriftWatch {
         lock(&self.baselines).remove(store);
     }
 
+    /// Whether the store has a baseline in this process.
+    pub fn knows(&self, store: &ObjectRef<PhiStore>) -> bool {
+        lock(&self.baselines).contains_key(store)
+    }
+
     /// How many stores have a baseline.
     pub fn watched(&self) -> usize {
         lock(&self.baselines).len()

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
@@ -25,7 +25,7 @@ use super::review;
 use crate::api::common::ControlState;
 use crate::api::common::Mode;
 use crate::api::common::condition::reason;
-use crate::api::phistore::{DeletionPolicy, PhiStore, PhiStoreStatus, ResourceKind};
+use crate::api::phistore::{DeletionPolicy, DriftBaseline, PhiStore, PhiStoreStatus, ResourceKind};
 use crate::api::{HipaaWorkspace, duration};
 use crate::azure::AzureError;
 use crate::azure::authorization::KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER;
@@ -63,7 +63,7 @@ pub async fn run(
 ) {
     let stores: Api<PhiStore> = ctx.scoped_api();
     let workspaces: Api<HipaaWorkspace> = ctx.scoped_api();
-    let controller = Controller::new(stores, watcher::Config::default().any_semantic())
+    let controller = pipeline::lean_controller(stores)
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.concurrency));
     let cache = controller.store();
     pipeline::report_synced(cache.clone(), ctx.readiness.clone(), "PhiStore");
@@ -178,6 +178,9 @@ async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reconc
         .strictest(store.spec.mode.unwrap_or_default());
     let interval =
         duration::parse(&workspace.spec.drift_check_interval).unwrap_or(Duration::from_secs(3600));
+    if let Some(action) = resume(&store, &ctx, &workspace, mode, interval) {
+        return Ok(action);
+    }
     let observed = Observed { workspace, mode };
     let pass = match store.spec.resource.kind {
         ResourceKind::StorageAccount => storage_pass(&store, &ctx, &observed, interval).await,
@@ -189,6 +192,58 @@ async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reconc
             fail(&store, &ctx, &reason, message, Some(observed.mode)).await
         }
     }
+}
+
+/// The first reconcile of a store in this process, when its status shows a settled pass of
+/// the same spec, mode and workspace generation with a drift baseline: the baseline is taken
+/// from the status and the full check comes at a random point of the full-check interval, so a
+/// restarted operator does not read every store at once. Resource Graph sweeps find what
+/// changed meanwhile.
+fn resume(
+    store: &PhiStore,
+    ctx: &Context,
+    workspace: &HipaaWorkspace,
+    mode: Mode,
+    interval: Duration,
+) -> Option<Action> {
+    let me = ObjectRef::from_obj(store);
+    if !ctx.drift.batched(interval) || ctx.drift.knows(&me) {
+        return None;
+    }
+    let status = store.status.as_ref()?;
+    let baseline = status.drift_baseline.as_ref()?;
+    let ready = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    if !ready
+        || status.observed_generation != store.meta().generation
+        || status.mode != Some(mode)
+        || Some(baseline.workspace_generation) != workspace.meta().generation
+    {
+        return None;
+    }
+    let print = u64::from_str_radix(&baseline.fingerprint, 16).ok()?;
+    ctx.drift.settled(
+        me,
+        drift::workspace_key(
+            &store.namespace().unwrap_or_default(),
+            &store.spec.workspace_ref.name,
+        ),
+        &store.spec.resource.id,
+        store.spec.resource.kind,
+        print,
+    );
+    tracing::debug!(store = %store.name_any(), "resumed from the status's drift baseline");
+    let spread = ctx
+        .drift
+        .full_check()
+        .mul_f64(0.05 + 0.95 * rand::random::<f64>());
+    Some(Action::requeue(pipeline::next_check(
+        &store.spec.exemptions,
+        spread,
+        &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::now()),
+    )))
 }
 
 async fn storage_pass(
@@ -252,9 +307,18 @@ async fn storage_pass(
         findings,
         applied,
         access,
-        print,
+        Seen {
+            print,
+            workspace_generation: ws.meta().generation,
+        },
     )
     .await
+}
+
+/// What a pass saw of the resource (its envelope's fingerprint) and of the workspace.
+struct Seen {
+    print: u64,
+    workspace_generation: Option<i64>,
 }
 
 /// The end of every evaluated pass, whatever the kind: the report, the status write, events
@@ -270,7 +334,7 @@ async fn conclude(
     findings: Vec<Finding>,
     applied: Result<Vec<&'static str>, AzureError>,
     access: review::AccessOutcome,
-    print: u64,
+    seen: Seen,
 ) -> Result<Action, Failure> {
     // The same conflicts the plan left alone.
     let conflict = pass.conflicts(&findings);
@@ -292,7 +356,16 @@ async fn conclude(
         },
     };
     let report = pass.report(findings, &remediated, outcome, vec![access.condition]);
-    write_status(store, ctx, &pass.previous, report, mode).await?;
+    let settles =
+        apply_error.is_none() && remediated.is_empty() && ctx.drift.batched(pass.interval);
+    let baseline = seen
+        .workspace_generation
+        .filter(|_| settles)
+        .map(|g| DriftBaseline {
+            fingerprint: format!("{:016x}", seen.print),
+            workspace_generation: g,
+        });
+    write_status(store, ctx, &pass.previous, report, mode, baseline).await?;
     let me = ObjectRef::from_obj(store);
     if apply_error.is_some() || !remediated.is_empty() {
         ctx.drift.forget(&me);
@@ -324,7 +397,7 @@ async fn conclude(
         ),
         &store.spec.resource.id,
         store.spec.resource.kind,
-        print,
+        seen.print,
     );
     Ok(Action::requeue(pipeline::next_check(
         &store.spec.exemptions,
@@ -552,7 +625,10 @@ async fn arm_pass(
         findings,
         applied,
         access,
-        print,
+        Seen {
+            print,
+            workspace_generation: ws.meta().generation,
+        },
     )
     .await
 }
@@ -846,6 +922,7 @@ async fn write_status(
     previous: &Report,
     report: Report,
     mode: Mode,
+    drift_baseline: Option<DriftBaseline>,
 ) -> Result<(), Failure> {
     let old = store.status.clone().unwrap_or_default();
     let status = PhiStoreStatus {
@@ -854,6 +931,7 @@ async fn write_status(
         compliance: report.compliance.clone(),
         conditions: report.conditions.clone(),
         controls: report.controls.clone(),
+        drift_baseline,
     };
     if status == old {
         return Ok(());
@@ -890,6 +968,7 @@ async fn fail(
         compliance: report.compliance.clone(),
         conditions: report.conditions.clone(),
         controls: report.controls.clone(),
+        drift_baseline: None,
     };
     if status != old {
         pipeline::transition_events(ctx, &store.object_ref(&()), &pass.previous, &report).await;

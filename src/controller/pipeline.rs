@@ -331,6 +331,34 @@ pub fn ready_reason(conditions: &[Condition]) -> Option<&str> {
         .map(|c| c.reason.as_str())
 }
 
+/// A controller for `K` whose cache keeps each object without `metadata.managedFields`: with
+/// server-side-applied status of a few dozen controls, the managed fields are as large as the
+/// status itself, and no controller reads them (passes read the object itself). Memory then
+/// grows with the number of objects and the size of what the controllers use.
+pub fn lean_controller<K>(api: kube::Api<K>) -> kube::runtime::Controller<K>
+where
+    K: kube::Resource
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Unpin,
+{
+    use kube::runtime::WatchStreamExt;
+    let (reader, writer) = kube::runtime::reflector::store();
+    let stream = kube::runtime::watcher(
+        api,
+        kube::runtime::watcher::Config::default().any_semantic(),
+    )
+    .default_backoff()
+    .modify(|o: &mut K| o.meta_mut().managed_fields = None)
+    .reflect(writer)
+    .applied_objects();
+    kube::runtime::Controller::for_stream(stream, reader)
+}
+
 /// The note of an event covering several controls, within the 1 kB an event note may hold.
 pub fn event_note(items: &[String]) -> String {
     const LIMIT: usize = 1000;

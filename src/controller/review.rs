@@ -17,9 +17,8 @@ use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 use super::context::Context;
@@ -328,7 +327,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let reviews: Api<AccessReview> = ctx.scoped_api();
-    let controller = Controller::new(reviews, watcher::Config::default().any_semantic());
+    let controller = pipeline::lean_controller(reviews);
     pipeline::report_synced(controller.store(), ctx.readiness.clone(), "AccessReview");
     controller
         .graceful_shutdown_on(shutdown)

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::Api;
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::{self, Action};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -55,7 +55,7 @@ pub async fn run(
 ) {
     let workspaces: Api<HipaaWorkspace> = ctx.scoped_api();
     let stores: Api<PhiStore> = ctx.scoped_api();
-    let controller = Controller::new(workspaces, watcher::Config::default().any_semantic())
+    let controller = pipeline::lean_controller(workspaces)
         // Store changes come in bursts (a rollout, a drift check of every store): one recount
         // per burst.
         .with_config(controller::Config::default().debounce(Duration::from_secs(1)));

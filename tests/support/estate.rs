@@ -20,6 +20,21 @@ pub struct Estate {
     pub stores: Api<PhiStore>,
     pub workspaces: Api<HipaaWorkspace>,
     pub operator: Operator,
+    /// How the operator was started, to start it again.
+    launch: (String, Vec<String>, Vec<(String, String)>),
+}
+
+impl Estate {
+    /// Stops the operator (SIGTERM), runs `meanwhile`, and starts it again as it was started.
+    pub async fn restart_operator(&mut self, meanwhile: impl AsyncFnOnce(&Estate)) {
+        assert!(self.operator.terminate(), "the operator did not stop");
+        meanwhile(self).await;
+        let (name, args, env) = &self.launch;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.operator = Operator::start(&format!("{name}-again"), &args, &env);
+        self.operator.wait_ready(Duration::from_secs(60));
+    }
 }
 
 /// The workspace example in `mode`, checked every `INTERVAL_SECS`, using the operator's own
@@ -66,6 +81,14 @@ pub async fn estate_with(
     env_all.extend_from_slice(env);
     let mut operator = Operator::start(name, &args, &env_all);
     operator.wait_ready(Duration::from_secs(60));
+    let launch = (
+        name.to_string(),
+        args.iter().map(|a| a.to_string()).collect(),
+        env_all
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
     let stores: Api<PhiStore> = Api::namespaced(client, &ns.name);
     Estate {
         sim,
@@ -73,6 +96,7 @@ pub async fn estate_with(
         stores,
         workspaces,
         operator,
+        launch,
     }
 }
 
