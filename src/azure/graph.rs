@@ -67,11 +67,42 @@ impl AzureClient {
         Ok(rows)
     }
 
-    /// The envelopes of `ids` (resource ids; any subscriptions), batched by
-    /// [`IDS_PER_QUERY`]; a resource Resource Graph does not show is absent from the result.
+    /// The envelopes of `ids` (resource ids; any subscriptions). Resources that share a
+    /// resource group and a type are read together by group and type when there are more than
+    /// [`BY_GROUP_AFTER`] of them (the rows of that type's other resources in the group are
+    /// dropped); the rest by id, [`IDS_PER_QUERY`] at a time. A resource Resource Graph does not
+    /// show is absent from the result.
     pub async fn envelopes(&self, ids: &[String]) -> Result<Vec<Value>, AzureError> {
+        let wanted: std::collections::HashSet<String> =
+            ids.iter().map(|i| i.to_ascii_lowercase()).collect();
+        let mut groups: std::collections::BTreeMap<(String, String, String), Vec<String>> =
+            Default::default();
+        for id in &wanted {
+            if let Some(key) = group_and_type(id) {
+                groups.entry(key).or_default().push(id.clone());
+            }
+        }
         let mut out = Vec::new();
-        for chunk in ids.chunks(IDS_PER_QUERY) {
+        let mut singles = Vec::new();
+        for ((sub, group, kind), members) in groups {
+            if members.len() <= BY_GROUP_AFTER {
+                singles.extend(members);
+                continue;
+            }
+            let query = format!(
+                "Resources | where type =~ '{}' and resourceGroup =~ '{}' | project {ENVELOPE}",
+                quote(&kind),
+                quote(&group)
+            );
+            let rows = self.query_resources(&[sub], &query).await?;
+            out.extend(rows.into_iter().filter(|r| {
+                r["id"]
+                    .as_str()
+                    .is_some_and(|i| wanted.contains(&i.to_ascii_lowercase()))
+            }));
+        }
+        singles.sort();
+        for chunk in singles.chunks(IDS_PER_QUERY) {
             let mut subscriptions: Vec<String> = chunk
                 .iter()
                 .filter_map(|id| super::client::subscription_of(id))
@@ -88,12 +119,41 @@ impl AzureClient {
     }
 }
 
+/// Resources of one group and type read by id up to this many; more are read by group and type.
+pub const BY_GROUP_AFTER: usize = 20;
+
+fn quote(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+/// `(subscription, resource group, type)` of a resource id, lower case; `None` for ids that
+/// are not a resource in a resource group (a child resource has its full type, e.g.
+/// `microsoft.sql/servers/databases`).
+fn group_and_type(id: &str) -> Option<(String, String, String)> {
+    let segments: Vec<&str> = id.trim_start_matches('/').split('/').collect();
+    if segments.len() < 8
+        || !segments[0].eq_ignore_ascii_case("subscriptions")
+        || !segments[2].eq_ignore_ascii_case("resourcegroups")
+        || !segments[4].eq_ignore_ascii_case("providers")
+        || !segments.len().is_multiple_of(2)
+    {
+        return None;
+    }
+    let mut kind = segments[5].to_string();
+    for pair in segments[6..].chunks(2) {
+        kind.push('/');
+        kind.push_str(pair[0]);
+    }
+    Some((
+        segments[1].to_ascii_lowercase(),
+        segments[3].to_ascii_lowercase(),
+        kind.to_ascii_lowercase(),
+    ))
+}
+
 /// `Resources | where id in~ (…) | project <envelope>`, with quotes in ids escaped.
 pub fn envelope_query(ids: &[String]) -> String {
-    let list: Vec<String> = ids
-        .iter()
-        .map(|id| format!("'{}'", id.replace('\\', "\\\\").replace('\'', "\\'")))
-        .collect();
+    let list: Vec<String> = ids.iter().map(|id| format!("'{}'", quote(id))).collect();
     format!(
         "Resources | where id in~ ({}) | project {ENVELOPE}",
         list.join(", ")
@@ -186,6 +246,31 @@ mod tests {
             Some(fingerprint(&typed)),
             row_fingerprint::<StorageAccount>(&retagged)
         );
+    }
+
+    #[test]
+    fn resource_ids_give_their_group_and_full_type() {
+        assert_eq!(
+            group_and_type(
+                "/subscriptions/S/resourceGroups/RG/providers/Microsoft.Storage/storageAccounts/st"
+            ),
+            Some((
+                "s".into(),
+                "rg".into(),
+                "microsoft.storage/storageaccounts".into()
+            ))
+        );
+        assert_eq!(
+            group_and_type(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/a/databases/b"
+            ),
+            Some((
+                "s".into(),
+                "rg".into(),
+                "microsoft.sql/servers/databases".into()
+            ))
+        );
+        assert_eq!(group_and_type("/subscriptions/s/resourceGroups/rg"), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Batched drift detection. A PhiStore pass that read its resource and settled leaves a
 //! baseline: the fingerprint of the resource's envelope as the GET returned it. Every drift
-//! interval, one Resource Graph query per 200 stores of a workspace reads the same envelopes;
+//! interval, Resource Graph queries read the same envelopes for all the workspace's stores (by
+//! resource group and type where many stores share them, else 200 ids a query, paged);
 //! a store whose row differs from its baseline (or is missing) is re-reconciled at once, and that
 //! pass confirms the drift with its own GETs before it writes anything (Resource Graph lags ARM).
 //! Everything else a pass reads (child resources such as blob services and diagnostic settings,

@@ -351,6 +351,20 @@ async fn write(
     if status == old {
         return Ok(());
     }
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let (was, now) = (
+            serde_json::to_value(old).unwrap_or_default(),
+            serde_json::to_value(status).unwrap_or_default(),
+        );
+        let changed: Vec<&String> = now
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .filter(|(k, v)| was.get(k.as_str()) != Some(v))
+            .map(|(k, _)| k)
+            .collect();
+        tracing::debug!(workspace = %ws.name_any(), ?changed, "writing workspace status");
+    }
     pipeline::transition_events(ctx, &ws.object_ref(&()), previous, report).await;
     pipeline::patch_status(ctx, ws, MANAGER, status).await?;
     Ok(())
