@@ -508,7 +508,7 @@ fn deployment_is_hardened_and_passes_the_operator_flags() {
     );
     assert_eq!(
         c["resources"],
-        json!({"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}})
+        json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}})
     );
     let pod_namespace = c["env"]
         .as_array()
