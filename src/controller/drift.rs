@@ -139,6 +139,11 @@ impl DriftWatch {
         lock(&self.baselines).remove(store);
     }
 
+    /// Keeps the baselines of the stores `keep` says still exist.
+    pub fn retain(&self, keep: impl Fn(&ObjectRef<PhiStore>) -> bool) {
+        lock(&self.baselines).retain(|store, _| keep(store));
+    }
+
     /// Whether the store has a baseline in this process.
     pub fn knows(&self, store: &ObjectRef<PhiStore>) -> bool {
         lock(&self.baselines).contains_key(store)
@@ -247,6 +252,10 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
 }
 
 async fn sweep(ctx: &Context, ws: &HipaaWorkspace, key: &str) {
+    // A store deleted without a finalizer is never reconciled again: drop its baseline here.
+    if let Some(cache) = ctx.stores.get() {
+        ctx.drift.retain(|store| cache.get(store).is_some());
+    }
     let targets = ctx.drift.targets(key);
     if targets.is_empty() {
         return;
@@ -325,6 +334,15 @@ mod tests {
         assert_eq!(w.compare("ns/ws", &HashMap::new()), vec![store("a")]);
         w.forget(&store("a"));
         assert!(w.compare("ns/ws", &rows(account("TLS1_0"))).is_empty());
+        w.settled(
+            store("b"),
+            "ns/ws".into(),
+            &id,
+            ResourceKind::StorageAccount,
+            print("TLS1_2"),
+        );
+        w.retain(|s| s.name != "b");
+        assert_eq!(w.watched(), 0, "a deleted store's baseline is dropped");
     }
 
     #[test]
