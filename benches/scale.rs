@@ -71,11 +71,7 @@ fn account(i: usize) -> String {
 }
 
 fn store(i: usize) -> PhiStore {
-    let mut s = support::example("phistore-storage.yaml");
-    s["metadata"]["name"] = json!(format!("scale-{i:05}"));
-    s["spec"]["resource"]["id"] = json!(account(i));
-    s["spec"]["encryption"]["keyName"] = json!(format!("scale-{i:05}-cmk"));
-    serde_json::from_value(s).expect("store")
+    support::estate::storage_store(&format!("scale-{i:05}"), &account(i))
 }
 
 /// `(rss, peak rss)` in MiB and CPU seconds (user + system) of a process.

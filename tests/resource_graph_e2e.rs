@@ -21,11 +21,7 @@ fn account(i: usize) -> String {
 }
 
 fn store(i: usize) -> PhiStore {
-    let mut s = support::example("phistore-storage.yaml");
-    s["metadata"]["name"] = json!(format!("graph-{i:02}"));
-    s["spec"]["resource"]["id"] = json!(account(i));
-    s["spec"]["encryption"]["keyName"] = json!(format!("graph-{i:02}-cmk"));
-    serde_json::from_value(s).expect("store")
+    support::estate::storage_store(&format!("graph-{i:02}"), &account(i))
 }
 
 fn operator_requests_to(requests: &[Value], id: &str) -> Vec<(String, String)> {
@@ -39,6 +35,45 @@ fn operator_requests_to(requests: &[Value], id: &str) -> Vec<(String, String)> {
                 .then(|| (r["method"].as_str().unwrap_or_default().to_string(), path))
         })
         .collect()
+}
+
+/// Sets an account's TLS floor as another principal would.
+async fn set_tls(e: &support::estate::Estate, i: usize, tls: &str) {
+    e.sim
+        .client(Sim::legacy_identity())
+        .update_storage_account(
+            &account(i),
+            &StorageAccountPatch {
+                properties: StorageAccountPatchProperties {
+                    minimum_tls_version: Some(tls.into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("drift");
+}
+
+/// Waits until the operator has put account `i` back to TLS 1.2.
+async fn wait_reverted(e: &support::estate::Estate, i: usize, what: &str) {
+    let azure = e.sim.client(Sim::operator_identity());
+    let deadline = Instant::now() + Duration::from_secs(INTERVAL_SECS * 3 + 30);
+    loop {
+        let a = azure
+            .get_storage_account(&account(i))
+            .await
+            .expect("account");
+        if a.properties.minimum_tls_version.as_deref() == Some("TLS1_2") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} not reverted:\n{}",
+            e.operator.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 fn graph_queries(requests: &[Value]) -> usize {
@@ -130,37 +165,8 @@ async fn steady_state_reads_many_stores_through_resource_graph_and_confirms_drif
     e.sim.set_config(json!({"graphLagMs": 3000})).await;
     e.sim.clear_log().await;
     let drifted = 5;
-    let legacy = e.sim.client(Sim::legacy_identity());
-    legacy
-        .update_storage_account(
-            &account(drifted),
-            &StorageAccountPatch {
-                properties: StorageAccountPatchProperties {
-                    minimum_tls_version: Some("TLS1_0".into()),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("drift");
-    let azure = e.sim.client(Sim::operator_identity());
-    let deadline = Instant::now() + Duration::from_secs(INTERVAL_SECS * 3 + 30);
-    loop {
-        let a = azure
-            .get_storage_account(&account(drifted))
-            .await
-            .expect("account");
-        if a.properties.minimum_tls_version.as_deref() == Some("TLS1_2") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "drift not reverted:\n{}",
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    set_tls(&e, drifted, "TLS1_0").await;
+    wait_reverted(&e, drifted, "drift").await;
     // Two more intervals: the lagging index shows the old drift for a while after the fix.
     tokio::time::sleep(Duration::from_secs(INTERVAL_SECS * 2 + 4)).await;
     let requests = e.sim.requests().await;
@@ -193,38 +199,10 @@ async fn steady_state_reads_many_stores_through_resource_graph_and_confirms_drif
     let down = 9;
     e.restart_operator(async |e| {
         e.sim.clear_log().await;
-        e.sim
-            .client(Sim::legacy_identity())
-            .update_storage_account(
-                &account(down),
-                &StorageAccountPatch {
-                    properties: StorageAccountPatchProperties {
-                        minimum_tls_version: Some("TLS1_1".into()),
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("drift while down");
+        set_tls(e, down, "TLS1_1").await;
     })
     .await;
-    let deadline = Instant::now() + Duration::from_secs(INTERVAL_SECS * 3 + 30);
-    loop {
-        let a = azure
-            .get_storage_account(&account(down))
-            .await
-            .expect("account");
-        if a.properties.minimum_tls_version.as_deref() == Some("TLS1_2") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "drift made while the operator was down not reverted:\n{}",
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    wait_reverted(&e, down, "drift made while the operator was down").await;
     // Each store's own first event resumes from its status without reading Azure, but the
     // initial list of the AccessReviews it owns wakes it again and that pass reads in full (see
     // the README), so this test does not assert that the other accounts go unread.

@@ -100,6 +100,15 @@ pub async fn estate_with(
     }
 }
 
+/// The storage example as store `name` over `account` (a resource id), with its own key.
+pub fn storage_store(name: &str, account: &str) -> PhiStore {
+    let mut s = super::example("phistore-storage.yaml");
+    s["metadata"]["name"] = json!(name);
+    s["spec"]["resource"]["id"] = json!(account);
+    s["spec"]["encryption"]["keyName"] = json!(format!("{name}-cmk"));
+    serde_json::from_value(s).expect("store")
+}
+
 pub async fn estate(name: &str, mode: &str) -> Estate {
     estate_with(
         name,
