@@ -395,6 +395,9 @@ fn role_permissions(state: &State, role_definition_id: &str) -> Option<Value> {
     if let Some(b) = built_in_by_guid(guid) {
         return Some(built_in_body(b)["properties"]["permissions"].clone());
     }
+    if let Some(r) = state.get(role_definition_id) {
+        return Some(r.body["properties"]["permissions"].clone());
+    }
     let suffix = format!(
         "/providers/microsoft.authorization/roledefinitions/{}",
         lower(guid)
@@ -409,10 +412,9 @@ fn role_permissions(state: &State, role_definition_id: &str) -> Option<Value> {
 /// Whether `principal` may perform `action` at `scope` through any role assignment at or above it.
 pub fn is_allowed(state: &State, principal: &str, action: &str, scope: &str, data: bool) -> bool {
     state
-        .resources
-        .iter()
-        .filter(|(k, _)| k.contains(ROLE_ASSIGNMENT_SEGMENT))
-        .filter_map(|(_, r)| r.body.get("properties"))
+        .assignments_at_or_above(scope)
+        .into_iter()
+        .filter_map(|r| r.body.get("properties"))
         .filter(|p| {
             p.get("principalId")
                 .and_then(Value::as_str)
@@ -479,6 +481,96 @@ mod tests {
             "Microsoft.KeyVault/vaults/keys/read",
             true
         ));
+    }
+
+    fn assignment(state: &mut State, scope: &str, principal: &str, role: &str) {
+        let id = format!(
+            "{}/providers/Microsoft.Authorization/roleAssignments/{principal}-{role}",
+            scope.trim_end_matches('/')
+        );
+        let rd = format!(
+            "/providers/Microsoft.Authorization/roleDefinitions/{}",
+            built_in_by_name(role).expect("built in").id
+        );
+        let body = serde_json::json!({"id": id, "properties": {
+            "principalId": principal, "roleDefinitionId": rd, "scope": scope}});
+        state.resources.insert(
+            lower(&id),
+            crate::state::Resource {
+                id: id.clone(),
+                type_name: "Microsoft.Authorization/roleAssignments".into(),
+                body,
+                etag: String::new(),
+                last_modified_by: String::new(),
+            },
+        );
+    }
+
+    #[test]
+    fn assignments_are_found_at_every_ancestor_and_nowhere_else() {
+        let mut st = State::new("t");
+        assignment(&mut st, "/", "root-reader", "Reader");
+        assignment(&mut st, "/subscriptions/S1", "sub-owner", "Owner");
+        assignment(
+            &mut st,
+            "/subscriptions/s1/resourceGroups/rg",
+            "rg-contrib",
+            "Contributor",
+        );
+        assignment(&mut st, "/subscriptions/s10", "other-sub-owner", "Owner");
+        assignment(
+            &mut st,
+            "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a",
+            "account-reader",
+            "Reader",
+        );
+        let account =
+            "/subscriptions/s1/resourceGroups/RG/providers/Microsoft.Storage/storageAccounts/a";
+        let write = "Microsoft.Storage/storageAccounts/write";
+        let read = "Microsoft.Storage/storageAccounts/read";
+        assert!(is_allowed(&st, "root-reader", read, account, false));
+        assert!(!is_allowed(&st, "root-reader", write, account, false));
+        assert!(is_allowed(&st, "SUB-OWNER", write, account, false));
+        assert!(is_allowed(&st, "rg-contrib", write, account, false));
+        assert!(!is_allowed(
+            &st,
+            "rg-contrib",
+            write,
+            "/subscriptions/s1/resourceGroups/rg2",
+            false
+        ));
+        assert!(!is_allowed(&st, "other-sub-owner", write, account, false));
+        assert!(is_allowed(&st, "account-reader", read, account, false));
+        assert!(!is_allowed(
+            &st,
+            "account-reader",
+            read,
+            "/subscriptions/s1/resourceGroups/rg",
+            false
+        ));
+        let names = |scope: &str| -> Vec<String> {
+            let mut v: Vec<String> = st
+                .assignments_at_or_above(scope)
+                .iter()
+                .map(|r| {
+                    r.body["properties"]["principalId"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            names(account),
+            ["account-reader", "rg-contrib", "root-reader", "sub-owner"]
+        );
+        assert_eq!(
+            names("/subscriptions/s10/"),
+            ["other-sub-owner", "root-reader"]
+        );
+        assert_eq!(names("/"), ["root-reader"]);
     }
 
     #[test]

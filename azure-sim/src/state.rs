@@ -162,6 +162,32 @@ impl State {
             .collect()
     }
 
+    /// Role assignments stored at exactly `scope`: their ids are
+    /// `{scope}/providers/Microsoft.Authorization/roleAssignments/{name}`, so they are one key range.
+    pub fn assignments_at<'a>(&'a self, scope: &str) -> impl Iterator<Item = &'a Resource> + 'a {
+        let prefix = format!(
+            "{}{}",
+            lower(scope.trim_end_matches('/')),
+            crate::authz::ROLE_ASSIGNMENT_SEGMENT
+        );
+        self.resources
+            .range(prefix.clone()..)
+            .take_while(move |(k, _)| k.starts_with(&prefix))
+            .map(|(_, r)| r)
+    }
+
+    /// Role assignments at `scope` or at any scope above it (segment-wise): one key range per
+    /// ancestor, so an authorization check costs the depth of the scope, not the size of the estate.
+    pub fn assignments_at_or_above(&self, scope: &str) -> Vec<&Resource> {
+        let s = lower(scope.trim_end_matches('/'));
+        let mut ends: Vec<usize> = s.match_indices('/').map(|(i, _)| i).collect();
+        ends.push(s.len());
+        ends.dedup();
+        ends.into_iter()
+            .flat_map(|end| self.assignments_at(&s[..end]))
+            .collect()
+    }
+
     pub fn next_etag_seed(&mut self) -> u64 {
         self.etag_counter += 1;
         self.etag_counter

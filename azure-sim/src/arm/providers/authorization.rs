@@ -61,14 +61,16 @@ fn role_assignment(
         ));
     };
     let guid = authz::role_guid(&role_id).to_string();
-    let custom_exists = st.resources.values().any(|r| {
-        r.type_name == DEFINITION
-            && r.id
-                .rsplit('/')
-                .next()
-                .is_some_and(|n| n.eq_ignore_ascii_case(&guid))
-    });
-    if authz::built_in_by_guid(&guid).is_none() && !custom_exists {
+    let custom_exists = || {
+        st.resources.values().any(|r| {
+            r.type_name == DEFINITION
+                && r.id
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&guid))
+        })
+    };
+    if authz::built_in_by_guid(&guid).is_none() && !custom_exists() {
         return Err(ArmError::bad_request(
             "RoleDefinitionDoesNotExist",
             format!("The specified role definition with ID '{guid}' does not exist."),
@@ -90,7 +92,7 @@ fn role_assignment(
     } else {
         p.scope.clone()
     };
-    let duplicate = st.resources.values().any(|r| {
+    let duplicate = st.assignments_at(&scope).any(|r| {
         r.type_name == ASSIGNMENT
             && !r.id.eq_ignore_ascii_case(&p.id())
             && r.body["properties"]["principalId"]
@@ -240,9 +242,16 @@ pub fn virtual_list(
         ASSIGNMENT => {
             let at_scope = filter.to_ascii_lowercase().contains("atscope()");
             let principal = filter_value(&filter, "principalId").map(str::to_string);
-            let value = st
-                .resources
-                .values()
+            // At or above the scope: one key range per ancestor; below it (unless `atScope()`):
+            // the scope's own key range. Sorted by id, as one walk of the whole store would be.
+            let mut found = st.assignments_at_or_above(&scope);
+            if !at_scope {
+                found.extend(st.descendants(&scope).iter().filter_map(|k| st.get(k)));
+            }
+            found.sort_by_cached_key(|r| r.id.to_ascii_lowercase());
+            found.dedup_by(|a, b| a.id.eq_ignore_ascii_case(&b.id));
+            let value = found
+                .into_iter()
                 .filter(|r| r.type_name == ASSIGNMENT)
                 .filter(|r| {
                     let s = r.body["properties"]["scope"].as_str().unwrap_or_default();

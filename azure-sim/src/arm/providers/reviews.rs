@@ -126,8 +126,7 @@ fn start_instance(st: &mut State, def: &Resource, now: OffsetDateTime) {
         .as_str()
         .map(|r| authz::role_guid(r).to_ascii_lowercase());
     let assignments: Vec<Resource> = st
-        .resources
-        .values()
+        .assignments_at(&scope)
         .filter(|r| r.type_name == super::authorization::ASSIGNMENT)
         .filter(|r| {
             r.body["properties"]["scope"]
