@@ -513,4 +513,10 @@ pub struct DriftBaseline {
     pub fingerprint: String,
     /// The workspace's `metadata.generation` that pass used.
     pub workspace_generation: i64,
+    /// Fingerprint (16 hex digits) of what else the pass depended on in Kubernetes: the store's
+    /// spec and review request, the workspace's spec and Key Vault controls, the mode and the
+    /// store's review cycles. A restarted operator resumes from this baseline without reading
+    /// Azure only when all of them are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<String>,
 }

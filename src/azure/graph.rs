@@ -180,8 +180,12 @@ pub fn fingerprint<T: Serialize>(envelope: &T) -> u64 {
             }
         }
     }
-    // FNV-1a over the canonical text (object keys are sorted): stable across runs and builds.
-    let text = Value::Object(kept).to_string();
+    // Canonical text: object keys are sorted.
+    stable_hash(&Value::Object(kept).to_string())
+}
+
+/// FNV-1a of `text`: the same in every run and build, so it can be kept in a status.
+pub fn stable_hash(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })

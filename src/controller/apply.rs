@@ -184,27 +184,38 @@ pub async fn endpoint_groups(
     azure: &AzureClient,
     body: &Value,
 ) -> Result<BTreeMap<String, Vec<String>>, AzureError> {
-    let mut out = BTreeMap::new();
     let connections = at(body, "properties.privateEndpointConnections")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    for connection in connections {
-        let Some(id) = at(&connection, "properties.privateEndpoint.id").and_then(Value::as_str)
-        else {
-            continue;
-        };
-        if let Some(pe) = azure.get_private_endpoint(id).await? {
-            let groups = pe
-                .properties
+    let ids = connections
+        .iter()
+        .filter_map(|c| at(c, "properties.privateEndpoint.id").and_then(Value::as_str))
+        .map(str::to_string);
+    endpoint_groups_of(azure, ids).await
+}
+
+/// The group ids each private endpoint connects, read concurrently; an endpoint that no longer
+/// exists is left out.
+pub async fn endpoint_groups_of(
+    azure: &AzureClient,
+    ids: impl IntoIterator<Item = String>,
+) -> Result<BTreeMap<String, Vec<String>>, AzureError> {
+    let read = ids.into_iter().map(|id| async move {
+        let groups = azure.get_private_endpoint(&id).await?.map(|pe| {
+            pe.properties
                 .private_link_service_connections
                 .iter()
                 .flat_map(|c| c.properties.group_ids.clone())
-                .collect();
-            out.insert(id.to_string(), groups);
-        }
-    }
-    Ok(out)
+                .collect::<Vec<_>>()
+        });
+        Ok::<_, AzureError>(groups.map(|g| (id, g)))
+    });
+    Ok(futures::future::try_join_all(read)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 #[cfg(test)]

@@ -39,6 +39,30 @@ struct Baseline {
     alias: Option<u64>,
     /// A differing Resource Graph fingerprint and how many sweeps in a row have seen it.
     suspect: Option<(u64, u32)>,
+    /// What else the pass depended on (see [`Settled::inputs`]).
+    inputs: u64,
+    /// When the next full pass is due.
+    due: Instant,
+    /// A sweep woke the store and no pass has settled since.
+    woken: bool,
+}
+
+/// What a settled pass leaves for batched drift detection.
+#[derive(Clone, Debug)]
+pub struct Settled {
+    /// The workspace key ([`workspace_key`]).
+    pub workspace: String,
+    pub resource_id: String,
+    pub kind: ResourceKind,
+    /// The fingerprint of the resource's envelope as the pass read it.
+    pub print: u64,
+    /// A fingerprint of everything else the pass's outcome depended on in Kubernetes (the
+    /// store's spec and review request, the workspace's spec and vault controls, the mode, the
+    /// store's review cycles): a reconcile with the same inputs and no sweep wake-up before
+    /// `due` has nothing new to read.
+    pub inputs: u64,
+    /// When the next full pass is due.
+    pub due: Instant,
 }
 
 /// The baselines, the sweep schedule per workspace, and the channel that wakes stores.
@@ -90,20 +114,13 @@ impl DriftWatch {
         }
     }
 
-    /// A pass read the store's resource (`print` is its envelope's fingerprint) and settled.
-    pub fn settled(
-        &self,
-        store: ObjectRef<PhiStore>,
-        workspace: String,
-        resource_id: &str,
-        kind: ResourceKind,
-        print: u64,
-    ) {
-        let resource_id = resource_id.to_ascii_lowercase();
+    /// A pass read the store's resource and settled.
+    pub fn settled(&self, store: ObjectRef<PhiStore>, seen: Settled) {
+        let resource_id = seen.resource_id.to_ascii_lowercase();
         let mut baselines = lock(&self.baselines);
         match baselines.get_mut(&store) {
-            Some(b) if b.resource_id == resource_id && b.kind == kind => {
-                if b.print == print {
+            Some(b) if b.resource_id == resource_id && b.kind == seen.kind => {
+                if b.print == seen.print {
                     // Unchanged in ARM: a Resource Graph view seen twice in a row is its shape.
                     if let Some((p, n)) = b.suspect
                         && n >= 2
@@ -112,26 +129,47 @@ impl DriftWatch {
                         b.suspect = None;
                     }
                 } else {
-                    b.print = print;
+                    b.print = seen.print;
                     b.alias = None;
                     b.suspect = None;
                 }
-                b.workspace = workspace;
+                b.workspace = seen.workspace;
+                b.inputs = seen.inputs;
+                b.due = seen.due;
+                b.woken = false;
             }
             _ => {
                 baselines.insert(
                     store,
                     Baseline {
-                        workspace,
+                        workspace: seen.workspace,
                         resource_id,
-                        kind,
-                        print,
+                        kind: seen.kind,
+                        print: seen.print,
                         alias: None,
                         suspect: None,
+                        inputs: seen.inputs,
+                        due: seen.due,
+                        woken: false,
                     },
                 );
             }
         }
+    }
+
+    /// How long until the store's next full pass, when a reconcile now has nothing new to read:
+    /// its last pass settled with the same `inputs`, no sweep has woken it since, and its full
+    /// pass is not due. A store's own status write, its review cycles' status, a workspace's
+    /// status: none of these changes what a pass would find.
+    pub fn quiet(
+        &self,
+        store: &ObjectRef<PhiStore>,
+        inputs: u64,
+        now: Instant,
+    ) -> Option<Duration> {
+        let baselines = lock(&self.baselines);
+        let b = baselines.get(store)?;
+        (!b.woken && b.inputs == inputs && now < b.due).then(|| b.due - now)
     }
 
     /// The store is gone, or its last pass did not settle: sweeps leave it alone.
@@ -204,7 +242,11 @@ impl DriftWatch {
     }
 
     fn wake(&self, stores: impl IntoIterator<Item = ObjectRef<PhiStore>>) {
+        let mut baselines = lock(&self.baselines);
         for s in stores {
+            if let Some(b) = baselines.get_mut(&s) {
+                b.woken = true;
+            }
             let _ = self.trigger.unbounded_send(s);
         }
     }
@@ -310,6 +352,17 @@ mod tests {
         storage_print(&serde_json::from_value(account(tls)).unwrap())
     }
 
+    fn seen(tls: &str) -> Settled {
+        Settled {
+            workspace: "ns/ws".into(),
+            resource_id: account(tls)["id"].as_str().unwrap().to_string(),
+            kind: ResourceKind::StorageAccount,
+            print: print(tls),
+            inputs: 7,
+            due: Instant::now() + Duration::from_secs(3600),
+        }
+    }
+
     fn rows(row: Value) -> HashMap<String, Value> {
         HashMap::from([(row["id"].as_str().unwrap().to_ascii_lowercase(), row)])
     }
@@ -317,14 +370,7 @@ mod tests {
     #[test]
     fn unchanged_rows_wake_nothing_and_a_drifted_or_missing_one_wakes_its_store() {
         let w = DriftWatch::new(Duration::from_secs(86_400));
-        let id = account("TLS1_2")["id"].as_str().unwrap().to_string();
-        w.settled(
-            store("a"),
-            "ns/ws".into(),
-            &id,
-            ResourceKind::StorageAccount,
-            print("TLS1_2"),
-        );
+        w.settled(store("a"), seen("TLS1_2"));
         assert!(w.compare("ns/ws", &rows(account("TLS1_2"))).is_empty());
         assert!(w.compare("ns/other", &rows(account("TLS1_0"))).is_empty());
         assert_eq!(
@@ -334,13 +380,7 @@ mod tests {
         assert_eq!(w.compare("ns/ws", &HashMap::new()), vec![store("a")]);
         w.forget(&store("a"));
         assert!(w.compare("ns/ws", &rows(account("TLS1_0"))).is_empty());
-        w.settled(
-            store("b"),
-            "ns/ws".into(),
-            &id,
-            ResourceKind::StorageAccount,
-            print("TLS1_2"),
-        );
+        w.settled(store("b"), seen("TLS1_2"));
         w.retain(|s| s.name != "b");
         assert_eq!(w.watched(), 0, "a deleted store's baseline is dropped");
     }
@@ -348,16 +388,7 @@ mod tests {
     #[test]
     fn a_graph_shape_seen_twice_while_arm_is_unchanged_becomes_an_alias_and_real_drift_clears_it() {
         let w = DriftWatch::new(Duration::from_secs(86_400));
-        let id = account("TLS1_2")["id"].as_str().unwrap().to_string();
-        let settle = |tls: &str| {
-            w.settled(
-                store("a"),
-                "ns/ws".into(),
-                &id,
-                ResourceKind::StorageAccount,
-                print(tls),
-            )
-        };
+        let settle = |tls: &str| w.settled(store("a"), seen(tls));
         settle("TLS1_2");
         let mut shaped = account("TLS1_2");
         shaped["properties"]["extra"] = json!("shown only by Resource Graph");
@@ -376,6 +407,31 @@ mod tests {
         // A change in ARM drops it.
         settle("TLS1_0");
         assert_eq!(w.compare("ns/ws", &rows(account("TLS1_1"))).len(), 1);
+    }
+
+    #[test]
+    fn a_reconcile_is_quiet_only_with_the_same_inputs_no_wake_up_and_the_full_pass_not_due() {
+        let w = DriftWatch::new(Duration::from_secs(86_400));
+        let now = Instant::now();
+        assert_eq!(w.quiet(&store("a"), 7, now), None, "unknown store");
+        w.settled(store("a"), seen("TLS1_2"));
+        let left = w.quiet(&store("a"), 7, now).expect("quiet");
+        assert!(left > Duration::from_secs(3500) && left <= Duration::from_secs(3601));
+        assert_eq!(w.quiet(&store("a"), 8, now), None, "inputs changed");
+        assert_eq!(
+            w.quiet(&store("a"), 7, now + Duration::from_secs(3602)),
+            None,
+            "full pass due"
+        );
+        w.wake([store("a")]);
+        assert_eq!(w.quiet(&store("a"), 7, now), None, "woken by a sweep");
+        w.settled(store("a"), seen("TLS1_2"));
+        assert!(
+            w.quiet(&store("a"), 7, now).is_some(),
+            "a settled pass clears the wake-up"
+        );
+        w.forget(&store("a"));
+        assert_eq!(w.quiet(&store("a"), 7, now), None, "forgotten");
     }
 
     #[test]

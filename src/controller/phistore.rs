@@ -63,7 +63,7 @@ pub async fn run(
 ) {
     let stores: Api<PhiStore> = ctx.scoped_api();
     let workspaces: Api<HipaaWorkspace> = ctx.scoped_api();
-    let controller = pipeline::lean_controller(stores)
+    let controller = pipeline::lean_controller(stores, slim)
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.concurrency));
     let cache = controller.store();
     pipeline::report_synced(cache.clone(), ctx.readiness.clone(), "PhiStore");
@@ -98,6 +98,26 @@ pub async fn run(
             }
         })
         .await;
+}
+
+/// What the store cache keeps of each store's status: conditions without their messages and
+/// each control's id and state. Its readers are the workspace's roll-up (the `Ready` condition),
+/// the `hipaa_controls` gauge (states) and the watches' mappers (the spec); a pass reads the
+/// store itself. With a few dozen controls of expected and observed values and citations per
+/// store, this is most of the cache.
+fn slim(store: &mut PhiStore) {
+    if let Some(status) = store.status.as_mut() {
+        for c in &mut status.conditions {
+            c.message.clear();
+        }
+        for c in &mut status.controls {
+            c.expected.clear();
+            c.observed.clear();
+            c.hipaa.clear();
+            c.message = None;
+            c.exemption = None;
+        }
+    }
 }
 
 fn error_policy(store: Arc<PhiStore>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
@@ -145,6 +165,8 @@ async fn reconcile_inner(
 struct Observed {
     workspace: HipaaWorkspace,
     mode: Mode,
+    /// The store's review cycles, newest first.
+    reviews: Vec<crate::api::AccessReview>,
 }
 
 async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
@@ -178,10 +200,16 @@ async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reconc
         .strictest(store.spec.mode.unwrap_or_default());
     let interval =
         duration::parse(&workspace.spec.drift_check_interval).unwrap_or(Duration::from_secs(3600));
-    if let Some(action) = resume(&store, &ctx, &workspace, mode, interval) {
+    let reviews = review::cycles(&ctx, &store).await?;
+    let inputs = inputs_of(&store, &workspace, mode, review::cycles_digest(&reviews));
+    if let Some(action) = quiet(&store, &ctx, &workspace, mode, interval, inputs) {
         return Ok(action);
     }
-    let observed = Observed { workspace, mode };
+    let observed = Observed {
+        workspace,
+        mode,
+        reviews,
+    };
     let pass = match store.spec.resource.kind {
         ResourceKind::StorageAccount => storage_pass(&store, &ctx, &observed, interval).await,
         _ => arm_pass(&store, &ctx, &observed, interval).await,
@@ -194,56 +222,94 @@ async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reconc
     }
 }
 
-/// The first reconcile of a store in this process, when its status shows a settled pass of
-/// the same spec, mode and workspace generation with a drift baseline: the baseline is taken
-/// from the status and the full check comes at a random point of the full-check interval, so a
-/// restarted operator does not read every store at once. Resource Graph sweeps find what
-/// changed meanwhile.
-fn resume(
+/// A fingerprint of what a pass's outcome depends on in Kubernetes besides the Azure reads:
+/// the store's spec (its generation) and review request, the workspace's spec (its generation)
+/// and the states of its Key Vault controls (`common.cmk-vault-linked` reads them), the mode, and
+/// the store's review cycles ([`review::cycles_digest`]).
+fn inputs_of(store: &PhiStore, ws: &HipaaWorkspace, mode: Mode, cycles: u64) -> u64 {
+    let vault_controls: Vec<(String, String)> = ws
+        .status
+        .as_ref()
+        .map(|s| s.controls.as_slice())
+        .unwrap_or(&[])
+        .iter()
+        .filter(|c| c.id.starts_with("kv."))
+        .map(|c| (c.id.clone(), format!("{:?}", c.state)))
+        .collect();
+    let text = json!([
+        store.meta().generation,
+        store.annotations().get(review::REQUEST_ANNOTATION),
+        ws.meta().generation,
+        vault_controls,
+        mode,
+        format!("{cycles:016x}"),
+    ]);
+    crate::azure::graph::stable_hash(&text.to_string())
+}
+
+/// Whether this reconcile has nothing new to read, and when to come back if so.
+///
+/// * The store settled earlier in this process with the same [`inputs_of`], no Resource Graph
+///   sweep has woken it since, and its full pass is not due: its own status write, its review
+///   cycles' status or the workspace's status woke it, and a pass would find what the last one
+///   found. It comes back when the full pass is due.
+/// * Its first reconcile in this process, when its status shows a settled pass with the same
+///   inputs (`status.driftBaseline`): the baseline is taken from the status and the full pass
+///   comes at a random point of the full-check interval, so a restarted operator does not read
+///   every store at once. Resource Graph sweeps find what changed meanwhile.
+fn quiet(
     store: &PhiStore,
     ctx: &Context,
     workspace: &HipaaWorkspace,
     mode: Mode,
     interval: Duration,
+    inputs: u64,
 ) -> Option<Action> {
     let me = ObjectRef::from_obj(store);
-    if !ctx.drift.batched(interval) || ctx.drift.knows(&me) {
+    if !ctx.drift.batched(interval) {
         return None;
     }
+    if ctx.drift.knows(&me) {
+        let left = ctx.drift.quiet(&me, inputs, std::time::Instant::now())?;
+        tracing::debug!(store = %store.name_any(), "nothing new since the last pass");
+        return Some(Action::requeue(left));
+    }
+    // Only a settled pass leaves a baseline in the status; a failed one clears it.
     let status = store.status.as_ref()?;
     let baseline = status.drift_baseline.as_ref()?;
-    let ready = status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
-    if !ready
-        || status.observed_generation != store.meta().generation
+    if status.observed_generation != store.meta().generation
         || status.mode != Some(mode)
         || Some(baseline.workspace_generation) != workspace.meta().generation
+        || baseline.inputs.as_deref() != Some(format!("{inputs:016x}").as_str())
     {
         return None;
     }
     let print = u64::from_str_radix(&baseline.fingerprint, 16).ok()?;
-    ctx.drift.settled(
-        me,
-        drift::workspace_key(
-            &store.namespace().unwrap_or_default(),
-            &store.spec.workspace_ref.name,
-        ),
-        &store.spec.resource.id,
-        store.spec.resource.kind,
-        print,
-    );
-    tracing::debug!(store = %store.name_any(), "resumed from the status's drift baseline");
     let spread = ctx
         .drift
         .full_check()
         .mul_f64(0.05 + 0.95 * rand::random::<f64>());
-    Some(Action::requeue(pipeline::next_check(
+    let next = pipeline::next_check(
         &store.spec.exemptions,
         spread,
         &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::now()),
-    )))
+    );
+    ctx.drift.settled(
+        me,
+        drift::Settled {
+            workspace: drift::workspace_key(
+                &store.namespace().unwrap_or_default(),
+                &store.spec.workspace_ref.name,
+            ),
+            resource_id: store.spec.resource.id.clone(),
+            kind: store.spec.resource.kind,
+            print,
+            inputs,
+            due: std::time::Instant::now() + next,
+        },
+    );
+    tracing::debug!(store = %store.name_any(), "resumed from the status's drift baseline");
+    Some(Action::requeue(next))
 }
 
 async fn storage_pass(
@@ -280,9 +346,11 @@ async fn storage_pass(
         observed.mode,
         store.meta().generation,
         &report_of(store.status.as_ref()).conditions,
+        observed.reviews.clone(),
     )
     .await?;
     findings.extend(access.findings.iter().cloned());
+    let access_cycles = access.cycles;
     let pass = Pass::new(
         report_of(store.status.as_ref()),
         store.meta().generation,
@@ -310,15 +378,18 @@ async fn storage_pass(
         Seen {
             print,
             workspace_generation: ws.meta().generation,
+            inputs: inputs_of(store, ws, observed.mode, access_cycles),
         },
     )
     .await
 }
 
-/// What a pass saw of the resource (its envelope's fingerprint) and of the workspace.
+/// What a pass saw of the resource (its envelope's fingerprint) and of the workspace, and
+/// [`inputs_of`] as the pass leaves them (with a review cycle it opened).
 struct Seen {
     print: u64,
     workspace_generation: Option<i64>,
+    inputs: u64,
 }
 
 /// The end of every evaluated pass, whatever the kind: the report, the status write, events
@@ -364,6 +435,7 @@ async fn conclude(
         .map(|g| DriftBaseline {
             fingerprint: format!("{:016x}", seen.print),
             workspace_generation: g,
+            inputs: Some(format!("{:016x}", seen.inputs)),
         });
     write_status(store, ctx, &pass.previous, report, mode, baseline).await?;
     let me = ObjectRef::from_obj(store);
@@ -389,21 +461,27 @@ async fn conclude(
     if !ctx.drift.batched(pass.interval) {
         return Ok(Action::requeue(pass.next_check(&store.spec.exemptions)));
     }
+    // The next full pass: the full-check interval, or sooner when an exemption expires or the
+    // latest review cycle falls overdue.
+    let mut next = pipeline::next_check(&store.spec.exemptions, ctx.drift.full_check(), &pass.now);
+    if let Some(overdue) = access.overdue_in {
+        next = next.min(overdue);
+    }
     ctx.drift.settled(
         me,
-        drift::workspace_key(
-            &store.namespace().unwrap_or_default(),
-            &store.spec.workspace_ref.name,
-        ),
-        &store.spec.resource.id,
-        store.spec.resource.kind,
-        seen.print,
+        drift::Settled {
+            workspace: drift::workspace_key(
+                &store.namespace().unwrap_or_default(),
+                &store.spec.workspace_ref.name,
+            ),
+            resource_id: store.spec.resource.id.clone(),
+            kind: store.spec.resource.kind,
+            print: seen.print,
+            inputs: seen.inputs,
+            due: std::time::Instant::now() + next,
+        },
     );
-    Ok(Action::requeue(pipeline::next_check(
-        &store.spec.exemptions,
-        ctx.drift.full_check(),
-        &pass.now,
-    )))
+    Ok(Action::requeue(next))
 }
 
 /// Plans the writes for the findings a pass may act on.
@@ -597,10 +675,12 @@ async fn arm_pass(
         observed.mode,
         store.meta().generation,
         &report_of(store.status.as_ref()).conditions,
+        observed.reviews.clone(),
     )
     .await?;
     let mut findings = findings;
     findings.extend(access.findings.iter().cloned());
+    let access_cycles = access.cycles;
     let pass = Pass::new(
         report_of(store.status.as_ref()),
         store.meta().generation,
@@ -628,6 +708,7 @@ async fn arm_pass(
         Seen {
             print,
             workspace_generation: ws.meta().generation,
+            inputs: inputs_of(store, ws, observed.mode, access_cycles),
         },
     )
     .await
@@ -648,15 +729,20 @@ async fn read_target(
     id: &str,
     with_diagnostics: bool,
 ) -> Result<Target, Failure> {
-    let resource = azure
-        .get_resource(op, id)
-        .await?
-        .ok_or_else(|| not_found(kind, id))?;
-    let diagnostics = if with_diagnostics {
-        diagnostic_settings(azure, id).await?
-    } else {
-        Vec::new()
+    let resource = async {
+        azure
+            .get_resource(op, id)
+            .await?
+            .ok_or_else(|| not_found(kind, id))
     };
+    let diagnostics = async {
+        if with_diagnostics {
+            diagnostic_settings(azure, id).await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let (resource, diagnostics) = futures::try_join!(resource, diagnostics)?;
     let endpoint_groups =
         apply::endpoint_groups(azure, &json!({ "properties": resource.properties })).await?;
     Ok(Target {
@@ -727,76 +813,113 @@ async fn observe_sql(
     const fn op(name: &'static str) -> ArmOp {
         ArmOp::new(name, "Microsoft.Sql", api_version::SQL)
     }
-    let opt = |op: ArmOp, path: String| async move { azure.get_resource(&op, &path).await };
-    let firewall: Page = azure
-        .get(
-            &op("FirewallRules_ListByServer"),
-            &format!("{id}/firewallRules"),
+    let opt = |op: ArmOp, path: String| async move {
+        azure.get_resource(&op, &path).await.map_err(Failure::from)
+    };
+    // Every read but the databases' own settings is independent: they run concurrently, and
+    // each database's three settings once the list is in.
+    let databases = async {
+        let list: Page = azure
+            .get(&op("Databases_ListByServer"), &format!("{id}/databases"))
+            .await?;
+        let each = list
+            .value
+            .into_iter()
+            .filter(|d| !d.name.eq_ignore_ascii_case("master"))
+            .map(|database| async move {
+                let db = database.id.clone();
+                let (tde, long_term, short_term) = futures::try_join!(
+                    opt(
+                        op("TransparentDataEncryptions_Get"),
+                        format!("{db}/transparentDataEncryption/current"),
+                    ),
+                    opt(
+                        op("LongTermRetentionPolicies_Get"),
+                        format!("{db}/backupLongTermRetentionPolicies/default"),
+                    ),
+                    opt(
+                        op("BackupShortTermRetentionPolicies_Get"),
+                        format!("{db}/backupShortTermRetentionPolicies/default"),
+                    ),
+                )?;
+                Ok::<_, Failure>(sql::Database {
+                    tde,
+                    long_term,
+                    short_term,
+                    database,
+                })
+            });
+        futures::future::try_join_all(each).await
+    };
+    let firewall = async {
+        let page: Page = azure
+            .get(
+                &op("FirewallRules_ListByServer"),
+                &format!("{id}/firewallRules"),
+            )
+            .await?;
+        Ok::<_, Failure>(page.value)
+    };
+    let latest_key_version = async {
+        Ok::<_, Failure>(
+            azure
+                .get_key(&expect.vault_name, &expect.key_name)
+                .await?
+                .map(|k| k.key.version().to_string()),
         )
-        .await?;
-    let databases: Page = azure
-        .get(&op("Databases_ListByServer"), &format!("{id}/databases"))
-        .await?;
-    let mut dbs = Vec::new();
-    for database in databases.value {
-        if database.name.eq_ignore_ascii_case("master") {
-            continue;
-        }
-        let db = database.id.clone();
-        dbs.push(sql::Database {
-            tde: opt(
-                op("TransparentDataEncryptions_Get"),
-                format!("{db}/transparentDataEncryption/current"),
+    };
+    let endpoint_groups = async {
+        apply::endpoint_groups(azure, &json!({ "properties": server.properties }))
+            .await
+            .map_err(Failure::from)
+    };
+    let master = format!("{id}/databases/master");
+    let (
+        (firewall_rules, databases, latest_key_version, endpoint_groups),
+        (encryption_protector, auditing, master_diagnostics),
+        (administrator, entra_only, alert_policy),
+    ) = futures::try_join!(
+        async { futures::try_join!(firewall, databases, latest_key_version, endpoint_groups) },
+        async {
+            futures::try_join!(
+                opt(
+                    op("EncryptionProtectors_Get"),
+                    format!("{id}/encryptionProtector/current"),
+                ),
+                opt(
+                    op("ServerBlobAuditingPolicies_Get"),
+                    format!("{id}/auditingSettings/default"),
+                ),
+                diagnostic_settings(azure, &master),
             )
-            .await?,
-            long_term: opt(
-                op("LongTermRetentionPolicies_Get"),
-                format!("{db}/backupLongTermRetentionPolicies/default"),
+        },
+        async {
+            futures::try_join!(
+                opt(
+                    op("ServerAzureADAdministrators_Get"),
+                    format!("{id}/administrators/ActiveDirectory"),
+                ),
+                opt(
+                    op("ServerAzureADOnlyAuthentications_Get"),
+                    format!("{id}/azureADOnlyAuthentications/Default"),
+                ),
+                opt(
+                    op("ServerSecurityAlertPolicies_Get"),
+                    format!("{id}/securityAlertPolicies/Default"),
+                ),
             )
-            .await?,
-            short_term: opt(
-                op("BackupShortTermRetentionPolicies_Get"),
-                format!("{db}/backupShortTermRetentionPolicies/default"),
-            )
-            .await?,
-            database,
-        });
-    }
-    let latest_key_version = azure
-        .get_key(&expect.vault_name, &expect.key_name)
-        .await?
-        .map(|k| k.key.version().to_string());
+        },
+    )?;
     Ok(SqlObservation {
-        firewall_rules: firewall.value,
-        databases: dbs,
-        encryption_protector: opt(
-            op("EncryptionProtectors_Get"),
-            format!("{id}/encryptionProtector/current"),
-        )
-        .await?,
-        auditing: opt(
-            op("ServerBlobAuditingPolicies_Get"),
-            format!("{id}/auditingSettings/default"),
-        )
-        .await?,
-        master_diagnostics: diagnostic_settings(azure, &format!("{id}/databases/master")).await?,
-        administrator: opt(
-            op("ServerAzureADAdministrators_Get"),
-            format!("{id}/administrators/ActiveDirectory"),
-        )
-        .await?,
-        entra_only: opt(
-            op("ServerAzureADOnlyAuthentications_Get"),
-            format!("{id}/azureADOnlyAuthentications/Default"),
-        )
-        .await?,
-        alert_policy: opt(
-            op("ServerSecurityAlertPolicies_Get"),
-            format!("{id}/securityAlertPolicies/Default"),
-        )
-        .await?,
-        endpoint_groups: apply::endpoint_groups(azure, &json!({ "properties": server.properties }))
-            .await?,
+        firewall_rules,
+        databases,
+        encryption_protector,
+        auditing,
+        master_diagnostics,
+        administrator,
+        entra_only,
+        alert_policy,
+        endpoint_groups,
         latest_key_version,
         server,
     })
@@ -1031,88 +1154,109 @@ fn expectations(store: &PhiStore, ws: &HipaaWorkspace, ctx: &Context) -> Storage
     }
 }
 
+/// Everything the `storage.*` controls read besides the account. The reads are independent of
+/// one another (the key's rotation policy and users only need the key to exist), so they run
+/// concurrently: a pass costs a few round trips, not one per read.
 async fn observe_storage(
     azure: &crate::azure::AzureClient,
     account: crate::azure::storage::StorageAccount,
     expect: &StorageExpectations,
 ) -> Result<StorageObservation, Failure> {
-    let blob_service = match azure.get_blob_service(&account.id).await {
-        Ok(b) => Some(b.properties),
-        Err(AzureError::NotFound { .. }) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let file_service = if expect.file_shares {
-        Some(azure.get_file_service(&account.id).await?)
-    } else {
-        None
-    };
-    let mut diagnostics = std::collections::BTreeMap::new();
-    for service in &expect.diagnostic_services {
-        let resource = format!("{}/{service}Services/default", account.id);
-        // A service the account does not have (yet) has no settings: the finding says so.
-        let settings = match azure.list_diagnostic_settings(&resource).await {
-            Ok(settings) => settings,
-            Err(AzureError::NotFound { .. }) => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
-        diagnostics.insert(service.clone(), settings);
-    }
-    let mut endpoint_groups = std::collections::BTreeMap::new();
-    for connection in &account.properties.private_endpoint_connections {
-        let Some(endpoint) = connection.properties.private_endpoint.as_ref() else {
-            continue;
-        };
-        if let Some(pe) = azure
-            .get_private_endpoint(&endpoint.id)
-            .await
-            .map_err(Failure::from)?
-        {
-            let groups = pe
-                .properties
-                .private_link_service_connections
-                .iter()
-                .flat_map(|c| c.properties.group_ids.clone())
-                .collect();
-            endpoint_groups.insert(endpoint.id.clone(), groups);
+    let blob_service = async {
+        match azure.get_blob_service(&account.id).await {
+            Ok(b) => Ok(Some(b.properties)),
+            Err(AzureError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Failure::from(e)),
         }
-    }
-    let vault = vault_name(&expect.key.vault_uri);
-    let latest_key_version = azure
-        .get_key(&vault, &expect.key.key_name)
-        .await
-        .map_err(Failure::from)?
-        .map(|k| k.key.version().to_string());
-    let key_rotation_policy = match latest_key_version {
-        Some(_) => azure
-            .get_rotation_policy(&vault, &expect.key.key_name)
+    };
+    let file_service = async {
+        if expect.file_shares {
+            Ok(Some(azure.get_file_service(&account.id).await?))
+        } else {
+            Ok::<_, Failure>(None)
+        }
+    };
+    let account_id = account.id.as_str();
+    let diagnostics = futures::future::try_join_all(expect.diagnostic_services.iter().map(
+        |service| async move {
+            let resource = format!("{account_id}/{service}Services/default");
+            // A service the account does not have (yet) has no settings: the finding says so.
+            Ok::<_, Failure>((
+                service.clone(),
+                diagnostic_settings(azure, &resource).await?,
+            ))
+        },
+    ));
+    let endpoints = account
+        .properties
+        .private_endpoint_connections
+        .iter()
+        .filter_map(|c| c.properties.private_endpoint.as_ref())
+        .map(|e| e.id.clone());
+    let endpoint_groups = async {
+        apply::endpoint_groups_of(azure, endpoints)
             .await
-            .map_err(Failure::from)?,
-        None => None,
+            .map_err(Failure::from)
     };
-    // Who can wrap and unwrap with the key: read only once the key exists.
-    let key_access = match latest_key_version {
-        Some(_) => Some(
-            azure
-                .role_assignments_reaching(&key_scope(expect))
-                .await
-                .map_err(Failure::from)?
-                .into_iter()
-                .filter(|(_, role)| role.grants_data(WRAP_KEY) && role.grants_data(UNWRAP_KEY))
-                .map(|(a, _)| a.properties.principal_id)
-                .collect(),
-        ),
-        None => None,
-    };
+    let key = observe_key(azure, expect);
+    let (blob_service, file_service, diagnostics, endpoint_groups, key) = futures::try_join!(
+        blob_service,
+        file_service,
+        diagnostics,
+        endpoint_groups,
+        key
+    )?;
     Ok(StorageObservation {
         account,
         blob_service,
         file_service,
-        diagnostics,
-        latest_key_version,
-        key_access,
-        key_rotation_policy,
+        diagnostics: diagnostics.into_iter().collect(),
+        latest_key_version: key.latest_version,
+        key_access: key.access,
+        key_rotation_policy: key.rotation_policy,
         endpoint_groups,
         now: Timestamp::now(),
+    })
+}
+
+/// What a store's customer-managed key looks like in the workspace vault.
+struct KeyObservation {
+    latest_version: Option<String>,
+    rotation_policy: Option<crate::azure::keyvault::RotationPolicy>,
+    /// Who can wrap and unwrap with it; read only once the key exists.
+    access: Option<Vec<String>>,
+}
+
+async fn observe_key(
+    azure: &crate::azure::AzureClient,
+    expect: &StorageExpectations,
+) -> Result<KeyObservation, Failure> {
+    let vault = vault_name(&expect.key.vault_uri);
+    let latest_version = azure
+        .get_key(&vault, &expect.key.key_name)
+        .await?
+        .map(|k| k.key.version().to_string());
+    if latest_version.is_none() {
+        return Ok(KeyObservation {
+            latest_version,
+            rotation_policy: None,
+            access: None,
+        });
+    }
+    let scope = key_scope(expect);
+    let (rotation_policy, reaching) = futures::try_join!(
+        azure.get_rotation_policy(&vault, &expect.key.key_name),
+        azure.role_assignments_reaching(&scope)
+    )?;
+    let access = reaching
+        .into_iter()
+        .filter(|(_, role)| role.grants_data(WRAP_KEY) && role.grants_data(UNWRAP_KEY))
+        .map(|(a, _)| a.properties.principal_id)
+        .collect();
+    Ok(KeyObservation {
+        latest_version,
+        rotation_policy,
+        access: Some(access),
     })
 }
 

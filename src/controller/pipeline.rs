@@ -331,11 +331,13 @@ pub fn ready_reason(conditions: &[Condition]) -> Option<&str> {
         .map(|c| c.reason.as_str())
 }
 
-/// A controller for `K` whose cache keeps each object without `metadata.managedFields`: with
-/// server-side-applied status of a few dozen controls, the managed fields are as large as the
-/// status itself, and no controller reads them (passes read the object itself). Memory then
-/// grows with the number of objects and the size of what the controllers use.
-pub fn lean_controller<K>(api: kube::Api<K>) -> kube::runtime::Controller<K>
+/// A controller for `K` whose cache keeps each object without `metadata.managedFields` and
+/// without kubectl's `last-applied-configuration` annotation: with server-side-applied status of
+/// a few dozen controls, the managed fields are as large as the status itself, and no
+/// controller reads either (passes read the object itself). `slim` drops whatever else of `K`
+/// no reader of the cache needs. Memory then grows with the number of objects and the size of
+/// what the controllers use.
+pub fn lean_controller<K>(api: kube::Api<K>, slim: fn(&mut K)) -> kube::runtime::Controller<K>
 where
     K: kube::Resource
         + Clone
@@ -353,11 +355,21 @@ where
         kube::runtime::watcher::Config::default().any_semantic(),
     )
     .default_backoff()
-    .modify(|o: &mut K| o.meta_mut().managed_fields = None)
+    .modify(move |o: &mut K| {
+        let meta = o.meta_mut();
+        meta.managed_fields = None;
+        if let Some(annotations) = meta.annotations.as_mut() {
+            annotations.remove(LAST_APPLIED);
+        }
+        slim(o);
+    })
     .reflect(writer)
     .applied_objects();
     kube::runtime::Controller::for_stream(stream, reader)
 }
+
+/// kubectl's client-side apply record: a copy of the whole object as last applied.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// The note of an event covering several controls, within the 1 kB an event note may hold.
 pub fn event_note(items: &[String]) -> String {

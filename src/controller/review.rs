@@ -50,6 +50,10 @@ pub struct AccessOutcome {
     pub condition: Condition,
     /// Controls remediated (unreviewed access removed).
     pub remediated: Vec<&'static str>,
+    /// [`cycles_digest`] of the store's cycles as the pass left them (with one it opened).
+    pub cycles: u64,
+    /// When the latest cycle, still open, becomes overdue: the condition changes then.
+    pub overdue_in: Option<Duration>,
 }
 
 fn cadence(ws: &HipaaWorkspace) -> (Duration, Duration) {
@@ -88,7 +92,8 @@ fn created(r: &AccessReview) -> Timestamp {
 }
 
 /// The store's cycles, newest first.
-async fn cycles(ctx: &Context, store: &PhiStore) -> Result<Vec<AccessReview>, kube::Error> {
+/// The store's review cycles, newest first.
+pub async fn cycles(ctx: &Context, store: &PhiStore) -> Result<Vec<AccessReview>, kube::Error> {
     let api: Api<AccessReview> =
         Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
     let mut list = api
@@ -99,6 +104,29 @@ async fn cycles(ctx: &Context, store: &PhiStore) -> Result<Vec<AccessReview>, ku
     Ok(list)
 }
 
+/// What a store's access pass reads of its cycles: each one's identity, spec (through its
+/// generation: assignments, decisions, due date) and the annotations that tie it to a request or
+/// to an Azure review instance. Status, which the AccessReview controller writes, is not read by
+/// the pass and is left out, so a cycle's own bookkeeping does not re-evaluate the store.
+pub fn cycles_digest(reviews: &[AccessReview]) -> u64 {
+    let mut parts: Vec<serde_json::Value> = reviews
+        .iter()
+        .map(|r| {
+            serde_json::json!([
+                r.name_any(),
+                r.uid(),
+                r.meta().generation,
+                r.annotations().get(REQUEST_ANNOTATION),
+                r.annotations().get(native::INSTANCE_ANNOTATION),
+            ])
+        })
+        .collect();
+    parts.sort_by_key(|p| p.to_string());
+    crate::azure::graph::stable_hash(&serde_json::Value::Array(parts).to_string())
+}
+
+/// The access part of a store's evaluation; `reviews` are the store's cycles, newest first.
+#[allow(clippy::too_many_arguments)]
 pub async fn access_pass(
     store: &PhiStore,
     ctx: &Context,
@@ -107,6 +135,7 @@ pub async fn access_pass(
     mode: Mode,
     generation: Option<i64>,
     previous: &[Condition],
+    mut reviews: Vec<AccessReview>,
 ) -> Result<AccessOutcome, Failure> {
     let reaching = azure
         .role_assignments_reaching(&store.spec.resource.id)
@@ -119,7 +148,6 @@ pub async fn access_pass(
             format!("access reviews: {e}"),
         )
     };
-    let mut reviews = cycles(ctx, store).await.map_err(kube_failure)?;
     let now = Time(Timestamp::now());
     let azure_native = ws
         .spec
@@ -237,10 +265,19 @@ pub async fn access_pass(
         ),
     };
     let condition = report::condition(previous, CONDITION, ok, why, message, generation, &now);
+    let overdue_in = match latest {
+        Some((r, ReviewPhase::Open)) => {
+            let secs = r.spec.due_by.0.duration_since(now.0).as_secs();
+            Some(Duration::from_secs(secs.max(0) as u64 + 1))
+        }
+        _ => None,
+    };
     Ok(AccessOutcome {
         findings,
         condition,
         remediated,
+        cycles: cycles_digest(&reviews),
+        overdue_in,
     })
 }
 
@@ -327,7 +364,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let reviews: Api<AccessReview> = ctx.scoped_api();
-    let controller = pipeline::lean_controller(reviews);
+    let controller = pipeline::lean_controller(reviews, |_| {});
     pipeline::report_synced(controller.store(), ctx.readiness.clone(), "AccessReview");
     controller
         .graceful_shutdown_on(shutdown)

@@ -55,7 +55,7 @@ pub async fn run(
 ) {
     let workspaces: Api<HipaaWorkspace> = ctx.scoped_api();
     let stores: Api<PhiStore> = ctx.scoped_api();
-    let controller = pipeline::lean_controller(workspaces)
+    let controller = pipeline::lean_controller(workspaces, |_| {})
         // Store changes come in bursts (a rollout, a drift check of every store): one recount
         // per burst.
         .with_config(controller::Config::default().debounce(Duration::from_secs(1)));
