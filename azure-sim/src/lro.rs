@@ -185,7 +185,9 @@ pub fn finish(state: &mut State, op_id: &str) {
 }
 
 /// Completes every operation whose time has come.
-pub fn settle(state: &mut State, now: OffsetDateTime) {
+/// Finishes the operations due by `now`; returns when the next one still in progress is due
+/// (milliseconds), if any.
+pub fn settle(state: &mut State, now: OffsetDateTime) -> Option<i64> {
     let now_ms = ms(now);
     let due: Vec<String> = state
         .operations
@@ -197,10 +199,20 @@ pub fn settle(state: &mut State, now: OffsetDateTime) {
         finish(state, &id);
     }
     prune(state);
+    state
+        .operations
+        .values()
+        .filter(|o| o.status == OpStatus::InProgress)
+        .map(|o| o.completes_ms)
+        .min()
 }
 
 /// Finished operations kept for late pollers; older ones are forgotten so memory stays bounded.
 const KEEP_FINISHED: usize = 10_000;
+
+/// Pruning starts this far above `KEEP_FINISHED`, so its sort runs once per thousand
+/// operations rather than on every request.
+const PRUNE_SLACK: usize = 1_000;
 
 fn prune(state: &mut State) {
     let finished = state
@@ -208,7 +220,7 @@ fn prune(state: &mut State) {
         .values()
         .filter(|o| o.status != OpStatus::InProgress)
         .count();
-    if finished <= KEEP_FINISHED {
+    if finished <= KEEP_FINISHED + PRUNE_SLACK {
         return;
     }
     let mut done: Vec<(i64, String)> = state

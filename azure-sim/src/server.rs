@@ -91,6 +91,9 @@ pub struct Shared {
     pub state_dir: Option<PathBuf>,
     pub ca_path: PathBuf,
     dirty: AtomicBool,
+    /// When the next operation completes or key rotates (simulated ms); `i64::MIN` after any
+    /// change, so the next request looks.
+    next_settle_ms: std::sync::atomic::AtomicI64,
     initial_seed: Option<Seed>,
     vault_authority: String,
 }
@@ -104,12 +107,21 @@ impl Shared {
             Err(p) => p.into_inner(),
         };
         let now = self.clock.now();
-        lro::settle(&mut g, now);
-        keyvault::rotate_due(&mut g, now);
+        // Only when an operation or a key rotation may be due: otherwise a request would walk
+        // every operation and key of the estate.
+        if lro::ms(now) >= self.next_settle_ms.load(Ordering::SeqCst) {
+            let operation = lro::settle(&mut g, now);
+            let rotation = keyvault::rotate_due(&mut g, now).map(|s| s.saturating_mul(1000));
+            let next = [operation, rotation].into_iter().flatten().min();
+            self.next_settle_ms
+                .store(next.unwrap_or(i64::MAX), Ordering::SeqCst);
+        }
         g
     }
 
+    /// The state changed: persist it, and look for due operations and rotations again.
     pub fn mark_dirty(&self) {
+        self.next_settle_ms.store(i64::MIN, Ordering::SeqCst);
         self.dirty.store(true, Ordering::SeqCst);
     }
 
@@ -268,6 +280,7 @@ pub async fn start(config: SimConfig) -> Result<Simulator, StartError> {
         state_dir: config.state_dir.clone(),
         ca_path: ca_path.clone(),
         dirty: AtomicBool::new(false),
+        next_settle_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
         initial_seed: config.seed.clone(),
         vault_authority,
     });

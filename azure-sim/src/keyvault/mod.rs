@@ -282,8 +282,11 @@ fn due_at(key: &KvKey) -> Option<i64> {
         .min()
 }
 
-pub fn rotate_due(st: &mut State, now: OffsetDateTime) {
+/// Adds the versions whose rotation is due by `now`; returns when the next rotation is due
+/// (Unix seconds), if any key has one ahead.
+pub fn rotate_due(st: &mut State, now: OffsetDateTime) -> Option<i64> {
     let now = now.unix_timestamp();
+    let mut next: Option<i64> = None;
     for key in st.keys.values_mut() {
         for _ in 0..MAX_ROTATIONS_PER_SETTLE {
             match due_at(key) {
@@ -292,10 +295,15 @@ pub fn rotate_due(st: &mut State, now: OffsetDateTime) {
                 {
                     add_version(key, at);
                 }
+                Some(at) if at > now => {
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                    break;
+                }
                 _ => break,
             }
         }
     }
+    next
 }
 
 /// The vault's ARM resource, by name.
