@@ -689,6 +689,8 @@ pub struct StoragePlan {
     /// One PUT of `fileServices/default` with every drifted file-service setting.
     pub file_service: Option<FileServiceProperties>,
     pub ensure_private_endpoint: bool,
+    /// Disable public network access once `ensure_private_endpoint` has succeeded.
+    pub close_public_after_endpoint: bool,
     /// Create the key if missing and set its rotation policy.
     pub ensure_key: bool,
     /// Grant the account's identity `Key Vault Crypto Service Encryption User` on the key.
@@ -733,12 +735,24 @@ pub fn plan(
             "storage.min-tls-1-2" => set(&mut props.minimum_tls_version, "TLS1_2".to_string()),
             "storage.https-only" => set(&mut props.supports_https_traffic_only, true),
             // Only once the private endpoint exists: disabling public access first would cut the
-            // account off from everyone.
+            // account off from everyone. When this plan makes the endpoint, public access closes
+            // right after it, in the same pass.
             "storage.public-network-disabled" => {
-                let endpoint_ok = !to_fix
-                    .iter()
-                    .any(|f| f.id() == "storage.private-endpoint" && f.found != Found::Compliant);
-                endpoint_ok && set(&mut props.public_network_access, "Disabled".to_string())
+                let endpoint = to_fix.iter().find(|f| f.id() == "storage.private-endpoint");
+                match endpoint {
+                    None => set(&mut props.public_network_access, "Disabled".to_string()),
+                    Some(f) if f.found == Found::Compliant => {
+                        set(&mut props.public_network_access, "Disabled".to_string())
+                    }
+                    Some(f)
+                        if f.found == Found::Drifted
+                            && f.control.remediation == Remediation::Automatic =>
+                    {
+                        plan.close_public_after_endpoint = true;
+                        true
+                    }
+                    Some(_) => false,
+                }
             }
             "storage.network-default-deny" | "storage.network-bypass" => {
                 let current = obs
@@ -1391,6 +1405,12 @@ pub(crate) mod tests {
         let first = plan(&expectations(), &obs, &to_fix);
         assert!(first.ensure_private_endpoint);
         assert_eq!(first.account_patch.properties.public_network_access, None);
+        assert!(first.close_public_after_endpoint);
+        assert!(
+            first
+                .remediates
+                .contains(&"storage.public-network-disabled")
+        );
 
         let mut obs = compliant();
         obs.account.properties.public_network_access = Some("Enabled".into());
