@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo bench --bench scale -- --stores 100,1000,5000 --latency-ms 0,100 \
-//!     [--interval-secs 15] [--steady-intervals 2] [--leak-intervals 20]
+//!     [--interval-secs 15] [--steady-intervals 2] [--leak-intervals 20] \
+//!     [--operator-arg --max-concurrent-reconciles=64]
 //! ```
 //!
 //! For each size and latency it reports: time from the first apply to every store `Ready`;
@@ -34,6 +35,8 @@ struct Options {
     interval_secs: u64,
     steady_intervals: u64,
     leak_intervals: u64,
+    /// More operator flags (`--operator-arg --max-concurrent-reconciles=64`), repeatable.
+    operator_args: Vec<String>,
 }
 
 fn options() -> Options {
@@ -63,6 +66,11 @@ fn options() -> Options {
             .copied()
             .unwrap_or(2),
         leak_intervals: list("--leak-intervals", "0").first().copied().unwrap_or(0),
+        operator_args: args
+            .windows(2)
+            .filter(|w| w[0] == "--operator-arg")
+            .map(|w| w[1].clone())
+            .collect(),
     }
 }
 
@@ -251,18 +259,22 @@ fn quantiles(metrics: &str) -> (String, String) {
 async fn run(n: usize, latency_ms: u64, o: &Options, report: &mut String) {
     let mut ws = workspace("Enforce", None);
     ws.spec.drift_check_interval = format!("PT{}S", o.interval_secs);
+    let mut operator_args: Vec<String> = [
+        "--azure-reads-per-hour",
+        "1000000000",
+        "--azure-writes-per-hour",
+        "1000000000",
+        "--azure-burst",
+        "100000",
+    ]
+    .map(String::from)
+    .to_vec();
+    operator_args.extend(o.operator_args.iter().cloned());
     let e = estate_with(
         &format!("scale-{n}-{latency_ms}"),
         ws,
         async |_, _| {},
-        &[
-            "--azure-reads-per-hour".into(),
-            "1000000000".into(),
-            "--azure-writes-per-hour".into(),
-            "1000000000".into(),
-            "--azure-burst".into(),
-            "100000".into(),
-        ],
+        &operator_args,
         &[("HIPAA_LOG", "info")],
     )
     .await;

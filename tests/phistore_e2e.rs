@@ -200,7 +200,19 @@ fn tls_drift() -> StorageAccountPatch {
 
 #[tokio::test]
 async fn enforce_mode_converges_reverts_drift_rotates_keys_and_then_writes_nothing() {
-    let e = estate("enforce", "Enforce").await;
+    // Keys are not in Resource Graph: their age and rotation are read by the full pass, here
+    // every two drift intervals (Resource Graph sweeps still run in between).
+    let e = estate_with(
+        "enforce",
+        workspace("Enforce", None),
+        async |_, _| {},
+        &[
+            "--leader-elect=false".into(),
+            format!("--full-check-interval=PT{}S", INTERVAL_SECS * 2),
+        ],
+        &[],
+    )
+    .await;
     // Infrastructure encryption can only be chosen at creation: exempt it, as a team would.
     let s = store_exempting_infrastructure_encryption();
     e.stores
