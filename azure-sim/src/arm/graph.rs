@@ -5,8 +5,8 @@
 //! formats, and the index lag of the real service (`graphLagMs`, 0 by default): a change shows
 //! in query results only once it is that old.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
@@ -27,17 +27,55 @@ use crate::state::State;
 #[derive(Debug, Default)]
 pub struct GraphIndex {
     rows: Mutex<HashMap<String, Indexed>>,
+    /// The results of recent queries, so that the pages of one result (`$skipToken`) come from
+    /// one run of the query, as a cursor over it.
+    results: Mutex<VecDeque<Snapshot>>,
 }
+
+/// One query's whole result, for its later pages.
+#[derive(Debug)]
+struct Snapshot {
+    id: u64,
+    /// Caller, subscriptions and query text: a token is only good for the query that made it.
+    key: String,
+    rows: Arc<Vec<Arc<Value>>>,
+}
+
+/// How many query results are kept for paging.
+const SNAPSHOTS: usize = 32;
+
+type Row = Arc<Value>;
 
 #[derive(Debug)]
 struct Indexed {
-    shown: Option<Value>,
-    pending: Option<(Option<Value>, Instant)>,
+    shown: Option<Row>,
+    pending: Option<(Option<Row>, Instant)>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl GraphIndex {
+    fn remember(&self, key: String, rows: Arc<Vec<Row>>) -> u64 {
+        let mut results = locked(&self.results);
+        let id = results.back().map_or(1, |s| s.id + 1);
+        results.push_back(Snapshot { id, key, rows });
+        while results.len() > SNAPSHOTS {
+            results.pop_front();
+        }
+        id
+    }
+
+    fn recall(&self, id: u64, key: &str) -> Option<Arc<Vec<Row>>> {
+        locked(&self.results)
+            .iter()
+            .find(|s| s.id == id && s.key == key)
+            .map(|s| s.rows.clone())
+    }
+
     /// The rows as the index shows them, `lag` after ARM changed them.
-    fn view(&self, current: Vec<(String, Value)>, lag: Duration) -> Vec<Value> {
+    fn view(&self, current: Vec<(String, Row)>, lag: Duration) -> Vec<Row> {
         let now = Instant::now();
         let mut rows = match self.rows.lock() {
             Ok(g) => g,
@@ -57,7 +95,7 @@ impl GraphIndex {
             }
             return current.into_iter().map(|(_, v)| v).collect();
         }
-        let mut current: HashMap<String, Value> = current.into_iter().collect();
+        let mut current: HashMap<String, Row> = current.into_iter().collect();
         let ids: std::collections::BTreeSet<String> =
             rows.keys().chain(current.keys()).cloned().collect();
         for id in ids {
@@ -81,7 +119,7 @@ impl GraphIndex {
             }
         }
         rows.retain(|_, e| e.shown.is_some() || e.pending.is_some());
-        let mut out: Vec<(String, Value)> = rows
+        let mut out: Vec<(String, Row)> = rows
             .iter()
             .filter_map(|(k, e)| e.shown.clone().map(|v| (k.clone(), v)))
             .collect();
@@ -90,10 +128,8 @@ impl GraphIndex {
     }
 
     pub fn clear(&self) {
-        match self.rows.lock() {
-            Ok(mut g) => g.clear(),
-            Err(p) => p.into_inner().clear(),
-        }
+        locked(&self.rows).clear();
+        locked(&self.results).clear();
     }
 }
 
@@ -138,19 +174,25 @@ fn invalid_query(detail: String) -> ArmError {
     )
 }
 
-fn skip_token(skip: usize) -> String {
-    base64::engine::general_purpose::STANDARD.encode(json!({ "$skip": skip }).to_string())
+fn skip_token(skip: usize, snapshot: u64) -> String {
+    base64::engine::general_purpose::STANDARD
+        .encode(json!({ "$skip": skip, "$snapshot": snapshot }).to_string())
 }
 
-/// The offset a token carries. A well-formed token this simulator did not issue (the recorded
-/// examples carry one) starts from the beginning.
-fn read_skip_token(token: &str) -> ArmResult<usize> {
+/// The offset a token carries, and the result it pages through. A well-formed token this
+/// simulator did not issue (the recorded examples carry one) starts from the beginning.
+fn read_skip_token(token: &str) -> ArmResult<(usize, Option<u64>)> {
     base64::engine::general_purpose::STANDARD
         .decode(token)
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         .filter(Value::is_object)
-        .map(|v| v["$skip"].as_u64().unwrap_or(0) as usize)
+        .map(|v| {
+            (
+                v["$skip"].as_u64().unwrap_or(0) as usize,
+                v["$snapshot"].as_u64(),
+            )
+        })
         .ok_or_else(|| {
             ArmError::bad_request(
                 "InvalidSkipToken",
@@ -192,23 +234,38 @@ pub fn query(shared: &Shared, req: &Req, who: &Identity) -> ArmResult<Response> 
             ));
         }
     };
-    let skip = match options.get("$skipToken").and_then(Value::as_str) {
+    let (skip, snapshot) = match options.get("$skipToken").and_then(Value::as_str) {
         Some(token) => read_skip_token(token)?,
-        None => options.get("$skip").and_then(Value::as_u64).unwrap_or(0) as usize,
+        None => (
+            options.get("$skip").and_then(Value::as_u64).unwrap_or(0) as usize,
+            None,
+        ),
     };
     let table_format = options
         .get("resultFormat")
         .and_then(Value::as_str)
         .is_some_and(|f| f.eq_ignore_ascii_case("table"));
-    let (current, lag) = {
-        let st = shared.lock();
-        (readable_rows(&st, who, &subs), st.config.graph_lag_ms)
+    let key = format!("{}|{}|{text}", who.object_id, subs.join(","));
+    let recalled = snapshot.and_then(|id| Some((id, shared.graph.recall(id, &key)?)));
+    let rows = match &recalled {
+        Some((_, rows)) => rows.clone(),
+        None => {
+            let (current, lag) = {
+                let st = shared.lock();
+                (readable_rows(&st, who, &subs), st.config.graph_lag_ms)
+            };
+            let rows = shared.graph.view(current, Duration::from_millis(lag));
+            Arc::new(kql::run(&query, rows))
+        }
     };
-    let rows = shared.graph.view(current, Duration::from_millis(lag));
-    let rows = kql::run(&query, rows);
     let total = rows.len();
     let pageable = kql::projects_id(&query);
-    let page: Vec<Value> = rows.into_iter().skip(skip).take(top).collect();
+    let page: Vec<Value> = rows
+        .iter()
+        .skip(skip)
+        .take(top)
+        .map(|r| Value::clone(r))
+        .collect();
     let more = skip + page.len() < total;
     let data = if table_format {
         table(&page)
@@ -224,13 +281,17 @@ pub fn query(shared: &Shared, req: &Req, who: &Identity) -> ArmResult<Response> 
         "data": data,
     });
     if more && pageable {
-        out["$skipToken"] = json!(skip_token(skip + page.len()));
+        let id = match recalled {
+            Some((id, _)) => id,
+            None => shared.graph.remember(key, rows.clone()),
+        };
+        out["$skipToken"] = json!(skip_token(skip + page.len(), id));
     }
     Ok(json_response(StatusCode::OK, &out))
 }
 
 /// The tracked resources of the scoped subscriptions the caller may read, by lower-case id.
-fn readable_rows(st: &State, who: &Identity, subs: &[String]) -> Vec<(String, Value)> {
+fn readable_rows(st: &State, who: &Identity, subs: &[String]) -> Vec<(String, Row)> {
     st.resources
         .iter()
         .filter(|(_, r)| r.type_name != "Microsoft.Resources/resourceGroups")
@@ -241,7 +302,7 @@ fn readable_rows(st: &State, who: &Identity, subs: &[String]) -> Vec<(String, Va
                     .is_some_and(|s| subs.iter().any(|x| x == s))
         })
         .filter(|(_, r)| authorize(st, who, &format!("{}/read", r.type_name), &r.id).is_ok())
-        .filter_map(|(k, r)| row(r).map(|v| (k.clone(), v)))
+        .filter_map(|(k, r)| row(r).map(|v| (k.clone(), Arc::new(v))))
         .collect()
 }
 

@@ -13,6 +13,8 @@
 //! `contains`, `startswith` and `has` ignore case, as in Kusto. Anything else is a parse error
 //! naming what was not understood, as Resource Graph answers a query it cannot run.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -448,7 +450,9 @@ pub fn matches(row: &Value, e: &Expr) -> bool {
 }
 
 /// Runs the stages over the rows of the table, in order. `project` keeps only its columns.
-pub fn run(query: &Query, mut rows: Vec<Value>) -> Vec<Value> {
+/// Runs the query's stages over `rows`. Rows are shared, not copied: only projections build
+/// new values, so a query over a large table costs its filter, not a copy of every row.
+pub fn run(query: &Query, mut rows: Vec<Arc<Value>>) -> Vec<Arc<Value>> {
     for stage in &query.stages {
         match stage {
             Stage::Where(e) => rows.retain(|r| matches(r, e)),
@@ -460,7 +464,7 @@ pub fn run(query: &Query, mut rows: Vec<Value>) -> Vec<Value> {
                         for (name, path) in cols {
                             out.insert(name.clone(), lookup(&r, path).clone());
                         }
-                        Value::Object(out)
+                        Arc::new(Value::Object(out))
                     })
                     .collect();
             }
@@ -499,8 +503,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn rows() -> Vec<Value> {
-        vec![
+    fn rows() -> Vec<Arc<Value>> {
+        [
             json!({"id": "/s/1/rg/a/x/sta", "name": "sta", "type": "microsoft.storage/storageaccounts",
                    "resourceGroup": "rg-a", "tags": {"data-class": "phi"},
                    "properties": {"minimumTlsVersion": "TLS1_2", "encryption": {"keySource": "Microsoft.Keyvault"}}}),
@@ -510,6 +514,9 @@ mod tests {
             json!({"id": "/s/1/rg/b/x/kv", "name": "kv", "type": "microsoft.keyvault/vaults",
                    "resourceGroup": "rg-b", "tags": {}, "properties": {}}),
         ]
+        .into_iter()
+        .map(Arc::new)
+        .collect()
     }
 
     #[test]

@@ -335,10 +335,15 @@ async fn resource_graph_filters_projects_and_pages_with_a_skip_token() {
     };
     let mut names = Vec::new();
     let mut options = json!({"$top": 2});
-    for _ in 0..10 {
+    for page in 0..10 {
         let r = h
             .arm(Method::POST, GRAPH, Some(&query(options.clone())))
             .await;
+        if page == 0 {
+            // A resource made between pages does not shift them: the token pages through the
+            // result the first page came from.
+            h.storage_account("graph0").await;
+        }
         assert_eq!(r.status, 200, "{:?}", r.body);
         assert_eq!(r.body["totalRecords"], 4);
         assert_eq!(r.body["resultTruncated"], "false");
@@ -356,6 +361,9 @@ async fn resource_graph_filters_projects_and_pages_with_a_skip_token() {
         }
     }
     assert_eq!(names, vec!["graph00", "graph01", "graph02", "graph04"]);
+    // A new query sees it.
+    let r = h.arm(Method::POST, GRAPH, Some(&query(json!({})))).await;
+    assert_eq!(r.body["totalRecords"], 5, "{:?}", r.body);
 
     // Without `id` the results cannot be paged: they are truncated instead.
     let r = h
