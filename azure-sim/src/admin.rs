@@ -114,7 +114,7 @@ fn put_config(shared: &Shared, req: &Req) -> Response {
             st.config = c.clone();
             drop(st);
             shared.throttle.reset();
-            shared.mark_dirty();
+            shared.mark_keys_dirty();
             ok(serde_json::to_value(c).unwrap_or(Value::Null))
         }
         Err(e) => bad(format!("invalid config: {e}")),
@@ -149,7 +149,7 @@ fn seed(shared: &Shared, req: &Req) -> Response {
         Ok(()) => {
             *st = next;
             drop(st);
-            shared.mark_dirty();
+            shared.mark_keys_dirty();
             ok(json!({
                 "subscriptions": parsed.subscriptions.len(),
                 "principals": parsed.principals.len(),
@@ -194,7 +194,7 @@ fn advance(shared: &Shared, req: &Req) -> Response {
     shared.clock.advance(by);
     // Completing operations and rotations now keeps dumps and logs consistent with the clock.
     drop(shared.lock());
-    shared.mark_dirty();
+    shared.mark_keys_dirty();
     ok(clock(shared))
 }
 
@@ -213,7 +213,7 @@ fn set_clock(shared: &Shared, req: &Req) -> Response {
         Ok(t) => {
             shared.clock.set(t);
             drop(shared.lock());
-            shared.mark_dirty();
+            shared.mark_keys_dirty();
             ok(clock(shared))
         }
         Err(e) => bad(format!("'now' must be RFC 3339: {e}")),

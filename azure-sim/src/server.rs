@@ -91,9 +91,11 @@ pub struct Shared {
     pub state_dir: Option<PathBuf>,
     pub ca_path: PathBuf,
     dirty: AtomicBool,
-    /// When the next operation completes or key rotates (simulated ms); `i64::MIN` after any
-    /// change, so the next request looks.
-    next_settle_ms: std::sync::atomic::AtomicI64,
+    /// When the next operation completes (simulated ms); `i64::MIN` after a change, so the
+    /// next request looks.
+    next_operation_ms: std::sync::atomic::AtomicI64,
+    /// When the next key rotates (simulated ms); `i64::MIN` after a change to keys.
+    next_rotation_ms: std::sync::atomic::AtomicI64,
     initial_seed: Option<Seed>,
     vault_authority: String,
 }
@@ -109,20 +111,32 @@ impl Shared {
         let now = self.clock.now();
         // Only when an operation or a key rotation may be due: otherwise a request would walk
         // every operation and key of the estate.
-        if lro::ms(now) >= self.next_settle_ms.load(Ordering::SeqCst) {
-            let operation = lro::settle(&mut g, now);
-            let rotation = keyvault::rotate_due(&mut g, now).map(|s| s.saturating_mul(1000));
-            let next = [operation, rotation].into_iter().flatten().min();
-            self.next_settle_ms
+        let now_ms = lro::ms(now);
+        if now_ms >= self.next_operation_ms.load(Ordering::SeqCst) {
+            let next = lro::settle(&mut g, now);
+            self.next_operation_ms
+                .store(next.unwrap_or(i64::MAX), Ordering::SeqCst);
+        }
+        if now_ms >= self.next_rotation_ms.load(Ordering::SeqCst) {
+            let next = keyvault::rotate_due(&mut g, now).map(|s| s.saturating_mul(1000));
+            self.next_rotation_ms
                 .store(next.unwrap_or(i64::MAX), Ordering::SeqCst);
         }
         g
     }
 
-    /// The state changed: persist it, and look for due operations and rotations again.
+    /// The state changed: persist it, and look for due operations again (any ARM write may
+    /// start one).
     pub fn mark_dirty(&self) {
-        self.next_settle_ms.store(i64::MIN, Ordering::SeqCst);
+        self.next_operation_ms.store(i64::MIN, Ordering::SeqCst);
         self.dirty.store(true, Ordering::SeqCst);
+    }
+
+    /// Keys or their rotation policies changed (or the whole state did): also look for due
+    /// rotations again.
+    pub fn mark_keys_dirty(&self) {
+        self.next_rotation_ms.store(i64::MIN, Ordering::SeqCst);
+        self.mark_dirty();
     }
 
     /// Replaces the whole state (admin reset) and re-applies the start-up seed.
@@ -139,7 +153,7 @@ impl Shared {
         self.faults.clear();
         self.graph.clear();
         self.log.clear();
-        self.mark_dirty();
+        self.mark_keys_dirty();
         Ok(())
     }
 
@@ -280,7 +294,8 @@ pub async fn start(config: SimConfig) -> Result<Simulator, StartError> {
         state_dir: config.state_dir.clone(),
         ca_path: ca_path.clone(),
         dirty: AtomicBool::new(false),
-        next_settle_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
+        next_operation_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
+        next_rotation_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
         initial_seed: config.seed.clone(),
         vault_authority,
     });

@@ -331,7 +331,7 @@ pub fn apply_put(
     }
     providers::on_put(st, spec, p, existing.as_ref(), &mut out, now)?;
     let r = store(st, spec, id, out, existing.as_ref(), caller, now);
-    providers::after_write(st, spec, &r, now);
+    providers::after_write(st, spec, &r, existing.as_ref(), now);
     Ok(Written {
         resource: st.get(&r.id).cloned().unwrap_or(r),
         created: existing.is_none(),
@@ -557,7 +557,7 @@ pub fn patch(call: &Call<'_>, spec: &TypeSpec, p: &ProviderPath) -> ArmResult<Re
         &call.who.object_id,
         call.now,
     );
-    providers::after_write(&mut st, spec, &r, call.now);
+    providers::after_write(&mut st, spec, &r, Some(&existing), call.now);
     let r = st.get(&r.id).cloned().unwrap_or(r);
     call.shared.mark_dirty();
     let reply = Reply {

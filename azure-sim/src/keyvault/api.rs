@@ -226,7 +226,7 @@ fn dispatch(shared: &Shared, req: &Req, vault: &str, who: &Identity) -> Result<R
             };
             key.versions.push(v.clone());
             let key = key.clone();
-            shared.mark_dirty();
+            shared.mark_keys_dirty();
             Ok(json_response(StatusCode::OK, &bundle(&st, &key, &v)))
         }
         (Method::GET, ["keys"]) => {
@@ -331,7 +331,7 @@ fn dispatch(shared: &Shared, req: &Req, vault: &str, who: &Identity) -> Result<R
             let key = key.clone();
             let out = policy_body(&st, &key);
             drop(st);
-            shared.mark_dirty();
+            shared.mark_keys_dirty();
             Ok(json_response(StatusCode::OK, &out))
         }
         (Method::POST, ["keys", name, "rotate"]) => {
@@ -348,7 +348,7 @@ fn dispatch(shared: &Shared, req: &Req, vault: &str, who: &Identity) -> Result<R
                 .ok_or_else(|| not_found(name))?;
             let v = add_version(key, now).ok_or_else(|| not_found(name))?;
             let key = key.clone();
-            shared.mark_dirty();
+            shared.mark_keys_dirty();
             Ok(json_response(StatusCode::OK, &bundle(&st, &key, &v)))
         }
         (Method::GET, ["keys", name, version]) => {
@@ -425,7 +425,7 @@ fn dispatch(shared: &Shared, req: &Req, vault: &str, who: &Identity) -> Result<R
             v.updated = now;
             let v = v.clone();
             let key = key.clone();
-            shared.mark_dirty();
+            shared.mark_keys_dirty();
             Ok(json_response(StatusCode::OK, &bundle(&st, &key, &v)))
         }
         _ => Err(kv_error(

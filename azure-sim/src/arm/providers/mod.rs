@@ -63,11 +63,17 @@ pub fn on_patch(
     }
 }
 
-/// Side effects on other resources after a write.
-pub fn after_write(st: &mut State, spec: &TypeSpec, r: &Resource, now: OffsetDateTime) {
+/// Side effects on other resources after a write; `previous` is the resource before it.
+pub fn after_write(
+    st: &mut State,
+    spec: &TypeSpec,
+    r: &Resource,
+    previous: Option<&Resource>,
+    now: OffsetDateTime,
+) {
     match ns(spec) {
         "Microsoft.Storage" => storage::after_write(st, spec, r, now),
-        "Microsoft.Network" => network::after_write(st, spec, r),
+        "Microsoft.Network" => network::after_write(st, spec, r, previous),
         "Microsoft.Authorization" => reviews::after_write(st, spec, r, now),
         "Microsoft.HealthcareApis" => health::after_write(st, spec, r),
         "Microsoft.Sql" => sql::after_write(st, spec, r),

@@ -362,22 +362,49 @@ fn connection_entry(target: &Resource, pe: &Resource, conn: &Value) -> Value {
     })
 }
 
-fn remove_connections(st: &mut State, pe_id: &str) {
-    for r in st.resources.values_mut() {
+/// The resources a private endpoint's connections point at.
+fn targets(pe: &Resource) -> Vec<String> {
+    [
+        "privateLinkServiceConnections",
+        "manualPrivateLinkServiceConnections",
+    ]
+    .iter()
+    .flat_map(|list| {
+        pe.body["properties"][*list]
+            .as_array()
+            .into_iter()
+            .flatten()
+    })
+    .filter_map(|c| c["properties"]["privateLinkServiceId"].as_str())
+    .map(str::to_string)
+    .collect()
+}
+
+/// Removes the endpoint's connection from the resources it pointed at (the only ones that list
+/// it).
+fn remove_connections(st: &mut State, pe: &Resource) {
+    for target in targets(pe) {
+        let Some(r) = st.get_mut(&target) else {
+            continue;
+        };
         if let Some(list) = r.body["properties"]["privateEndpointConnections"].as_array_mut() {
             list.retain(|c| {
                 !c["properties"]["privateEndpoint"]["id"]
                     .as_str()
-                    .is_some_and(|id| id.eq_ignore_ascii_case(pe_id))
+                    .is_some_and(|id| id.eq_ignore_ascii_case(&pe.id))
             });
         }
     }
 }
 
-pub fn after_write(st: &mut State, spec: &TypeSpec, r: &Resource) {
+pub fn after_write(st: &mut State, spec: &TypeSpec, r: &Resource, previous: Option<&Resource>) {
     match spec.name {
         ENDPOINT => {
-            remove_connections(st, &r.id);
+            // Connections are rebuilt from the endpoint's current body, wherever they pointed.
+            if let Some(previous) = previous {
+                remove_connections(st, previous);
+            }
+            remove_connections(st, r);
             for list in [
                 "privateLinkServiceConnections",
                 "manualPrivateLinkServiceConnections",
@@ -487,7 +514,7 @@ fn endpoints_in(st: &State, prefix: &str) -> Vec<String> {
 
 pub fn on_delete(st: &mut State, spec: &TypeSpec, r: &Resource) -> ArmResult<()> {
     match spec.name {
-        ENDPOINT => remove_connections(st, &r.id),
+        ENDPOINT => remove_connections(st, r),
         SUBNET | VNET => {
             let users = endpoints_in(st, &r.id);
             if let Some(first) = users.first() {
