@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 
@@ -23,7 +23,8 @@ pub struct Pacing {
 pub struct Context {
     pub kube: kube::Client,
     pub azure: Arc<AzureAccess>,
-    pub recorder: Recorder,
+    /// Who publishes events. A recorder is made per event (see [`super::pipeline::publish`]).
+    pub reporter: Reporter,
     pub metrics: Arc<Metrics>,
     /// Namespaces to act in; empty means all.
     pub namespaces: Vec<String>,
@@ -61,7 +62,7 @@ impl Context {
             instance: Some(pacing.instance.clone()),
         };
         Context {
-            recorder: Recorder::new(kube.clone(), reporter),
+            reporter,
             kube,
             azure,
             metrics,

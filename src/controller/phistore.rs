@@ -12,7 +12,6 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
@@ -71,12 +70,17 @@ pub async fn run(
     let _ = ctx.stores.set(cache.clone());
     let reviews: Api<crate::api::AccessReview> = ctx.scoped_api();
     controller
-        // A decision on one of its review cycles re-evaluates the store.
-        .owns(reviews, watcher::Config::default().any_semantic())
-        // A workspace change re-reconciles its stores.
-        .watches(
-            workspaces,
-            watcher::Config::default().any_semantic(),
+        // A decision on one of its review cycles re-evaluates the store (not the cycle's status,
+        // which the AccessReview controller writes and no pass reads).
+        .owns_stream(pipeline::changes(reviews, |r| {
+            review::cycles_digest(std::slice::from_ref(r))
+        }))
+        // A workspace change that a pass reads (its spec, its vault controls) re-reconciles its
+        // stores; its store counts and other status do not wake thousands of stores.
+        .watches_stream(
+            pipeline::changes(workspaces, |ws| {
+                crate::azure::graph::stable_hash(&workspace_inputs(ws).to_string())
+            }),
             move |ws| {
                 let namespace = ws.namespace();
                 let name = ws.name_any();
@@ -267,6 +271,19 @@ async fn settled_inputs(
 /// and the states of its Key Vault controls (`common.cmk-vault-linked` reads them), the mode, and
 /// the store's review cycles ([`review::cycles_digest`]).
 fn inputs_of(store: &PhiStore, ws: &HipaaWorkspace, mode: Mode, cycles: u64) -> u64 {
+    let text = json!([
+        store.meta().generation,
+        store.annotations().get(review::REQUEST_ANNOTATION),
+        workspace_inputs(ws),
+        mode,
+        format!("{cycles:016x}"),
+    ]);
+    crate::azure::graph::stable_hash(&text.to_string())
+}
+
+/// What a store's pass reads of its workspace: the spec (its generation) and the states of
+/// the workspace's Key Vault controls.
+fn workspace_inputs(ws: &HipaaWorkspace) -> serde_json::Value {
     let vault_controls: Vec<(String, String)> = ws
         .status
         .as_ref()
@@ -276,15 +293,7 @@ fn inputs_of(store: &PhiStore, ws: &HipaaWorkspace, mode: Mode, cycles: u64) -> 
         .filter(|c| c.id.starts_with("kv."))
         .map(|c| (c.id.clone(), format!("{:?}", c.state)))
         .collect();
-    let text = json!([
-        store.meta().generation,
-        store.annotations().get(review::REQUEST_ANNOTATION),
-        ws.meta().generation,
-        vault_controls,
-        mode,
-        format!("{cycles:016x}"),
-    ]);
-    crate::azure::graph::stable_hash(&text.to_string())
+    json!([ws.meta().generation, vault_controls])
 }
 
 /// Whether this reconcile has nothing new to read, and when to come back if so.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -368,6 +368,53 @@ where
     kube::runtime::Controller::for_stream(stream, reader)
 }
 
+/// A watch of `api` that passes an object on only when `signature` of it changes, and always
+/// when it is deleted: for triggers that should not fire on changes their reconciles do not
+/// read (another controller's status writes, for example). A restart passes every object on
+/// once.
+pub fn changes<K>(
+    api: kube::Api<K>,
+    signature: fn(&K) -> u64,
+) -> impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static
+where
+    K: kube::Resource
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send,
+{
+    use futures::TryStreamExt;
+    use kube::runtime::WatchStreamExt;
+    use kube::runtime::watcher::Event;
+    let seen: std::sync::Mutex<
+        std::collections::HashMap<kube::runtime::reflector::ObjectRef<K>, u64>,
+    > = std::sync::Mutex::default();
+    kube::runtime::watcher(
+        api,
+        kube::runtime::watcher::Config::default().any_semantic(),
+    )
+    .default_backoff()
+    .try_filter_map(move |event| {
+        let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+        let passed = match event {
+            Event::Apply(o) | Event::InitApply(o) => {
+                let key = kube::runtime::reflector::ObjectRef::from_obj(&o);
+                let print = signature(&o);
+                (seen.insert(key, print) != Some(print)).then_some(o)
+            }
+            Event::Delete(o) => {
+                seen.remove(&kube::runtime::reflector::ObjectRef::from_obj(&o));
+                Some(o)
+            }
+            Event::Init | Event::InitDone => None,
+        };
+        futures::future::ready(Ok(passed))
+    })
+}
+
 /// kubectl's client-side apply record: a copy of the whole object as last applied.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -496,7 +543,12 @@ pub async fn publish(
         action: action.to_string(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&event, object).await {
+    // A recorder of its own: kube's recorder keeps every event of the last six minutes to count
+    // repeats as a series, and scans that cache on every event. At thousands of stores that is
+    // tens of MiB and a walk per event; each event here already covers a whole pass's controls,
+    // so a repeat is rare and costs one more small Event object instead.
+    let recorder = Recorder::new(ctx.kube.clone(), ctx.reporter.clone());
+    if let Err(e) = recorder.publish(&event, object).await {
         tracing::warn!(error = %e, "could not publish an event");
     }
 }

@@ -364,7 +364,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let reviews: Api<AccessReview> = ctx.scoped_api();
-    let controller = pipeline::lean_controller(reviews, |_| {});
+    let controller = pipeline::lean_controller(reviews, slim);
     pipeline::report_synced(controller.store(), ctx.readiness.clone(), "AccessReview");
     controller
         .graceful_shutdown_on(shutdown)
@@ -375,6 +375,15 @@ pub async fn run(
             }
         })
         .await;
+}
+
+/// What the AccessReview cache keeps of each cycle: its identity and spec without the
+/// assignments and decisions, and no status. A reconcile reads the cycle itself, and nothing
+/// else reads this cache.
+fn slim(review: &mut AccessReview) {
+    review.spec.assignments = Vec::new();
+    review.spec.decisions = Vec::new();
+    review.status = None;
 }
 
 fn error_policy(review: Arc<AccessReview>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
