@@ -91,7 +91,6 @@ fn created(r: &AccessReview) -> Timestamp {
         .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-/// The store's cycles, newest first.
 /// The store's review cycles, newest first.
 pub async fn cycles(ctx: &Context, store: &PhiStore) -> Result<Vec<AccessReview>, kube::Error> {
     let api: Api<AccessReview> =
