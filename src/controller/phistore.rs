@@ -343,20 +343,7 @@ fn quiet(
         spread,
         &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::now()),
     );
-    ctx.drift.settled(
-        me,
-        drift::Settled {
-            workspace: drift::workspace_key(
-                &store.namespace().unwrap_or_default(),
-                &store.spec.workspace_ref.name,
-            ),
-            resource_id: store.spec.resource.id.clone(),
-            kind: store.spec.resource.kind,
-            print,
-            inputs,
-            due: std::time::Instant::now() + next,
-        },
-    );
+    ctx.drift.settled(me, settled(store, print, inputs, next));
     tracing::debug!(store = %store.name_any(), "resumed from the status's drift baseline");
     Some(Action::requeue(next))
 }
@@ -431,6 +418,21 @@ async fn storage_pass(
         },
     )
     .await
+}
+
+/// The baseline a settled store leaves, its next full pass `next` from now.
+fn settled(store: &PhiStore, print: u64, inputs: u64, next: Duration) -> drift::Settled {
+    drift::Settled {
+        workspace: drift::workspace_key(
+            &store.namespace().unwrap_or_default(),
+            &store.spec.workspace_ref.name,
+        ),
+        resource_id: store.spec.resource.id.clone(),
+        kind: store.spec.resource.kind,
+        print,
+        inputs,
+        due: std::time::Instant::now() + next,
+    }
 }
 
 /// What a pass saw of the resource (its envelope's fingerprint) and of the workspace, and
@@ -516,20 +518,8 @@ async fn conclude(
     if let Some(overdue) = access.overdue_in {
         next = next.min(overdue);
     }
-    ctx.drift.settled(
-        me,
-        drift::Settled {
-            workspace: drift::workspace_key(
-                &store.namespace().unwrap_or_default(),
-                &store.spec.workspace_ref.name,
-            ),
-            resource_id: store.spec.resource.id.clone(),
-            kind: store.spec.resource.kind,
-            print: seen.print,
-            inputs: seen.inputs,
-            due: std::time::Instant::now() + next,
-        },
-    );
+    ctx.drift
+        .settled(me, settled(store, seen.print, seen.inputs, next));
     Ok(Action::requeue(next))
 }
 
