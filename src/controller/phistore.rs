@@ -223,7 +223,7 @@ async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reconc
         None => review::cycles(&ctx, &store).await?,
     };
     let inputs = inputs_of(&store, &workspace, mode, review::cycles_digest(&reviews));
-    if let Some(action) = quiet(&store, &ctx, &workspace, mode, interval, inputs) {
+    if let Some(action) = quiet(&store, &ctx, &workspace, &reviews, mode, interval, inputs) {
         return Ok(action);
     }
     let observed = Observed {
@@ -305,11 +305,13 @@ fn workspace_inputs(ws: &HipaaWorkspace) -> serde_json::Value {
 /// * Its first reconcile in this process, when its status shows a settled pass with the same
 ///   inputs (`status.driftBaseline`): the baseline is taken from the status and the full pass
 ///   comes at a random point of the full-check interval, so a restarted operator does not read
-///   every store at once. Resource Graph sweeps find what changed meanwhile.
+///   every store at once (sooner when an exemption expires or the `reviews` change by the
+///   clock, as after a pass). Resource Graph sweeps find what changed meanwhile.
 fn quiet(
     store: &PhiStore,
     ctx: &Context,
     workspace: &HipaaWorkspace,
+    reviews: &[crate::api::AccessReview],
     mode: Mode,
     interval: Duration,
     inputs: u64,
@@ -338,11 +340,11 @@ fn quiet(
         .drift
         .full_check()
         .mul_f64(0.05 + 0.95 * rand::random::<f64>());
-    let next = pipeline::next_check(
-        &store.spec.exemptions,
-        spread,
-        &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::now()),
-    );
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::now());
+    let mut next = pipeline::next_check(&store.spec.exemptions, spread, &now);
+    if let Some(change) = review::next_change(workspace, reviews, &now) {
+        next = next.min(change);
+    }
     ctx.drift.settled(me, settled(store, print, inputs, next));
     tracing::debug!(store = %store.name_any(), "resumed from the status's drift baseline");
     Some(Action::requeue(next))
@@ -509,15 +511,19 @@ async fn conclude(
         // Read back soon so the status shows what Azure now reports.
         return Ok(Action::requeue(Duration::from_secs(5)));
     }
+    // The review cycles change by the clock too (the latest falls overdue, or the next opens).
+    let clock = |next: Duration| access.changes_in.map_or(next, |c| next.min(c));
     if !ctx.drift.batched(pass.interval) {
-        return Ok(Action::requeue(pass.next_check(&store.spec.exemptions)));
+        return Ok(Action::requeue(clock(
+            pass.next_check(&store.spec.exemptions),
+        )));
     }
-    // The next full pass: the full-check interval, or sooner when an exemption expires or the
-    // latest review cycle falls overdue.
-    let mut next = pipeline::next_check(&store.spec.exemptions, ctx.drift.full_check(), &pass.now);
-    if let Some(overdue) = access.overdue_in {
-        next = next.min(overdue);
-    }
+    // The next full pass: the full-check interval, or sooner when an exemption expires.
+    let next = clock(pipeline::next_check(
+        &store.spec.exemptions,
+        ctx.drift.full_check(),
+        &pass.now,
+    ));
     ctx.drift
         .settled(me, settled(store, seen.print, seen.inputs, next));
     Ok(Action::requeue(next))

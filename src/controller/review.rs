@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference, Time};
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -52,8 +52,8 @@ pub struct AccessOutcome {
     pub remediated: Vec<&'static str>,
     /// [`cycles_digest`] of the store's cycles as the pass left them (with one it opened).
     pub cycles: u64,
-    /// When the latest cycle, still open, becomes overdue: the condition changes then.
-    pub overdue_in: Option<Duration>,
+    /// When the cycles next change without anyone acting ([`next_change`]).
+    pub changes_in: Option<Duration>,
 }
 
 fn cadence(ws: &HipaaWorkspace) -> (Duration, Duration) {
@@ -89,6 +89,34 @@ fn created(r: &AccessReview) -> Timestamp {
         .as_ref()
         .map(|t| t.0)
         .unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// How long until the store's cycles (`reviews`, newest first) change by the clock alone: the
+/// latest, still open, falls overdue (the `AccessReviewed` condition changes then), or the
+/// latest, completed, is a cadence old and the next cycle opens (not with Azure's own reviews,
+/// where Azure opens them). `None` when no such moment comes.
+pub fn next_change(ws: &HipaaWorkspace, reviews: &[AccessReview], now: &Time) -> Option<Duration> {
+    let latest = reviews.first()?;
+    let until = |at: Timestamp| {
+        let secs = at.duration_since(now.0).as_secs().max(0) as u64;
+        Duration::from_secs(secs + 1)
+    };
+    match access::phase(latest, now).0 {
+        ReviewPhase::Open => Some(until(latest.spec.due_by.0)),
+        ReviewPhase::Overdue => None,
+        ReviewPhase::Completed => {
+            let azure_native = ws
+                .spec
+                .access_review
+                .as_ref()
+                .is_some_and(|a| a.azure_native);
+            if azure_native {
+                return None;
+            }
+            let cadence = SignedDuration::try_from(cadence(ws).0).ok()?;
+            Some(until(created(latest).checked_add(cadence).ok()?))
+        }
+    }
 }
 
 /// The store's review cycles, newest first.
@@ -264,19 +292,13 @@ pub async fn access_pass(
         ),
     };
     let condition = report::condition(previous, CONDITION, ok, why, message, generation, &now);
-    let overdue_in = match latest {
-        Some((r, ReviewPhase::Open)) => {
-            let secs = r.spec.due_by.0.duration_since(now.0).as_secs();
-            Some(Duration::from_secs(secs.max(0) as u64 + 1))
-        }
-        _ => None,
-    };
+    let changes_in = next_change(ws, &reviews, &now);
     Ok(AccessOutcome {
         findings,
         condition,
         remediated,
         cycles: cycles_digest(&reviews),
-        overdue_in,
+        changes_in,
     })
 }
 
@@ -776,5 +798,85 @@ mod native {
                 Ok(Some(created))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn workspace(azure_native: bool) -> HipaaWorkspace {
+        serde_json::from_value(json!({
+            "apiVersion": "hipaa-operator.io/v1alpha1", "kind": "HipaaWorkspace",
+            "metadata": {"name": "ws", "namespace": "n"},
+            "spec": {
+                "subscriptionId": "00000000-0000-4000-8000-000000000000", "resourceGroup": "rg",
+                "keyVault": {"resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv"},
+                "logAnalytics": {"resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/la"},
+                "accessReview": {"cadence": "P30D", "dueAfter": "P7D", "azureNative": azure_native}
+            }
+        }))
+        .expect("workspace")
+    }
+
+    /// A cycle created at `created`, due at `due`, with one assignment, decided or not.
+    fn cycle(created: &str, due: &str, decided: bool) -> AccessReview {
+        let principal = "11111111-1111-4111-8111-111111111111";
+        let decisions = if decided {
+            json!([{"principalId": principal, "decision": "Approve", "reviewer": "r@example.com", "justification": "needed"}])
+        } else {
+            json!([])
+        };
+        serde_json::from_value(json!({
+            "apiVersion": "hipaa-operator.io/v1alpha1", "kind": "AccessReview",
+            "metadata": {"name": "st-1", "namespace": "n", "creationTimestamp": created},
+            "spec": {
+                "storeRef": {"name": "st"}, "dueBy": due,
+                "assignments": [{
+                    "principalId": principal, "principalType": "User",
+                    "roleName": "Reader", "scope": "/subscriptions/s",
+                    "roleAssignmentId": "/subscriptions/s/providers/Microsoft.Authorization/roleAssignments/a"
+                }],
+                "decisions": decisions
+            }
+        }))
+        .expect("cycle")
+    }
+
+    fn at(text: &str) -> Time {
+        Time(text.parse().expect("timestamp"))
+    }
+
+    #[test]
+    fn an_open_cycle_changes_when_it_falls_overdue() {
+        let now = at("2026-12-01T00:00:00Z");
+        let open = cycle("2026-11-30T00:00:00Z", "2026-12-03T00:00:00Z", false);
+        assert_eq!(
+            next_change(&workspace(false), &[open], &now),
+            Some(Duration::from_secs(2 * 86_400 + 1))
+        );
+    }
+
+    #[test]
+    fn a_completed_cycle_changes_when_the_next_one_is_due() {
+        let now = at("2026-12-01T00:00:00Z");
+        let done = cycle("2026-11-21T00:00:00Z", "2026-11-28T00:00:00Z", true);
+        // Created 10 days ago with a 30-day cadence: the next cycle opens in 20 days.
+        assert_eq!(
+            next_change(&workspace(false), std::slice::from_ref(&done), &now),
+            Some(Duration::from_secs(20 * 86_400 + 1))
+        );
+        // Azure opens the cycles of its own reviews.
+        assert_eq!(next_change(&workspace(true), &[done], &now), None);
+    }
+
+    #[test]
+    fn an_overdue_cycle_or_none_has_no_clock_change() {
+        let now = at("2026-12-01T00:00:00Z");
+        let late = cycle("2026-11-20T00:00:00Z", "2026-11-27T00:00:00Z", false);
+        assert_eq!(next_change(&workspace(false), &[late], &now), None);
+        assert_eq!(next_change(&workspace(false), &[], &now), None);
     }
 }
