@@ -15,6 +15,10 @@
 //! call waits that long and long-running operations take two seconds. The simulator's ARM
 //! throttling and the operator's request budget are lifted so that the operator's own overhead
 //! is what is measured (ARM's limits are discussed in the README).
+//!
+//! To profile the operator, `HIPAA_OPERATOR_WRAPPER` names a program to start it through, e.g.
+//! a script that runs `exec heaptrack -o /tmp/op "$@"`; the CPU and RSS figures are then the
+//! wrapper's, and the profile is written when the operator exits (SIGTERM it after the run).
 
 #[path = "../tests/support/mod.rs"]
 mod support;

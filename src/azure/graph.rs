@@ -2,10 +2,10 @@
 //! does not cost a GET per resource per interval; and the fingerprint that compares what Resource
 //! Graph shows with what a GET returned.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::client::{ArmOp, AzureClient};
+use super::client::{ArmOp, Audience, AzureClient, Call};
 use super::error::AzureError;
 
 /// `POST /providers/Microsoft.ResourceGraph/resources`: a read, although Azure makes it a POST.
@@ -21,34 +21,55 @@ pub const IDS_PER_QUERY: usize = 200;
 /// The columns drift detection reads: the envelope a GET also returns.
 const ENVELOPE: &str = "id, kind, location, sku, identity, tags, properties";
 
+/// One page of a Resource Graph answer, rows kept as JSON.
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default)]
+    data: Vec<Value>,
+    #[serde(rename = "$skipToken", default)]
+    skip_token: Option<String>,
+    #[serde(rename = "resultTruncated", default)]
+    result_truncated: Option<Value>,
+}
+
 impl AzureClient {
-    /// Runs `query` over `subscriptions`, following `$skipToken` to the last page. The query must
-    /// project `id` (Resource Graph pages only such results).
+    /// Runs `query` over `subscriptions`, following `$skipToken` to the last page, and hands
+    /// each row to `row` as its page arrives (so at most one page of rows is held at once). The
+    /// query must project `id` (Resource Graph pages only such results).
     pub async fn query_resources(
         &self,
         subscriptions: &[String],
         query: &str,
-    ) -> Result<Vec<Value>, AzureError> {
-        let mut rows = Vec::new();
+        mut row: impl FnMut(Value),
+    ) -> Result<(), AzureError> {
+        let url = self.arm_url(PATH, QUERY_RESOURCES.api_version)?;
         let mut token: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let mut options = json!({ "$top": PAGE });
             if let Some(t) = &token {
                 options["$skipToken"] = json!(t);
             }
-            let body =
-                json!({ "subscriptions": subscriptions, "query": query, "options": options });
-            let page = self
-                .write(
-                    &QUERY_RESOURCES,
-                    azure_core::http::Method::Post,
-                    PATH,
-                    Some(&body),
-                    None,
-                )
-                .await?
-                .unwrap_or_default();
-            if page["resultTruncated"].as_str() == Some("true") {
+            let reply = self
+                .send(Call {
+                    operation: QUERY_RESOURCES.operation,
+                    provider: QUERY_RESOURCES.provider,
+                    method: azure_core::http::Method::Post,
+                    url: url.clone(),
+                    resource: PATH,
+                    body: Some(
+                        json!({ "subscriptions": subscriptions, "query": query, "options": options }),
+                    ),
+                    if_match: None,
+                    audience: Audience::ResourceManager,
+                })
+                .await?;
+            let page: Page = reply.json(QUERY_RESOURCES.operation, PATH)?;
+            let truncated = match &page.result_truncated {
+                Some(Value::String(t)) => t == "true",
+                Some(Value::Bool(t)) => *t,
+                _ => false,
+            };
+            if truncated {
                 return Err(AzureError::Unexpected {
                     operation: QUERY_RESOURCES.operation.into(),
                     resource: PATH.into(),
@@ -56,23 +77,25 @@ impl AzureClient {
                         .into(),
                 });
             }
-            if let Some(data) = page["data"].as_array() {
-                rows.extend(data.iter().cloned());
-            }
-            match page["$skipToken"].as_str() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => return Ok(rows),
+            page.data.into_iter().for_each(&mut row);
+            match page.skip_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => return Ok(()),
             }
         }
-        Ok(rows)
+        Ok(())
     }
 
-    /// The envelopes of `ids` (resource ids; any subscriptions). Resources that share a
-    /// resource group and a type are read together by group and type when there are more than
-    /// [`BY_GROUP_AFTER`] of them (the rows of that type's other resources in the group are
-    /// dropped); the rest by id, [`IDS_PER_QUERY`] at a time. A resource Resource Graph does not
-    /// show is absent from the result.
-    pub async fn envelopes(&self, ids: &[String]) -> Result<Vec<Value>, AzureError> {
+    /// The envelopes of `ids` (resource ids; any subscriptions), each handed to `row` as it
+    /// arrives. Resources that share a resource group and a type are read together by group
+    /// and type when there are more than [`BY_GROUP_AFTER`] of them (the rows of that type's
+    /// other resources in the group are dropped); the rest by id, [`IDS_PER_QUERY`] at a time.
+    /// A resource Resource Graph does not show gets no row.
+    pub async fn envelopes(
+        &self,
+        ids: &[String],
+        mut row: impl FnMut(Value),
+    ) -> Result<(), AzureError> {
         let wanted: std::collections::HashSet<String> =
             ids.iter().map(|i| i.to_ascii_lowercase()).collect();
         let mut groups: std::collections::BTreeMap<(String, String, String), Vec<String>> =
@@ -82,7 +105,6 @@ impl AzureClient {
                 groups.entry(key).or_default().push(id.clone());
             }
         }
-        let mut out = Vec::new();
         let mut singles = Vec::new();
         for ((sub, group, kind), members) in groups {
             if members.len() <= BY_GROUP_AFTER {
@@ -94,12 +116,15 @@ impl AzureClient {
                 quote(&kind),
                 quote(&group)
             );
-            let rows = self.query_resources(&[sub], &query).await?;
-            out.extend(rows.into_iter().filter(|r| {
-                r["id"]
+            self.query_resources(&[sub], &query, |r| {
+                if r["id"]
                     .as_str()
                     .is_some_and(|i| wanted.contains(&i.to_ascii_lowercase()))
-            }));
+                {
+                    row(r);
+                }
+            })
+            .await?;
         }
         singles.sort();
         for chunk in singles.chunks(IDS_PER_QUERY) {
@@ -110,12 +135,10 @@ impl AzureClient {
                 .collect();
             subscriptions.sort();
             subscriptions.dedup();
-            out.extend(
-                self.query_resources(&subscriptions, &envelope_query(chunk))
-                    .await?,
-            );
+            self.query_resources(&subscriptions, &envelope_query(chunk), &mut row)
+                .await?;
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -192,8 +215,7 @@ pub fn stable_hash(text: &str) -> u64 {
 }
 
 /// The fingerprint of a Resource Graph row, read through the same typed model as the GET.
-pub fn row_fingerprint<T: serde::de::DeserializeOwned + Serialize>(row: &Value) -> Option<u64> {
-    let mut row = row.clone();
+pub fn row_fingerprint<T: serde::de::DeserializeOwned + Serialize>(mut row: Value) -> Option<u64> {
     // Resource Graph fills absent columns with "" or null; a GET leaves them out.
     if let Some(map) = row.as_object_mut() {
         map.retain(|_, v| !(v.is_null() || v.as_str() == Some("")));
@@ -230,25 +252,25 @@ mod tests {
         let typed: StorageAccount = serde_json::from_value(get.clone()).unwrap();
         assert_eq!(
             Some(fingerprint(&typed)),
-            row_fingerprint::<StorageAccount>(&row)
+            row_fingerprint::<StorageAccount>(row.clone())
         );
         let generic: ArmResource = serde_json::from_value(get).unwrap();
         assert_eq!(
             Some(fingerprint(&generic)),
-            row_fingerprint::<ArmResource>(&row)
+            row_fingerprint::<ArmResource>(row.clone())
         );
         // A control's property changing changes the fingerprint.
         let mut drifted = row.clone();
         drifted["properties"]["minimumTlsVersion"] = json!("TLS1_0");
         assert_ne!(
             Some(fingerprint(&typed)),
-            row_fingerprint::<StorageAccount>(&drifted)
+            row_fingerprint::<StorageAccount>(drifted)
         );
         let mut retagged = row;
         retagged["tags"] = json!({});
         assert_ne!(
             Some(fingerprint(&typed)),
-            row_fingerprint::<StorageAccount>(&retagged)
+            row_fingerprint::<StorageAccount>(retagged)
         );
     }
 

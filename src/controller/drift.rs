@@ -192,26 +192,27 @@ impl DriftWatch {
         lock(&self.baselines).len()
     }
 
-    fn targets(&self, workspace: &str) -> Vec<(ObjectRef<PhiStore>, String)> {
+    fn targets(&self, workspace: &str) -> Vec<(ObjectRef<PhiStore>, String, ResourceKind)> {
         lock(&self.baselines)
             .iter()
             .filter(|(_, b)| b.workspace == workspace)
-            .map(|(s, b)| (s.clone(), b.resource_id.clone()))
+            .map(|(s, b)| (s.clone(), b.resource_id.clone(), b.kind))
             .collect()
     }
 
-    /// The stores of `workspace` whose Resource Graph row (by lower-case id) is missing or
-    /// differs from the baseline.
-    fn compare(&self, workspace: &str, rows: &HashMap<String, Value>) -> Vec<ObjectRef<PhiStore>> {
+    /// The stores of `workspace` whose Resource Graph row (by lower-case id, as [`row_prints`]
+    /// reads it) is missing or differs from the baseline.
+    fn compare(
+        &self,
+        workspace: &str,
+        rows: &HashMap<String, RowPrints>,
+    ) -> Vec<ObjectRef<PhiStore>> {
         let mut changed = Vec::new();
         for (store, b) in lock(&self.baselines).iter_mut() {
             if b.workspace != workspace {
                 continue;
             }
-            let seen = rows.get(&b.resource_id).and_then(|row| match b.kind {
-                ResourceKind::StorageAccount => graph::row_fingerprint::<StorageAccount>(row),
-                _ => graph::row_fingerprint::<ArmResource>(row),
-            });
+            let seen = rows.get(&b.resource_id).and_then(|p| p[model(b.kind)]);
             match seen {
                 Some(p) if p == b.print || Some(p) == b.alias => b.suspect = None,
                 Some(p) => {
@@ -293,6 +294,30 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     }
 }
 
+/// A Resource Graph row's fingerprints through the typed models drift detection reads
+/// resources with: `[storage account, generic ARM envelope]` ([`model`]); `None` for a model no
+/// store of the resource uses, or when the row does not read as it.
+type RowPrints = [Option<u64>; 2];
+
+/// Which of [`RowPrints`] a store of `kind` compares with.
+fn model(kind: ResourceKind) -> usize {
+    usize::from(kind != ResourceKind::StorageAccount)
+}
+
+/// Reads `row` through the models `wanted` names (by [`model`]). A sweep keeps only these
+/// fingerprints, not the rows: a page of rows at a time is all it holds.
+fn row_prints(row: Value, wanted: [bool; 2]) -> RowPrints {
+    match wanted {
+        [true, true] => [
+            graph::row_fingerprint::<StorageAccount>(row.clone()),
+            graph::row_fingerprint::<ArmResource>(row),
+        ],
+        [true, false] => [graph::row_fingerprint::<StorageAccount>(row), None],
+        [false, true] => [None, graph::row_fingerprint::<ArmResource>(row)],
+        [false, false] => [None, None],
+    }
+}
+
 async fn sweep(ctx: &Context, ws: &HipaaWorkspace, key: &str) {
     // A store deleted without a finalizer is never reconciled again: drop its baseline here.
     if let Some(cache) = ctx.stores.get() {
@@ -302,19 +327,30 @@ async fn sweep(ctx: &Context, ws: &HipaaWorkspace, key: &str) {
     if targets.is_empty() {
         return;
     }
-    let mut ids: Vec<String> = targets.iter().map(|(_, id)| id.clone()).collect();
-    ids.sort();
-    ids.dedup();
-    let rows = match ctx.azure.client_for(ws).await {
-        Ok(client) => client.envelopes(&ids).await.map_err(|e| e.to_string()),
+    let mut wanted: HashMap<String, [bool; 2]> = HashMap::new();
+    for (_, id, kind) in &targets {
+        wanted.entry(id.clone()).or_default()[model(*kind)] = true;
+    }
+    let mut ids: Vec<String> = wanted.keys().cloned().collect();
+    ids.sort_unstable();
+    let mut rows: HashMap<String, RowPrints> = HashMap::with_capacity(ids.len());
+    let read = match ctx.azure.client_for(ws).await {
+        Ok(client) => client
+            .envelopes(&ids, |row| {
+                let Some(id) = row["id"].as_str().map(str::to_ascii_lowercase) else {
+                    return;
+                };
+                if let Some(models) = wanted.get(&id) {
+                    let prints = row_prints(row, *models);
+                    rows.insert(id, prints);
+                }
+            })
+            .await
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
-    match rows {
-        Ok(rows) => {
-            let rows: HashMap<String, Value> = rows
-                .into_iter()
-                .filter_map(|r| Some((r["id"].as_str()?.to_ascii_lowercase(), r)))
-                .collect();
+    match read {
+        Ok(()) => {
             let changed = ctx.drift.compare(key, &rows);
             tracing::debug!(
                 workspace = key,
@@ -329,7 +365,7 @@ async fn sweep(ctx: &Context, ws: &HipaaWorkspace, key: &str) {
             // Without Resource Graph, every store is read the direct way.
             tracing::warn!(workspace = key, %error, "Resource Graph sweep failed; re-reading each store");
             ctx.metrics.drift_sweep(false, targets.len(), targets.len());
-            ctx.drift.wake(targets.into_iter().map(|(s, _)| s));
+            ctx.drift.wake(targets.into_iter().map(|(s, _, _)| s));
         }
     }
 }
@@ -363,8 +399,9 @@ mod tests {
         }
     }
 
-    fn rows(row: Value) -> HashMap<String, Value> {
-        HashMap::from([(row["id"].as_str().unwrap().to_ascii_lowercase(), row)])
+    fn rows(row: Value) -> HashMap<String, RowPrints> {
+        let id = row["id"].as_str().unwrap().to_ascii_lowercase();
+        HashMap::from([(id, row_prints(row, [true, false]))])
     }
 
     #[test]

@@ -27,7 +27,17 @@ impl Operator {
         let log =
             std::env::temp_dir().join(format!("hipaa-operator-{name}-{}.log", std::process::id()));
         let file = std::fs::File::create(&log).expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_hipaa-operator"));
+        let binary = env!("CARGO_BIN_EXE_hipaa-operator");
+        // A profiler to start it through (`HIPAA_OPERATOR_WRAPPER=/path/to/script`): the
+        // script gets the binary and its arguments.
+        let mut command = match std::env::var_os("HIPAA_OPERATOR_WRAPPER") {
+            Some(wrapper) => {
+                let mut c = Command::new(wrapper);
+                c.arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
         command
             .args([
                 "--log-format",
