@@ -279,7 +279,10 @@ async fn run(n: usize, latency_ms: u64, o: &Options, report: &mut String) {
         ws,
         async |_, _| {},
         &operator_args,
-        &[("HIPAA_LOG", "info")],
+        &[(
+            "HIPAA_LOG",
+            "info,hipaa_operator::controller::workspace=debug",
+        )],
     )
     .await;
     e.sim

@@ -190,28 +190,58 @@ pub fn envelope_query(ids: &[String]) -> String {
 /// (Resource Graph lower-cases the type).
 pub fn fingerprint<T: Serialize>(envelope: &T) -> u64 {
     let value = serde_json::to_value(envelope).unwrap_or(Value::Null);
-    let mut kept = serde_json::Map::new();
+    let mut location = None;
+    // Canonical text: object keys are sorted (as in a `serde_json::Map`), and written straight
+    // into the hash.
+    let mut kept = std::collections::BTreeMap::new();
     for key in ["kind", "location", "sku", "identity", "tags", "properties"] {
         match value.get(key) {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) if s.is_empty() => {}
             Some(Value::String(s)) if key == "location" => {
-                kept.insert(key.into(), json!(s.to_ascii_lowercase().replace(' ', "")));
+                location = Some(Value::String(s.to_ascii_lowercase().replace(' ', "")));
             }
             Some(v) => {
-                kept.insert(key.into(), v.clone());
+                kept.insert(key, v);
             }
         }
     }
-    // Canonical text: object keys are sorted.
-    stable_hash(&Value::Object(kept).to_string())
+    if let Some(location) = &location {
+        kept.insert("location", location);
+    }
+    let mut hash = Fnv::default();
+    // Writing into the hash cannot fail, nor can serialising JSON values.
+    let _ = serde_json::to_writer(&mut hash, &kept);
+    hash.0
+}
+
+/// FNV-1a, fed as bytes are written.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::io::Write for Fnv {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// FNV-1a of `text`: the same in every run and build, so it can be kept in a status.
 pub fn stable_hash(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    let mut hash = Fnv::default();
+    let _ = std::io::Write::write(&mut hash, text.as_bytes());
+    hash.0
 }
 
 /// The fingerprint of a Resource Graph row, read through the same typed model as the GET.
@@ -306,5 +336,29 @@ mod tests {
             q,
             "Resources | where id in~ ('/subscriptions/s/x/it\\'s', '/b') | project id, kind, location, sku, identity, tags, properties"
         );
+    }
+}
+
+#[cfg(test)]
+mod kept_in_status {
+    use super::*;
+    use crate::azure::storage::StorageAccount;
+
+    /// Fingerprints are kept in `status.driftBaseline`: the same envelope must keep its value
+    /// across releases, or every store would be re-read after an upgrade.
+    #[test]
+    fn a_known_envelope_keeps_its_fingerprint() {
+        let get = json!({
+            "id": "/subscriptions/s/resourceGroups/RG/providers/Microsoft.Storage/storageAccounts/st1",
+            "name": "st1", "type": "Microsoft.Storage/storageAccounts", "location": "East US 2",
+            "kind": "StorageV2", "sku": {"name": "Standard_LRS", "tier": "Standard"},
+            "identity": {"type": "SystemAssigned", "principalId": "p", "tenantId": "t"},
+            "tags": {"data-classification": "phi", "owner": "a \"quoted\" team"},
+            "properties": {"minimumTlsVersion": "TLS1_2", "supportsHttpsTrafficOnly": true,
+                           "allowBlobPublicAccess": false, "publicNetworkAccess": "Disabled",
+                           "primaryEndpoints": {"blob": "https://st1.blob.core.windows.net/"}},
+        });
+        let typed: StorageAccount = serde_json::from_value(get).unwrap();
+        assert_eq!(format!("{:016x}", fingerprint(&typed)), "7ec3f3a6770cb020");
     }
 }
