@@ -286,7 +286,12 @@ async fn run(n: usize, latency_ms: u64, o: &Options, report: &mut String) {
     )
     .await;
     e.sim
-        .set_config(json!({"throttle": {"enabled": false}, "lroDurationMs": if latency_ms > 0 { 2000 } else { 0 }}))
+        .set_config(json!({
+            "throttle": {"enabled": false},
+            "lroDurationMs": if latency_ms > 0 { 2000 } else { 0 },
+            // Every request of the run, not the last 100,000.
+            "requestLogEntries": (n * 60).max(100_000),
+        }))
         .await;
     if latency_ms > 0 {
         e.sim

@@ -114,6 +114,7 @@ fn put_config(shared: &Shared, req: &Req) -> Response {
             st.config = c.clone();
             drop(st);
             shared.throttle.reset();
+            shared.log.set_capacity(c.request_log_entries);
             shared.mark_keys_dirty();
             ok(serde_json::to_value(c).unwrap_or(Value::Null))
         }

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
@@ -27,25 +28,43 @@ pub struct LogEntry {
 #[derive(Debug, Clone)]
 pub struct Caller(pub String);
 
-const MAX_ENTRIES: usize = 100_000;
+/// Entries kept unless the runtime config says otherwise (`requestLogEntries`).
+pub const DEFAULT_ENTRIES: usize = 100_000;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RequestLog {
     inner: Mutex<(u64, VecDeque<LogEntry>)>,
+    /// How many entries are kept: the oldest go first.
+    capacity: AtomicUsize,
+}
+
+impl Default for RequestLog {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            capacity: AtomicUsize::new(DEFAULT_ENTRIES),
+        }
+    }
 }
 
 impl RequestLog {
     pub fn push(&self, mut e: LogEntry) {
+        let capacity = self.capacity.load(Ordering::Relaxed).max(1);
         let mut g = match self.inner.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
         g.0 += 1;
         e.seq = g.0;
-        if g.1.len() >= MAX_ENTRIES {
+        while g.1.len() >= capacity {
             g.1.pop_front();
         }
         g.1.push_back(e);
+    }
+
+    /// Keeps at most `entries` entries from now on (at least one).
+    pub fn set_capacity(&self, entries: usize) {
+        self.capacity.store(entries.max(1), Ordering::Relaxed);
     }
 
     pub fn entries(&self) -> Vec<LogEntry> {
@@ -60,5 +79,46 @@ impl RequestLog {
             Ok(mut g) => g.1.clear(),
             Err(p) => p.into_inner().1.clear(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str) -> LogEntry {
+        LogEntry {
+            seq: 0,
+            time: String::new(),
+            method: "GET".into(),
+            host: String::new(),
+            path: path.into(),
+            query: String::new(),
+            status: 200,
+            caller: None,
+            request_id: String::new(),
+            duration_ms: 0,
+            fault: None,
+        }
+    }
+
+    #[test]
+    fn the_oldest_entries_go_beyond_the_capacity_and_sequence_numbers_count_all() {
+        let log = RequestLog::default();
+        log.set_capacity(2);
+        for p in ["/a", "/b", "/c"] {
+            log.push(entry(p));
+        }
+        let kept: Vec<(u64, String)> = log.entries().into_iter().map(|e| (e.seq, e.path)).collect();
+        assert_eq!(kept, vec![(2, "/b".to_string()), (3, "/c".to_string())]);
+        // Shrinking drops the oldest at the next entry; growing keeps more from then on.
+        log.set_capacity(1);
+        log.push(entry("/d"));
+        assert_eq!(log.entries().len(), 1);
+        log.set_capacity(3);
+        log.push(entry("/e"));
+        log.push(entry("/f"));
+        let paths: Vec<String> = log.entries().into_iter().map(|e| e.path).collect();
+        assert_eq!(paths, vec!["/d", "/e", "/f"]);
     }
 }

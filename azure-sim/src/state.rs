@@ -89,6 +89,8 @@ pub struct RuntimeConfig {
     pub list_page_size: usize,
     /// How long a change takes to show in Resource Graph results (real wall time).
     pub graph_lag_ms: u64,
+    /// How many requests the request log keeps (the oldest go first).
+    pub request_log_entries: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -99,6 +101,7 @@ impl Default for RuntimeConfig {
             throttle: crate::throttle::ThrottleConfig::default(),
             list_page_size: 1000,
             graph_lag_ms: 0,
+            request_log_entries: crate::reqlog::DEFAULT_ENTRIES,
         }
     }
 }
