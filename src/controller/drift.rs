@@ -405,6 +405,19 @@ mod tests {
     }
 
     #[test]
+    fn a_row_is_read_through_the_models_its_stores_use() {
+        let row = account("TLS1_2");
+        let storage = graph::row_fingerprint::<StorageAccount>(row.clone());
+        let generic = graph::row_fingerprint::<ArmResource>(row.clone());
+        assert!(storage.is_some() && generic.is_some());
+        assert_eq!(row_prints(row.clone(), [true, true]), [storage, generic]);
+        assert_eq!(row_prints(row.clone(), [false, true]), [None, generic]);
+        assert_eq!(row_prints(row, [false, false]), [None, None]);
+        assert_eq!(model(ResourceKind::StorageAccount), 0);
+        assert_eq!(model(ResourceKind::KeyVault), 1);
+    }
+
+    #[test]
     fn unchanged_rows_wake_nothing_and_a_drifted_or_missing_one_wakes_its_store() {
         let w = DriftWatch::new(Duration::from_secs(86_400));
         w.settled(store("a"), seen("TLS1_2"));
