@@ -497,7 +497,10 @@ pub struct StoreCounts {
     pub erroring: i32,
     /// Ready of total, e.g. `4/5`, for the printer column.
     pub summary: String,
-    /// Names of the stores that are not ready.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Names of the stores that are not ready; empty when all are.
+    // Written even when empty: a write that left it out would leave the last list in place (a
+    // merge patch keeps what it omits, and a server-side apply keeps what another manager's
+    // patch set).
+    #[serde(default)]
     pub not_ready: Vec<String>,
 }
