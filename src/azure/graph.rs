@@ -337,12 +337,6 @@ mod tests {
             "Resources | where id in~ ('/subscriptions/s/x/it\\'s', '/b') | project id, kind, location, sku, identity, tags, properties"
         );
     }
-}
-
-#[cfg(test)]
-mod kept_in_status {
-    use super::*;
-    use crate::azure::storage::StorageAccount;
 
     /// Fingerprints are kept in `status.driftBaseline`: the same envelope must keep its value
     /// across releases, or every store would be re-read after an upgrade.
