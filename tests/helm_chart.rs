@@ -1159,6 +1159,672 @@ fn admission_policy_warns_on_risky_settings_but_admits_them() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The chart must not install broken: values the operator refuses, names over Kubernetes' limits
+// ---------------------------------------------------------------------------------------------
+
+/// A values file holding `values` (JSON is YAML).
+fn values_file(values: &Value) -> tempfile::NamedTempFile {
+    let mut file = tempfile::Builder::new()
+        .suffix(".yaml")
+        .tempfile()
+        .expect("a values file");
+    file.write_all(values.to_string().as_bytes())
+        .expect("writing the values file");
+    file
+}
+
+/// `helm template check` with `values` over the chart's defaults, not asserted.
+fn render(values: &Value) -> Ran {
+    let file = values_file(values);
+    let chart = chart_dir();
+    helm(
+        None,
+        &[
+            "template",
+            "check",
+            chart.to_str().expect("a UTF-8 path"),
+            "--namespace",
+            "ops",
+            "-f",
+            file.path().to_str().expect("a UTF-8 path"),
+        ],
+    )
+}
+
+/// Asserts that the schema refuses `values`, naming `field`.
+fn assert_schema_refuses(values: &Value, field: &str) {
+    let ran = render(values);
+    assert!(
+        !ran.success,
+        "the chart accepted {values} (it must refuse {field})"
+    );
+    assert!(
+        ran.stderr
+            .contains("values don't meet the specifications of the schema")
+            && ran.stderr.contains(field),
+        "helm's error for {values} does not name {field}:\n{}",
+        ran.stderr
+    );
+}
+
+/// The operator's args rendered from `values`, which the chart must accept.
+fn rendered_args(values: &Value) -> Vec<String> {
+    let ran = render(values);
+    assert!(ran.success, "the chart refused {values}:\n{}", ran.stderr);
+    let docs = documents(&ran.stdout);
+    let deployment = find(&docs, "Deployment", "check-hipaa-operator");
+    deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string args").to_string())
+        .collect()
+}
+
+/// Runs the operator binary with `args` and nothing but `env`, and no cluster: it stops at its
+/// first startup failure. Ok when that failure is the missing kubeconfig, i.e. every check the
+/// binary makes before it talks to the cluster (flags, log filter, cloud, own identity) passed;
+/// Err with what it printed otherwise.
+fn operator_starts(args: &[String], env: &[(&str, &str)]) -> Result<(), String> {
+    let kubeconfig = std::env::temp_dir().join(format!(
+        "hipaa-helm-chart-no-such-kubeconfig-{}",
+        std::process::id()
+    ));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hipaa-operator"));
+    command
+        .env_clear()
+        .env("KUBECONFIG", &kubeconfig)
+        .envs(env.iter().copied())
+        .args(
+            args.iter()
+                .map(|a| a.replace("$(POD_NAMESPACE)", "hipaa-system")),
+        );
+    let ran = run(command, None);
+    let needle = kubeconfig.to_str().expect("a UTF-8 path");
+    if !ran.success && ran.stderr.contains(needle) {
+        Ok(())
+    } else {
+        Err(format!(
+            "exit success {}; stderr:\n{}",
+            ran.success, ran.stderr
+        ))
+    }
+}
+
+#[test]
+fn values_schema_refuses_cidrs_that_are_not_cidrs() {
+    let not_cidrs = [
+        "everywhere",
+        "10.0.0.1",
+        "10.0.0.0/",
+        "10.0.0.0/33",
+        "10.0.0.0/08",
+        "256.0.0.0/8",
+        "010.0.0.0/8",
+        "10.0.0/8",
+        "10.0.0.0.0/8",
+        " 10.0.0.0/8",
+        "::1",
+        "::1/129",
+        "::/0128",
+        ":/64",
+        "fe80:::1/64",
+        "1:2:3:4:5:6:7:8:9/64",
+        "1::2::3/64",
+        "12345::/16",
+        "gggg::/16",
+        "fd00::/8,10.0.0.0/8",
+    ];
+    for list in ["apiServer", "azure"] {
+        for cidr in not_cidrs {
+            let values =
+                json!({"networkPolicy": {"enabled": true, list: {"cidrs": ["10.0.0.0/8", cidr]}}});
+            assert_schema_refuses(&values, &format!("/networkPolicy/{list}/cidrs/1"));
+        }
+    }
+
+    // IPv4 and IPv6 CIDRs of every prefix length pass, render, and the API server takes them.
+    let cidrs = [
+        "0.0.0.0/0",
+        "10.0.0.1/32",
+        "20.0.0.0/8",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "::/0",
+        "fd00::/8",
+        "2001:db8::1/128",
+        "2001:db8::/32",
+        "fe80::/64",
+        "FE80:0:0:0:1:2:3:4/128",
+        "2001:db8:0:0:0:0:0:0/32",
+        "2001:db8::2/127",
+        "1::/16",
+        "::1/128",
+    ];
+    let values = json!({"networkPolicy": {
+        "enabled": true,
+        "apiServer": {"cidrs": cidrs},
+        "azure": {"cidrs": cidrs}
+    }});
+    let ran = render(&values);
+    assert!(ran.success, "CIDRs refused:\n{}", ran.stderr);
+    let kubeconfig = shared_kubeconfig();
+    let ns = create_namespace(kubeconfig, "helm-cidrs", &[]);
+    let mut policy = documents(&ran.stdout)
+        .into_iter()
+        .find(|d| d["kind"] == "NetworkPolicy")
+        .expect("a NetworkPolicy");
+    policy["metadata"]["namespace"] = json!(ns);
+    let applied = apply(kubeconfig, &ns, &policy, true)
+        .expect_success("server-side dry run of a NetworkPolicy with IPv4 and IPv6 CIDRs");
+    assert!(
+        applied.stdout.contains("(server dry run)"),
+        "{}",
+        applied.stdout
+    );
+
+    // Bits set beyond the prefix length: the API server refuses the NetworkPolicy, so the chart
+    // refuses the value.
+    let host_bits = [
+        "10.0.0.1/8",
+        "0.0.0.1/0",
+        "100.96.0.0/10",
+        "192.168.1.0/16",
+        "fe80::1:2:3/64",
+        "::1/0",
+        "2001:db8::1/127",
+        "1::/15",
+    ];
+    for cidr in host_bits {
+        let mut refused = policy.clone();
+        refused["spec"]["egress"][1]["to"] = json!([{"ipBlock": {"cidr": cidr}}]);
+        let ran = apply(kubeconfig, &ns, &refused, true);
+        assert!(
+            !ran.success
+                && ran
+                    .stderr
+                    .contains("must not have bits set beyond the prefix length"),
+            "the API server took {cidr}:\n{}{}",
+            ran.stdout,
+            ran.stderr
+        );
+        for list in ["apiServer", "azure"] {
+            let ran = render(&json!({"networkPolicy": {list: {"cidrs": ["10.0.0.0/8", cidr]}}}));
+            assert!(
+                !ran.success
+                    && ran.stderr.contains(&format!(
+                        "networkPolicy.{list}.cidrs[1] {cidr} has bits set beyond the prefix length"
+                    )),
+                "the chart accepted {cidr} in {list}:\n{}",
+                ran.stderr
+            );
+        }
+    }
+    delete_namespace(kubeconfig, &ns);
+}
+
+#[test]
+fn values_schema_refuses_intervals_the_operator_refuses_or_that_never_check() {
+    use hipaa_operator::api::duration;
+    let field = "/reconcile/fullCheckInterval";
+    let interval = |text: &str| json!({"reconcile": {"fullCheckInterval": text}});
+    // The operator refuses these at startup (`--full-check-interval`): so must the chart.
+    for text in [
+        "PT0S",
+        "P0D",
+        "PT0H0M0S",
+        "P0Y0M0W0DT0H0M0S",
+        "",
+        "P",
+        "PT",
+        "P1DT",
+        "1h",
+        "P1H",
+        "PT1D",
+        "P1D1Y",
+        "-PT1H",
+        "P1.5D",
+        "p1d",
+        "PT1m",
+        "P99999999999999999999Y",
+    ] {
+        assert!(
+            duration::parse(text).is_none(),
+            "the operator accepts {text:?}: this list is of what it refuses"
+        );
+        assert_schema_refuses(&interval(text), field);
+    }
+    // Under a minute: the operator would accept them and read every store in full every few
+    // seconds, spending the ARM budget on nothing.
+    for text in ["PT1S", "PT30S", "PT59S", "PT0M59S", "PT059S"] {
+        let parsed = duration::parse(text).expect("the operator parses it");
+        assert!(parsed < Duration::from_secs(60), "{text}");
+        assert_schema_refuses(&interval(text), field);
+    }
+    // From a minute to 30 days: accepted by the chart and by the operator binary.
+    for text in [
+        "PT1M",
+        "PT60S",
+        "PT90S",
+        "PT100S",
+        "PT5M",
+        "PT1H",
+        "PT6H30M",
+        "P0DT1M",
+        "P1D",
+        "P1DT12H",
+        "P1W",
+        "P2W",
+        "P1M",
+        "P30D",
+        "PT720H",
+        "PT2592000S",
+    ] {
+        let parsed = duration::parse(text).expect("the operator parses it");
+        assert!(
+            parsed >= Duration::from_secs(60) && parsed <= Duration::from_secs(30 * 86_400),
+            "{text}"
+        );
+        let args = rendered_args(&interval(text));
+        assert!(
+            args.contains(&format!("--full-check-interval={text}")),
+            "{args:?}"
+        );
+        let ran = operator_accepts(&args);
+        assert!(ran.success, "the operator refuses {text}:\n{}", ran.stderr);
+    }
+    // Over 30 days: keys, diagnostic settings and role assignments would in effect never be
+    // read again.
+    for text in [
+        "P31D",
+        "P1Y",
+        "P2M",
+        "P5W",
+        "PT721H",
+        "P1000Y",
+        "PT2592001S",
+    ] {
+        assert!(duration::parse(text).is_some(), "{text}");
+        let ran = render(&interval(text));
+        assert!(
+            !ran.success && ran.stderr.contains("is more than 30 days"),
+            "the chart accepted fullCheckInterval {text}:\n{}",
+            ran.stderr
+        );
+    }
+}
+
+#[test]
+fn values_schema_refuses_what_the_operator_refuses_at_startup() {
+    let defaults = rendered_args(&json!({}));
+    let with_arg = |prefix: &str, value: &str| -> Vec<String> {
+        defaults
+            .iter()
+            .map(|a| {
+                if a.starts_with(prefix) {
+                    format!("{prefix}{value}")
+                } else {
+                    a.clone()
+                }
+            })
+            .collect()
+    };
+    operator_starts(&defaults, &[]).expect("the operator starts with the default args");
+
+    // Log filters: a directive with an unknown level stops the operator at startup.
+    for bad in [
+        "hipaa_operator=verbose",
+        "info,kube=6",
+        "=info",
+        "kube[",
+        "kube[span{}]=info",
+        "info,hipaa_operator=debug=trace",
+    ] {
+        let err = operator_starts(&with_arg("--log=", bad), &[])
+            .expect_err(&format!("the operator starts with --log={bad}"));
+        assert!(
+            err.contains("directive") || err.contains("filter") || err.contains("level"),
+            "{bad}: {err}"
+        );
+        assert_schema_refuses(&json!({"logLevel": bad}), "/logLevel");
+    }
+    for good in [
+        "info",
+        "INFO",
+        "3",
+        "off",
+        "debug,kube=info",
+        "hipaa_operator=debug",
+        "warn,hipaa_operator::controller=trace",
+        "kube[reconcile]=debug",
+        "[reconcile{object=store-1}]=debug",
+        "hipaa_operator",
+        "hipaa_operator=",
+    ] {
+        let args = rendered_args(&json!({"logLevel": good}));
+        operator_starts(&args, &[])
+            .unwrap_or_else(|e| panic!("the operator refuses --log={good}: {e}"));
+    }
+
+    // Custom endpoints: URLs the operator cannot parse stop it at startup.
+    for bad in [
+        "https://arm.example.net:99999",
+        "https://[::1",
+        "https://:443",
+        "https://",
+        "https://arm example.net",
+    ] {
+        for (key, flag) in [
+            ("armEndpoint", "--arm-endpoint="),
+            ("authorityHost", "--authority-host="),
+        ] {
+            let mut args = with_arg("--cloud=", "Custom");
+            args.push("--arm-endpoint=https://arm.example.net".to_string());
+            args.push("--authority-host=https://login.example.net".to_string());
+            args.push(format!("{flag}{bad}"));
+            assert!(
+                !operator_accepts(&args).success,
+                "the operator accepts {flag}{bad}"
+            );
+            let mut azure = json!({
+                "cloud": "Custom",
+                "armEndpoint": "https://arm.example.net",
+                "authorityHost": "https://login.example.net"
+            });
+            azure[key] = json!(bad);
+            assert_schema_refuses(&json!({"azure": azure}), &format!("/azure/{key}"));
+        }
+    }
+    for good in [
+        "https://127.0.0.1:8443",
+        "https://management.usgovcloudapi.net/",
+        "https://[::1]:8443/arm",
+        "https://arm.example.net:65535/",
+    ] {
+        let args = rendered_args(&json!({"azure": {
+            "cloud": "Custom", "armEndpoint": good, "authorityHost": good,
+            "keyVaultEndpoint": "https://{vault}.vault.example.net:8443"
+        }}));
+        operator_starts(&args, &[])
+            .unwrap_or_else(|e| panic!("the operator refuses the endpoint {good}: {e}"));
+    }
+    // Endpoints on a cloud that is not Custom would be ignored without a word: refused.
+    for key in ["armEndpoint", "authorityHost", "keyVaultEndpoint"] {
+        let mut azure = json!({"cloud": "AzureUSGovernment"});
+        azure[key] = json!("https://arm.example.net");
+        assert_schema_refuses(&json!({"azure": azure}), &format!("/azure/{key}"));
+    }
+
+    // client-secret-env: the operator exits at startup without AZURE_TENANT_ID, AZURE_CLIENT_ID
+    // and AZURE_CLIENT_SECRET; the chart requires them in extraEnv, except what the workload
+    // identity webhook injects (the tenant id, and the client id when clientId is set).
+    let args = with_arg("--azure-identity=", "client-secret-env");
+    let tenant = ("AZURE_TENANT_ID", "3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7");
+    let client = ("AZURE_CLIENT_ID", "8a9b0c1d-2e3f-4a5b-8c7d-9e0f1a2b3c4d");
+    let secret = ("AZURE_CLIENT_SECRET", "not-a-real-secret");
+    let env_value = |(name, value): (&str, &str)| json!({"name": name, "value": value});
+    for (env, missing) in [
+        (vec![client, secret], "AZURE_TENANT_ID"),
+        (vec![tenant, secret], "AZURE_CLIENT_ID"),
+        (vec![tenant, client], "AZURE_CLIENT_SECRET"),
+    ] {
+        let err = operator_starts(&args, &env).expect_err("the operator starts");
+        assert!(err.contains(&format!("{missing} is not set")), "{err}");
+        let extra: Vec<Value> = env.iter().copied().map(env_value).collect();
+        assert_schema_refuses(
+            &json!({
+                "workloadIdentity": {"enabled": false},
+                "azure": {"identity": "client-secret-env"},
+                "extraEnv": extra
+            }),
+            "/extraEnv",
+        );
+    }
+    let all: Vec<Value> = [tenant, client, secret]
+        .into_iter()
+        .map(env_value)
+        .collect();
+    let args = rendered_args(&json!({
+        "workloadIdentity": {"enabled": false},
+        "azure": {"identity": "client-secret-env"},
+        "extraEnv": all
+    }));
+    operator_starts(&args, &[tenant, client, secret])
+        .expect("the operator starts with the three variables");
+    // With workload identity on and a client id, the webhook supplies both ids.
+    rendered_args(&json!({
+        "workloadIdentity": {"enabled": true, "clientId": client.1},
+        "azure": {"identity": "client-secret-env"},
+        "extraEnv": [env_value(secret)]
+    }));
+    // auto without workload identity takes a client secret when there is one, so it needs the
+    // ids too.
+    let err = operator_starts(&with_arg("--azure-identity=", "auto"), &[secret])
+        .expect_err("the operator starts");
+    assert!(err.contains("AZURE_TENANT_ID is not set"), "{err}");
+    assert_schema_refuses(
+        &json!({"workloadIdentity": {"enabled": false}, "extraEnv": [env_value(secret)]}),
+        "/extraEnv",
+    );
+    // workload-identity without the webhook's token file cannot get a token.
+    assert_schema_refuses(
+        &json!({"workloadIdentity": {"enabled": false}, "azure": {"identity": "workload-identity"}}),
+        "/workloadIdentity/enabled",
+    );
+
+    // The operator runs as UID 65532 without capabilities: it cannot listen below 1024.
+    for (values, field) in [
+        (json!({"metrics": {"port": 80}}), "/metrics/port"),
+        (json!({"metrics": {"port": 1023}}), "/metrics/port"),
+        (json!({"health": {"port": 443}}), "/health/port"),
+    ] {
+        assert_schema_refuses(&values, field);
+    }
+    rendered_args(&json!({"metrics": {"port": 1024}, "health": {"port": 65535}}));
+
+    // A priority class name that is not a name fails every pod.
+    assert_schema_refuses(
+        &json!({"priorityClassName": "High Priority"}),
+        "/priorityClassName",
+    );
+}
+
+/// Kinds whose names Kubernetes limits to 253 characters (a DNS subdomain) and whose template,
+/// admissionpolicy.yaml, does not use the naming helpers yet: it appends its suffixes to the
+/// full name. Held to 253 until it does.
+const NAMES_UP_TO_253: [&str; 2] = [
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+];
+
+/// Every rendered object's name fits Kubernetes: at most 63 characters (253 for the kinds
+/// above), ending with a letter or digit, and the Service's a DNS-1035 label.
+fn assert_names_fit(docs: &[Value], what: &str) {
+    let dns_1035_label = |name: &str| {
+        name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    for doc in docs {
+        let kind = doc["kind"].as_str().expect("a kind");
+        let name = doc["metadata"]["name"].as_str().expect("a name");
+        let limit = if NAMES_UP_TO_253.contains(&kind) {
+            253
+        } else {
+            63
+        };
+        assert!(
+            name.len() <= limit,
+            "{what}: {kind} {name} has {} characters (at most {limit})",
+            name.len()
+        );
+        assert!(
+            name.ends_with(|c: char| c.is_ascii_alphanumeric()),
+            "{what}: {kind} {name} does not end with a letter or digit"
+        );
+        if kind == "Service" {
+            assert!(
+                dns_1035_label(name),
+                "{what}: Service {name} is not a DNS-1035 label"
+            );
+        }
+    }
+}
+
+/// A release name of `len` characters (Helm allows 53), unique in this process.
+fn long_release(len: usize, filler: &str) -> String {
+    let tail = unique("r");
+    let mut name = filler.repeat(len);
+    name.truncate(len - tail.len());
+    let name = format!("{name}{tail}");
+    assert_eq!(name.len(), len);
+    name
+}
+
+#[test]
+fn every_rendered_name_fits_kubernetes_limits_and_the_longest_release_installs() {
+    let secrets = all_features_values("clinical-secrets");
+    let secrets = secrets.path().to_str().expect("a UTF-8 path");
+    let every_feature = [
+        "-f",
+        secrets,
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+    ];
+    let release_53 = "a".repeat(53);
+    let release_45 = "b".repeat(45);
+    let dotted = format!("{}.{}", "c".repeat(30), "d".repeat(22));
+    let override_63 = format!("o{}", "p".repeat(62));
+    let name_override = format!("--set=nameOverride={override_63}");
+    let fullname_override = format!("--set=fullnameOverride={override_63}");
+    for (release, extra) in [
+        ("hipaa", vec![]),
+        (release_45.as_str(), vec![]),
+        (release_53.as_str(), vec![]),
+        (dotted.as_str(), vec![]),
+        (release_53.as_str(), vec![name_override.as_str()]),
+        (release_53.as_str(), vec![fullname_override.as_str()]),
+    ] {
+        let mut args = extra.clone();
+        args.extend_from_slice(&every_feature);
+        let docs = template(release, "ops", &args);
+        let what = format!("release {release} ({extra:?})");
+        assert_names_fit(&docs, &what);
+        // What refers to a name refers to the name rendered.
+        let names = |kind: &str| -> BTreeSet<String> {
+            docs.iter()
+                .filter(|d| d["kind"] == kind)
+                .map(|d| d["metadata"]["name"].as_str().expect("a name").to_string())
+                .collect()
+        };
+        for binding in docs.iter().filter(|d| d["kind"] == "RoleBinding") {
+            let role = binding["roleRef"]["name"].as_str().expect("a roleRef");
+            assert!(names("Role").contains(role), "{what}: no Role {role}");
+        }
+        let deployment = docs
+            .iter()
+            .find(|d| d["kind"] == "Deployment")
+            .expect("a Deployment");
+        let lease = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .filter_map(|a| a.as_str()?.strip_prefix("--lease-name="))
+            .next()
+            .expect("--lease-name")
+            .to_string();
+        assert!(lease.len() <= 63, "{what}: lease {lease}");
+        assert!(
+            docs.iter()
+                .any(|d| d["kind"] == "Role"
+                    && d["rules"].to_string().contains(&format!("\"{lease}\""))),
+            "{what}: no Role names the lease {lease}"
+        );
+        let account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+            .as_str()
+            .expect("a service account");
+        assert!(names("ServiceAccount").contains(account), "{what}");
+    }
+    // The Service keeps its suffix; only the prefix is cut.
+    let docs = template(&release_53, "ops", &[]);
+    let full = find(
+        &docs,
+        "PodDisruptionBudget",
+        &format!("{release_53}-hipaa-ope"),
+    )["metadata"]["name"]
+        .as_str()
+        .expect("a name");
+    assert_eq!(full.len(), 63);
+    let service = docs
+        .iter()
+        .find(|d| d["kind"] == "Service")
+        .expect("the metrics Service");
+    assert_eq!(
+        service["metadata"]["name"],
+        format!("{}-metrics", &full[..55])
+    );
+
+    // Overrides that would render over 63 characters, or that no Service name may hold.
+    for (key, value) in [
+        ("nameOverride", "n".repeat(64)),
+        ("fullnameOverride", "f".repeat(64)),
+        ("fullnameOverride", "ops.hipaa".to_string()),
+        ("fullnameOverride", "Hipaa".to_string()),
+        ("fullnameOverride", "hipaa-".to_string()),
+        ("nameOverride", "hipaa.operator".to_string()),
+    ] {
+        assert_schema_refuses(&json!({key: value}), &format!("/{key}"));
+    }
+
+    // Helm's longest release name installs, with every feature that needs no extra CRD.
+    let kubeconfig = shared_kubeconfig();
+    let ns = create_namespace(kubeconfig, "helm-long", &[]);
+    let secrets_ns = create_namespace(kubeconfig, "helm-long-secrets", &[]);
+    let values = all_features_values(&secrets_ns);
+    let chart = chart_dir();
+    for release in [
+        long_release(53, "longest-release-"),
+        long_release(53, "v1.2."),
+    ] {
+        let installed = helm(
+            Some(kubeconfig),
+            &[
+                "install",
+                &release,
+                chart.to_str().expect("a UTF-8 path"),
+                "-n",
+                &ns,
+                "--skip-crds",
+                "-f",
+                values.path().to_str().expect("a UTF-8 path"),
+            ],
+        )
+        .expect_success(&format!("helm install {release}"));
+        let objects = release_objects(kubeconfig, &release, &[&ns, &secrets_ns]);
+        assert!(
+            objects.iter().any(|o| o.starts_with("service/")),
+            "{release}: no Service installed: {objects:?}"
+        );
+        assert!(objects.len() >= 12, "{release}: {objects:?}");
+        // NOTES.txt names the Service that was installed.
+        let service = objects
+            .iter()
+            .find_map(|o| o.strip_prefix("service/"))
+            .expect("the Service");
+        assert!(
+            installed.stdout.contains(&format!("svc/{service} ")),
+            "the notes do not name svc/{service}:\n{}",
+            installed.stdout
+        );
+        helm(Some(kubeconfig), &["uninstall", &release, "-n", &ns])
+            .expect_success("helm uninstall");
+    }
+    delete_namespace(kubeconfig, &ns);
+    delete_namespace(kubeconfig, &secrets_ns);
+}
+
+// ---------------------------------------------------------------------------------------------
 // A cluster of its own: the chart installs the CRDs, upgrades, uninstalls cleanly
 // ---------------------------------------------------------------------------------------------
 

@@ -2,9 +2,23 @@
 Names and labels shared by every template.
 */}}
 
+{{/*
+Names: Kubernetes limits Service names and label values to 63 characters (a DNS label), so every
+name the chart renders is cut to 63, with a trailing "-" or "." trimmed (a name must end with a
+letter or digit). The schema refuses nameOverride and fullnameOverride over 63 characters; the
+release name is at most 53 (Helm), so only the suffixed names below need cutting in practice.
+*/}}
+
+{{/* Cuts a name to at most the given length and trims what may not end a name. */}}
+{{- define "hipaa-operator.trimName" -}}
+{{- $name := index . 0 -}}
+{{- $max := index . 1 -}}
+{{- regexReplaceAll "[-.]+$" ($name | trunc (int $max)) "" -}}
+{{- end -}}
+
 {{/* The chart name, or nameOverride. */}}
 {{- define "hipaa-operator.name" -}}
-{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- include "hipaa-operator.trimName" (list (default .Chart.Name .Values.nameOverride) 63) -}}
 {{- end -}}
 
 {{/*
@@ -14,15 +28,34 @@ Service names).
 */}}
 {{- define "hipaa-operator.fullname" -}}
 {{- if .Values.fullnameOverride -}}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- include "hipaa-operator.trimName" (list .Values.fullnameOverride 63) -}}
 {{- else -}}
 {{- $name := default .Chart.Name .Values.nameOverride -}}
 {{- if contains $name .Release.Name -}}
-{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- include "hipaa-operator.trimName" (list .Release.Name 63) -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- include "hipaa-operator.trimName" (list (printf "%s-%s" .Release.Name $name) 63) -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+The full name with a suffix ("metrics", "leader-election", ...), 63 characters at most: the full
+name is cut so that "-suffix" fits, never the suffix. Call it with (list . "suffix").
+*/}}
+{{- define "hipaa-operator.suffixedName" -}}
+{{- $context := index . 0 -}}
+{{- $suffix := index . 1 -}}
+{{- $base := include "hipaa-operator.trimName" (list (include "hipaa-operator.fullname" $context) (sub 62 (len $suffix))) -}}
+{{- printf "%s-%s" $base $suffix -}}
+{{- end -}}
+
+{{/*
+The metrics Service's name. A Service name is a DNS label (RFC 1035): no dots, so a dot in the
+release name or fullnameOverride becomes "-".
+*/}}
+{{- define "hipaa-operator.metricsServiceName" -}}
+{{- include "hipaa-operator.suffixedName" (list . "metrics") | replace "." "-" -}}
 {{- end -}}
 
 {{/* name-version, for the helm.sh/chart label. */}}
@@ -81,5 +114,62 @@ app.kubernetes.io/part-of: hipaa-operator
 {{- define "hipaa-operator.validate" -}}
 {{- if eq (int .Values.metrics.port) (int .Values.health.port) -}}
 {{- fail "metrics.port and health.port must differ" -}}
+{{- end -}}
+{{- /*
+reconcile.fullCheckInterval: the schema checks the form and the one-minute floor; the ceiling
+is a sum over units. Above 30 days, keys, diagnostic settings and role assignments (which Azure
+Resource Graph does not carry) would in effect never be read again. Years are 365 days and
+months 30, as the operator counts them.
+*/ -}}
+{{- $interval := .Values.reconcile.fullCheckInterval -}}
+{{- $date := regexReplaceAll "T.*$" (trimPrefix "P" $interval) "" -}}
+{{- $time := "" -}}
+{{- if contains "T" $interval -}}
+{{- $time = regexReplaceAll "^[^T]*T" $interval "" -}}
+{{- end -}}
+{{- $seconds := 0 -}}
+{{- range $part := list (list $date "Y" 31536000) (list $date "M" 2592000) (list $date "W" 604800) (list $date "D" 86400) (list $time "H" 3600) (list $time "M" 60) (list $time "S" 1) -}}
+{{- $unit := index $part 1 -}}
+{{- with regexFind (printf "[0-9]+%s" $unit) (index $part 0) -}}
+{{- $seconds = add $seconds (mul (atoi (trimSuffix $unit .)) (index $part 2)) -}}
+{{- end -}}
+{{- end -}}
+{{- if gt (int64 $seconds) (int64 2592000) -}}
+{{- fail (printf "reconcile.fullCheckInterval %s is more than 30 days (P30D): keys, diagnostic settings and role assignments are only read at this interval" $interval) -}}
+{{- end -}}
+{{- /*
+NetworkPolicy CIDRs: the schema checks the form; the API server also refuses an address with bits
+set beyond the prefix length (10.0.0.1/8, fe80::1/64), which a pattern cannot see. Each address
+is split into its octets (IPv4) or 16-bit groups (IPv6, "::" expanded), and every bit past the
+prefix must be zero.
+*/ -}}
+{{- range $list := list "apiServer" "azure" -}}
+{{- range $i, $cidr := (index $.Values.networkPolicy $list).cidrs -}}
+{{- $address := first (splitList "/" $cidr) -}}
+{{- $prefix := atoi (last (splitList "/" $cidr)) -}}
+{{- $groups := list -}}
+{{- $width := 8 -}}
+{{- if contains ":" $address -}}
+{{- $width = 16 -}}
+{{- $halves := splitList "::" $address -}}
+{{- $left := list -}}
+{{- $right := list -}}
+{{- with index $halves 0 -}}{{- $left = splitList ":" . -}}{{- end -}}
+{{- if gt (len $halves) 1 -}}{{- with index $halves 1 -}}{{- $right = splitList ":" . -}}{{- end -}}{{- end -}}
+{{- range $left -}}{{- $groups = append $groups (int (printf "0x%s" .)) -}}{{- end -}}
+{{- range until (int (sub 8 (add (len $left) (len $right)))) -}}{{- $groups = append $groups 0 -}}{{- end -}}
+{{- range $right -}}{{- $groups = append $groups (int (printf "0x%s" .)) -}}{{- end -}}
+{{- else -}}
+{{- range splitList "." $address -}}{{- $groups = append $groups (atoi .) -}}{{- end -}}
+{{- end -}}
+{{- range $g, $value := $groups -}}
+{{- $hostBits := sub $width (max 0 (min $width (sub $prefix (mul $g $width)))) -}}
+{{- $block := 1 -}}
+{{- range until (int $hostBits) -}}{{- $block = mul $block 2 -}}{{- end -}}
+{{- if ne (mod $value $block) 0 -}}
+{{- fail (printf "networkPolicy.%s.cidrs[%d] %s has bits set beyond the prefix length, which Kubernetes refuses: write the network address" $list $i $cidr) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
