@@ -1824,6 +1824,121 @@ fn every_rendered_name_fits_kubernetes_limits_and_the_longest_release_installs()
     delete_namespace(kubeconfig, &secrets_ns);
 }
 
+#[test]
+fn readme_uninstall_releases_a_store_held_by_the_cleanup_finalizer() {
+    use hipaa_operator::controller::phistore::FINALIZER;
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let start = readme
+        .find("### Uninstall")
+        .expect("README has an Uninstall section");
+    let section = &readme[start..];
+    let section = &section[..section[3..]
+        .find("\n#")
+        .map_or(section.len(), |end| end + 3)];
+    for needle in [
+        "helm uninstall",
+        "CRDs",
+        "HipaaWorkspace, PhiStore and AccessReview",
+        "Azure",
+        FINALIZER,
+        "Retain",
+    ] {
+        assert!(
+            section.contains(needle),
+            "the Uninstall section lacks {needle:?}"
+        );
+    }
+    let command_of = |prefix: &str| -> String {
+        section
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("the Uninstall section has no `{prefix} ...`"))
+            .to_string()
+    };
+    let list = command_of("kubectl get phistores");
+    let patch = command_of("kubectl patch phistore");
+
+    // A store that asked for cleanup, deleted while no operator runs: held by the finalizer.
+    let kubeconfig = shared_kubeconfig();
+    let ns = create_namespace(kubeconfig, "helm-uninstall", &[]);
+    let mut store = store_with_exemption_expiring_in("held", 30);
+    store["spec"]["deletionPolicy"] = json!("Delete");
+    store["metadata"]["finalizers"] = json!([FINALIZER]);
+    apply(kubeconfig, &ns, &store, false).expect_success("creating the store");
+    kubectl(
+        kubeconfig,
+        &["delete", "phistore", "held", "-n", &ns, "--wait=false"],
+        None,
+    )
+    .expect_success("deleting the store");
+    let held = get_json(kubeconfig, &["phistore", "held", "-n", &ns]).expect("the store stays");
+    assert!(held["metadata"]["deletionTimestamp"].is_string(), "{held}");
+
+    // The README's commands, as an admin runs them (kubectl pointed at this cluster).
+    let shell = |command: &str| -> Ran {
+        let kubectl = format!(
+            "'{}' --kubeconfig '{}' ",
+            tools().kubectl.display(),
+            kubeconfig.display()
+        );
+        let command = command
+            .replacen("kubectl ", &kubectl, 1)
+            .replace("<name>", "held")
+            .replace("<namespace>", &ns);
+        let mut sh = Command::new("sh");
+        sh.arg("-c").arg(command);
+        run(sh, None)
+    };
+    let listed = shell(&list).expect_success("the README's list command");
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("{ns} held ")) && l.contains(FINALIZER)),
+        "the README's list command does not show the held store:\n{}",
+        listed.stdout
+    );
+    shell(&patch).expect_success("the README's patch command");
+    poll(
+        "the released store to be deleted",
+        40,
+        Duration::from_secs(10),
+        || {
+            get_json(kubeconfig, &["phistore", "held", "-n", &ns])
+                .is_none()
+                .then_some(())
+        },
+    );
+
+    // The command removes only the operator's finalizer: with another one first, it fails.
+    let mut store = store_with_exemption_expiring_in("held", 30);
+    store["metadata"]["finalizers"] = json!(["example.com/other", FINALIZER]);
+    apply(kubeconfig, &ns, &store, false).expect_success("creating the store");
+    let ran = shell(&patch);
+    assert!(!ran.success, "the patch removed another finalizer");
+    let kept = get_json(kubeconfig, &["phistore", "held", "-n", &ns]).expect("the store");
+    assert_eq!(
+        kept["metadata"]["finalizers"],
+        json!(["example.com/other", FINALIZER])
+    );
+    kubectl(
+        kubeconfig,
+        &[
+            "patch",
+            "phistore",
+            "held",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ],
+        None,
+    )
+    .expect_success("clearing the finalizers");
+    delete_namespace(kubeconfig, &ns);
+}
+
 // ---------------------------------------------------------------------------------------------
 // A cluster of its own: the chart installs the CRDs, upgrades, uninstalls cleanly
 // ---------------------------------------------------------------------------------------------
