@@ -40,6 +40,47 @@ pub const CROSS_CUTTING_NOT_EVALUATED: &[(&str, &str)] = &[
     ),
 ];
 
+/// The catalog's second edition (network isolation, breach alerting, the operator's own access,
+/// conditional access): listed until each is evaluated, and why.
+pub const SECOND_EDITION_NOT_EVALUATED: &[(&str, &str)] = &[
+    (
+        "net.subnet-nsg",
+        "added by the catalog's second edition: NSGs and subnets are not read by this version yet",
+    ),
+    (
+        "net.pe-network-policies",
+        "added by the catalog's second edition: subnets are not read by this version yet",
+    ),
+    (
+        "net.nsg-default-deny-inbound",
+        "added by the catalog's second edition: NSG rules are not read by this version yet",
+    ),
+    (
+        "net.nsg-no-internet-inbound",
+        "added by the catalog's second edition: NSG rules are not read by this version yet",
+    ),
+    (
+        "alert.action-group",
+        "added by the catalog's second edition: action groups are not read by this version yet",
+    ),
+    (
+        "alert.unusual-phi-access",
+        "added by the catalog's second edition: scheduled query rules are not read by this version yet",
+    ),
+    (
+        "alert.sensitive-operations",
+        "added by the catalog's second edition: activity-log alerts are not read by this version yet",
+    ),
+    (
+        "op.least-privilege-role",
+        "added by the catalog's second edition: the operator's own role assignments are not compared with a generated role yet",
+    ),
+    (
+        "id.mfa-conditional-access",
+        "needs Microsoft Graph (conditional-access policies), which has no recorded example in shared/azure-rest-examples: the simulator cannot serve it faithfully",
+    ),
+];
+
 /// Every catalog control not evaluated, with the reason: one list, shown in the README.
 pub fn not_evaluated() -> Vec<(&'static str, &'static str)> {
     [
@@ -50,6 +91,7 @@ pub fn not_evaluated() -> Vec<(&'static str, &'static str)> {
         healthdata::NOT_YET_EVALUATED,
         workspace::NOT_YET_EVALUATED,
         CROSS_CUTTING_NOT_EVALUATED,
+        SECOND_EDITION_NOT_EVALUATED,
     ]
     .into_iter()
     .flatten()
