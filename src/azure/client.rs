@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use super::budget::{Access, Budget, BudgetConfig};
 use super::cloud::Cloud;
 use super::error::AzureError;
+use super::id::ArmId;
 use super::lro::{self, LroOptions};
 
 /// Settings of the client that are not the cloud or the credential.
@@ -277,17 +278,35 @@ impl AzureClient {
         self.inner.stats.clone()
     }
 
-    /// The ARM URL of `path` (a resource id or a provider path) with `api-version`.
+    /// The ARM URL of `path` (a resource id or a provider path) with `api-version`. The path is
+    /// parsed as an [`ArmId`] first: no query, fragment, escape or dot segment of a string that
+    /// reached it from an object can change which resource, host or operation the URL names.
     pub fn arm_url(&self, path: &str, api_version: &str) -> Result<Url, AzureError> {
-        let mut url = self
-            .inner
-            .cloud
-            .resource_manager
-            .join(path)
-            .map_err(|e| AzureError::Configuration(format!("ARM URL for {path}: {e}")))?;
+        let id = ArmId::parse(path)?;
+        let mut url = self.inner.cloud.resource_manager.clone();
+        url.set_query(None);
+        url.set_fragment(None);
+        {
+            let mut segments = url.path_segments_mut().map_err(|()| {
+                AzureError::Configuration("the ARM endpoint cannot carry a path".into())
+            })?;
+            segments.pop_if_empty();
+            segments.extend(id.segments());
+        }
         url.query_pairs_mut()
             .append_pair("api-version", api_version);
         Ok(url)
+    }
+
+    /// A URL Azure returned to follow (`nextLink`): only on the ARM endpoint's own origin, so
+    /// the operator's token never goes to another host.
+    pub fn arm_link(&self, link: &str, operation: &str, resource: &str) -> Result<Url, AzureError> {
+        same_origin(
+            &self.inner.cloud.resource_manager,
+            link,
+            operation,
+            resource,
+        )
     }
 
     /// Sends one call. A non-2xx status becomes a classified error.
@@ -484,6 +503,29 @@ impl AzureClient {
             Err(e) => Err(e),
         }
     }
+}
+
+/// `link` parsed, when it has the origin of `base` (scheme, host and port).
+pub fn same_origin(
+    base: &Url,
+    link: &str,
+    operation: &str,
+    resource: &str,
+) -> Result<Url, AzureError> {
+    let unexpected = |detail: String| AzureError::Unexpected {
+        operation: operation.into(),
+        resource: resource.into(),
+        detail,
+    };
+    let url = Url::parse(link).map_err(|e| unexpected(format!("{link:?} is not a URL: {e}")))?;
+    if url.origin() != base.origin() {
+        return Err(unexpected(format!(
+            "Azure answered with a link to {}, not {}; not followed",
+            url.origin().ascii_serialization(),
+            base.origin().ascii_serialization()
+        )));
+    }
+    Ok(url)
 }
 
 /// The subscription id of an ARM resource id, for the budget.

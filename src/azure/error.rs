@@ -89,6 +89,9 @@ pub enum AzureError {
     Credential(String),
     #[error("Azure client configuration: {0}")]
     Configuration(String),
+    /// An id that is not a well-formed ARM id; nothing was sent.
+    #[error("{0}; nothing was sent to Azure")]
+    InvalidId(#[from] super::id::IdError),
 }
 
 fn action_hint(action: Option<&str>) -> String {
@@ -171,7 +174,7 @@ impl AzureError {
             AzureError::OperationFailed { .. } => ErrorClass::OperationFailed,
             AzureError::Deadline { .. } => ErrorClass::Deadline,
             AzureError::Unexpected { .. } => ErrorClass::Unexpected,
-            AzureError::Configuration(_) => ErrorClass::Configuration,
+            AzureError::Configuration(_) | AzureError::InvalidId(_) => ErrorClass::Configuration,
         }
     }
 

@@ -200,6 +200,25 @@ impl VaultTarget {
 
 impl AzureClient {
     fn vault_target(&self, vault: &str, path: &str) -> Result<VaultTarget, AzureError> {
+        // The vault name becomes part of a host name and the key name part of a path: both are
+        // held to Key Vault's own character rules first, so neither can name another host or
+        // operation.
+        let plain = |s: &str, max: usize| {
+            (1..=max).contains(&s.len())
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        if !plain(vault, 24) || vault.len() < 3 {
+            return Err(AzureError::Configuration(format!(
+                "{:?} is not a Key Vault name (3-24 letters, digits and hyphens); nothing was sent",
+                vault.chars().take(64).collect::<String>()
+            )));
+        }
+        if let Some(bad) = path.split('/').find(|s| !plain(s, 127)) {
+            return Err(AzureError::Configuration(format!(
+                "{:?} is not a Key Vault object name (1-127 letters, digits and hyphens); nothing was sent",
+                bad.chars().take(64).collect::<String>()
+            )));
+        }
         let base = self
             .cloud()
             .vault_url(vault)
@@ -241,11 +260,12 @@ impl AzureClient {
             items.extend(page.value);
             match page.next_link {
                 Some(next) => {
-                    target.url = Url::parse(&next).map_err(|e| AzureError::Unexpected {
-                        operation: "GetKeyVersions".into(),
-                        resource: target.resource.clone(),
-                        detail: format!("nextLink is not a URL: {e}"),
-                    })?;
+                    target.url = super::client::same_origin(
+                        &target.url,
+                        &next,
+                        "GetKeyVersions",
+                        &target.resource,
+                    )?;
                 }
                 None => break,
             }

@@ -209,12 +209,10 @@ struct Poller<'a> {
 }
 
 impl Poller<'_> {
+    /// An operation URL Azure returned, followed only on ARM's own origin (the token goes
+    /// with it).
     fn parse(&self, url: &str) -> Result<Url, AzureError> {
-        Url::parse(url).map_err(|e| AzureError::Unexpected {
-            operation: self.operation.to_string(),
-            resource: self.resource.to_string(),
-            detail: format!("the operation URL {url:?} is not a URL: {e}"),
-        })
+        self.client.arm_link(url, self.operation, self.resource)
     }
 
     /// Sleeps for `Retry-After` (bounded) or the default interval, unless past the deadline.

@@ -15,6 +15,7 @@ pub use credential::Identity;
 pub use error::{AzureError, ErrorClass};
 pub mod authorization;
 pub mod graph;
+pub mod id;
 pub mod insights;
 pub mod keyvault;
 pub mod network;
