@@ -59,6 +59,8 @@ wait_for_line "$work/operator.log" 'starting controllers' 60
 
 say "Apply the examples in Audit mode (the workspace uses the operator's own identity here)"
 kubectl create namespace clinical >/dev/null
+# The cluster admin's grant: namespace clinical may govern rg-clinical-phi (no grant, no Azure request).
+kubectl apply -f examples/admin/azurescopegrant.yaml >/dev/null
 # On AKS the workspace names a workload identity; against the simulator the operator's own is used.
 sed -e '/^  identity:/,+2d' -e 's/driftCheckInterval: PT30M/driftCheckInterval: PT20S/' examples/workspace.yaml \
   | kubectl apply -n clinical -f -

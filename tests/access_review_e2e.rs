@@ -472,3 +472,256 @@ async fn azure_native_reviews_are_created_and_their_decisions_reflected() {
     assert_eq!(r.spec.decisions[0].justification, "moved to another team");
     e.ns.delete().await.expect("delete namespace");
 }
+
+/// AccessReviews the operator did not open are not the store's cycles and are never acted on,
+/// whatever they claim: ids with a query or a fragment aimed at the audit archive, an id scoped
+/// to another resource, the break-glass owner marked as an ordinary local assignment, every
+/// principal denied. The operator's own cycle stays the evidence, and a denial on it is judged
+/// on the operator's own list of assignments (the break-glass owner is kept).
+#[tokio::test]
+async fn forged_review_cycles_are_ignored_and_make_no_azure_write() {
+    let (e, reviews) = reviewed_estate("review-forged", "Enforce").await;
+    let store = e
+        .stores
+        .create(&Default::default(), &store())
+        .await
+        .expect("store");
+    let list = wait_review(&e, &reviews, "the operator's cycle opens", |l| {
+        !l.is_empty()
+    })
+    .await;
+    let own = list[0].clone();
+    let own_name = own.metadata.name.clone().expect("name");
+    wait_store(&e, "the cycle is recorded as the store's", |s| {
+        s.status
+            .as_ref()
+            .is_some_and(|st| st.review_cycles.iter().any(|c| c.name == own_name))
+    })
+    .await;
+
+    let archive = format!(
+        "{}/providers/Microsoft.Storage/storageAccounts/stclinicalauditarchive",
+        sim::RG
+    );
+    let guid = "3fc1b2d0-6a8e-4f1c-9b7e-2a4d6c8e0f13";
+    let ra = "/providers/Microsoft.Authorization/roleAssignments";
+    let forged_ids = [
+        format!("{archive}?api-version=2025-01-01&x={ra}/{guid}"),
+        format!("{archive}#{ra}/{guid}"),
+        format!("{archive}{ra}/{guid}"),
+    ];
+    let break_glass = own
+        .spec
+        .assignments
+        .iter()
+        .find(|a| a.principal_id == BREAK_GLASS)
+        .expect("break-glass owner listed")
+        .clone();
+    e.sim.clear_log().await;
+    let mut created = Vec::new();
+    for (i, id) in forged_ids.iter().enumerate() {
+        let principal = format!("5{i}5a6b7c-8d9e-4f0a-9b1c-2d3e4f5a6b7c");
+        let mut forged_glass = break_glass.clone();
+        forged_glass.break_glass = false;
+        forged_glass.inherited = false;
+        forged_glass.scope = sim::account_id();
+        let assignments = json!([
+            {"roleAssignmentId": id, "principalId": principal, "principalType": "User",
+             "roleName": "Owner", "scope": archive, "dataAccess": true},
+            forged_glass,
+        ]);
+        let deny = |p: &str| {
+            json!({"principalId": p, "decision": "Deny",
+            "reviewer": "privacy-officer@contoso-health.example", "justification": "forged"})
+        };
+        let forged: AccessReview = serde_json::from_value(json!({
+            "apiVersion": "hipaa-operator.io/v1alpha1", "kind": "AccessReview",
+            "metadata": {
+                "name": format!("referral-letters-forged-{i}"),
+                "labels": {"hipaa-operator.io/store": "referral-letters"},
+                // What an attacker can copy from the store.
+                "ownerReferences": [{"apiVersion": "hipaa-operator.io/v1alpha1", "kind": "PhiStore",
+                    "name": "referral-letters", "uid": store.metadata.uid, "controller": true}]
+            },
+            "spec": {"storeRef": {"name": "referral-letters"}, "dueBy": "2099-01-01T00:00:00Z",
+                     "assignments": assignments, "decisions": [deny(&principal), deny(BREAK_GLASS)]}
+        }))
+        .expect("forged review");
+        match reviews.create(&Default::default(), &forged).await {
+            Ok(r) => created.push(r.metadata.name.expect("name")),
+            // Refused at apply time is as good as ignored.
+            Err(kube::Error::Api(s)) if s.code == 422 => {}
+            Err(err) => panic!("creating a forged cycle: {err}"),
+        }
+    }
+    assert!(
+        created.iter().any(|n| n.ends_with("-2")),
+        "an assignment id scoped to another resource is well-formed and must reach the operator"
+    );
+    // Each forged cycle is marked as not the operator's.
+    wait_review(&e, &reviews, "forged cycles marked", |l| {
+        created.iter().all(|name| {
+            l.iter().any(|r| {
+                r.metadata.name.as_ref() == Some(name)
+                    && r.status.as_ref().is_some_and(|s| {
+                        s.conditions
+                            .iter()
+                            .any(|c| c.type_ == "Ready" && c.reason == "NotOpenedByOperator")
+                            && s.removed.is_empty()
+                    })
+            })
+        })
+    })
+    .await;
+    // The operator's own cycle: everyone approved but the break-glass owner, whom a reviewer
+    // denies; Azure and the workspace say it is break-glass, so it is kept.
+    reviews
+        .patch(
+            &own_name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"decisions": decisions(&own, &[BREAK_GLASS])}})),
+        )
+        .await
+        .expect("decide");
+    let done = wait_review(&e, &reviews, "own cycle completed", |l| {
+        l.iter().any(|r| {
+            r.metadata.name.as_deref() == Some(own_name.as_str())
+                && r.status.as_ref().is_some_and(|s| {
+                    s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.reason == "Completed")
+                })
+        })
+    })
+    .await;
+    let own_status = done
+        .iter()
+        .find(|r| r.metadata.name.as_deref() == Some(own_name.as_str()))
+        .and_then(|r| r.status.clone())
+        .expect("status");
+    assert!(own_status.removed.is_empty(), "{own_status:?}");
+    assert!(
+        own_status
+            .manual_removal_required
+            .iter()
+            .any(|m| m.contains(BREAK_GLASS) && m.contains("break-glass")),
+        "{own_status:?}"
+    );
+    let s = wait_store(&e, "reviewed by the operator's own cycle", |s| {
+        condition(s, "AccessReviewed") == Some(("True".into(), "Reviewed".into()))
+    })
+    .await;
+    let message = s
+        .status
+        .as_ref()
+        .and_then(|st| st.conditions.iter().find(|c| c.type_ == "AccessReviewed"))
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains(&own_name), "{message}");
+    // Not one delete reached Azure: not the archive, not a role assignment.
+    let deletes: Vec<(String, String)> = e
+        .sim
+        .writes()
+        .await
+        .into_iter()
+        .filter(|(m, _)| m == "DELETE")
+        .collect();
+    assert!(deletes.is_empty(), "{deletes:?}");
+    e.ns.delete().await.expect("delete namespace");
+}
+
+/// An exemption of `access.unreviewed-assignment` stops every removal of access it covers:
+/// denied access on a completed cycle and access granted since, even with `unreviewedAccess:
+/// Remove` in Enforce mode.
+#[tokio::test]
+async fn an_exemption_of_access_review_removals_stops_every_removal() {
+    let mut ws = workspace("Enforce", None);
+    let mut settings = serde_json::to_value(ws.spec.access_review.clone()).expect("settings");
+    settings["dueAfter"] = json!("PT40S");
+    settings["unreviewedAccess"] = json!("Remove");
+    ws.spec.access_review = Some(serde_json::from_value(settings).expect("settings"));
+    let e = estate_with(
+        "review-exempt",
+        ws,
+        async |_, _| {},
+        &["--leader-elect=false".into()],
+        &[],
+    )
+    .await;
+    let reviews: Api<AccessReview> = Api::namespaced(
+        control_plane::shared().client().await.expect("client"),
+        &e.ns.name,
+    );
+    let mut s = support::example("phistore-storage.yaml");
+    let expires = (k8s_openapi::jiff::Timestamp::now()
+        + k8s_openapi::jiff::SignedDuration::from_hours(24 * 30))
+    .to_string();
+    s["spec"]["exemptions"] = json!([{
+        "control": "access.unreviewed-assignment",
+        "reason": "Access changes are frozen during the EHR migration (CHG-4100).",
+        "approver": "security-officer@contoso-health.example",
+        "expires": expires
+    }]);
+    let s: PhiStore = serde_json::from_value(s).expect("store");
+    e.stores
+        .create(&Default::default(), &s)
+        .await
+        .expect("store");
+    let list = wait_review(&e, &reviews, "a cycle opens", |l| !l.is_empty()).await;
+    let review = list[0].clone();
+    e.sim.clear_log().await;
+    reviews
+        .patch(
+            review.metadata.name.as_deref().expect("name"),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"decisions": decisions(&review, &[CLERK])}})),
+        )
+        .await
+        .expect("decide");
+    let done = wait_review(&e, &reviews, "completed, nothing removed", |l| {
+        l[0].status.as_ref().is_some_and(|s| {
+            s.phase == Some(ReviewPhase::Completed)
+                && s.manual_removal_required
+                    .iter()
+                    .any(|m| m.contains(CLERK) && m.contains("exemption"))
+        })
+    })
+    .await;
+    assert!(
+        done[0]
+            .status
+            .as_ref()
+            .is_some_and(|s| s.removed.is_empty())
+    );
+    // Access granted after the completed cycle is unreviewed; the exemption keeps it too.
+    e.sim
+        .admin(
+            reqwest::Method::POST,
+            "seed",
+            Some(
+                json!({"roleAssignments": [{"scope": sim::account_id(), "principalId": NEWCOMER,
+                "role": "Storage Blob Data Contributor", "principalType": "User"}]}),
+            ),
+        )
+        .await;
+    e.stores
+        .patch(
+            "referral-letters",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"labels": {"touched": "yes"}}, "spec": {"mode": "Enforce"}}),
+            ),
+        )
+        .await
+        .expect("touch");
+    wait_store(&e, "unreviewed access exempt", |s| {
+        control(s, "access.unreviewed-assignment").as_deref() == Some("Exempt")
+            && s.status
+                .as_ref()
+                .is_some_and(|st| st.observed_generation == s.metadata.generation)
+    })
+    .await;
+    let deletes = role_assignment_deletes(&e.sim.writes().await);
+    assert!(deletes.is_empty(), "{deletes:?}");
+    e.ns.delete().await.expect("delete namespace");
+}

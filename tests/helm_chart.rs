@@ -369,7 +369,7 @@ fn chart_crds_are_byte_identical_to_the_generated_crds() {
     };
     let generated = list(repo().join("crds"));
     let in_chart = list(chart_dir().join("crds"));
-    assert_eq!(generated.len(), 3, "crds/ holds the three CRDs");
+    assert_eq!(generated.len(), 4, "crds/ holds the four CRDs");
     assert_eq!(
         generated.keys().collect::<Vec<_>>(),
         in_chart.keys().collect::<Vec<_>>(),
@@ -755,6 +755,8 @@ fn cluster_role_grants_only_the_operators_own_kinds_events_and_crd_reads() {
         "/events",
         "events.k8s.io/events",
         "apiextensions.k8s.io/customresourcedefinitions",
+        "hipaa-operator.io/azurescopegrants",
+        "/namespaces",
     ]
     .into();
     for grant in &granted {
@@ -774,6 +776,8 @@ fn cluster_role_grants_only_the_operators_own_kinds_events_and_crd_reads() {
         "/events:patch",
         "events.k8s.io/events:patch",
         "apiextensions.k8s.io/customresourcedefinitions:get",
+        "hipaa-operator.io/azurescopegrants:watch",
+        "/namespaces:get",
     ] {
         assert!(granted.contains(needed), "the ClusterRole lacks {needed}");
     }
@@ -781,9 +785,109 @@ fn cluster_role_grants_only_the_operators_own_kinds_events_and_crd_reads() {
         "hipaa-operator.io/phistores:delete",
         "hipaa-operator.io/hipaaworkspaces:delete",
         "hipaa-operator.io/phistores:create",
+        // The operator reads what it was granted; it never writes it.
+        "hipaa-operator.io/azurescopegrants:create",
+        "hipaa-operator.io/azurescopegrants:update",
+        "hipaa-operator.io/azurescopegrants:patch",
+        "/namespaces:list",
     ] {
         assert!(!granted.contains(never), "the ClusterRole grants {never}");
     }
+}
+
+/// The roles aggregated into edit/admin and view let users write workspaces, stores and review
+/// decisions, but never open a review cycle, write a status, or touch a grant.
+#[test]
+fn aggregated_roles_give_users_no_cycle_creation_no_status_write_and_no_grants() {
+    let docs = template("hipaa", "ops", &[]);
+    let rules_of = |name: &str| -> BTreeSet<String> {
+        let role = find(&docs, "ClusterRole", name);
+        let mut out = BTreeSet::new();
+        for rule in role["rules"].as_array().expect("rules") {
+            for resource in rule["resources"].as_array().expect("resources") {
+                for verb in rule["verbs"].as_array().expect("verbs") {
+                    out.insert(format!(
+                        "{}:{}",
+                        resource.as_str().expect("resource"),
+                        verb.as_str().expect("verb")
+                    ));
+                }
+            }
+        }
+        out
+    };
+    let edit = rules_of("hipaa-hipaa-operator-edit");
+    let view = rules_of("hipaa-hipaa-operator-view");
+    for granted in [
+        "phistores:create",
+        "hipaaworkspaces:patch",
+        "accessreviews:patch",
+    ] {
+        assert!(edit.contains(granted), "edit lacks {granted}: {edit:?}");
+    }
+    assert!(
+        !edit.contains("accessreviews:create"),
+        "only the operator opens review cycles"
+    );
+    for rule in edit.iter().chain(view.iter()) {
+        let (resource, verb) = rule.split_once(':').expect("resource:verb");
+        assert!(
+            !(resource.ends_with("/status") && verb != "get"),
+            "a user role writes status: {rule}"
+        );
+        assert!(
+            resource != "azurescopegrants" || ["get", "list", "watch"].contains(&verb),
+            "a user role writes grants: {rule}"
+        );
+    }
+    assert!(view.contains("azurescopegrants:list"), "{view:?}");
+    let edit_role = find(&docs, "ClusterRole", "hipaa-hipaa-operator-edit");
+    assert_eq!(
+        edit_role["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"],
+        "true"
+    );
+}
+
+/// `grants` values become AzureScopeGrants; the schema refuses a grant without scopes or with
+/// a scope that is not an ASCII ARM scope.
+#[test]
+fn grants_values_render_azure_scope_grants_and_bad_ones_are_refused() {
+    let scope =
+        "/subscriptions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b/resourceGroups/rg-clinical-phi";
+    let docs = template(
+        "hipaa",
+        "ops",
+        &[
+            "--set",
+            "grants[0].name=clinical",
+            "--set",
+            "grants[0].namespaces[0]=clinical",
+            "--set",
+            &format!("grants[0].scopes[0]={scope}"),
+            "--set",
+            "grants[0].allowEnforce=true",
+        ],
+    );
+    let grant = find(&docs, "AzureScopeGrant", "clinical");
+    assert_eq!(grant["spec"]["scopes"][0], scope);
+    assert_eq!(grant["spec"]["allowEnforce"], true);
+    assert_eq!(grant["spec"]["allowIrreversible"], false);
+    for bad in [
+        format!("{scope}?x=1"),
+        // A Kelvin sign where an ASCII K belongs.
+        "/subscriptions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b/resourceGroups/rg-\u{212A}"
+            .to_string(),
+        "rg-clinical-phi".to_string(),
+    ] {
+        assert_schema_refuses(
+            &json!({"grants": [{"name": "clinical", "namespaces": ["clinical"], "scopes": [bad]}]}),
+            "/grants/0/scopes/0",
+        );
+    }
+    assert_schema_refuses(
+        &json!({"grants": [{"name": "clinical", "namespaces": ["clinical"]}]}),
+        "/grants/0",
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -118,6 +118,7 @@ async fn an_unreachable_azure_becomes_a_condition_not_a_crash() {
     let ns = TestNamespace::create(&client, "unreachable")
         .await
         .expect("namespace");
+    support::estate::grant(&client, &ns.name, support::estate::example_grant(&ns.name)).await;
     let workspaces: Api<hipaa_operator::api::HipaaWorkspace> =
         Api::namespaced(client.clone(), &ns.name);
     let ws: hipaa_operator::api::HipaaWorkspace =

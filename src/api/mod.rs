@@ -3,6 +3,7 @@
 pub mod accessreview;
 pub mod common;
 pub mod duration;
+pub mod grant;
 pub mod phistore;
 pub mod rules;
 pub mod status;
@@ -10,6 +11,7 @@ pub mod workspace;
 
 pub use accessreview::{AccessReview, AccessReviewSpec, AccessReviewStatus};
 pub use common::{ControlState, ControlStatus, LocalObjectRef, Mode};
+pub use grant::{AzureScopeGrant, AzureScopeGrantSpec};
 pub use phistore::{PhiStore, PhiStoreSpec, PhiStoreStatus, ResourceKind};
 pub use workspace::{HipaaWorkspace, HipaaWorkspaceSpec, HipaaWorkspaceStatus};
 
@@ -25,6 +27,7 @@ pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
         ("hipaaworkspaces.yaml", HipaaWorkspace::crd()),
         ("phistores.yaml", PhiStore::crd()),
         ("accessreviews.yaml", AccessReview::crd()),
+        ("azurescopegrants.yaml", AzureScopeGrant::crd()),
     ]
 }
 
@@ -60,6 +63,12 @@ mod tests {
     fn every_kind_is_in_the_hipaa_category_with_status_and_printer_columns() {
         for (file, crd) in crds() {
             assert_eq!(crd.spec.group, GROUP, "{file}");
+            if file == "azurescopegrants.yaml" {
+                // The admin's grant: cluster-scoped, no status (the workspaces it serves say
+                // whether it applies).
+                assert_eq!(crd.spec.scope, "Cluster", "{file}");
+                continue;
+            }
             assert_eq!(crd.spec.scope, "Namespaced", "{file}");
             assert_eq!(
                 crd.spec.names.categories.as_deref(),

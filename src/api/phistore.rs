@@ -503,6 +503,23 @@ pub struct PhiStoreStatus {
     /// detection without reading every store again. Maintained by the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift_baseline: Option<DriftBaseline>,
+    /// The review cycles of this store that the operator opened (or mirrored from Azure's own
+    /// access reviews), by name and uid. Only these count as the store's cycles and only their
+    /// decisions are acted on: an AccessReview written by anyone else is ignored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub review_cycles: Vec<CycleRef>,
+}
+
+/// A review cycle the operator opened.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CycleRef {
+    /// The AccessReview's name.
+    pub name: String,
+    /// The AccessReview's `metadata.uid`: a cycle deleted and written again under the same name
+    /// by someone else is not this one.
+    pub uid: String,
 }
 
 /// The baseline of batched drift detection for one store.

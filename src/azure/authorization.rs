@@ -157,14 +157,7 @@ impl AzureClient {
             let page: Page<RoleAssignment> = reply.json("RoleAssignments_ListForScope", scope)?;
             out.extend(page.value);
             match page.next_link {
-                Some(next) => {
-                    url =
-                        azure_core::http::Url::parse(&next).map_err(|e| AzureError::Unexpected {
-                            operation: "RoleAssignments_ListForScope".into(),
-                            resource: scope.into(),
-                            detail: format!("nextLink is not a URL: {e}"),
-                        })?
-                }
+                Some(next) => url = self.arm_link(&next, "RoleAssignments_ListForScope", scope)?,
                 None => break,
             }
         }
@@ -260,9 +253,13 @@ impl AzureClient {
         }
     }
 
-    /// `RoleAssignments_DeleteById`; already gone is success.
-    pub async fn delete_role_assignment(&self, id: &str) -> Result<(), AzureError> {
-        self.delete(&DELETE_ASSIGNMENT, id).await
+    /// `RoleAssignments_DeleteById`; already gone is success. Takes only a parsed role
+    /// assignment id, so no other kind of resource can be deleted through it.
+    pub async fn delete_role_assignment(
+        &self,
+        id: &super::id::RoleAssignmentId,
+    ) -> Result<(), AzureError> {
+        self.delete(&DELETE_ASSIGNMENT, id.as_str()).await
     }
 
     /// `RoleDefinitions_GetById` (`/providers/Microsoft.Authorization/roleDefinitions/{guid}` or

@@ -44,6 +44,11 @@ pub struct Context {
     pub drift: super::drift::DriftWatch,
     /// Reconciles of one kind that may run at once.
     pub concurrency: u16,
+    /// The admins' AzureScopeGrants ([`super::trust`]), filled by [`super::trust::run`].
+    pub grants: kube::runtime::reflector::Store<crate::api::AzureScopeGrant>,
+    grants_writer: std::sync::Mutex<
+        Option<kube::runtime::reflector::store::Writer<crate::api::AzureScopeGrant>>,
+    >,
     cloud: Cloud,
 }
 
@@ -57,6 +62,7 @@ impl Context {
         readiness: Arc<crate::runtime::Readiness>,
         pacing: Pacing,
     ) -> Context {
+        let (grants, grants_writer) = super::trust::grants_store();
         let reporter = Reporter {
             controller: "hipaa-operator".into(),
             instance: Some(pacing.instance.clone()),
@@ -73,8 +79,20 @@ impl Context {
             workspace_evaluations: Default::default(),
             drift: super::drift::DriftWatch::new(pacing.full_check),
             concurrency: pacing.concurrency,
+            grants,
+            grants_writer: std::sync::Mutex::new(Some(grants_writer)),
             cloud,
         }
+    }
+
+    /// The writer of [`Context::grants`], once: for the task that watches the grants.
+    pub fn take_grants_writer(
+        &self,
+    ) -> Option<kube::runtime::reflector::store::Writer<crate::api::AzureScopeGrant>> {
+        self.grants_writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// The API of `K` in the one watched namespace, or in all namespaces (several watched

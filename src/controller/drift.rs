@@ -41,6 +41,8 @@ struct Baseline {
     suspect: Option<(u64, u32)>,
     /// What else the pass depended on (see [`Settled::inputs`]).
     inputs: u64,
+    /// The store's status as the pass left it (see [`Settled::status`]).
+    status: u64,
     /// When the next full pass is due.
     due: Instant,
     /// A sweep woke the store and no pass has settled since.
@@ -61,6 +63,9 @@ pub struct Settled {
     /// store's review cycles): a reconcile with the same inputs and no sweep wake-up before
     /// `due` has nothing new to read.
     pub inputs: u64,
+    /// A fingerprint of the store's status as the pass wrote it: a status someone else wrote
+    /// differs, and the next reconcile is then a full pass that writes it back.
+    pub status: u64,
     /// When the next full pass is due.
     pub due: Instant,
 }
@@ -135,6 +140,7 @@ impl DriftWatch {
                 }
                 b.workspace = seen.workspace;
                 b.inputs = seen.inputs;
+                b.status = seen.status;
                 b.due = seen.due;
                 b.woken = false;
             }
@@ -149,6 +155,7 @@ impl DriftWatch {
                         alias: None,
                         suspect: None,
                         inputs: seen.inputs,
+                        status: seen.status,
                         due: seen.due,
                         woken: false,
                     },
@@ -165,11 +172,12 @@ impl DriftWatch {
         &self,
         store: &ObjectRef<PhiStore>,
         inputs: u64,
+        status: u64,
         now: Instant,
     ) -> Option<Duration> {
         let baselines = lock(&self.baselines);
         let b = baselines.get(store)?;
-        (!b.woken && b.inputs == inputs && now < b.due).then(|| b.due - now)
+        (!b.woken && b.inputs == inputs && b.status == status && now < b.due).then(|| b.due - now)
     }
 
     /// The store is gone, or its last pass did not settle: sweeps leave it alone.
@@ -334,6 +342,18 @@ async fn sweep(ctx: &Context, ws: &HipaaWorkspace, key: &str) {
     let mut ids: Vec<String> = wanted.keys().cloned().collect();
     ids.sort_unstable();
     let mut rows: HashMap<String, RowPrints> = HashMap::with_capacity(ids.len());
+    // No sweep for a workspace no grant covers any more: its stores are woken, and their own
+    // reconciles refuse them and drop their baselines.
+    if let Err(refusal) = super::trust::permit_of(ctx, ws).await {
+        tracing::info!(
+            workspace = key,
+            reason = refusal.reason,
+            "no sweep: {}",
+            refusal.message
+        );
+        ctx.drift.wake(targets.into_iter().map(|(s, _, _)| s));
+        return;
+    }
     let read = match ctx.azure.client_for(ws).await {
         Ok(client) => client
             .envelopes(&ids, |row| {
@@ -395,6 +415,7 @@ mod tests {
             kind: ResourceKind::StorageAccount,
             print: print(tls),
             inputs: 7,
+            status: 1,
             due: Instant::now() + Duration::from_secs(3600),
         }
     }
@@ -463,25 +484,30 @@ mod tests {
     fn a_reconcile_is_quiet_only_with_the_same_inputs_no_wake_up_and_the_full_pass_not_due() {
         let w = DriftWatch::new(Duration::from_secs(86_400));
         let now = Instant::now();
-        assert_eq!(w.quiet(&store("a"), 7, now), None, "unknown store");
+        assert_eq!(w.quiet(&store("a"), 7, 1, now), None, "unknown store");
         w.settled(store("a"), seen("TLS1_2"));
-        let left = w.quiet(&store("a"), 7, now).expect("quiet");
+        let left = w.quiet(&store("a"), 7, 1, now).expect("quiet");
         assert!(left > Duration::from_secs(3500) && left <= Duration::from_secs(3601));
-        assert_eq!(w.quiet(&store("a"), 8, now), None, "inputs changed");
+        assert_eq!(w.quiet(&store("a"), 8, 1, now), None, "inputs changed");
         assert_eq!(
-            w.quiet(&store("a"), 7, now + Duration::from_secs(3602)),
+            w.quiet(&store("a"), 7, 2, now),
+            None,
+            "a status the operator did not write"
+        );
+        assert_eq!(
+            w.quiet(&store("a"), 7, 1, now + Duration::from_secs(3602)),
             None,
             "full pass due"
         );
         w.wake([store("a")]);
-        assert_eq!(w.quiet(&store("a"), 7, now), None, "woken by a sweep");
+        assert_eq!(w.quiet(&store("a"), 7, 1, now), None, "woken by a sweep");
         w.settled(store("a"), seen("TLS1_2"));
         assert!(
-            w.quiet(&store("a"), 7, now).is_some(),
+            w.quiet(&store("a"), 7, 1, now).is_some(),
             "a settled pass clears the wake-up"
         );
         w.forget(&store("a"));
-        assert_eq!(w.quiet(&store("a"), 7, now), None, "forgotten");
+        assert_eq!(w.quiet(&store("a"), 7, 1, now), None, "forgotten");
     }
 
     #[test]

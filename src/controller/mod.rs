@@ -8,6 +8,7 @@ pub mod phistore;
 pub mod pipeline;
 pub mod report;
 pub mod review;
+pub mod trust;
 pub mod workspace;
 
 pub use context::Context;

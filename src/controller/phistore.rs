@@ -21,10 +21,13 @@ use super::drift;
 use super::pipeline::{self, Failure, Pass, Report, segment};
 use super::report::Outcome;
 use super::review;
+use super::trust;
 use crate::api::common::ControlState;
 use crate::api::common::Mode;
 use crate::api::common::condition::reason;
-use crate::api::phistore::{DeletionPolicy, DriftBaseline, PhiStore, PhiStoreStatus, ResourceKind};
+use crate::api::phistore::{
+    CycleRef, DeletionPolicy, DriftBaseline, PhiStore, PhiStoreStatus, ResourceKind,
+};
 use crate::api::{HipaaWorkspace, duration};
 use crate::azure::AzureError;
 use crate::azure::authorization::KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER;
@@ -65,6 +68,7 @@ pub async fn run(
     let controller = pipeline::lean_controller(stores, slim)
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.concurrency));
     let cache = controller.store();
+    let grants_cache = cache.clone();
     pipeline::report_synced(cache.clone(), ctx.readiness.clone(), "PhiStore");
     // The workspace controller counts stores from this cache.
     let _ = ctx.stores.set(cache.clone());
@@ -92,6 +96,21 @@ pub async fn run(
                     .collect::<Vec<_>>()
             },
         )
+        // A grant added, changed or revoked re-checks every store before anything else.
+        .watches(
+            Api::<crate::api::AzureScopeGrant>::all(ctx.kube.clone()),
+            kube::runtime::watcher::Config::default(),
+            {
+                let cache = grants_cache.clone();
+                move |_grant| {
+                    cache
+                        .state()
+                        .iter()
+                        .map(|s| ObjectRef::from_obj(&**s))
+                        .collect::<Vec<_>>()
+                }
+            },
+        )
         // A Resource Graph sweep that sees a store's resource change wakes it.
         .reconcile_on(ctx.drift.wakes())
         .graceful_shutdown_on(shutdown)
@@ -111,17 +130,31 @@ pub async fn run(
 /// store, this is most of the cache.
 fn slim(store: &mut PhiStore) {
     if let Some(status) = store.status.as_mut() {
-        for c in &mut status.conditions {
-            c.message.clear();
-        }
-        for c in &mut status.controls {
-            c.expected.clear();
-            c.observed.clear();
-            c.hipaa.clear();
-            c.message = None;
-            c.exemption = None;
-        }
+        slim_status(status);
     }
+}
+
+fn slim_status(status: &mut PhiStoreStatus) {
+    for c in &mut status.conditions {
+        c.message.clear();
+    }
+    for c in &mut status.controls {
+        c.expected.clear();
+        c.observed.clear();
+        c.hipaa.clear();
+        c.message = None;
+        c.exemption = None;
+    }
+}
+
+/// A fingerprint of a store's status as the cache keeps it ([`slim`]), the same for the full
+/// object and the cached one: after its own write the operator records it, so a status that
+/// someone else wrote (a forged `Ready=True`, say) ends the quiet exits and is rewritten by the
+/// full pass that follows.
+fn status_print(status: Option<&PhiStoreStatus>) -> u64 {
+    let mut status = status.cloned().unwrap_or_default();
+    slim_status(&mut status);
+    crate::azure::graph::stable_hash(&serde_json::to_string(&status).unwrap_or_default())
 }
 
 fn error_policy(store: Arc<PhiStore>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
@@ -168,6 +201,8 @@ async fn reconcile_inner(
 /// Everything the reconcile read, for the report.
 struct Observed {
     workspace: HipaaWorkspace,
+    /// What the grants allow the workspace.
+    permit: trust::Permit,
     mode: Mode,
     /// The store's review cycles, newest first.
     reviews: Vec<crate::api::AccessReview>,
@@ -177,12 +212,20 @@ async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reconc
     // Most wake-ups of a settled store bring nothing new (its own status write, its review
     // cycles' status, the workspace's status): decide that from the caches and the store's
     // review cycles, before reading the store, the workspace or Azure.
+    // The trust checks come first, a quiet exit included: a revoked grant or a second claim on
+    // the resource stops everything that reads or writes Azure for this store.
     let mut listed = None;
-    if let Some((ws, reviews)) = settled_inputs(&store, &ctx).await? {
-        let mode = ws.spec.mode.strictest(store.spec.mode.unwrap_or_default());
+    if let Some((ws, reviews)) = settled_inputs(&store, &ctx).await?
+        && let Ok(permit) = trust::check_store(&ctx, &store, &ws).await
+    {
+        let mode = permit.mode(ws.spec.mode.strictest(store.spec.mode.unwrap_or_default()));
         let inputs = inputs_of(&store, &ws, mode, review::cycles_digest(&reviews));
         let me = ObjectRef::from_obj(&*store);
-        if let Some(left) = ctx.drift.quiet(&me, inputs, std::time::Instant::now()) {
+        let status = status_print(store.status.as_ref());
+        if let Some(left) = ctx
+            .drift
+            .quiet(&me, inputs, status, std::time::Instant::now())
+        {
             tracing::debug!(store = %store.name_any(), "nothing new since the last pass");
             return Ok(Action::requeue(left));
         }
@@ -212,10 +255,20 @@ async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reconc
         );
         return fail(&store, &ctx, reason::WORKSPACE_NOT_FOUND, message, None).await;
     };
-    let mode = workspace
-        .spec
-        .mode
-        .strictest(store.spec.mode.unwrap_or_default());
+    let permit = match trust::check_store(&ctx, &store, &workspace).await {
+        Ok(permit) => permit,
+        Err(refusal) => {
+            return fail(&store, &ctx, refusal.reason, refusal.message, None).await;
+        }
+    };
+    // The stricter of the workspace's and the store's mode, and Audit unless a grant allows
+    // Enforce.
+    let mode = permit.mode(
+        workspace
+            .spec
+            .mode
+            .strictest(store.spec.mode.unwrap_or_default()),
+    );
     let interval =
         duration::parse(&workspace.spec.drift_check_interval).unwrap_or(Duration::from_secs(3600));
     let reviews = match listed {
@@ -228,6 +281,7 @@ async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reconc
     }
     let observed = Observed {
         workspace,
+        permit,
         mode,
         reviews,
     };
@@ -321,7 +375,12 @@ fn quiet(
         return None;
     }
     if ctx.drift.knows(&me) {
-        let left = ctx.drift.quiet(&me, inputs, std::time::Instant::now())?;
+        let left = ctx.drift.quiet(
+            &me,
+            inputs,
+            status_print(store.status.as_ref()),
+            std::time::Instant::now(),
+        )?;
         tracing::debug!(store = %store.name_any(), "nothing new since the last pass");
         return Some(Action::requeue(left));
     }
@@ -345,7 +404,16 @@ fn quiet(
     if let Some(change) = review::next_change(workspace, reviews, &now) {
         next = next.min(change);
     }
-    ctx.drift.settled(me, settled(store, print, inputs, next));
+    ctx.drift.settled(
+        me,
+        settled(
+            store,
+            print,
+            inputs,
+            status_print(store.status.as_ref()),
+            next,
+        ),
+    );
     tracing::debug!(store = %store.name_any(), "resumed from the status's drift baseline");
     Some(Action::requeue(next))
 }
@@ -398,7 +466,11 @@ async fn storage_pass(
     let conflict = pass.conflicts(&findings);
     let mut applied = Ok(Vec::new());
     if observed.mode == Mode::Enforce {
-        let plan = storage::plan(&expect, &obs, &pass.to_fix(&findings, &conflict));
+        let plan = storage::plan(
+            &expect,
+            &obs,
+            &observed.permit.allowed(pass.to_fix(&findings, &conflict)),
+        );
         if !plan.is_empty() {
             applied = apply_storage_plan(&azure, ws, &expect, &obs, &plan, ctx)
                 .await
@@ -423,8 +495,15 @@ async fn storage_pass(
 }
 
 /// The baseline a settled store leaves, its next full pass `next` from now.
-fn settled(store: &PhiStore, print: u64, inputs: u64, next: Duration) -> drift::Settled {
+fn settled(
+    store: &PhiStore,
+    print: u64,
+    inputs: u64,
+    status: u64,
+    next: Duration,
+) -> drift::Settled {
     drift::Settled {
+        status,
         workspace: drift::workspace_key(
             &store.namespace().unwrap_or_default(),
             &store.spec.workspace_ref.name,
@@ -490,7 +569,16 @@ async fn conclude(
             workspace_generation: g,
             inputs: Some(format!("{:016x}", seen.inputs)),
         });
-    write_status(store, ctx, &pass.previous, report, mode, baseline).await?;
+    let written = write_status(
+        store,
+        ctx,
+        &pass.previous,
+        report,
+        mode,
+        baseline,
+        access.cycle_refs.clone(),
+    )
+    .await?;
     let me = ObjectRef::from_obj(store);
     if apply_error.is_some() || !remediated.is_empty() {
         ctx.drift.forget(&me);
@@ -525,7 +613,7 @@ async fn conclude(
         &pass.now,
     ));
     ctx.drift
-        .settled(me, settled(store, seen.print, seen.inputs, next));
+        .settled(me, settled(store, seen.print, seen.inputs, written, next));
     Ok(Action::requeue(next))
 }
 
@@ -735,7 +823,7 @@ async fn arm_pass(
     let conflict = pass.conflicts(&findings);
     let mut applied = Ok(Vec::new());
     if observed.mode == Mode::Enforce {
-        let plan = planner(&pass.to_fix(&findings, &conflict));
+        let plan = planner(&observed.permit.allowed(pass.to_fix(&findings, &conflict)));
         if !plan.is_empty() {
             applied = apply::apply_plan(&azure, ctx, ws, id, &location, &plan)
                 .await
@@ -1091,7 +1179,8 @@ async fn write_status(
     report: Report,
     mode: Mode,
     drift_baseline: Option<DriftBaseline>,
-) -> Result<(), Failure> {
+    review_cycles: Vec<CycleRef>,
+) -> Result<u64, Failure> {
     let old = store.status.clone().unwrap_or_default();
     let status = PhiStoreStatus {
         observed_generation: report.observed_generation,
@@ -1100,15 +1189,17 @@ async fn write_status(
         conditions: report.conditions.clone(),
         controls: report.controls.clone(),
         drift_baseline,
+        review_cycles,
     };
+    let written = status_print(Some(&status));
     if status == old {
-        return Ok(());
+        return Ok(written);
     }
     pipeline::transition_events(ctx, &store.object_ref(&()), previous, &report).await;
     pipeline::patch_status(ctx, store, MANAGER, &status)
         .await
         .map_err(|e| Failure::new(reason::AZURE_UNAVAILABLE, format!("writing status: {e}")))?;
-    Ok(())
+    Ok(written)
 }
 
 /// A reconcile that could not evaluate: `Ready=False` with `why`, the controls kept as they
@@ -1137,6 +1228,7 @@ async fn fail(
         conditions: report.conditions.clone(),
         controls: report.controls.clone(),
         drift_baseline: None,
+        review_cycles: old.review_cycles.clone(),
     };
     if status != old {
         pipeline::transition_events(ctx, &store.object_ref(&()), &pass.previous, &report).await;
@@ -1510,6 +1602,23 @@ async fn cleanup(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reco
         tracing::warn!(store = %store.name_any(), "workspace gone; nothing can be cleaned up in Azure");
         return Ok(Action::await_change());
     };
+    // Cleanup writes to Azure like any pass: only inside what a grant allows, and never for a
+    // store that was not the resource's governing one (what it would delete is another's).
+    if let Err(refusal) = trust::check_store(&ctx, &store, &ws).await {
+        pipeline::publish(
+            &ctx,
+            &store.object_ref(&()),
+            EventType::Warning,
+            "CleanupSkipped",
+            "Delete",
+            format!(
+                "{}: {}; nothing was removed in Azure, and what the operator created for this store (private endpoints, diagnostic settings) stays",
+                refusal.reason, refusal.message
+            ),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
     let id = store.spec.resource.id.clone();
     // The workspace's own vault keeps what the workspace controller made for it.
     let shared = id.eq_ignore_ascii_case(&ws.spec.key_vault.resource_id);

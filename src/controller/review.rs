@@ -31,7 +31,8 @@ use crate::api::accessreview::{
 use crate::api::common::{LocalObjectRef, Mode};
 use crate::api::workspace::UnreviewedAccess;
 use crate::api::{HipaaWorkspace, PhiStore, duration};
-use crate::azure::AzureClient;
+use crate::azure::id::RoleAssignmentId;
+use crate::azure::{AzureClient, AzureError};
 use crate::controls::Finding;
 use crate::controls::access;
 
@@ -42,6 +43,8 @@ pub const REQUEST_ANNOTATION: &str = "hipaa-operator.io/review-requested";
 /// The field manager of the status this controller writes.
 pub const MANAGER: &str = "hipaa-operator-accessreview";
 const CONDITION: &str = "AccessReviewed";
+/// `Ready` reason of an AccessReview the operator did not open for its store.
+pub const NOT_OPENED_BY_OPERATOR: &str = "NotOpenedByOperator";
 
 /// What the access pass adds to a store's evaluation.
 pub struct AccessOutcome {
@@ -54,6 +57,8 @@ pub struct AccessOutcome {
     pub cycles: u64,
     /// When the cycles next change without anyone acting ([`next_change`]).
     pub changes_in: Option<Duration>,
+    /// The store's cycles as the pass left them, for `status.reviewCycles`.
+    pub cycle_refs: Vec<crate::api::phistore::CycleRef>,
 }
 
 fn cadence(ws: &HipaaWorkspace) -> (Duration, Duration) {
@@ -119,16 +124,62 @@ pub fn next_change(ws: &HipaaWorkspace, reviews: &[AccessReview], now: &Time) ->
     }
 }
 
-/// The store's review cycles, newest first.
+/// The store's review cycles, newest first: the AccessReviews the operator opened for it (or
+/// mirrored from Azure), as recorded in the store's status by name and uid. Anything else that
+/// carries the store's label is not its cycle.
 pub async fn cycles(ctx: &Context, store: &PhiStore) -> Result<Vec<AccessReview>, kube::Error> {
+    if store
+        .status
+        .as_ref()
+        .is_none_or(|s| s.review_cycles.is_empty())
+    {
+        return Ok(Vec::new());
+    }
     let api: Api<AccessReview> =
         Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
     let mut list = api
         .list(&ListParams::default().labels(&format!("{STORE_LABEL}={}", store.name_any())))
         .await?
         .items;
+    list.retain(|r| opened_for(store, r));
     list.sort_by_key(|r| std::cmp::Reverse(created(r)));
     Ok(list)
+}
+
+/// Whether the operator opened (or mirrored) `review` for `store`: its name and uid are in the
+/// store's `status.reviewCycles`, which only the operator writes.
+pub fn opened_for(store: &PhiStore, review: &AccessReview) -> bool {
+    let Some(uid) = review.meta().uid.as_deref() else {
+        return false;
+    };
+    review.spec.store_ref.name == store.name_any()
+        && store.status.as_ref().is_some_and(|s| {
+            s.review_cycles
+                .iter()
+                .any(|c| c.uid == uid && c.name == review.name_any())
+        })
+}
+
+/// The record of `reviews` a store's status keeps ([`opened_for`]), newest first, at most 64.
+pub fn cycle_refs(reviews: &[AccessReview]) -> Vec<crate::api::phistore::CycleRef> {
+    reviews
+        .iter()
+        .filter_map(|r| {
+            Some(crate::api::phistore::CycleRef {
+                name: r.name_any(),
+                uid: r.meta().uid.clone()?,
+            })
+        })
+        .take(64)
+        .collect()
+}
+
+/// Whether an exemption of `access.unreviewed-assignment` is in force for the store: it stops
+/// every removal of access, unreviewed or denied.
+pub fn removal_exempt(store: &PhiStore, now: &Time) -> bool {
+    pipeline::applied_exemptions(&store.spec.exemptions, now)
+        .iter()
+        .any(|(id, _)| id == "access.unreviewed-assignment")
 }
 
 /// What a store's access pass reads of its cycles: each one's identity, spec (through its
@@ -242,6 +293,7 @@ pub async fn access_pass(
         .is_some_and(|a| a.unreviewed_access == UnreviewedAccess::Remove);
     if mode == Mode::Enforce
         && remove_unreviewed
+        && !removal_exempt(store, &now)
         && let Some(done) = completed
     {
         let unreviewed: Vec<&ReviewedAssignment> = current
@@ -256,7 +308,9 @@ pub async fn access_pass(
             .filter(|a| governed(ws).iter().any(|g| access::within(&a.scope, g)))
             .collect();
         for a in &unreviewed {
-            azure.delete_role_assignment(&a.role_assignment_id).await?;
+            // `current` is the operator's own list from Azure; its ids parse or nothing is sent.
+            let id = RoleAssignmentId::parse(&a.role_assignment_id).map_err(AzureError::from)?;
+            azure.delete_role_assignment(&id).await?;
         }
         if !unreviewed.is_empty() {
             remediated.push("access.unreviewed-assignment");
@@ -299,6 +353,7 @@ pub async fn access_pass(
         remediated,
         cycles: cycles_digest(&reviews),
         changes_in,
+        cycle_refs: cycle_refs(&reviews),
     })
 }
 
@@ -368,7 +423,23 @@ async fn open_cycle(
     }
     let api: Api<AccessReview> =
         Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
-    api.create(&PostParams::default(), &review).await
+    create_cycle(&api, review).await
+}
+
+/// Creates a cycle under its name, or, when an object someone else wrote holds that name, under
+/// a name the API server generates from it: a squatted name cannot stop reviews.
+async fn create_cycle(
+    api: &Api<AccessReview>,
+    mut review: AccessReview,
+) -> Result<AccessReview, kube::Error> {
+    match api.create(&PostParams::default(), &review).await {
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            review.metadata.generate_name = Some(format!("{}-", review.name_any()));
+            review.metadata.name = None;
+            api.create(&PostParams::default(), &review).await
+        }
+        other => other,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -457,11 +528,27 @@ async fn reconcile_inner(
             format!("due {}", review.spec.due_by.0),
         );
     }
-    if phase == ReviewPhase::Completed {
+    // Only a cycle the operator opened for its store is acted on; the store's status, which only
+    // the operator writes, records it by name and uid.
+    let stores: Api<PhiStore> = Api::namespaced(ctx.kube.clone(), &namespace);
+    let store = stores.get_opt(&review.spec.store_ref.name).await?;
+    let trusted = store.as_ref().is_some_and(|s| opened_for(s, &review));
+    if !trusted {
+        ready = (
+            false,
+            NOT_OPENED_BY_OPERATOR,
+            format!(
+                "PhiStore {} does not record this cycle as one the operator opened for it (status.reviewCycles): its decisions are not acted on and it is not the store's review evidence",
+                review.spec.store_ref.name
+            ),
+        );
+    } else if phase == ReviewPhase::Completed
+        && let Some(store) = &store
+    {
         if status.completed_at.is_none() {
             status.completed_at = Some(now.clone());
         }
-        ready = match act_on_decisions(&review, &ctx, &mut status).await {
+        ready = match act_on_decisions(&review, store, &ctx, &mut status).await {
             Ok(message) => (true, "Completed", message),
             Err(f) => (false, "RemovalFailed", f.message),
         };
@@ -492,6 +579,16 @@ async fn reconcile_inner(
     ctx.metrics
         .reconciled("accessreview", started.elapsed(), true);
     Ok(match phase {
+        // The operator records a cycle it opens in the store's status at the end of that pass:
+        // a young cycle is looked at again shortly.
+        _ if !trusted => {
+            let age = now.0.duration_since(created(&review)).as_secs();
+            if age < 120 {
+                Action::requeue(Duration::from_secs(5))
+            } else {
+                Action::await_change()
+            }
+        }
         // Wake when it falls due.
         ReviewPhase::Open => Action::requeue(Duration::from_secs(
             review.spec.due_by.0.duration_since(now.0).as_secs().max(1) as u64 + 1,
@@ -504,24 +601,20 @@ async fn reconcile_inner(
 }
 
 /// A completed cycle in Enforce mode removes the denied assignments the workspace governs
-/// (each once: `status.removed` records them); the rest is listed for a person. In Audit mode
-/// everything is listed, nothing removed.
+/// (each once: `status.removed` records them); the rest is listed for a person. What is removed
+/// is decided on the operator's own list of the assignments reaching the store, read now
+/// ([`access::removals`]): the cycle contributes only which principals were denied and which
+/// assignment ids it listed. In Audit mode, or under an exemption of
+/// `access.unreviewed-assignment`, everything is listed and nothing removed.
 async fn act_on_decisions(
     review: &AccessReview,
+    store: &PhiStore,
     ctx: &Context,
     status: &mut AccessReviewStatus,
 ) -> Result<String, Failure> {
     let namespace = review.namespace().unwrap_or_default();
-    let stores: Api<PhiStore> = Api::namespaced(ctx.kube.clone(), &namespace);
     let workspaces: Api<HipaaWorkspace> = Api::namespaced(ctx.kube.clone(), &namespace);
     let kube_failure = |e: kube::Error| Failure::new("KubernetesUnavailable", e.to_string());
-    let Some(store) = stores
-        .get_opt(&review.spec.store_ref.name)
-        .await
-        .map_err(kube_failure)?
-    else {
-        return Ok("the store is gone; nothing to remove".into());
-    };
     let Some(ws) = workspaces
         .get_opt(&store.spec.workspace_ref.name)
         .await
@@ -532,8 +625,26 @@ async fn act_on_decisions(
             "the store's workspace does not exist; denied access cannot be removed",
         ));
     };
+    let denied = review
+        .spec
+        .decisions
+        .iter()
+        .any(|d| d.decision == crate::api::accessreview::DecisionKind::Deny);
+    if !denied {
+        status.manual_removal_required = Vec::new();
+        return Ok(format!(
+            "{} removed, nothing denied left",
+            status.removed.len()
+        ));
+    }
     let mode = ws.spec.mode.strictest(store.spec.mode.unwrap_or_default());
-    let (removable, mut manual) = access::removals(review, &governed(&ws));
+    let azure = ctx.azure.client_for(&ws).await?;
+    let reaching = azure
+        .role_assignments_reaching(&store.spec.resource.id)
+        .await?;
+    let current =
+        access::reviewed_assignments(&reaching, &store.spec.resource.id, &break_glass(&ws));
+    let (removable, mut manual) = access::removals(review, &current, &governed(&ws));
     let pending: Vec<&ReviewedAssignment> = removable
         .into_iter()
         .filter(|a| {
@@ -543,19 +654,27 @@ async fn act_on_decisions(
             })
         })
         .collect();
-    if mode == Mode::Audit {
+    let now = Time(Timestamp::now());
+    let held = if mode == Mode::Audit {
+        Some("Audit mode does not remove it")
+    } else if removal_exempt(store, &now) {
+        Some("the store's exemption of access.unreviewed-assignment stops removals")
+    } else {
+        None
+    };
+    if let Some(why) = held {
         manual.extend(pending.iter().map(|a| {
             format!(
-                "{} ({} at {}): denied; Audit mode does not remove it",
+                "{} ({} at {}): denied; {why}",
                 a.principal_id, a.role_name, a.scope
             )
         }));
-    } else if !pending.is_empty() {
-        let azure = ctx.azure.client_for(&ws).await?;
+    } else {
         for a in pending {
-            azure.delete_role_assignment(&a.role_assignment_id).await?;
+            let id = RoleAssignmentId::parse(&a.role_assignment_id).map_err(AzureError::from)?;
+            azure.delete_role_assignment(&id).await?;
             status.removed.push(RemovedAssignment {
-                role_assignment_id: a.role_assignment_id.clone(),
+                role_assignment_id: id.as_str().to_string(),
                 principal_id: a.principal_id.clone(),
                 removed_at: Time(Timestamp::now()),
             });
@@ -791,8 +910,7 @@ mod native {
                     .annotations
                     .get_or_insert_with(Default::default)
                     .insert(INSTANCE_ANNOTATION.into(), instance.id.clone());
-                let created = api
-                    .create(&PostParams::default(), &review)
+                let created = super::create_cycle(&api, review)
                     .await
                     .map_err(kube_failure)?;
                 Ok(Some(created))

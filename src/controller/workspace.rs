@@ -24,10 +24,11 @@ use super::apply;
 use super::context::Context;
 use super::pipeline::{self, Failure, Pass, Report};
 use super::report::{self, Outcome};
+use super::trust;
 use crate::api::common::Mode;
 use crate::api::common::condition::{POLICY_ASSIGNED, READY, reason};
 use crate::api::workspace::{HipaaWorkspaceStatus, PolicySummary, StoreCounts};
-use crate::api::{HipaaWorkspace, PhiStore, duration};
+use crate::api::{AzureScopeGrant, HipaaWorkspace, PhiStore, duration};
 use crate::azure::resources::{self, ArmResource, GET_LOG_ANALYTICS, GET_SUBNET, GET_VAULT};
 use crate::azure::{AzureClient, AzureError};
 use crate::controls::workspace::{
@@ -61,7 +62,24 @@ pub async fn run(
         .with_config(controller::Config::default().debounce(Duration::from_secs(1)));
     pipeline::report_synced(controller.store(), ctx.readiness.clone(), "HipaaWorkspace");
     let _ = ctx.workspaces.set(controller.store());
+    let cache = controller.store();
+    let grants: Api<AzureScopeGrant> = Api::all(ctx.kube.clone());
+    let evaluations = ctx.clone();
     controller
+        // A grant added, changed or revoked re-evaluates every workspace now, not when its next
+        // evaluation falls due.
+        .watches(grants, watcher::Config::default(), move |_grant| {
+            evaluations
+                .workspace_evaluations
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+            cache
+                .state()
+                .iter()
+                .map(|ws| ObjectRef::from_obj(&**ws))
+                .collect::<Vec<_>>()
+        })
         // A store change (added, drifting, fixed, deleted) updates its workspace's counts.
         .watches(stores, watcher::Config::default().any_semantic(), |store| {
             let namespace = store.namespace()?;
@@ -250,7 +268,9 @@ fn report_of(status: Option<&HipaaWorkspaceStatus>) -> Report {
         .unwrap_or_default()
 }
 
-fn expectations(ws: &HipaaWorkspace) -> WorkspaceExpectations {
+/// What the workspace's safeguards should be. Locking the archive's immutability policy is
+/// irreversible: it is expected only when the spec asks and a grant allows irreversible changes.
+fn expectations(ws: &HipaaWorkspace, permit: &trust::Permit) -> WorkspaceExpectations {
     let spec = &ws.spec;
     WorkspaceExpectations {
         vault_id: spec.key_vault.resource_id.clone(),
@@ -275,7 +295,8 @@ fn expectations(ws: &HipaaWorkspace) -> WorkspaceExpectations {
             account_id: a.storage_account_id.clone(),
             container: a.container.clone(),
             retention_days: i64::from(a.retention_days),
-            lock: a.lock,
+            lock: a.lock && permit.allow_irreversible,
+            lock_not_granted: a.lock && !permit.allow_irreversible,
         }),
     }
 }
@@ -379,16 +400,24 @@ struct Done {
 }
 
 async fn safeguards(ws: &HipaaWorkspace, ctx: &Context, pass: &Pass) -> Result<Done, Failure> {
+    // No grant, no Azure request: the permit comes before the client.
+    let permit = trust::permit_of(ctx, ws)
+        .await
+        .map_err(|r| Failure::new(r.reason, r.message))?;
     let azure = ctx.azure.client_for(ws).await?;
-    let expect = expectations(ws);
+    let expect = expectations(ws, &permit);
     let (obs, location) = observe(ws, &azure, &expect).await?;
     let findings = controls::evaluate(&expect, &obs);
     let conflict = pass.conflicts(&findings);
-    let mode = ws.spec.mode;
+    let mode = permit.mode(ws.spec.mode);
     let mut remediated: Vec<&'static str> = Vec::new();
     let mut apply_error: Option<(String, Failure)> = None;
     if mode == Mode::Enforce {
-        let plan = controls::plan(&expect, &obs, &pass.to_fix(&findings, &conflict));
+        let plan = controls::plan(
+            &expect,
+            &obs,
+            &permit.allowed(pass.to_fix(&findings, &conflict)),
+        );
         if !plan.is_empty() {
             match apply::apply_plan(&azure, ctx, ws, &expect.vault_id, &location, &plan).await {
                 Ok(()) => remediated = plan.remediates.clone(),
@@ -397,14 +426,15 @@ async fn safeguards(ws: &HipaaWorkspace, ctx: &Context, pass: &Pass) -> Result<D
         }
     }
     let mut events = Vec::new();
-    let (policy, policy_condition, policy_fixed) = match policy(ws, &azure, &location, pass).await {
-        Ok(found) => found,
-        Err(e) if apply_error.is_none() => {
-            apply_error = Some((e.to_string(), e.into()));
-            (None, None, false)
-        }
-        Err(_) => (None, None, false),
-    };
+    let (policy, policy_condition, policy_fixed) =
+        match policy(ws, mode, &azure, &location, pass).await {
+            Ok(found) => found,
+            Err(e) if apply_error.is_none() => {
+                apply_error = Some((e.to_string(), e.into()));
+                (None, None, false)
+            }
+            Err(_) => (None, None, false),
+        };
     if policy_fixed {
         events.push((
             (EventType::Normal, "Remediated"),
@@ -653,6 +683,7 @@ async fn reaching(azure: &AzureClient, scope: &str) -> Result<Vec<Reaching>, Str
 /// assignment was (re)written.
 async fn policy(
     ws: &HipaaWorkspace,
+    mode: Mode,
     azure: &AzureClient,
     location: &str,
     pass: &Pass,
@@ -686,7 +717,7 @@ async fn policy(
         .is_some_and(|d| d.eq_ignore_ascii_case(resources::HIPAA_HITRUST_INITIATIVE))
         && enforced;
     let mut fixed = false;
-    if !assigned && ws.spec.mode == Mode::Enforce {
+    if !assigned && mode == Mode::Enforce {
         azure
             .ensure_policy_assignment(
                 &scope,

@@ -93,26 +93,35 @@ pub fn phase(review: &AccessReview, now: &Time) -> (ReviewPhase, String) {
     (phase, format!("{decided}/{}", principals.len()))
 }
 
-/// What a completed cycle's denials come to: assignments the operator may delete (at or
-/// below `governed`, not break-glass), and the ones only a person can remove, with why.
+/// What a completed cycle's denials come to, judged on the operator's own observation:
+/// `current` is what the operator found reaching the store just now ([`reviewed_assignments`]:
+/// its scope, inheritance and break-glass flag come from Azure and the workspace, never from the
+/// cycle). An assignment is acted on only when its principal was denied and its exact id was
+/// listed in the cycle (access that existed when the cycle opened). Removable: at or below
+/// `governed` and not break-glass; the rest is for a person, with why. Denied assignments no
+/// longer present need nothing.
 pub fn removals<'a>(
-    review: &'a AccessReview,
+    review: &AccessReview,
+    current: &'a [ReviewedAssignment],
     governed: &[String],
 ) -> (Vec<&'a ReviewedAssignment>, Vec<String>) {
     let denied = |principal: &str| {
+        review.spec.decisions.iter().any(|d| {
+            d.principal_id.eq_ignore_ascii_case(principal) && d.decision == DecisionKind::Deny
+        })
+    };
+    let listed = |id: &str| {
         review
             .spec
-            .decisions
+            .assignments
             .iter()
-            .any(|d| d.principal_id == principal && d.decision == DecisionKind::Deny)
+            .any(|r| r.role_assignment_id.eq_ignore_ascii_case(id))
     };
     let mut removable = Vec::new();
     let mut manual = Vec::new();
-    for a in review
-        .spec
-        .assignments
+    for a in current
         .iter()
-        .filter(|a| denied(&a.principal_id))
+        .filter(|a| denied(&a.principal_id) && listed(&a.role_assignment_id))
     {
         if a.break_glass {
             manual.push(format!(
@@ -368,8 +377,11 @@ pub(crate) mod tests {
         assert_eq!(phase(&all, &now), (ReviewPhase::Completed, "4/4".into()));
         // Only the denied assignment inside the workspace's scope is removable; the one from
         // the subscription and the break-glass one are for a person.
-        let (removable, manual) =
-            removals(&all, &["/subscriptions/s/resourceGroups/rg".to_string()]);
+        let (removable, manual) = removals(
+            &all,
+            &a,
+            &["/subscriptions/s/resourceGroups/rg".to_string()],
+        );
         assert_eq!(
             removable
                 .iter()
@@ -380,6 +392,63 @@ pub(crate) mod tests {
         assert_eq!(manual.len(), 2);
         assert!(manual.iter().any(|m| m.contains("break-glass")));
         assert!(manual.iter().any(|m| m.contains("inherited from above")));
+    }
+
+    /// A cycle's own claims about an assignment (scope, break-glass, even ids that are not
+    /// role assignments) decide nothing: removals come from what the operator found.
+    #[test]
+    fn removals_follow_the_observation_not_what_the_cycle_claims() {
+        let observed = found();
+        let governed = ["/subscriptions/s/resourceGroups/rg".to_string()];
+        // The cycle lists the break-glass owner as not break-glass and in the store's scope,
+        // the subscription Contributor as scoped to the store, and an assignment-shaped id
+        // aimed at a storage account.
+        let mut forged = observed.clone();
+        for a in &mut forged {
+            a.break_glass = false;
+            a.scope = STORE.into();
+            a.inherited = false;
+        }
+        forged.push(ReviewedAssignment {
+            role_assignment_id: format!(
+                "{STORE}?x=/providers/Microsoft.Authorization/roleAssignments/55555555-5555-4555-8555-555555555555"
+            ),
+            principal_id: "55555555-5555-4555-8555-555555555555".into(),
+            ..observed[0].clone()
+        });
+        let deny_all = json!(
+            [
+                "11111111-1111-4111-8111-111111111111",
+                "22222222-2222-4222-8222-222222222222",
+                "33333333-3333-4333-8333-333333333333",
+                "44444444-4444-4444-8444-444444444444",
+                "55555555-5555-4555-8555-555555555555"
+            ]
+            .iter()
+            .map(|p| decide(p, "Deny"))
+            .collect::<Vec<_>>()
+        );
+        let cycle = review(deny_all, "2026-11-01T00:00:00Z", &forged);
+        let (removable, manual) = removals(&cycle, &observed, &governed);
+        let ids: Vec<&str> = removable.iter().map(|a| a.principal_id.as_str()).collect();
+        // The store's reader and the resource group's reader; the Contributor comes from the
+        // subscription and the Owner is break-glass, as Azure and the workspace say.
+        assert_eq!(
+            ids,
+            [
+                "11111111-1111-4111-8111-111111111111",
+                "22222222-2222-4222-8222-222222222222"
+            ]
+        );
+        assert!(removable.iter().all(|a| observed.contains(a)));
+        assert_eq!(manual.len(), 2, "{manual:?}");
+        // Access the cycle did not list (granted since it opened) is not its to remove.
+        let listed_one = review(
+            json!([decide("11111111-1111-4111-8111-111111111111", "Deny")]),
+            "2026-11-01T00:00:00Z",
+            &observed[1..],
+        );
+        assert!(removals(&listed_one, &observed, &governed).0.is_empty());
     }
 
     #[test]

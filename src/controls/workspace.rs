@@ -106,8 +106,11 @@ pub struct ArchiveExpectations {
     pub account_id: String,
     pub container: String,
     pub retention_days: i64,
-    /// Lock the policy (irreversible) when the mode is Enforce.
+    /// Lock the policy (irreversible) when the mode is Enforce: the spec asks for it and a
+    /// grant allows irreversible changes.
     pub lock: bool,
+    /// The spec asks for the lock but no grant allows irreversible changes.
+    pub lock_not_granted: bool,
 }
 
 impl ArchiveExpectations {
@@ -336,7 +339,9 @@ fn immutable_archive(archive: &ArchiveExpectations, obs: &WorkspaceObservation) 
     let observed = format!("immutabilityPeriodSinceCreationInDays={days}, state={state}");
     let ok = days >= archive.retention_days && state.eq_ignore_ascii_case("Locked");
     let f = Finding::check(id, ok, expected, observed);
-    if !ok && days >= archive.retention_days && !archive.lock {
+    if !ok && days >= archive.retention_days && archive.lock_not_granted {
+        f.with_message("the policy is not locked; spec.auditArchive.lock asks for the lock, but locking is irreversible and no AzureScopeGrant covering this workspace sets allowIrreversible: a cluster admin must allow it")
+    } else if !ok && days >= archive.retention_days && !archive.lock {
         f.with_message("the policy is not locked; locking is irreversible, so the operator locks it only when spec.auditArchive.lock is true and the mode is Enforce")
     } else if !ok && state.eq_ignore_ascii_case("Locked") {
         f.with_message("a locked policy's period can only be extended, never shortened or removed")
@@ -518,6 +523,7 @@ pub(crate) mod tests {
                 container: "hipaa-audit-archive".into(),
                 retention_days: 2192,
                 lock: false,
+                lock_not_granted: false,
             }),
         }
     }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use control_plane::TestNamespace;
-use hipaa_operator::api::{HipaaWorkspace, PhiStore};
+use hipaa_operator::api::{AzureScopeGrant, HipaaWorkspace, PhiStore};
 use kube::Api;
 use serde_json::json;
 
@@ -67,6 +67,9 @@ pub async fn estate_with(
     let ns = TestNamespace::create(&client, name)
         .await
         .expect("namespace");
+    // The admin's grant: this namespace may govern the example resource group, with the
+    // operator's identity or the example's client id, in Enforce and irreversibly.
+    grant(&client, &ns.name, example_grant(&ns.name)).await;
     prepare(&client, &ns.name).await;
     let workspaces: Api<HipaaWorkspace> = Api::namespaced(client.clone(), &ns.name);
     workspaces
@@ -98,6 +101,43 @@ pub async fn estate_with(
         operator,
         launch,
     }
+}
+
+/// The example estate's resource group.
+pub const EXAMPLE_SCOPE: &str =
+    "/subscriptions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b/resourceGroups/rg-clinical-phi";
+/// The example workspace's client id.
+pub const EXAMPLE_CLIENT: &str = "8a9b0c1d-2e3f-4a5b-8c7d-9e0f1a2b3c4d";
+
+/// A grant of the example resource group to `namespace`: both identities, Enforce and
+/// irreversible changes allowed.
+pub fn example_grant(namespace: &str) -> serde_json::Value {
+    json!({
+        "namespaces": [namespace],
+        "scopes": [EXAMPLE_SCOPE],
+        "identities": [EXAMPLE_CLIENT],
+        "allowOperatorIdentity": true,
+        "allowEnforce": true,
+        "allowIrreversible": true
+    })
+}
+
+/// Creates (or replaces) the cluster-scoped AzureScopeGrant `name` with `spec`.
+pub async fn grant(client: &kube::Client, name: &str, spec: serde_json::Value) {
+    let grants: Api<AzureScopeGrant> = Api::all(client.clone());
+    let grant: AzureScopeGrant = serde_json::from_value(json!({
+        "apiVersion": "hipaa-operator.io/v1alpha1", "kind": "AzureScopeGrant",
+        "metadata": {"name": name}, "spec": spec
+    }))
+    .expect("grant");
+    grants
+        .patch(
+            name,
+            &kube::api::PatchParams::apply("hipaa-tests").force(),
+            &kube::api::Patch::Apply(&grant),
+        )
+        .await
+        .expect("apply grant");
 }
 
 /// The storage example as store `name` over `account` (a resource id), with its own key.
