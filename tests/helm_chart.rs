@@ -2570,3 +2570,218 @@ fn dockerfile_builds_the_binary_the_chart_runs_as_the_user_the_chart_expects() {
         65532
     );
 }
+
+/// An AccessReview as the operator opens it, in `reviewers`' hands, with `appliers` as GitOps
+/// appliers.
+fn cycle(name: &str, reviewers: &[&str], appliers: &[&str]) -> Value {
+    let ra = |p: &str| {
+        json!({
+            "roleAssignmentId": format!("/subscriptions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b/resourceGroups/rg-clinical-phi/providers/Microsoft.Authorization/roleAssignments/{p}"),
+            "principalId": p, "principalType": "User", "roleName": "Reader",
+            "scope": "/subscriptions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b/resourceGroups/rg-clinical-phi"
+        })
+    };
+    json!({
+        "apiVersion": "hipaa-operator.io/v1alpha1", "kind": "AccessReview",
+        "metadata": {"name": name, "labels": {"hipaa-operator.io/store": "referral-letters"}},
+        "spec": {
+            "storeRef": {"name": "referral-letters"}, "dueBy": "2099-01-01T00:00:00Z",
+            "assignments": [ra(P1), ra(P2)],
+            "reviewers": reviewers, "decisionsAppliedBy": appliers
+        }
+    })
+}
+
+const P1: &str = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
+const P2: &str = "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a";
+const ARGO: &str = "system:serviceaccount:argocd:argocd-application-controller";
+
+fn decision(principal: &str, kind: &str, reviewer: &str) -> Value {
+    json!({"principalId": principal, "decision": kind, "reviewer": reviewer,
+           "justification": "quarterly access review CHG-3301"})
+}
+
+/// `kubectl patch` of an AccessReview's spec as `user` (extra groups for mallory).
+fn patch_as(kubeconfig: &Path, ns: &str, name: &str, user: &str, patch: &Value) -> Ran {
+    let patch = patch.to_string();
+    let mut args = vec![
+        "patch",
+        "accessreview",
+        name,
+        "-n",
+        ns,
+        "--type",
+        "merge",
+        "-p",
+        &patch,
+        "--as",
+        user,
+    ];
+    if user == "mallory" {
+        args.extend(["--as-group", "system:masters"]);
+    }
+    kubectl(kubeconfig, &args, None)
+}
+
+/// The trust policy denies, at apply time, every way but the operator's to open or steer a
+/// review cycle, and admits a decision only from the reviewer it names (or from the GitOps
+/// applier the cycle lists, on a listed reviewer's behalf).
+#[test]
+fn trust_policy_lets_only_the_operator_open_cycles_and_only_reviewers_decide() {
+    let kubeconfig = shared_kubeconfig();
+    let ns = create_namespace(kubeconfig, "helm-trust", &[]);
+    let team = create_namespace(kubeconfig, "helm-trust-team", &[]);
+    let release = unique("trust");
+    let chart = chart_dir();
+    helm(
+        Some(kubeconfig),
+        &[
+            "install",
+            &release,
+            chart.to_str().expect("a UTF-8 path"),
+            "-n",
+            &ns,
+            "--skip-crds",
+        ],
+    )
+    .expect_success("helm install");
+    let operator = format!("system:serviceaccount:{ns}:{release}-hipaa-operator");
+    // Team members hold the chart's user roles in the team's namespace.
+    for role in ["edit", "view"] {
+        kubectl(
+            kubeconfig,
+            &[
+                "create",
+                "rolebinding",
+                &format!("team-{role}"),
+                "-n",
+                &team,
+                &format!("--clusterrole={release}-hipaa-operator-{role}"),
+                "--user=alice",
+                "--user=carol",
+                "--serviceaccount=argocd:argocd-application-controller",
+            ],
+            None,
+        )
+        .expect_success("rolebinding");
+    }
+    let create_as = |user: &str, manifest: &Value, dry_run: bool| {
+        let mut args = vec!["create", "-n", team.as_str(), "-f", "-", "--as", user];
+        if user == "mallory" {
+            args.extend(["--as-group", "system:masters"]);
+        }
+        if dry_run {
+            args.push("--dry-run=server");
+        }
+        kubectl(kubeconfig, &args, Some(&manifest.to_string()))
+    };
+    // Anyone else, even a cluster admin, is refused a new cycle (once the policy is active).
+    let refused = poll(
+        "the trust policy refuses a cycle not opened by the operator",
+        120,
+        Duration::from_secs(40),
+        || {
+            let ran = create_as("mallory", &cycle("forged", &["mallory"], &[]), true);
+            (!ran.success).then_some(ran.stderr)
+        },
+    );
+    assert!(
+        refused.contains("only the operator opens access-review cycles"),
+        "{refused}"
+    );
+    // The operator opens two cycles: one for reviewers in person, one through GitOps.
+    create_as(&operator, &cycle("in-person", &["alice"], &[]), false)
+        .expect_success("the operator opens a cycle");
+    create_as(&operator, &cycle("gitops", &["alice"], &[ARGO]), false)
+        .expect_success("the operator opens a GitOps cycle");
+
+    let mine = decision(P1, "Approve", "alice");
+    patch_as(
+        kubeconfig,
+        &team,
+        "in-person",
+        "alice",
+        &json!({"spec": {"decisions": [mine]}}),
+    )
+    .expect_success("alice decides as alice");
+    for (user, patch, says) in [
+        // A decision in someone else's name.
+        (
+            "alice",
+            json!({"spec": {"decisions": [mine, decision(P2, "Deny", "bob")]}}),
+            "recorded by the reviewer it names",
+        ),
+        // A user who is not a reviewer of the cycle.
+        (
+            "carol",
+            json!({"spec": {"decisions": [mine, decision(P2, "Deny", "carol")]}}),
+            "one of the reviewers of the cycle",
+        ),
+        // Withdrawing another reviewer's decision.
+        (
+            "carol",
+            json!({"spec": {"decisions": []}}),
+            "only by the reviewer who made it",
+        ),
+        // The fields the operator wrote.
+        (
+            "alice",
+            json!({"spec": {"dueBy": "2099-12-31T00:00:00Z"}}),
+            "written by the operator",
+        ),
+        // (the schema refuses this one before admission: the field is immutable)
+        (
+            "alice",
+            json!({"spec": {"reviewers": ["alice", "carol"]}}),
+            "reviewers is immutable",
+        ),
+        (
+            "alice",
+            json!({"metadata": {"labels": {"hipaa-operator.io/store": "other-store"}}}),
+            "labels and annotations",
+        ),
+        // Mallory as cluster admin is held to the same rules.
+        (
+            "mallory",
+            json!({"spec": {"decisions": [mine, decision(P2, "Approve", "alice")]}}),
+            "recorded by the reviewer it names",
+        ),
+        // A GitOps applier the cycle does not list.
+        (
+            ARGO,
+            json!({"spec": {"decisions": [mine, decision(P2, "Approve", "alice")]}}),
+            "recorded by the reviewer it names",
+        ),
+    ] {
+        let ran = patch_as(kubeconfig, &team, "in-person", user, &patch);
+        assert!(!ran.success, "{user} was admitted: {patch}");
+        assert!(ran.stderr.contains(says), "{user}, {patch}: {}", ran.stderr);
+    }
+    // Through GitOps, the listed applier records decisions for listed reviewers only.
+    patch_as(
+        kubeconfig,
+        &team,
+        "gitops",
+        ARGO,
+        &json!({"spec": {"decisions": [decision(P1, "Approve", "alice")]}}),
+    )
+    .expect_success("the GitOps applier records alice's decision");
+    let ran = patch_as(
+        kubeconfig,
+        &team,
+        "gitops",
+        ARGO,
+        &json!({"spec": {"decisions": [decision(P1, "Approve", "alice"), decision(P2, "Approve", "eve")]}}),
+    );
+    assert!(
+        !ran.success && ran.stderr.contains("one of the reviewers of the cycle"),
+        "{}",
+        ran.stderr
+    );
+    let decided =
+        get_json(kubeconfig, &["accessreview", "in-person", "-n", &team]).expect("the cycle");
+    assert_eq!(decided["spec"]["decisions"], json!([mine]));
+    helm(Some(kubeconfig), &["uninstall", &release, "-n", &ns]).expect_success("uninstall");
+    delete_namespace(kubeconfig, &team);
+    delete_namespace(kubeconfig, &ns);
+}

@@ -66,6 +66,26 @@ pub struct AccessReviewSpec {
     #[x_kube(validation = rules::immutable("assignments", "they are the evidence of who had access when the cycle opened"))]
     pub assignments: Vec<ReviewedAssignment>,
 
+    /// Who may decide: the Kubernetes user names of the workspace's reviewers when the cycle
+    /// opened. Written by the operator; immutable. With the chart's trust admission policy, a
+    /// decision is admitted only from one of these users, naming themselves as `reviewer`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    #[schemars(inner(length(min = 1, max = 256)))]
+    #[x_kube(validation = rules::immutable("reviewers", "who may decide is fixed when the cycle opens"))]
+    pub reviewers: Vec<String>,
+
+    /// GitOps: the Kubernetes users (a Git tool's ServiceAccount, such as
+    /// `system:serviceaccount:argocd:argocd-application-controller`) that apply decisions from
+    /// Git on the reviewers' behalf, from the workspace when the cycle opened. Empty: each
+    /// reviewer records their own decisions, authenticated by the API server. Written by the
+    /// operator; immutable; the evidence of how decisions arrived.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    #[schemars(inner(length(min = 1, max = 256)))]
+    #[x_kube(validation = rules::immutable("decisionsAppliedBy", "how decisions arrive is fixed when the cycle opens"))]
+    pub decisions_applied_by: Vec<String>,
+
     /// One decision per principal, recorded by reviewers.
     #[serde(default)]
     #[schemars(length(max = 256))]
@@ -126,7 +146,8 @@ pub struct Decision {
     pub principal_id: String,
     /// `Approve` keeps the access; `Deny` removes it (Enforce mode, removable scopes only).
     pub decision: DecisionKind,
-    /// Who decided (name or e-mail address).
+    /// Who decided: the reviewer's Kubernetes user name (with the trust admission policy, the
+    /// user who writes the decision, unless the cycle names a GitOps applier).
     #[schemars(length(min = 1, max = 256))]
     #[x_kube(validation = rules::not_blank("reviewer"))]
     pub reviewer: String,

@@ -364,6 +364,14 @@ pub struct AccessReviewSettings {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub reviewers: Vec<Reviewer>,
+    /// GitOps: Kubernetes users (a Git tool's ServiceAccount, e.g.
+    /// `system:serviceaccount:argocd:argocd-application-controller`) allowed to apply decisions
+    /// from Git on the reviewers' behalf. Empty (the default): each reviewer records their own
+    /// decisions and the API server authenticates them. Each cycle records this list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    #[schemars(inner(length(min = 1, max = 256)))]
+    pub decisions_applied_by: Vec<String>,
     /// Principal object ids (GUIDs) of break-glass accounts: flagged in reviews, never removed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
@@ -399,7 +407,9 @@ fn default_retain_completed() -> i32 {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Reviewer {
-    /// The reviewer's name or e-mail address, as recorded in decisions.
+    /// The reviewer's Kubernetes user name, as the API server authenticates them (for OIDC
+    /// usually the e-mail address). With the chart's trust admission policy only this user may
+    /// record a decision naming it as reviewer.
     #[schemars(length(min = 1, max = 256))]
     #[x_kube(validation = rules::not_blank("reviewers[].name"))]
     pub name: String,

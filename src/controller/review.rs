@@ -258,9 +258,11 @@ pub async fn access_pass(
     // reviews, Azure opens the cycles.
     let can_open = !azure_native && latest_phase.is_none_or(|p| p == ReviewPhase::Completed);
     if can_open && (cadence_due || requested.is_some()) {
-        let review = open_cycle(ctx, store, &current, &now, due_after, requested, &reviews)
-            .await
-            .map_err(kube_failure)?;
+        let review = open_cycle(
+            ctx, store, ws, &current, &now, due_after, requested, &reviews,
+        )
+        .await
+        .map_err(kube_failure)?;
         pipeline::publish(
             ctx,
             &store.object_ref(&()),
@@ -360,6 +362,7 @@ pub async fn access_pass(
 /// A new cycle of `store` listing `current`, due `due_by`, named by store and date.
 fn new_cycle(
     store: &PhiStore,
+    settings: Option<&crate::api::workspace::AccessReviewSettings>,
     current: &[ReviewedAssignment],
     now: &Time,
     due_by: Time,
@@ -385,6 +388,12 @@ fn new_cycle(
             },
             due_by,
             assignments: current.to_vec(),
+            reviewers: settings
+                .map(|a| a.reviewers.iter().map(|r| r.name.clone()).collect())
+                .unwrap_or_default(),
+            decisions_applied_by: settings
+                .map(|a| a.decisions_applied_by.clone())
+                .unwrap_or_default(),
             decisions: vec![],
         },
     );
@@ -404,16 +413,25 @@ fn new_cycle(
     review
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn open_cycle(
     ctx: &Context,
     store: &PhiStore,
+    ws: &HipaaWorkspace,
     current: &[ReviewedAssignment],
     now: &Time,
     due_after: Duration,
     requested: Option<String>,
     existing: &[AccessReview],
 ) -> Result<AccessReview, kube::Error> {
-    let mut review = new_cycle(store, current, now, Time(now.0 + due_after), existing);
+    let mut review = new_cycle(
+        store,
+        ws.spec.access_review.as_ref(),
+        current,
+        now,
+        Time(now.0 + due_after),
+        existing,
+    );
     if let Some(token) = requested {
         review
             .metadata
@@ -900,7 +918,14 @@ mod native {
                     })
                     .cloned()
                     .collect();
-                let mut review = super::new_cycle(store, &in_review, &now, Time(due), reviews);
+                let mut review = super::new_cycle(
+                    store,
+                    ws.spec.access_review.as_ref(),
+                    &in_review,
+                    &now,
+                    Time(due),
+                    reviews,
+                );
                 review.spec.decisions = reflected
                     .into_iter()
                     .filter(|d| in_review.iter().any(|a| a.principal_id == d.principal_id))
