@@ -63,6 +63,15 @@ pub struct Args {
         default_value = ""
     )]
     pub secret_namespaces_allowed: Vec<String>,
+    /// The ServiceAccount, in each workspace's namespace, whose tokens (TokenRequest) stand for
+    /// a workspace's own identity (`spec.identity.clientId`): federate that identity with
+    /// subject `system:serviceaccount:<namespace>:<this name>`.
+    #[arg(
+        long,
+        env = "HIPAA_WORKSPACE_SERVICE_ACCOUNT",
+        default_value = "hipaa-workspace"
+    )]
+    pub workspace_service_account: String,
     /// Azure cloud: AzurePublic, AzureUSGovernment, AzureChina or Custom (with the endpoints below).
     #[arg(long, env = "HIPAA_CLOUD", default_value = "AzurePublic")]
     pub cloud: String,

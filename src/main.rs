@@ -27,7 +27,8 @@ async fn main() -> anyhow::Result<()> {
             args.client_settings(),
             identity,
         )?
-        .with_secret_namespaces(args.secret_namespaces_allowed.clone()),
+        .with_secret_namespaces(args.secret_namespaces_allowed.clone())
+        .with_workspace_service_account(args.workspace_service_account.clone()),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let render = {

@@ -543,6 +543,7 @@ fn deployment_is_hardened_and_passes_the_operator_flags() {
             "--lease-namespace=$(POD_NAMESPACE)",
             "--cloud=AzurePublic",
             "--azure-identity=auto",
+            "--workspace-service-account=hipaa-workspace",
         ],
         "the default flags"
     );
@@ -757,6 +758,7 @@ fn cluster_role_grants_only_the_operators_own_kinds_events_and_crd_reads() {
         "apiextensions.k8s.io/customresourcedefinitions",
         "hipaa-operator.io/azurescopegrants",
         "/namespaces",
+        "/serviceaccounts/token",
     ]
     .into();
     for grant in &granted {
@@ -778,9 +780,18 @@ fn cluster_role_grants_only_the_operators_own_kinds_events_and_crd_reads() {
         "apiextensions.k8s.io/customresourcedefinitions:get",
         "hipaa-operator.io/azurescopegrants:watch",
         "/namespaces:get",
+        "/serviceaccounts/token:create",
     ] {
         assert!(granted.contains(needed), "the ClusterRole lacks {needed}");
     }
+    // Tokens only of the workspace ServiceAccount, by name.
+    let token_rule = role["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["resources"] == json!(["serviceaccounts/token"]))
+        .expect("the token rule");
+    assert_eq!(token_rule["resourceNames"], json!(["hipaa-workspace"]));
     for never in [
         "hipaa-operator.io/phistores:delete",
         "hipaa-operator.io/hipaaworkspaces:delete",

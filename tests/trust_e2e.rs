@@ -357,3 +357,121 @@ async fn a_status_the_operator_did_not_write_is_rewritten() {
     );
     e.ns.delete().await.expect("delete namespace");
 }
+
+/// A workspace's own identity is presented as a token of the ServiceAccount `hipaa-workspace` in
+/// the workspace's namespace. Entra (the simulator, as Azure does) accepts it only where the
+/// identity's federated credential names that namespace: team-b naming team-a's client id gets
+/// no token, even where an admin's grant wrongly lists the id for team-b.
+#[tokio::test]
+async fn a_workspace_identity_works_only_from_the_namespace_it_is_federated_to() {
+    const APP: &str = "3a4b5c6d-7e8f-4a9b-8c0d-1e2f3a4b5c6d";
+    const OBJECT: &str = "4b5c6d7e-8f9a-4b0c-9d1e-2f3a4b5c6d7e";
+    let sim = Sim::start().await;
+    let client = control_plane::shared().client().await.expect("client");
+    support::install_crds(&client).await;
+    let a = TestNamespace::create(&client, "fed-a").await.expect("ns");
+    let b = TestNamespace::create(&client, "fed-b").await.expect("ns");
+    // team-a's application, federated to team-a's workspace ServiceAccount, reads the group.
+    sim.admin(
+        reqwest::Method::POST,
+        "seed",
+        Some(json!({
+            "principals": [{
+                "objectId": OBJECT, "clientId": APP, "displayName": "team-a-app",
+                "type": "ServicePrincipal",
+                "federatedCredentials": [{
+                    "issuer": "https://kubernetes.default.svc.cluster.local",
+                    "subject": format!("system:serviceaccount:{}:hipaa-workspace", a.name)
+                }]
+            }],
+            "roleAssignments": [{"scope": EXAMPLE_SCOPE, "principalId": OBJECT,
+                                 "role": "Reader", "principalType": "ServicePrincipal"}]
+        })),
+    )
+    .await;
+    for ns in [&a.name, &b.name] {
+        let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+            Api::namespaced(client.clone(), ns);
+        accounts
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": "hipaa-workspace"}}))
+                    .expect("service account"),
+            )
+            .await
+            .expect("service account");
+    }
+    grant(
+        &client,
+        &a.name,
+        json!({"namespaces": [a.name], "scopes": [EXAMPLE_SCOPE], "identities": [APP]}),
+    )
+    .await;
+    // The admin's mistake: team-b's grant lists team-a's client id too.
+    grant(
+        &client,
+        &b.name,
+        json!({"namespaces": [b.name], "scopes": [TEAM_B_SCOPE], "identities": [APP]}),
+    )
+    .await;
+    let ws_a: Api<HipaaWorkspace> = Api::namespaced(client.clone(), &a.name);
+    let ws_b: Api<HipaaWorkspace> = Api::namespaced(client.clone(), &b.name);
+    ws_a.create(
+        &PostParams::default(),
+        &workspace("Audit", Some(json!({"clientId": APP}))),
+    )
+    .await
+    .expect("team-a workspace");
+    ws_b.create(
+        &PostParams::default(),
+        &marked_workspace("borrowed", "rg-team-b", "borrowedid", Some(APP)),
+    )
+    .await
+    .expect("team-b workspace");
+    let mut args = sim.operator_args();
+    args.extend([
+        "--leader-elect=false".to_string(),
+        "--watch-namespaces".to_string(),
+        format!("{},{}", a.name, b.name),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut operator = Operator::start("federated", &args, Sim::OPERATOR_ENV);
+    operator.wait_ready(Duration::from_secs(60));
+
+    // team-a's workspace reads Azure as team-a's application.
+    wait("team-a's identity reaches ARM", &operator, async || {
+        sim.requests()
+            .await
+            .iter()
+            .any(|r| r["caller"].as_str() == Some(OBJECT))
+            .then_some(())
+    })
+    .await;
+    // team-b's workspace gets no token: Entra finds no federated credential for its namespace.
+    let (status, reason, message) = wait("team-b refused by Entra", &operator, async || {
+        ws_ready(&ws_b, "borrowed")
+            .await
+            .filter(|(s, r, _)| s == "False" && r != "NotPermitted" && !r.is_empty())
+    })
+    .await;
+    assert_eq!(status, "False");
+    assert!(
+        message.contains(&format!("system:serviceaccount:{}:hipaa-workspace", b.name))
+            || message.contains("No matching federated identity record"),
+        "{reason}: {message}"
+    );
+    let borrowed: Vec<Value> = sim
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.to_ascii_lowercase().contains("borrowedid"))
+        })
+        .collect();
+    assert!(borrowed.is_empty(), "team-b reached ARM: {borrowed:?}");
+    assert!(operator.running(), "{}", operator.log_text());
+    a.delete().await.expect("delete");
+    b.delete().await.expect("delete");
+}

@@ -382,12 +382,12 @@ impl AzureClient {
                 self.inner.stats.record(key("error"), elapsed);
                 return Err(match e.kind() {
                     azure_core::error::ErrorKind::Credential => {
-                        AzureError::Credential(e.to_string())
+                        AzureError::Credential(super::error::with_causes(&e))
                     }
                     _ => AzureError::Transient {
                         operation: call.operation.to_string(),
                         resource: call.resource.to_string(),
-                        detail: e.to_string(),
+                        detail: super::error::with_causes(&e),
                     },
                 });
             }

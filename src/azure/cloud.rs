@@ -97,6 +97,16 @@ impl Cloud {
         }
     }
 
+    /// The audience Entra accepts on federated tokens in this cloud (workload identity
+    /// federation); custom clouds use the public one.
+    pub fn token_exchange_audience(&self) -> &'static str {
+        match self.name.as_str() {
+            "AzureUSGovernment" => "api://AzureADTokenExchangeUSGov",
+            "AzureChina" => "api://AzureADTokenExchangeChina",
+            _ => "api://AzureADTokenExchange",
+        }
+    }
+
     /// Azure US Government.
     pub fn azure_us_government() -> Cloud {
         Cloud {

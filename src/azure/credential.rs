@@ -16,6 +16,31 @@ use azure_identity::{
 use super::cloud::Cloud;
 use super::error::AzureError;
 
+/// Supplies the federated token that a [`Identity::FederatedAssertion`] presents to Entra (for
+/// a workspace: a token of a ServiceAccount in the workspace's own namespace). The Azure layer
+/// knows nothing of where it comes from.
+#[async_trait::async_trait]
+pub trait AssertionSource: Send + Sync + std::fmt::Debug {
+    /// A current assertion, or why none can be had (a message a person can act on).
+    async fn assertion(&self) -> Result<String, String>;
+}
+
+/// [`AssertionSource`] as azure_identity's client assertion.
+#[derive(Debug)]
+struct Assertion(Arc<dyn AssertionSource>);
+
+#[async_trait::async_trait]
+impl azure_identity::ClientAssertion for Assertion {
+    async fn secret(
+        &self,
+        _options: Option<azure_core::http::ClientMethodOptions<'_>>,
+    ) -> azure_core::Result<String> {
+        self.0.assertion().await.map_err(|why| {
+            azure_core::Error::with_message(azure_core::error::ErrorKind::Credential, why)
+        })
+    }
+}
+
 /// Which identity to authenticate as.
 #[derive(Clone)]
 pub enum Identity {
@@ -26,6 +51,13 @@ pub enum Identity {
         tenant_id: Option<String>,
         client_id: Option<String>,
         token_file: Option<PathBuf>,
+    },
+    /// A federated token from `source` exchanged for the Entra application `client_id`: a
+    /// workspace's identity, bound by its federated credential to one namespace's ServiceAccount.
+    FederatedAssertion {
+        tenant_id: String,
+        client_id: String,
+        source: Arc<dyn AssertionSource>,
     },
     /// An application with a client secret (read from a Kubernetes Secret, never a CR).
     ClientSecret {
@@ -61,6 +93,16 @@ impl std::fmt::Debug for Identity {
                 .field("tenant_id", tenant_id)
                 .field("client_id", client_id)
                 .finish_non_exhaustive(),
+            Identity::FederatedAssertion {
+                tenant_id,
+                client_id,
+                source,
+            } => f
+                .debug_struct("FederatedAssertion")
+                .field("tenant_id", tenant_id)
+                .field("client_id", client_id)
+                .field("source", source)
+                .finish(),
             Identity::ManagedIdentity { client_id } => f
                 .debug_struct("ManagedIdentity")
                 .field("client_id", client_id)
@@ -84,7 +126,9 @@ pub fn credential(
         cloud: Some(Arc::new(cloud.core_configuration())),
         ..ClientOptions::default()
     };
-    let failed = |what: &str, e: azure_core::Error| AzureError::Credential(format!("{what}: {e}"));
+    let failed = |what: &str, e: azure_core::Error| {
+        AzureError::Credential(format!("{what}: {}", super::error::with_causes(&e)))
+    };
     let credential: Arc<dyn TokenCredential> = match identity {
         Identity::WorkloadIdentity {
             tenant_id,
@@ -97,6 +141,17 @@ pub fn credential(
             token_file_path: token_file.clone(),
         }))
         .map_err(|e| failed("workload identity", e))?,
+        Identity::FederatedAssertion {
+            tenant_id,
+            client_id,
+            source,
+        } => azure_identity::ClientAssertionCredential::new(
+            tenant_id.clone(),
+            client_id.clone(),
+            Assertion(source.clone()),
+            Some(ClientAssertionCredentialOptions { client_options }),
+        )
+        .map_err(|e| failed("federated service-account token", e))?,
         Identity::ClientSecret {
             tenant_id,
             client_id,

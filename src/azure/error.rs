@@ -94,6 +94,25 @@ pub enum AzureError {
     InvalidId(#[from] super::id::IdError),
 }
 
+/// An error's message with every cause below it (`outer: inner: innermost`), each once: the
+/// innermost cause is what a person acts on (Entra's `AADSTS…` answer under a retry policy's
+/// "will not be retried", for example).
+pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+        if parts.len() >= 8 {
+            break;
+        }
+    }
+    parts.join(": ")
+}
+
 fn action_hint(action: Option<&str>) -> String {
     match action {
         Some(action) => format!(
@@ -319,6 +338,34 @@ pub fn role_for_action(action: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn the_innermost_cause_is_kept() {
+        let e = Layer(
+            "non-transport error occurred which will not be retried",
+            Some(Box::new(Layer(
+                "AADSTS7000215: Invalid client secret provided.",
+                None,
+            ))),
+        );
+        assert_eq!(
+            with_causes(&e),
+            "non-transport error occurred which will not be retried: AADSTS7000215: Invalid client secret provided."
+        );
+    }
 
     #[test]
     fn authorization_failed_names_the_action_and_the_role_to_grant() {

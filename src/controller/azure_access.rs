@@ -26,6 +26,10 @@ pub enum AccessError {
         "spec.identity.clientSecretRef needs spec.identity.clientId and a tenant (spec.identity.tenantId or the operator's AZURE_TENANT_ID)"
     )]
     Incomplete,
+    #[error(
+        "spec.identity.clientId needs a tenant: spec.identity.tenantId or the operator's AZURE_TENANT_ID"
+    )]
+    NoTenant,
     #[error("{0}")]
     Azure(#[from] crate::azure::AzureError),
 }
@@ -40,7 +44,13 @@ pub struct AzureAccess {
     http: reqwest::Client,
     clients: Mutex<HashMap<String, AzureClient>>,
     secret_namespaces: Vec<String>,
+    /// The ServiceAccount, in each workspace's namespace, whose tokens stand for the
+    /// workspace's own identity.
+    workspace_service_account: String,
 }
+
+/// The default name of the ServiceAccount whose tokens carry a workspace's identity.
+pub const WORKSPACE_SERVICE_ACCOUNT: &str = "hipaa-workspace";
 
 impl AzureAccess {
     pub fn new(
@@ -62,7 +72,17 @@ impl AzureAccess {
             http,
             clients: Mutex::new(HashMap::new()),
             secret_namespaces: Vec::new(),
+            workspace_service_account: WORKSPACE_SERVICE_ACCOUNT.into(),
         })
+    }
+
+    /// The ServiceAccount name whose tokens carry workspace identities (default
+    /// [`WORKSPACE_SERVICE_ACCOUNT`]).
+    pub fn with_workspace_service_account(mut self, name: String) -> AzureAccess {
+        if !name.trim().is_empty() {
+            self.workspace_service_account = name.trim().to_string();
+        }
+        self
     }
 
     /// Namespaces whose Secrets may hold workspace client secrets (none by default).
@@ -104,16 +124,31 @@ impl AzureAccess {
                     },
                 )
             }
+            // The workspace's own identity, through a token of a ServiceAccount in the
+            // workspace's namespace: Entra accepts it only where that identity's federated
+            // credential names `system:serviceaccount:<namespace>:<name>`, so another namespace
+            // naming the same client id gets nothing.
             Some(id) if id.client_id.is_some() => {
-                let client_id = id.client_id.clone();
-                let tenant_id = id.tenant_id.clone();
-                let key = format!("workload/{tenant_id:?}/{client_id:?}");
+                let client_id = id.client_id.clone().ok_or(AccessError::Incomplete)?;
+                let tenant_id = id
+                    .tenant_id
+                    .clone()
+                    .or_else(|| self.default_tenant.clone())
+                    .ok_or(AccessError::NoTenant)?;
+                let account = self.workspace_service_account.clone();
+                let key = format!("federated/{namespace}/{account}/{tenant_id}/{client_id}");
                 (
                     key,
-                    Identity::WorkloadIdentity {
+                    Identity::FederatedAssertion {
                         tenant_id,
                         client_id,
-                        token_file: None,
+                        source: Arc::new(ServiceAccountToken {
+                            kube: self.kube.clone(),
+                            namespace: namespace.clone(),
+                            name: account,
+                            audience: self.cloud.token_exchange_audience(),
+                            cached: Default::default(),
+                        }),
                     },
                 )
             }
@@ -200,3 +235,68 @@ fn fingerprint(secret: &str) -> u64 {
 
 /// Shared handle.
 pub type SharedAccess = Arc<AzureAccess>;
+
+/// Tokens of one ServiceAccount (TokenRequest, the cloud's token-exchange audience, one hour),
+/// kept until ten minutes before they expire.
+struct ServiceAccountToken {
+    kube: kube::Client,
+    namespace: String,
+    name: String,
+    audience: &'static str,
+    cached: tokio::sync::Mutex<Option<(String, std::time::Instant)>>,
+}
+
+impl std::fmt::Debug for ServiceAccountToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceAccountToken")
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+const TOKEN_SECONDS: i64 = 3600;
+
+#[async_trait::async_trait]
+impl crate::azure::credential::AssertionSource for ServiceAccountToken {
+    async fn assertion(&self) -> Result<String, String> {
+        use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        let mut cached = self.cached.lock().await;
+        if let Some((token, until)) = cached.as_ref()
+            && *until > std::time::Instant::now()
+        {
+            return Ok(token.clone());
+        }
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.kube.clone(), &self.namespace);
+        let request = TokenRequest {
+            spec: Some(TokenRequestSpec {
+                audiences: Some(vec![self.audience.to_string()]),
+                expiration_seconds: Some(TOKEN_SECONDS),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let (ns, name) = (&self.namespace, &self.name);
+        let made = accounts
+            .create_token_request(name, &Default::default(), &request)
+            .await
+            .map_err(|e| match e {
+                kube::Error::Api(s) if s.code == 404 => format!(
+                    "the ServiceAccount {ns}/{name} does not exist: create it, and give the workspace's Entra identity a federated credential with subject system:serviceaccount:{ns}:{name}"
+                ),
+                kube::Error::Api(s) if s.code == 403 => format!(
+                    "the operator may not request tokens of the ServiceAccount {ns}/{name} (RBAC serviceaccounts/token, limited to that name by the chart)"
+                ),
+                other => format!("a token of the ServiceAccount {ns}/{name}: {other}"),
+            })?;
+        let token = made
+            .status
+            .and_then(|s| s.token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| format!("the API server returned no token for {ns}/{name}"))?;
+        let keep = std::time::Duration::from_secs((TOKEN_SECONDS - 600) as u64);
+        *cached = Some((token.clone(), std::time::Instant::now() + keep));
+        Ok(token)
+    }
+}

@@ -109,13 +109,13 @@ pub const EXAMPLE_SCOPE: &str =
 /// The example workspace's client id.
 pub const EXAMPLE_CLIENT: &str = "8a9b0c1d-2e3f-4a5b-8c7d-9e0f1a2b3c4d";
 
-/// A grant of the example resource group to `namespace`: both identities, Enforce and
-/// irreversible changes allowed.
+/// A grant of the example resource group to `namespace`: the operator's identity and every
+/// application of the simulated estate, Enforce and irreversible changes allowed.
 pub fn example_grant(namespace: &str) -> serde_json::Value {
     json!({
         "namespaces": [namespace],
         "scopes": [EXAMPLE_SCOPE],
-        "identities": [EXAMPLE_CLIENT],
+        "identities": [EXAMPLE_CLIENT, super::sim::READER_CLIENT_ID, super::sim::LEGACY_CLIENT_ID],
         "allowOperatorIdentity": true,
         "allowEnforce": true,
         "allowIrreversible": true
