@@ -137,6 +137,8 @@ pub mod condition {
         pub const REMEDIATING: &str = "Remediating";
         pub const AZURE_UNAVAILABLE: &str = "AzureUnavailable";
         pub const FORBIDDEN: &str = "Forbidden";
+        /// A Key Vault refused the operator's network path (firewall or private link).
+        pub const VAULT_UNREACHABLE: &str = "VaultUnreachable";
         pub const WORKSPACE_NOT_FOUND: &str = "WorkspaceNotFound";
         pub const RESOURCE_NOT_FOUND: &str = "ResourceNotFound";
         pub const INVALID_SPEC: &str = "InvalidSpec";

@@ -37,6 +37,17 @@ pub enum AzureError {
         retry_after: Option<Duration>,
         message: String,
     },
+    /// Key Vault refused the caller's network path (`ForbiddenByFirewall`,
+    /// `ForbiddenByConnection`): a network prerequisite, never a missing role.
+    #[error(
+        "{operation} on {resource}: the vault refused the operator's network path ({code}: {message}); the operator must reach it through the vault's private endpoint (an Approved connection, and the privatelink.vaultcore zone linked to the operator's VNet so the vault name resolves to the private IP) or from an address in the vault's firewall rules"
+    )]
+    Unreachable {
+        operation: String,
+        resource: String,
+        code: String,
+        message: String,
+    },
     #[error("{operation} on {resource}: conflict ({code}: {message})")]
     Conflict {
         operation: String,
@@ -134,6 +145,8 @@ fn retry_hint(retry_after: Option<Duration>) -> String {
 pub enum ErrorClass {
     NotFound,
     Forbidden,
+    /// A network path refused (Key Vault's firewall or private link).
+    Unreachable,
     Unauthorized,
     Throttled,
     Conflict,
@@ -152,6 +165,7 @@ impl ErrorClass {
         match self {
             ErrorClass::NotFound => "not_found",
             ErrorClass::Forbidden => "forbidden",
+            ErrorClass::Unreachable => "unreachable",
             ErrorClass::Unauthorized => "unauthorized",
             ErrorClass::Throttled => "throttled",
             ErrorClass::Conflict => "conflict",
@@ -184,6 +198,7 @@ impl AzureError {
         match self {
             AzureError::NotFound { .. } => ErrorClass::NotFound,
             AzureError::Forbidden { .. } => ErrorClass::Forbidden,
+            AzureError::Unreachable { .. } => ErrorClass::Unreachable,
             AzureError::Unauthorized { .. } | AzureError::Credential(_) => ErrorClass::Unauthorized,
             AzureError::Throttled { .. } => ErrorClass::Throttled,
             AzureError::Conflict { .. } => ErrorClass::Conflict,
@@ -205,7 +220,7 @@ impl AzureError {
         retry_after: Option<Duration>,
         body: &[u8],
     ) -> AzureError {
-        let (code, message) = parse_error_body(body);
+        let (code, message, inner) = parse_error_body(body);
         let operation = operation.to_string();
         let resource = resource.to_string();
         match status {
@@ -218,6 +233,12 @@ impl AzureError {
             401 => AzureError::Unauthorized {
                 operation,
                 resource,
+                message,
+            },
+            403 if inner.as_deref().is_some_and(network_refusal) => AzureError::Unreachable {
+                operation,
+                resource,
+                code: inner.unwrap_or_default(),
                 message,
             },
             403 => AzureError::Forbidden {
@@ -262,15 +283,30 @@ impl AzureError {
     }
 }
 
+/// Key Vault's inner codes for a request refused because of where it came from.
+fn network_refusal(inner: &str) -> bool {
+    ["ForbiddenByFirewall", "ForbiddenByConnection"]
+        .iter()
+        .any(|c| inner.eq_ignore_ascii_case(c))
+}
+
 /// ARM's `{"error": {"code", "message"}}`, Insights' flat `{"code", "message"}`, or Key Vault's
-/// `{"error": {"code", "message"}}`; anything else becomes an `Unknown` code.
-fn parse_error_body(body: &[u8]) -> (String, String) {
+/// `{"error": {"code", "message", "innererror": {"code"}}}` (code, message, inner code);
+/// anything else becomes an `Unknown` code.
+fn parse_error_body(body: &[u8]) -> (String, String, Option<String>) {
+    #[derive(Deserialize)]
+    struct Inner {
+        #[serde(default)]
+        code: Option<String>,
+    }
     #[derive(Deserialize)]
     struct Detail {
         #[serde(default)]
         code: Option<String>,
         #[serde(default)]
         message: Option<String>,
+        #[serde(default)]
+        innererror: Option<Inner>,
     }
     #[derive(Deserialize)]
     struct Envelope {
@@ -284,12 +320,13 @@ fn parse_error_body(body: &[u8]) -> (String, String) {
             (
                 detail.code.unwrap_or_else(|| "Unknown".into()),
                 detail.message.unwrap_or_default(),
+                detail.innererror.and_then(|i| i.code),
             )
         }
         Err(_) => {
             let text = String::from_utf8_lossy(body);
             let text: String = text.chars().take(300).collect();
-            ("Unknown".into(), text)
+            ("Unknown".into(), text, None)
         }
     }
 }
@@ -350,6 +387,34 @@ mod tests {
         fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
             self.1.as_deref().map(|l| l as _)
         }
+    }
+
+    /// A vault that refuses the network path is a network prerequisite (VaultUnreachable), not
+    /// a missing role; a vault that refuses the caller's rights stays Forbidden with the role.
+    #[test]
+    fn key_vault_network_refusals_are_not_missing_roles() {
+        for inner in ["ForbiddenByFirewall", "ForbiddenByConnection"] {
+            let body = format!(
+                r#"{{"error": {{"code": "Forbidden", "message": "Client address is not authorized and caller is not a trusted service.", "innererror": {{"code": "{inner}"}}}}}}"#
+            );
+            let e = AzureError::from_response(
+                "GetKey",
+                "https://kv/keys/k",
+                403,
+                None,
+                body.as_bytes(),
+            );
+            assert_eq!(e.class(), ErrorClass::Unreachable, "{inner}");
+            let text = e.to_string();
+            assert!(
+                text.contains(inner) && text.contains("private endpoint"),
+                "{text}"
+            );
+            assert!(!text.contains("grant the identity"), "{text}");
+        }
+        let rbac = br#"{"error": {"code": "Forbidden", "message": "Caller is not authorized. Action: 'Microsoft.KeyVault/vaults/keys/read'", "innererror": {"code": "ForbiddenByRbac"}}}"#;
+        let e = AzureError::from_response("GetKey", "https://kv/keys/k", 403, None, rbac);
+        assert_eq!(e.class(), ErrorClass::Forbidden);
     }
 
     #[test]

@@ -45,6 +45,7 @@ impl From<AzureError> for Failure {
         let reason = match e.class() {
             ErrorClass::NotFound => reason::RESOURCE_NOT_FOUND,
             ErrorClass::Forbidden | ErrorClass::Unauthorized => reason::FORBIDDEN,
+            ErrorClass::Unreachable => reason::VAULT_UNREACHABLE,
             ErrorClass::Invalid | ErrorClass::Configuration => reason::INVALID_SPEC,
             _ => reason::AZURE_UNAVAILABLE,
         };

@@ -129,6 +129,11 @@ pub fn evaluate(expect: &VaultExpectations, obs: &VaultObservation) -> Vec<Findi
         )
         .with_message("the workspace has no spec.privateNetworking.subnetId to place one in")
     };
+    let endpoint_approved = endpoint.found == Found::Compliant;
+    let access_policies = at(&v, "properties.accessPolicies")
+        .and_then(Value::as_array)
+        .map(Vec::len)
+        .unwrap_or(0);
     let tag = expect
         .classification_tag
         .as_ref()
@@ -141,23 +146,22 @@ pub fn evaluate(expect: &VaultExpectations, obs: &VaultObservation) -> Vec<Findi
             "enablePurgeProtection=true",
             format!("enablePurgeProtection={purge}"),
         ),
-        Finding::check(
-            "kv.rbac-authorization",
-            rbac,
-            "enableRbacAuthorization=true",
-            format!("enableRbacAuthorization={rbac}"),
-        ),
+        rbac_finding(rbac, access_policies),
         Finding::check(
             "kv.public-network-disabled",
             public.eq_ignore_ascii_case("Disabled"),
             "Disabled",
             public,
         ),
-        Finding::check(
-            "kv.firewall-default-deny",
-            default_action.eq_ignore_ascii_case("Deny") && ip_rules == 0,
-            "defaultAction=Deny, no ipRules, bypass=AzureServices for customer-managed-key consumers",
-            format!("defaultAction={default_action}, {ip_rules} ipRules"),
+        behind_endpoint(
+            Finding::check(
+                "kv.firewall-default-deny",
+                default_action.eq_ignore_ascii_case("Deny") && ip_rules == 0,
+                "defaultAction=Deny, no ipRules, bypass=AzureServices for customer-managed-key consumers",
+                format!("defaultAction={default_action}, {ip_rules} ipRules"),
+            ),
+            expect,
+            endpoint_approved,
         ),
         endpoint,
         common::diagnostics(
@@ -169,6 +173,58 @@ pub fn evaluate(expect: &VaultExpectations, obs: &VaultObservation) -> Vec<Findi
     out.extend(tag);
     out
 }
+/// `kv.rbac-authorization`. Turning RBAC on makes every access policy stop working at once:
+/// with access policies present the switch would lock their holders out (the operator among
+/// them, when it reaches keys through a policy), so it is reported, not made, until the policies
+/// are gone (moved to role assignments).
+fn rbac_finding(rbac: bool, access_policies: usize) -> Finding {
+    let f = Finding::check(
+        "kv.rbac-authorization",
+        rbac,
+        "enableRbacAuthorization=true",
+        format!("enableRbacAuthorization={rbac}, {access_policies} access policies"),
+    );
+    if !rbac && access_policies > 0 {
+        f.with_message(format!(
+            "not switched: the vault has {access_policies} access policies, which stop working the moment RBAC authorization is on (a lock-out); give each holder the equivalent Key Vault role (Crypto User/Officer, Secrets User/Officer, Certificates Officer) at the vault, remove the policies, and the operator switches it; or exempt this control"
+        ))
+    } else {
+        f
+    }
+}
+
+/// A network control the operator closes only behind an Approved private endpoint: before it, a
+/// closed vault shuts out the operator and every client that reaches it over the public path.
+fn behind_endpoint(f: Finding, expect: &VaultExpectations, endpoint_approved: bool) -> Finding {
+    if f.found == Found::Compliant || (expect.private_networking && endpoint_approved) {
+        f
+    } else if !expect.private_networking {
+        f.with_message("not closed: without a private endpoint (spec.privateNetworking.subnetId) a closed firewall locks out the operator and every client; add the subnet, or exempt this control after allowing your clients another way")
+    } else {
+        f.with_message("closed once the vault's private endpoint is Approved (kv.private-endpoint): before that a closed firewall locks out the operator and every client")
+    }
+}
+
+/// Whether the vault has an Approved private endpoint for `vault` (as `kv.private-endpoint`
+/// reads it).
+fn endpoint_approved(obs: &VaultObservation) -> bool {
+    common::private_endpoint(
+        "kv.private-endpoint",
+        &json!({ "properties": obs.vault.properties }),
+        &obs.endpoint_groups,
+        &["vault".to_string()],
+    )
+    .found
+        == Found::Compliant
+}
+
+/// Whether the vault's access policies block turning RBAC authorization on.
+fn has_access_policies(obs: &VaultObservation) -> bool {
+    at(&obs.vault.properties, "accessPolicies")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+}
+
 /// Adds to `plan` the fewest vault writes that fix the drifted, automatically remediable
 /// findings of `to_fix`: one PATCH, the private endpoint, the diagnostic setting.
 pub fn plan(
@@ -178,9 +234,9 @@ pub fn plan(
     plan: &mut Plan,
 ) {
     let drifted = |id: &str| super::plan::remediable(to_fix, id);
-    let endpoint_ok = !to_fix
-        .iter()
-        .any(|f| f.id() == "kv.private-endpoint" && f.found != Found::Compliant);
+    // From what was read, not from `to_fix`: an exempt or paused endpoint finding is not in
+    // `to_fix`, and the endpoint is still not there.
+    let endpoint_ok = expect.private_networking && endpoint_approved(obs);
 
     // The vault: one PATCH with every drifted property.
     let mut vault = serde_json::Map::new();
@@ -195,16 +251,18 @@ pub fn plan(
         vault.insert("enablePurgeProtection".into(), json!(true));
         vault_fixes.push("kv.purge-protection");
     }
-    if drifted("kv.rbac-authorization") {
+    // Never over live access policies: their holders would be locked out.
+    if drifted("kv.rbac-authorization") && !has_access_policies(obs) {
         vault.insert("enableRbacAuthorization".into(), json!(true));
         vault_fixes.push("kv.rbac-authorization");
     }
     // Public access goes off only once the private endpoint is in place.
-    if drifted("kv.public-network-disabled") && endpoint_ok && expect.private_networking {
+    if drifted("kv.public-network-disabled") && endpoint_ok {
         vault.insert("publicNetworkAccess".into(), json!("Disabled"));
         vault_fixes.push("kv.public-network-disabled");
     }
-    if drifted("kv.firewall-default-deny") {
+    // The firewall closes only behind an Approved private endpoint, like public access.
+    if drifted("kv.firewall-default-deny") && endpoint_ok {
         let current = obs
             .vault
             .properties
@@ -286,6 +344,64 @@ pub(crate) mod tests {
             diagnostics: vec![],
             endpoint_groups: BTreeMap::new(),
         }
+    }
+
+    fn state<'a>(f: &'a [Finding], id: &str) -> &'a Finding {
+        f.iter().find(|f| f.id() == id).expect(id)
+    }
+
+    /// Neither the firewall nor RBAC authorization is switched where it would lock someone
+    /// out: the firewall only behind an Approved private endpoint, RBAC only once no access
+    /// policy is left.
+    #[test]
+    fn no_switch_locks_the_operator_or_clients_out() {
+        let mut obs = recorded();
+        obs.vault.properties["enableRbacAuthorization"] = json!(false);
+        obs.vault.properties["accessPolicies"] = json!([{
+            "tenantId": "00000000-0000-0000-0000-000000000000",
+            "objectId": "00000000-0000-0000-0000-000000000001",
+            "permissions": {"keys": ["get", "wrapKey", "unwrapKey"]}
+        }]);
+        obs.vault.properties["networkAcls"] = json!({"defaultAction": "Allow", "ipRules": []});
+        obs.vault.properties["privateEndpointConnections"] = json!([]);
+        let findings = evaluate(&expect(), &obs);
+        let to_fix: Vec<&Finding> = findings.iter().collect();
+        for id in ["kv.rbac-authorization", "kv.firewall-default-deny"] {
+            assert_eq!(state(&findings, id).found, Found::Drifted, "{id}");
+            assert!(
+                state(&findings, id).message.is_some(),
+                "{id} says why it waits"
+            );
+        }
+        let mut plan = Plan::default();
+        super::plan(&expect(), &obs, &to_fix, &mut plan);
+        let body = plan
+            .writes
+            .iter()
+            .map(|w| format!("{w:?}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(!body.contains("enableRbacAuthorization"), "{body}");
+        assert!(!body.contains("defaultAction"), "{body}");
+        assert!(!body.contains("publicNetworkAccess"), "{body}");
+        assert!(!plan.remediates.contains(&"kv.firewall-default-deny"));
+
+        // Once the policies are gone and the endpoint is Approved, both are fixed.
+        obs.vault.properties["accessPolicies"] = json!([]);
+        let pe =
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/kv-pe";
+        obs.vault.properties["privateEndpointConnections"] = json!([{
+            "properties": {"privateEndpoint": {"id": pe},
+                           "privateLinkServiceConnectionState": {"status": "Approved"}}
+        }]);
+        obs.endpoint_groups = [(pe.to_string(), vec!["vault".to_string()])].into();
+        let findings = evaluate(&expect(), &obs);
+        let to_fix: Vec<&Finding> = findings.iter().collect();
+        let mut plan = Plan::default();
+        super::plan(&expect(), &obs, &to_fix, &mut plan);
+        let body = format!("{:?}", plan.writes);
+        assert!(body.contains("enableRbacAuthorization"), "{body}");
+        assert!(body.contains("defaultAction"), "{body}");
     }
 
     #[test]

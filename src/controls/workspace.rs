@@ -683,10 +683,9 @@ pub(crate) mod tests {
             unreachable!()
         };
         assert_eq!(body["properties"]["enablePurgeProtection"], json!(true));
-        assert_eq!(
-            body["properties"]["networkAcls"]["defaultAction"],
-            json!("Deny")
-        );
+        // Neither the firewall nor public access closes before the vault's endpoint is
+        // Approved: that would lock the operator and every client out.
+        assert!(body["properties"].get("networkAcls").is_none(), "{body}");
         assert!(
             body["properties"].get("publicNetworkAccess").is_none(),
             "{body}"
