@@ -91,8 +91,13 @@ impl AzureAccess {
         self
     }
 
-    /// The client for `workspace`'s identity.
-    pub async fn client_for(&self, workspace: &HipaaWorkspace) -> Result<AzureClient, AccessError> {
+    /// The client for `workspace`'s identity. Only with the workspace's [`Permit`], which only
+    /// [`super::trust`] makes from the admins' grants: without a grant there is no client.
+    pub async fn client_for(
+        &self,
+        workspace: &HipaaWorkspace,
+        _permit: &super::trust::Permit,
+    ) -> Result<AzureClient, AccessError> {
         let namespace = workspace.metadata.namespace.clone().unwrap_or_default();
         let identity = workspace.spec.identity.as_ref();
         let (key, identity) = match identity {

@@ -344,17 +344,20 @@ async fn sweep(ctx: &Context, ws: &HipaaWorkspace, key: &str) {
     let mut rows: HashMap<String, RowPrints> = HashMap::with_capacity(ids.len());
     // No sweep for a workspace no grant covers any more: its stores are woken, and their own
     // reconciles refuse them and drop their baselines.
-    if let Err(refusal) = super::trust::permit_of(ctx, ws).await {
-        tracing::info!(
-            workspace = key,
-            reason = refusal.reason,
-            "no sweep: {}",
-            refusal.message
-        );
-        ctx.drift.wake(targets.into_iter().map(|(s, _, _)| s));
-        return;
-    }
-    let read = match ctx.azure.client_for(ws).await {
+    let permit = match super::trust::permit_of(ctx, ws).await {
+        Ok(permit) => permit,
+        Err(refusal) => {
+            tracing::info!(
+                workspace = key,
+                reason = refusal.reason,
+                "no sweep: {}",
+                refusal.message
+            );
+            ctx.drift.wake(targets.into_iter().map(|(s, _, _)| s));
+            return;
+        }
+    };
+    let read = match ctx.azure.client_for(ws, &permit).await {
         Ok(client) => client
             .envelopes(&ids, |row| {
                 let Some(id) = row["id"].as_str().map(str::to_ascii_lowercase) else {

@@ -147,6 +147,15 @@ fn slim_status(status: &mut PhiStoreStatus) {
     }
 }
 
+/// The review cycles the store's status records as the operator's.
+fn cycle_records(store: &PhiStore) -> Vec<CycleRef> {
+    store
+        .status
+        .as_ref()
+        .map(|s| s.review_cycles.clone())
+        .unwrap_or_default()
+}
+
 /// A fingerprint of a store's status as the cache keeps it ([`slim`]), the same for the full
 /// object and the cached one: after its own write the operator records it, so a status that
 /// someone else wrote (a forged `Ready=True`, say) ends the quiet exits and is rewritten by the
@@ -236,6 +245,7 @@ async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reconc
     // such as a `Remediated` state: read the store itself.
     let api: Api<PhiStore> =
         Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
+    let cached_cycles = cycle_records(&store);
     let Some(store) = api.get_opt(&store.name_any()).await?.map(Arc::new) else {
         ctx.drift.forget(&ObjectRef::from_obj(&*store));
         return Ok(Action::await_change());
@@ -271,9 +281,11 @@ async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reconc
     );
     let interval =
         duration::parse(&workspace.spec.drift_check_interval).unwrap_or(Duration::from_secs(3600));
+    // The cycles listed from the cache count only when the cache knew the cycles the store
+    // itself records: a cycle opened a moment ago would otherwise be missed, and opened again.
     let reviews = match listed {
-        Some(reviews) => reviews,
-        None => review::cycles(&ctx, &store).await?,
+        Some(reviews) if cached_cycles == cycle_records(&store) => reviews,
+        _ => review::cycles(&ctx, &store).await?,
     };
     let inputs = inputs_of(&store, &workspace, mode, review::cycles_digest(&reviews));
     if let Some(action) = quiet(&store, &ctx, &workspace, &reviews, mode, interval, inputs) {
@@ -425,7 +437,7 @@ async fn storage_pass(
     interval: Duration,
 ) -> Result<Action, Failure> {
     let ws = &observed.workspace;
-    let azure = ctx.azure.client_for(ws).await?;
+    let azure = ctx.azure.client_for(ws, &observed.permit).await?;
     let id = &store.spec.resource.id;
     let account = match azure.get_storage_account(id).await {
         Ok(a) => a,
@@ -536,11 +548,16 @@ async fn conclude(
     pass: Pass,
     findings: Vec<Finding>,
     applied: Result<Vec<&'static str>, AzureError>,
-    access: review::AccessOutcome,
+    mut access: review::AccessOutcome,
     seen: Seen,
 ) -> Result<Action, Failure> {
     // The same conflicts the plan left alone.
     let conflict = pass.conflicts(&findings);
+    // A failed removal of unreviewed access is a failed remediation like any other.
+    let applied = match (applied, access.removal_error.take()) {
+        (Ok(_), Some(e)) => Err(e),
+        (applied, _) => applied,
+    };
     let (remediated, apply_error) = match applied {
         Ok(mut ids) => {
             ids.extend(access.remediated.iter().copied());
@@ -629,7 +646,7 @@ async fn arm_pass(
     interval: Duration,
 ) -> Result<Action, Failure> {
     let ws = &observed.workspace;
-    let azure = ctx.azure.client_for(ws).await?;
+    let azure = ctx.azure.client_for(ws, &observed.permit).await?;
     let id = &store.spec.resource.id;
     let kind = store.spec.resource.kind;
     let tag = classification_tag(ws);
@@ -1604,8 +1621,10 @@ async fn cleanup(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reco
     };
     // Cleanup writes to Azure like any pass: only inside what a grant allows, and never for a
     // store that was not the resource's governing one (what it would delete is another's).
-    if let Err(refusal) = trust::check_store(&ctx, &store, &ws).await {
-        pipeline::publish(
+    let permit = match trust::check_store(&ctx, &store, &ws).await {
+        Ok(permit) => permit,
+        Err(refusal) => {
+            pipeline::publish(
             &ctx,
             &store.object_ref(&()),
             EventType::Warning,
@@ -1616,9 +1635,10 @@ async fn cleanup(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reco
                 refusal.reason, refusal.message
             ),
         )
-        .await;
-        return Ok(Action::await_change());
-    }
+            .await;
+            return Ok(Action::await_change());
+        }
+    };
     let id = store.spec.resource.id.clone();
     // The workspace's own vault keeps what the workspace controller made for it.
     let shared = id.eq_ignore_ascii_case(&ws.spec.key_vault.resource_id);
@@ -1642,7 +1662,7 @@ async fn cleanup(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reco
         _ => return Ok(Action::await_change()),
     };
     let result: Result<(), Failure> = async {
-        let azure = ctx.azure.client_for(&ws).await?;
+        let azure = ctx.azure.client_for(&ws, &permit).await?;
         let name = id.rsplit('/').next().unwrap_or_default();
         for group in groups {
             azure

@@ -59,6 +59,9 @@ pub struct AccessOutcome {
     pub changes_in: Option<Duration>,
     /// The store's cycles as the pass left them, for `status.reviewCycles`.
     pub cycle_refs: Vec<crate::api::phistore::CycleRef>,
+    /// A removal of unreviewed access that failed: reported as a failed remediation, after
+    /// the cycles (one opened in this pass included) are recorded.
+    pub removal_error: Option<AzureError>,
 }
 
 fn cadence(ws: &HipaaWorkspace) -> (Duration, Duration) {
@@ -288,6 +291,7 @@ pub async fn access_pass(
     // Access that appeared since the last completed review, removed only when the workspace
     // opts in and the mode is Enforce.
     let mut remediated = Vec::new();
+    let mut removal_error = None;
     let remove_unreviewed = ws
         .spec
         .access_review
@@ -309,13 +313,20 @@ pub async fn access_pass(
             .filter(|a| !a.break_glass)
             .filter(|a| governed(ws).iter().any(|g| access::within(&a.scope, g)))
             .collect();
-        for a in &unreviewed {
-            // `current` is the operator's own list from Azure; its ids parse or nothing is sent.
-            let id = RoleAssignmentId::parse(&a.role_assignment_id).map_err(AzureError::from)?;
-            azure.delete_role_assignment(&id).await?;
+        let removed: Result<(), AzureError> = async {
+            for a in &unreviewed {
+                // `current` is the operator's own list from Azure; its ids parse or nothing is
+                // sent.
+                let id = RoleAssignmentId::parse(&a.role_assignment_id)?;
+                azure.delete_role_assignment(&id).await?;
+            }
+            Ok(())
         }
-        if !unreviewed.is_empty() {
-            remediated.push("access.unreviewed-assignment");
+        .await;
+        match removed {
+            Ok(()) if !unreviewed.is_empty() => remediated.push("access.unreviewed-assignment"),
+            Ok(()) => {}
+            Err(e) => removal_error = Some(e),
         }
     }
 
@@ -356,6 +367,7 @@ pub async fn access_pass(
         cycles: cycles_digest(&reviews),
         changes_in,
         cycle_refs: cycle_refs(&reviews),
+        removal_error,
     })
 }
 
@@ -568,7 +580,11 @@ async fn reconcile_inner(
         }
         ready = match act_on_decisions(&review, store, &ctx, &mut status).await {
             Ok(message) => (true, "Completed", message),
-            Err(f) => (false, "RemovalFailed", f.message),
+            Err(f) => (
+                false,
+                "RemovalFailed",
+                format!("{}: {}", f.reason, f.message),
+            ),
         };
     }
     status.conditions = vec![report::condition(
@@ -655,8 +671,12 @@ async fn act_on_decisions(
             status.removed.len()
         ));
     }
-    let mode = ws.spec.mode.strictest(store.spec.mode.unwrap_or_default());
-    let azure = ctx.azure.client_for(&ws).await?;
+    // No grant, no Azure request: the same checks as the store's own pass.
+    let permit = super::trust::check_store(ctx, store, &ws)
+        .await
+        .map_err(|r| Failure::new(r.reason, r.message))?;
+    let mode = permit.mode(ws.spec.mode.strictest(store.spec.mode.unwrap_or_default()));
+    let azure = ctx.azure.client_for(&ws, &permit).await?;
     let reaching = azure
         .role_assignments_reaching(&store.spec.resource.id)
         .await?;

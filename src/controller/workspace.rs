@@ -404,7 +404,7 @@ async fn safeguards(ws: &HipaaWorkspace, ctx: &Context, pass: &Pass) -> Result<D
     let permit = trust::permit_of(ctx, ws)
         .await
         .map_err(|r| Failure::new(r.reason, r.message))?;
-    let azure = ctx.azure.client_for(ws).await?;
+    let azure = ctx.azure.client_for(ws, &permit).await?;
     let expect = expectations(ws, &permit);
     let (obs, location) = observe(ws, &azure, &expect).await?;
     let findings = controls::evaluate(&expect, &obs);
