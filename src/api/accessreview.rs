@@ -99,7 +99,7 @@ pub struct AccessReviewSpec {
 pub struct ReviewedAssignment {
     /// ARM id of the role assignment.
     #[schemars(length(min = 1, max = 1024))]
-    #[x_kube(validation = Rule::new(format!("self.matches('(?i)/providers/Microsoft\\\\.Authorization/roleAssignments/{}$')", rules::GUID)).message(Message::Message("roleAssignmentId must end with /providers/Microsoft.Authorization/roleAssignments/{GUID}".into())))]
+    #[x_kube(validation = Rule::new(format!("{} && self.matches('(?i)^(/[-a-z0-9._()]+)*/providers/Microsoft\\\\.Authorization/roleAssignments/{}$')", rules::ASCII_ONLY, rules::GUID)).message(Message::Message("roleAssignmentId must be a role assignment id: a scope followed by /providers/Microsoft.Authorization/roleAssignments/{GUID}, in ASCII, with nothing after it".into())))]
     pub role_assignment_id: String,
     /// The principal's Entra object id (a GUID).
     #[schemars(length(min = 36, max = 36))]
@@ -112,6 +112,7 @@ pub struct ReviewedAssignment {
     pub role_name: String,
     /// The scope the assignment was made at (the store, or a parent scope it inherits from).
     #[schemars(length(max = 1024))]
+    #[x_kube(validation = Rule::new(format!("self == '/' || ({} && self.matches('(?i)^(/[-a-z0-9._()]+)+$'))", rules::ASCII_ONLY)).message(Message::Message("scope must be an Azure scope: / or /subscriptions/{id}[/resourceGroups/{name}[/providers/...]], in ASCII".into())))]
     pub scope: String,
     /// Whether the role grants data actions (reading or writing PHI), not only control-plane
     /// actions.

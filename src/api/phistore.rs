@@ -248,7 +248,7 @@ fn kind_matches_id_rule() -> Rule {
     let mut expr = String::from("false");
     for kind in ResourceKind::ALL.iter().rev() {
         expr = format!(
-            "self.kind == '{}' ? self.id.matches('{}{}$') : ({expr})",
+            "self.kind == '{}' ? (self.id.matches('^[!-~]+$') && self.id.matches('{}{}$')) : ({expr})",
             kind.as_str(),
             rules::arm_prefix(),
             kind.id_pattern()
@@ -297,7 +297,7 @@ pub struct AzureResourceRef {
     /// The ARM resource ID, e.g.
     /// `/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Storage/storageAccounts/{name}`.
     #[schemars(length(min = 1, max = 512))]
-    #[x_kube(validation = Rule::new(format!("self.matches('{}')", rules::arm_prefix())).message(Message::Message("id must be an Azure resource ID: /subscriptions/{subscription GUID}/resourceGroups/{group}/providers/{namespace}/{type}/{name}".into())))]
+    #[x_kube(validation = Rule::new(format!("{} && self.matches('{}')", rules::ASCII_ONLY, rules::arm_prefix())).message(Message::Message("id must be an Azure resource ID in ASCII: /subscriptions/{subscription GUID}/resourceGroups/{group}/providers/{namespace}/{type}/{name}".into())))]
     #[x_kube(validation = Rule::new("!self.contains('/../') && !self.contains('/./') && !self.contains('//') && !self.endsWith('/')").message(Message::Message("id must not contain empty, '.' or '..' segments or a trailing '/'".into())))]
     pub id: String,
 }

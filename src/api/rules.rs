@@ -15,7 +15,13 @@ pub const GUID: &str =
 /// not ending with a period.
 pub const RESOURCE_GROUP: &str = "[-a-zA-Z0-9._()]{0,89}[-a-zA-Z0-9_()]";
 
-/// `/subscriptions/{guid}/resourceGroups/{group}/providers/`, matched case-insensitively as ARM does.
+/// An expression true when `self` is printable ASCII only. Every rule that matches Azure names and
+/// ids case-insensitively checks it first: RE2's `(?i)` folds Unicode look-alikes (the Kelvin sign
+/// `\u{212A}` to `k`, the long s `\u{17F}` to `s`), which Azure then refuses.
+pub const ASCII_ONLY: &str = "self.matches('^[!-~]+$')";
+
+/// `/subscriptions/{guid}/resourceGroups/{group}/providers/`, matched case-insensitively as ARM does
+/// (combine with [`ASCII_ONLY`]).
 pub fn arm_prefix() -> String {
     format!("(?i)^/subscriptions/{GUID}/resourcegroups/{RESOURCE_GROUP}/providers/")
 }
@@ -30,11 +36,14 @@ pub fn guid(field: &str) -> Rule {
 /// The rule for a field that must be the ARM id of one resource type, e.g.
 /// `Microsoft.KeyVault/vaults/{name}` with the name's own character rules.
 pub fn resource_id(field: &str, type_pattern: &str, example: &str) -> Rule {
-    Rule::new(format!("self.matches('{}{}$')", arm_prefix(), type_pattern)).message(
-        Message::Message(format!(
-            "{field} must be an Azure resource ID of the form /subscriptions/{{subscription}}/resourceGroups/{{group}}/providers/{example}"
-        )),
-    )
+    Rule::new(format!(
+        "{ASCII_ONLY} && self.matches('{}{}$')",
+        arm_prefix(),
+        type_pattern
+    ))
+    .message(Message::Message(format!(
+        "{field} must be an Azure resource ID of the form /subscriptions/{{subscription}}/resourceGroups/{{group}}/providers/{example}, in ASCII"
+    )))
 }
 
 /// The regular expression of a positive ISO-8601 duration (`PT1H`, `P90D`, `P1Y2M`, `PT30M`).
@@ -95,11 +104,15 @@ pub fn object_name(field: &str) -> Rule {
     )))
 }
 
-/// The rule for a free-text field that must say something (not only white space).
+/// The rule for a free-text field that must say something a person can read: at least one
+/// character that is not white space, a Unicode separator (such as the no-break space), a format
+/// character (such as the zero-width space) or a control character.
 pub fn not_blank(field: &str) -> Rule {
-    Rule::new("self.matches('[^ \\t\\n\\r]')").message(Message::Message(format!(
-        "{field} must not be empty or blank"
-    )))
+    Rule::new("self.matches('[^\\\\s\\\\pZ\\\\p{Cf}\\\\p{Cc}]')").message(Message::Message(
+        format!(
+            "{field} must not be empty or blank (white space, no-break or zero-width spaces only)"
+        ),
+    ))
 }
 
 /// The rule that makes a field immutable once set.

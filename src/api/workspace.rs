@@ -320,7 +320,7 @@ fn zone_ids_rule() -> kube::core::cel::Rule {
         "Microsoft.Network/privateDnsZones/{zone}",
     );
     kube::core::cel::Rule {
-        rule: format!("self.all(z, {})", single.rule.replacen("self.", "z.", 1)),
+        rule: format!("self.all(z, {})", single.rule.replace("self.", "z.")),
         ..single
     }
 }

@@ -34,7 +34,7 @@ pub const AUDIT_GROUPS: &[&str] = &[
     "BATCH_COMPLETED_GROUP",
 ];
 /// Six years, in days (`sql.audit-retention-6y`); `0` means unlimited.
-const SIX_YEARS_DAYS: i64 = 2192;
+use super::workspace::SIX_YEARS_DAYS;
 
 /// SQL controls this module does not evaluate, and why.
 pub const NOT_YET_EVALUATED: &[(&str, &str)] = &[(

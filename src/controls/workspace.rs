@@ -113,7 +113,25 @@ pub struct ArchiveExpectations {
     pub lock_not_granted: bool,
 }
 
+/// Six years in days (2192, leap days included): 45 CFR 164.316(b)(2)(i)'s retention, the floor
+/// of `law.retention-6y` and `storage.immutable-audit-archive`. A spec may raise it, never lower
+/// it.
+pub const SIX_YEARS_DAYS: i64 = 2192;
+
+impl WorkspaceExpectations {
+    /// The audit tables' total retention the control requires: the spec's, never below the
+    /// HIPAA floor.
+    pub fn total_retention(&self) -> i64 {
+        self.total_retention_in_days.max(SIX_YEARS_DAYS)
+    }
+}
+
 impl ArchiveExpectations {
+    /// The immutability period the control requires: the spec's, never below the HIPAA floor.
+    pub fn required_days(&self) -> i64 {
+        self.retention_days.max(SIX_YEARS_DAYS)
+    }
+
     pub fn container_id(&self) -> String {
         format!(
             "{}/blobServices/default/containers/{}",
@@ -218,7 +236,7 @@ fn log_analytics(expect: &WorkspaceExpectations, obs: &WorkspaceObservation) -> 
                 let total = at(&t.properties, "totalRetentionInDays")
                     .and_then(Value::as_i64)
                     .unwrap_or(retention);
-                if total < expect.total_retention_in_days {
+                if total < expect.total_retention() {
                     short.push(format!("{table}: totalRetentionInDays={total}"));
                 }
             }
@@ -230,13 +248,13 @@ fn log_analytics(expect: &WorkspaceExpectations, obs: &WorkspaceObservation) -> 
         format!(
             "retentionInDays>={} and totalRetentionInDays>={} on {}",
             expect.retention_in_days,
-            expect.total_retention_in_days,
+            expect.total_retention(),
             expect.audit_tables.join(", ")
         ),
         if short.is_empty() {
             format!(
                 "retentionInDays={retention}; audit tables at totalRetentionInDays>={}",
-                expect.total_retention_in_days
+                expect.total_retention()
             )
         } else {
             short.join("; ")
@@ -318,7 +336,7 @@ fn log_analytics(expect: &WorkspaceExpectations, obs: &WorkspaceObservation) -> 
 fn immutable_archive(archive: &ArchiveExpectations, obs: &WorkspaceObservation) -> Finding {
     let expected = format!(
         "immutabilityPeriodSinceCreationInDays>={}, state=Locked",
-        archive.retention_days
+        archive.required_days()
     );
     let id = "storage.immutable-audit-archive";
     if obs.archive_container.is_none() {
@@ -337,11 +355,11 @@ fn immutable_archive(archive: &ArchiveExpectations, obs: &WorkspaceObservation) 
         .unwrap_or(0);
     let state = text(&policy.properties, "state").unwrap_or("Unlocked");
     let observed = format!("immutabilityPeriodSinceCreationInDays={days}, state={state}");
-    let ok = days >= archive.retention_days && state.eq_ignore_ascii_case("Locked");
+    let ok = days >= archive.required_days() && state.eq_ignore_ascii_case("Locked");
     let f = Finding::check(id, ok, expected, observed);
-    if !ok && days >= archive.retention_days && archive.lock_not_granted {
+    if !ok && days >= archive.required_days() && archive.lock_not_granted {
         f.with_message("the policy is not locked; spec.auditArchive.lock asks for the lock, but locking is irreversible and no AzureScopeGrant covering this workspace sets allowIrreversible: a cluster admin must allow it")
-    } else if !ok && days >= archive.retention_days && !archive.lock {
+    } else if !ok && days >= archive.required_days() && !archive.lock {
         f.with_message("the policy is not locked; locking is irreversible, so the operator locks it only when spec.auditArchive.lock is true and the mode is Enforce")
     } else if !ok && state.eq_ignore_ascii_case("Locked") {
         f.with_message("a locked policy's period can only be extended, never shortened or removed")
@@ -381,11 +399,11 @@ pub fn plan(
                 obs.tables.get(table).cloned().flatten().and_then(|t| {
                     at(&t.properties, "totalRetentionInDays").and_then(Value::as_i64)
                 });
-            if total.is_none_or(|t| t < expect.total_retention_in_days) {
+            if total.is_none_or(|t| t < expect.total_retention()) {
                 plan.writes.push(ArmWrite::Put {
                     op: PUT_TABLE,
                     id: format!("{}/tables/{table}", expect.log_analytics_id),
-                    body: json!({"properties": {"totalRetentionInDays": expect.total_retention_in_days}}),
+                    body: json!({"properties": {"totalRetentionInDays": expect.total_retention()}}),
                 });
             }
         }
@@ -433,7 +451,7 @@ pub fn plan(
         && drifted("storage.immutable-audit-archive")
     {
         let policy_body = json!({"properties": {
-            "immutabilityPeriodSinceCreationInDays": archive.retention_days,
+            "immutabilityPeriodSinceCreationInDays": archive.required_days(),
             "allowProtectedAppendWrites": true
         }});
         let policy = obs.archive_policy.as_ref();
@@ -460,7 +478,7 @@ pub fn plan(
             if archive.lock {
                 plan.remediates("storage.immutable-audit-archive");
             }
-        } else if !locked && days < archive.retention_days {
+        } else if !locked && days < archive.required_days() {
             plan.writes.push(ArmWrite::Put {
                 op: PUT_IMMUTABILITY,
                 id: archive.policy_id(),
@@ -720,6 +738,48 @@ pub(crate) mod tests {
                 .any(|w| matches!(w, ArmWrite::Post { .. }))
         );
         assert!(!plan.remediates.contains(&"law.purge-restricted"));
+    }
+
+    /// A spec may raise the six-year floor, never lower it: asking for 1 day of immutability
+    /// and 30 days of table retention still means 2192 for both, in the evaluation and in the
+    /// plan.
+    #[test]
+    fn a_spec_cannot_lower_the_six_year_floor() {
+        let mut e = expect();
+        e.total_retention_in_days = 30;
+        e.archive.as_mut().expect("archive").retention_days = 1;
+        e.archive.as_mut().expect("archive").lock = true;
+        let mut obs = compliant();
+        obs.archive_policy = Some(
+            serde_json::from_value(json!({"id": "p", "name": "default", "etag": "\"1\"",
+                "properties": {"immutabilityPeriodSinceCreationInDays": 1, "state": "Locked"}}))
+            .expect("policy"),
+        );
+        for t in obs.tables.values_mut().flatten() {
+            t.properties["totalRetentionInDays"] = json!(30);
+        }
+        let findings = evaluate(&e, &obs);
+        for id in ["storage.immutable-audit-archive", "law.retention-6y"] {
+            let f = findings.iter().find(|f| f.id() == id).expect(id);
+            assert_eq!(f.found, Found::Drifted, "{id}: {f:?}");
+            assert!(f.expected.contains("2192"), "{id}: {}", f.expected);
+        }
+        let p = plan(&e, &obs, &findings.iter().collect::<Vec<_>>());
+        let tables: Vec<&ArmWrite> = p
+            .writes
+            .iter()
+            .filter(|w| matches!(w, ArmWrite::Put { op, .. } if *op == PUT_TABLE))
+            .collect();
+        assert!(!tables.is_empty());
+        for w in tables {
+            let ArmWrite::Put { body, .. } = w else {
+                unreachable!()
+            };
+            assert_eq!(body["properties"]["totalRetentionInDays"], json!(2192));
+        }
+        // A longer spec is kept as asked.
+        e.total_retention_in_days = 3000;
+        assert_eq!(e.total_retention(), 3000);
     }
 
     #[test]

@@ -449,6 +449,125 @@ pub fn cases() -> Vec<Invalid> {
             says: "Unsupported value: \"Maybe\"",
             cel: false,
         },
+        // Look-alike characters: RE2's case-insensitive matching folds them to ASCII letters.
+        Invalid {
+            name: "resource id with a long s for an s",
+            example: STORE,
+            mutate: |v| {
+                v["spec"]["resource"]["id"] = json!(format!(
+                    "{SUB}/providers/Microsoft.Storage/\u{17F}torageAccounts/streferralletters"
+                ))
+            },
+            update: false,
+            field: "spec.resource.id",
+            says: "in ASCII",
+            cel: true,
+        },
+        Invalid {
+            name: "key vault id with a Kelvin sign for a K",
+            example: WORKSPACE,
+            mutate: |v| {
+                v["spec"]["keyVault"]["resourceId"] = json!(format!(
+                    "{SUB}/providers/Microsoft.\u{212A}eyVault/vaults/kv-clinical-cmk"
+                ))
+            },
+            update: false,
+            field: "spec.keyVault.resourceId",
+            says: "in ASCII",
+            cel: true,
+        },
+        Invalid {
+            name: "role assignment id with a long s",
+            example: REVIEW,
+            mutate: |v| {
+                let id = v["spec"]["assignments"][0]["roleAssignmentId"]
+                    .as_str()
+                    .expect("id")
+                    .replace("roleAssignments", "roleA\u{17F}\u{17F}ignments");
+                v["spec"]["assignments"][0]["roleAssignmentId"] = json!(id);
+            },
+            update: false,
+            field: "spec.assignments[0].roleAssignmentId",
+            says: "in ASCII",
+            cel: true,
+        },
+        // Ids not anchored: an assignment id hidden after a query, a fragment or free text.
+        Invalid {
+            name: "role assignment id behind a query",
+            example: REVIEW,
+            mutate: |v| {
+                v["spec"]["assignments"][0]["roleAssignmentId"] = json!(format!(
+                    "{SUB}/providers/Microsoft.Storage/storageAccounts/stclinicalauditarchive?api-version=2025-01-01&x=/providers/Microsoft.Authorization/roleAssignments/5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d"
+                ))
+            },
+            update: false,
+            field: "spec.assignments[0].roleAssignmentId",
+            says: "nothing after it",
+            cel: true,
+        },
+        Invalid {
+            name: "role assignment id behind a fragment",
+            example: REVIEW,
+            mutate: |v| {
+                v["spec"]["assignments"][0]["roleAssignmentId"] = json!(format!(
+                    "{SUB}#/providers/Microsoft.Authorization/roleAssignments/5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d"
+                ))
+            },
+            update: false,
+            field: "spec.assignments[0].roleAssignmentId",
+            says: "nothing after it",
+            cel: true,
+        },
+        Invalid {
+            name: "role assignment id after free text",
+            example: REVIEW,
+            mutate: |v| {
+                v["spec"]["assignments"][0]["roleAssignmentId"] = json!(
+                    "delete everything /providers/Microsoft.Authorization/roleAssignments/5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d"
+                )
+            },
+            update: false,
+            field: "spec.assignments[0].roleAssignmentId",
+            says: "nothing after it",
+            cel: true,
+        },
+        Invalid {
+            name: "free-text scope of an assignment",
+            example: REVIEW,
+            mutate: |v| v["spec"]["assignments"][0]["scope"] = json!("the whole company"),
+            update: false,
+            field: "spec.assignments[0].scope",
+            says: "scope must be an Azure scope",
+            cel: true,
+        },
+        // Blank to a person, not to a pattern that only knows ASCII white space.
+        Invalid {
+            name: "exemption approver of no-break spaces",
+            example: STORE,
+            mutate: |v| v["spec"]["exemptions"][0]["approver"] = json!("\u{a0}\u{a0}\u{a0}"),
+            update: false,
+            field: "spec.exemptions[0].approver",
+            says: "approver must not be empty or blank",
+            cel: true,
+        },
+        Invalid {
+            name: "exemption reason of zero-width spaces",
+            example: STORE,
+            mutate: |v| v["spec"]["exemptions"][0]["reason"] = json!("\u{200b}\u{200b}\u{feff}"),
+            update: false,
+            field: "spec.exemptions[0].reason",
+            says: "reason must not be empty or blank",
+            cel: true,
+        },
+        Invalid {
+            name: "decision reviewer of ideographic and thin spaces",
+            example: REVIEW,
+            mutate: |v| v["spec"]["decisions"][1]["reviewer"] = json!("\u{3000}\u{2009}"),
+            update: false,
+            field: "spec.decisions[1].reviewer",
+            says: "reviewer must not be empty or blank",
+            cel: true,
+        },
         Invalid {
             name: "changed assignments of an open cycle (immutable)",
             example: REVIEW,
