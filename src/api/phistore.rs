@@ -287,6 +287,10 @@ fn private_endpoint_groups_rule() -> Rule {
     .field_path(".privateEndpoint.groupIds")
 }
 
+/// IPv4 ranges that are not on the public internet (RFC 1918 private, shared, loopback,
+/// link-local, "this network", multicast and reserved), as a CEL list.
+const RESERVED_V4: &str = "['0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16', '224.0.0.0/3']";
+
 /// The Azure resource a PhiStore governs.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
@@ -303,7 +307,7 @@ pub struct AzureResourceRef {
 }
 
 /// The private endpoint of a store.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PrivateEndpointSettings {
     /// Keep a private endpoint in the workspace's subnet (default true). When false the
@@ -314,6 +318,7 @@ pub struct PrivateEndpointSettings {
     /// `Sql` for Cosmos DB, `vault`, `healthcareworkspace` for Health Data Services).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 12), inner(length(min = 1, max = 32)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
     pub group_ids: Vec<String>,
 }
 
@@ -414,10 +419,13 @@ pub struct StoreProfile {
     #[serde(default = "default_soft_delete_days")]
     #[schemars(range(min = 1, max = 365))]
     pub soft_delete_retention_days: i32,
-    /// Public IP ranges allowed through the firewall (CIDR). Empty means none.
+    /// Public IPv4 addresses or ranges (`/16` to `/30`) allowed through the firewall. Empty means
+    /// none. Azure Storage refuses private and reserved ranges and `/31`-`/32` (give the single
+    /// address instead); a range wider than `/16` defeats the firewall.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64), inner(length(min = 7, max = 43)))]
-    #[x_kube(validation = Rule::new("self.all(r, isCIDR(r) || isIP(r))").message(Message::Message("allowedIpRanges must be IP addresses or CIDR ranges such as 203.0.113.0/24".into())))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    #[x_kube(validation = Rule::new(format!("self.all(r, (isIP(r) || isCIDR(r)) && r.matches('^[0-9.]+(/[0-9]+)?$') && (isIP(r) ? !{RESERVED_V4}.exists(p, cidr(p).containsIP(r)) : (cidr(r).prefixLength() >= 16 && cidr(r).prefixLength() <= 30 && !{RESERVED_V4}.exists(p, cidr(p).containsCIDR(r) || cidr(r).containsCIDR(p)))))")).message(Message::Message("allowedIpRanges must be public IPv4 addresses such as 203.0.113.7 or ranges from /16 to /30 such as 203.0.113.0/24: Azure Storage refuses private and reserved ranges and /31-/32 (give the single address), and a wider range such as 0.0.0.0/0 defeats the firewall".into())))]
     pub allowed_ip_ranges: Vec<String>,
 }
 

@@ -378,6 +378,7 @@ pub struct AccessReviewSettings {
     #[schemars(inner(length(min = 36, max = 36)))]
     #[x_kube(merge_strategy = ListMerge::Set)]
     #[x_kube(validation = Rule::new(format!("self.all(p, p.matches('^{}$'))", rules::GUID)).message(Message::Message("breakGlassPrincipalIds entries must be GUIDs (Entra object ids)".into())))]
+    #[x_kube(validation = Rule::new("self.all(p, self.filter(q, q.lowerAscii() == p.lowerAscii()).size() == 1)").message(Message::Message("breakGlassPrincipalIds lists a principal twice (GUIDs are case-insensitive)".into())))]
     pub break_glass_principal_ids: Vec<String>,
     /// What to do with a role assignment that appears between reviews: `Report` (default) or
     /// `Remove` (Enforce mode only).

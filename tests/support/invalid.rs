@@ -196,7 +196,7 @@ pub fn cases() -> Vec<Invalid> {
             },
             update: false,
             field: "spec.profile.allowedIpRanges",
-            says: "must be IP addresses or CIDR ranges",
+            says: "must be public IPv4 addresses",
             cel: true,
         },
         Invalid {
@@ -566,6 +566,88 @@ pub fn cases() -> Vec<Invalid> {
             update: false,
             field: "spec.decisions[1].reviewer",
             says: "reviewer must not be empty or blank",
+            cel: true,
+        },
+        // Network ranges Azure Storage refuses, or that defeat the firewall.
+        Invalid {
+            name: "allowed IP range of the whole internet",
+            example: STORE,
+            mutate: |v| v["spec"]["profile"]["allowedIpRanges"] = json!(["0.0.0.0/0"]),
+            update: false,
+            field: "spec.profile.allowedIpRanges",
+            says: "defeats the firewall",
+            cel: true,
+        },
+        Invalid {
+            name: "allowed IP range that is private",
+            example: STORE,
+            mutate: |v| v["spec"]["profile"]["allowedIpRanges"] = json!(["10.20.0.0/16"]),
+            update: false,
+            field: "spec.profile.allowedIpRanges",
+            says: "refuses private and reserved ranges",
+            cel: true,
+        },
+        Invalid {
+            name: "allowed IP address that is private",
+            example: STORE,
+            mutate: |v| v["spec"]["profile"]["allowedIpRanges"] = json!(["192.168.1.10"]),
+            update: false,
+            field: "spec.profile.allowedIpRanges",
+            says: "refuses private and reserved ranges",
+            cel: true,
+        },
+        Invalid {
+            name: "allowed IP range of /32",
+            example: STORE,
+            mutate: |v| v["spec"]["profile"]["allowedIpRanges"] = json!(["203.0.113.7/32"]),
+            update: false,
+            field: "spec.profile.allowedIpRanges",
+            says: "/31-/32",
+            cel: true,
+        },
+        Invalid {
+            name: "allowed IP range in IPv6",
+            example: STORE,
+            mutate: |v| v["spec"]["profile"]["allowedIpRanges"] = json!(["2001:db8::/48"]),
+            update: false,
+            field: "spec.profile.allowedIpRanges",
+            says: "public IPv4 addresses",
+            cel: true,
+        },
+        Invalid {
+            name: "allowed IP range listed twice",
+            example: STORE,
+            mutate: |v| {
+                v["spec"]["profile"]["allowedIpRanges"] =
+                    json!(["203.0.113.0/24", "203.0.113.0/24"])
+            },
+            update: false,
+            field: "spec.profile.allowedIpRanges[1]",
+            says: "Duplicate value",
+            cel: false,
+        },
+        Invalid {
+            name: "private-endpoint group id listed twice",
+            example: STORE,
+            mutate: |v| v["spec"]["privateEndpoint"]["groupIds"] = json!(["blob", "blob"]),
+            update: false,
+            field: "spec.privateEndpoint.groupIds[1]",
+            says: "Duplicate value",
+            cel: false,
+        },
+        // Duplicates that differ only in case: GUIDs are case-insensitive.
+        Invalid {
+            name: "break-glass principal listed twice in different case",
+            example: WORKSPACE,
+            mutate: |v| {
+                v["spec"]["accessReview"]["breakGlassPrincipalIds"] = json!([
+                    "0b1c2d3e-4f5a-4b6c-8d7e-8f9a0b1c2d3e",
+                    "0B1C2D3E-4F5A-4B6C-8D7E-8F9A0B1C2D3E"
+                ])
+            },
+            update: false,
+            field: "spec.accessReview.breakGlassPrincipalIds",
+            says: "lists a principal twice",
             cel: true,
         },
         Invalid {
