@@ -26,6 +26,7 @@ use crate::controls::catalog;
     namespaced,
     doc = "An existing Azure resource that holds PHI, governed by a HipaaWorkspace: evaluated against every control of the HIPAA catalog for its kind and, in Enforce mode, remediated.",
     status = "PhiStoreStatus",
+    validation = Rule::new("self.metadata.name.size() <= 63").message(Message::Message("metadata.name must be at most 63 characters: the operator labels each access-review cycle with its store's name, and a label value holds 63".into())),
     shortname = "phi",
     category = "hipaa",
     printcolumn(name = "Kind", type_ = "string", json_path = ".spec.resource.kind"),
@@ -59,6 +60,7 @@ use crate::controls::catalog;
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = private_endpoint_groups_rule())]
+#[x_kube(validation = exemption_kind_rule())]
 pub struct PhiStoreSpec {
     /// The HipaaWorkspace that governs this store, by name, in the same namespace.
     pub workspace_ref: LocalObjectRef,
@@ -133,6 +135,19 @@ impl ResourceKind {
         ResourceKind::FhirService,
         ResourceKind::DicomService,
     ];
+
+    /// The prefix of the catalog ids of this kind's own controls.
+    pub fn control_prefix(self) -> &'static str {
+        match self {
+            ResourceKind::StorageAccount => "storage.",
+            ResourceKind::SqlServer => "sql.",
+            ResourceKind::CosmosDbAccount => "cosmos.",
+            ResourceKind::KeyVault => "kv.",
+            ResourceKind::HealthDataWorkspace => "ahds.",
+            ResourceKind::FhirService => "fhir.",
+            ResourceKind::DicomService => "dicom.",
+        }
+    }
 
     /// The name used in the API (`spec.resource.kind`).
     pub fn as_str(self) -> &'static str {
@@ -474,6 +489,24 @@ pub struct Exemption {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 256))]
     pub ticket: Option<String>,
+}
+
+/// The rule that a store exempts only controls of its own kind (or the cross-cutting `common.*`
+/// and `access.*`): an exemption of another kind's control would exempt nothing and read as if
+/// it did.
+fn exemption_kind_rule() -> Rule {
+    let map = ResourceKind::ALL
+        .iter()
+        .map(|k| format!("'{}': '{}'", k.as_str(), k.control_prefix()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Rule::new(format!(
+        "!has(self.exemptions) || self.exemptions.all(e, e.control.startsWith('common.') || e.control.startsWith('access.') || e.control.startsWith({{{map}}}[self.resource.kind]))"
+    ))
+    .message(Message::Expression(format!(
+        "'exemptions may name only controls that apply to a ' + self.resource.kind + ': ' + {{{map}}}[self.resource.kind] + '*, common.* or access.*; an exemption of another kind exempts nothing'"
+    )))
+    .field_path(".exemptions")
 }
 
 fn known_control_rule() -> Rule {

@@ -191,6 +191,8 @@ pub enum KeyType {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = rules::shorter_lifetime("rotateAfter", "expireAfter", "rotateAfter must be shorter than expireAfter, so a new key version exists before the old one expires"))]
 #[x_kube(validation = rules::shorter_lifetime("notifyBefore", "expireAfter", "notifyBefore must be shorter than expireAfter"))]
+#[x_kube(validation = Rule::new(format!("!self.rotateAfter.matches('{}') || {} >= 7", rules::KEY_LIFETIME, rules::lifetime_days("self.rotateAfter"))).message(Message::Message("rotateAfter must be at least P7D: Key Vault rotates a key no sooner than 7 days after its creation".into())).field_path(".rotateAfter"))]
+#[x_kube(validation = Rule::new(format!("!self.expireAfter.matches('{}') || {} >= 28", rules::KEY_LIFETIME, rules::lifetime_days("self.expireAfter"))).message(Message::Message("expireAfter must be at least P28D: Key Vault refuses a shorter key lifetime in a rotation policy".into())).field_path(".expireAfter"))]
 pub struct KeyRotation {
     /// Rotate a key this long after its current version was created (default `P90D`).
     #[serde(default = "default_rotate_after")]

@@ -650,6 +650,51 @@ pub fn cases() -> Vec<Invalid> {
             says: "lists a principal twice",
             cel: true,
         },
+        // Key Vault's own minimums for a rotation policy.
+        Invalid {
+            name: "key rotation sooner than Key Vault allows",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["keyVault"]["rotation"]["rotateAfter"] = json!("P3D"),
+            update: false,
+            field: "spec.keyVault.rotation.rotateAfter",
+            says: "at least P7D",
+            cel: true,
+        },
+        Invalid {
+            name: "key expiry shorter than Key Vault allows",
+            example: WORKSPACE,
+            mutate: |v| {
+                v["spec"]["keyVault"]["rotation"]["rotateAfter"] = json!("P7D");
+                v["spec"]["keyVault"]["rotation"]["notifyBefore"] = json!("P7D");
+                v["spec"]["keyVault"]["rotation"]["expireAfter"] = json!("P20D");
+            },
+            update: false,
+            field: "spec.keyVault.rotation.expireAfter",
+            says: "at least P28D",
+            cel: true,
+        },
+        // An exemption that does not apply to the store's kind exempts nothing.
+        Invalid {
+            name: "exemption of another kind's control",
+            example: STORE,
+            mutate: |v| v["spec"]["exemptions"][0]["control"] = json!("sql.tde-cmk"),
+            update: false,
+            field: "spec.exemptions",
+            says: "only controls that apply to a StorageAccount: storage.*",
+            cel: true,
+        },
+        // A store name the operator cannot put in a label value.
+        Invalid {
+            name: "store name longer than a label value",
+            example: STORE,
+            mutate: |v| v["metadata"]["name"] = json!("a".repeat(64)),
+            update: false,
+            // A rule on the whole object: the API server reports it at the root (`<nil>`), and
+            // the message names the field.
+            field: "<nil>",
+            says: "metadata.name must be at most 63 characters",
+            cel: true,
+        },
         Invalid {
             name: "changed assignments of an open cycle (immutable)",
             example: REVIEW,
