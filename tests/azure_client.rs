@@ -850,3 +850,54 @@ async fn resource_graph_envelopes_follow_skip_tokens_page_by_page() {
         .collect();
     assert_eq!(queries.len(), 2, "one query, two pages: {queries:?}");
 }
+
+/// A private endpoint whose creation ended `Failed` is not there for the controls (it carries no
+/// traffic), and keeping it makes it again; once `Succeeded` it counts.
+#[tokio::test]
+async fn a_failed_private_endpoint_is_not_counted_and_is_made_again() {
+    let sim = Sim::start().await;
+    let azure = sim.client(Sim::operator_identity());
+    let subnet = format!(
+        "{}/providers/Microsoft.Network/virtualNetworks/vnet-clinical/subnets/snet-private-endpoints",
+        sim::RG
+    );
+    let id = format!(
+        "{}/providers/Microsoft.Network/privateEndpoints/pe-failed-blob",
+        sim::RG
+    );
+    let desired = DesiredPrivateEndpoint {
+        id: id.clone(),
+        location: "eastus2".into(),
+        subnet_id: subnet,
+        target_id: sim::account_id(),
+        group_id: "blob".into(),
+        dns_zone_ids: vec![],
+    };
+    // Its creation ends Failed (the endpoint resource stays, in state Failed).
+    sim.fault(json!({"method": "PUT", "path": "*/privateEndpoints/pe-failed-blob", "times": 1,
+        "action": {"kind": "failOperation", "code": "PrivateEndpointCreationFailed", "message": "subnet is full"}}))
+        .await;
+    azure
+        .ensure_private_endpoint(&desired)
+        .await
+        .expect_err("the operation fails");
+    let groups = hipaa_operator::controller::apply::endpoint_groups_of(&azure, [id.clone()])
+        .await
+        .expect("read");
+    assert!(groups.is_empty(), "a Failed endpoint counted: {groups:?}");
+    assert_eq!(
+        azure
+            .ensure_private_endpoint(&desired)
+            .await
+            .expect("ensure"),
+        Ensured::Written,
+        "a Failed endpoint of the right shape must be made again"
+    );
+    let groups = hipaa_operator::controller::apply::endpoint_groups_of(&azure, [id.clone()])
+        .await
+        .expect("read");
+    assert_eq!(
+        groups.get(&id).map(Vec::as_slice),
+        Some(&["blob".to_string()][..])
+    );
+}

@@ -40,6 +40,22 @@ pub struct PrivateEndpointProperties {
     pub private_link_service_connections: Vec<PrivateLinkServiceConnection>,
 }
 
+impl PrivateEndpointProperties {
+    /// Azure finished making the endpoint (`provisioningState` `Succeeded`).
+    pub fn succeeded(&self) -> bool {
+        self.provisioning_state
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("Succeeded"))
+    }
+
+    /// Azure gave up making it (`Failed` or `Canceled`).
+    pub fn failed(&self) -> bool {
+        self.provisioning_state
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("Failed") || s.eq_ignore_ascii_case("Canceled"))
+    }
+}
+
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct PrivateLinkServiceConnection {
@@ -94,7 +110,8 @@ impl DesiredPrivateEndpoint {
                         .iter()
                         .any(|g| same(g, &self.group_id))
             });
-        subnet_ok && connection_ok
+        // A Failed or Canceled endpoint carries no traffic, whatever its shape: it is made again.
+        subnet_ok && connection_ok && !found.properties.failed()
     }
 
     fn body(&self) -> serde_json::Value {

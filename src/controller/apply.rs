@@ -195,14 +195,19 @@ pub async fn endpoint_groups(
     endpoint_groups_of(azure, ids).await
 }
 
-/// The group ids each private endpoint connects, read concurrently; an endpoint that no longer
-/// exists is left out.
+/// The group ids each private endpoint connects, read concurrently. An endpoint that no longer
+/// exists, or whose creation has not `Succeeded` (failed, or still running), is left out: it is
+/// not there for the controls until Azure says it is.
 pub async fn endpoint_groups_of(
     azure: &AzureClient,
     ids: impl IntoIterator<Item = String>,
 ) -> Result<BTreeMap<String, Vec<String>>, AzureError> {
     let read = ids.into_iter().map(|id| async move {
-        let groups = azure.get_private_endpoint(&id).await?.map(|pe| {
+        let found = azure
+            .get_private_endpoint(&id)
+            .await?
+            .filter(|pe| pe.properties.succeeded());
+        let groups = found.map(|pe| {
             pe.properties
                 .private_link_service_connections
                 .iter()
