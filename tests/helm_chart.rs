@@ -240,6 +240,23 @@ fn kinds(docs: &[Value]) -> BTreeSet<String> {
 }
 
 /// Retries `attempt` until it returns Some, at most `tries` times and for at most `limit`.
+/// `helm install` of the chart as `release` into `ns`, the CRDs being installed already.
+fn install_release(kubeconfig: &Path, release: &str, ns: &str) {
+    let chart = chart_dir();
+    helm(
+        Some(kubeconfig),
+        &[
+            "install",
+            release,
+            chart.to_str().expect("a UTF-8 path"),
+            "-n",
+            ns,
+            "--skip-crds",
+        ],
+    )
+    .expect_success("helm install");
+}
+
 fn poll<T>(what: &str, tries: usize, limit: Duration, mut attempt: impl FnMut() -> Option<T>) -> T {
     let started = Instant::now();
     for _ in 0..tries {
@@ -1006,19 +1023,7 @@ fn operator_service_account_has_least_privilege() {
     let ns = create_namespace(kubeconfig, "helm-rbac", &[]);
     let app = create_namespace(kubeconfig, "helm-rbac-app", &[]);
     let release = unique("rbac");
-    let chart = chart_dir();
-    helm(
-        Some(kubeconfig),
-        &[
-            "install",
-            &release,
-            chart.to_str().expect("a UTF-8 path"),
-            "-n",
-            &ns,
-            "--skip-crds",
-        ],
-    )
-    .expect_success("helm install");
+    install_release(kubeconfig, &release, &ns);
     let sa = format!("system:serviceaccount:{ns}:{release}-hipaa-operator");
     let lease = format!("leases.coordination.k8s.io/{release}-hipaa-operator");
 
@@ -1151,19 +1156,7 @@ fn admission_policy_warns_on_risky_settings_but_admits_them() {
         &[("environment", "production")],
     );
     let release = unique("vap");
-    let chart = chart_dir();
-    helm(
-        Some(kubeconfig),
-        &[
-            "install",
-            &release,
-            chart.to_str().expect("a UTF-8 path"),
-            "-n",
-            &ns,
-            "--skip-crds",
-        ],
-    )
-    .expect_success("helm install");
+    install_release(kubeconfig, &release, &ns);
 
     // Retention below six years: admitted, with a warning naming the field.
     let mut short = workspace("short-retention");
@@ -2643,19 +2636,7 @@ fn trust_policy_lets_only_the_operator_open_cycles_and_only_reviewers_decide() {
     let ns = create_namespace(kubeconfig, "helm-trust", &[]);
     let team = create_namespace(kubeconfig, "helm-trust-team", &[]);
     let release = unique("trust");
-    let chart = chart_dir();
-    helm(
-        Some(kubeconfig),
-        &[
-            "install",
-            &release,
-            chart.to_str().expect("a UTF-8 path"),
-            "-n",
-            &ns,
-            "--skip-crds",
-        ],
-    )
-    .expect_success("helm install");
+    install_release(kubeconfig, &release, &ns);
     let operator = format!("system:serviceaccount:{ns}:{release}-hipaa-operator");
     // Team members hold the chart's user roles in the team's namespace.
     for role in ["edit", "view"] {

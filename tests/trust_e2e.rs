@@ -43,6 +43,20 @@ fn marked_workspace(
     serde_json::from_value(ws).expect("workspace")
 }
 
+/// The operator binary against `sim`, watching `namespaces`, ready.
+fn operator_for(sim: &Sim, name: &str, namespaces: &[&str]) -> Operator {
+    let mut args = sim.operator_args();
+    args.extend([
+        "--leader-elect=false".to_string(),
+        "--watch-namespaces".to_string(),
+        namespaces.join(","),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut operator = Operator::start(name, &args, Sim::OPERATOR_ENV);
+    operator.wait_ready(Duration::from_secs(60));
+    operator
+}
+
 async fn ready(api: &Api<PhiStore>, name: &str) -> Option<(String, String, String)> {
     let s = api.get_opt(name).await.ok()??;
     let c = s
@@ -129,15 +143,7 @@ async fn a_namespace_reaches_only_what_its_grant_allows_and_one_resource_has_one
         .await
         .expect("create");
 
-    let mut args = sim.operator_args();
-    args.extend([
-        "--leader-elect=false".to_string(),
-        "--watch-namespaces".to_string(),
-        format!("{},{}", a.name, b.name),
-    ]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut operator = Operator::start("trust", &args, Sim::OPERATOR_ENV);
-    operator.wait_ready(Duration::from_secs(60));
+    let mut operator = operator_for(&sim, "trust", &[&a.name, &b.name]);
 
     stores_a
         .create(&pp, &storage_store("referral-letters", &sim::account_id()))
@@ -428,15 +434,7 @@ async fn a_workspace_identity_works_only_from_the_namespace_it_is_federated_to()
     )
     .await
     .expect("team-b workspace");
-    let mut args = sim.operator_args();
-    args.extend([
-        "--leader-elect=false".to_string(),
-        "--watch-namespaces".to_string(),
-        format!("{},{}", a.name, b.name),
-    ]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut operator = Operator::start("federated", &args, Sim::OPERATOR_ENV);
-    operator.wait_ready(Duration::from_secs(60));
+    let mut operator = operator_for(&sim, "federated", &[&a.name, &b.name]);
 
     // team-a's workspace reads Azure as team-a's application.
     wait("team-a's identity reaches ARM", &operator, async || {
