@@ -846,3 +846,59 @@ async fn an_unreachable_key_vault_is_reported_and_survived() {
     .await;
     e.ns.delete().await.expect("delete namespace");
 }
+
+/// Azure's `Retry-After` holds between passes too: a pass that ends throttled waits it out, and
+/// its own status write does not bring the same PATCH again at once.
+#[tokio::test]
+async fn a_throttled_pass_waits_before_the_same_write_goes_out_again() {
+    let e = estate("throttled", "Enforce").await;
+    // Every PATCH of the account is throttled, with Retry-After 1 s.
+    e.sim
+        .fault(
+            json!({"method": "PATCH", "path": "*/storageAccounts/streferralletters",
+            "action": {"kind": "status", "status": 429, "code": "TooManyRequests",
+                       "message": "Too many requests", "retryAfterSecs": 1}}),
+        )
+        .await;
+    let account_patches = async || {
+        e.sim
+            .requests()
+            .await
+            .iter()
+            .filter(|r| {
+                r["method"] == "PATCH"
+                    && r["path"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with("/storageAccounts/streferralletters"))
+            })
+            .count()
+    };
+    e.stores
+        .create(
+            &Default::default(),
+            &store_exempting_infrastructure_encryption(),
+        )
+        .await
+        .expect("create store");
+    let s = wait_for(&e, "throttled", Duration::from_secs(90), |s| {
+        ready(s).is_some_and(|(_, reason)| reason == "Throttled")
+    })
+    .await;
+    assert!(
+        ready_message(&s).contains("retry after"),
+        "{}",
+        ready_message(&s)
+    );
+    let first = account_patches().await;
+    assert!(first > 0);
+    // The status write above woke the store; no pass may send the PATCH again before the
+    // wait (the later of Retry-After and the failure's backoff, a minute) is over.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(
+        account_patches().await,
+        first,
+        "the same write went out again within the wait\n{}",
+        e.operator.log_text()
+    );
+    e.ns.delete().await.expect("delete namespace");
+}

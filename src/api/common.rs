@@ -136,6 +136,8 @@ pub mod condition {
         pub const DRIFTED: &str = "Drifted";
         pub const REMEDIATING: &str = "Remediating";
         pub const AZURE_UNAVAILABLE: &str = "AzureUnavailable";
+        /// Azure throttled the operator; the message says when it may call again.
+        pub const THROTTLED: &str = "Throttled";
         pub const FORBIDDEN: &str = "Forbidden";
         /// A Key Vault refused the operator's network path (firewall or private link).
         pub const VAULT_UNREACHABLE: &str = "VaultUnreachable";

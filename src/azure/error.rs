@@ -124,6 +124,16 @@ pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+impl AzureError {
+    /// How long Azure asked the caller to wait (`Retry-After` of a throttled call).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            AzureError::Throttled { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
 fn action_hint(action: Option<&str>) -> String {
     match action {
         Some(action) => format!(

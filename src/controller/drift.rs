@@ -77,6 +77,10 @@ pub struct DriftWatch {
     due: Mutex<HashMap<String, Instant>>,
     trigger: UnboundedSender<ObjectRef<PhiStore>>,
     receiver: Mutex<Option<UnboundedReceiver<ObjectRef<PhiStore>>>>,
+    /// Stores whose last pass failed: not before this instant, unless what the pass read in
+    /// Kubernetes changes (the store's or its workspace's spec). Their own status write, a
+    /// review cycle or a sweep does not cut the wait short.
+    holds: Mutex<HashMap<ObjectRef<PhiStore>, (Instant, u64)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -97,6 +101,27 @@ impl DriftWatch {
             due: Mutex::default(),
             trigger,
             receiver: Mutex::new(Some(receiver)),
+            holds: Mutex::default(),
+        }
+    }
+
+    /// After a failed pass: no new pass for `wait` (the later of Azure's `Retry-After` and the
+    /// failure's backoff) while the `specs` it read (a fingerprint) stay the same.
+    pub fn hold(&self, store: ObjectRef<PhiStore>, specs: u64, wait: Duration) {
+        lock(&self.holds).insert(store, (Instant::now() + wait, specs));
+    }
+
+    /// How long the store still waits after a failed pass, if it does: the specs are unchanged
+    /// and the wait is not over.
+    pub fn held(&self, store: &ObjectRef<PhiStore>, specs: u64, now: Instant) -> Option<Duration> {
+        let mut holds = lock(&self.holds);
+        match holds.get(store) {
+            Some((until, g)) if *g == specs && now < *until => Some(*until - now),
+            Some(_) => {
+                holds.remove(store);
+                None
+            }
+            None => None,
         }
     }
 
@@ -511,6 +536,24 @@ mod tests {
         );
         w.forget(&store("a"));
         assert_eq!(w.quiet(&store("a"), 7, 1, now), None, "forgotten");
+    }
+
+    #[test]
+    fn a_failed_pass_holds_the_store_until_the_wait_is_over_or_the_spec_changes() {
+        let w = DriftWatch::new(Duration::from_secs(86_400));
+        let now = Instant::now();
+        assert_eq!(w.held(&store("a"), 1, now), None);
+        w.hold(store("a"), 1, Duration::from_secs(20));
+        let left = w.held(&store("a"), 1, now).expect("held");
+        assert!(left > Duration::from_secs(18) && left <= Duration::from_secs(21));
+        assert_eq!(
+            w.held(&store("a"), 1, now + Duration::from_secs(21)),
+            None,
+            "the wait is over"
+        );
+        w.hold(store("a"), 1, Duration::from_secs(20));
+        assert_eq!(w.held(&store("a"), 2, now), None, "a spec changed");
+        assert_eq!(w.held(&store("a"), 1, now), None, "released for good");
     }
 
     #[test]

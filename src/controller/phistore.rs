@@ -147,6 +147,14 @@ fn slim_status(status: &mut PhiStoreStatus) {
     }
 }
 
+/// What a failed pass's hold depends on: the store's and its workspace's spec generations.
+fn specs_read(store: &PhiStore, workspace_generation: Option<i64>) -> u64 {
+    crate::azure::graph::stable_hash(&format!(
+        "{:?}/{workspace_generation:?}",
+        store.meta().generation
+    ))
+}
+
 /// The review cycles the store's status records as the operator's.
 fn cycle_records(store: &PhiStore) -> Vec<CycleRef> {
     store
@@ -221,6 +229,28 @@ async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reconc
     // Most wake-ups of a settled store bring nothing new (its own status write, its review
     // cycles' status, the workspace's status): decide that from the caches and the store's
     // review cycles, before reading the store, the workspace or Azure.
+    // A pass that failed waits out Azure's Retry-After or its backoff: its own status write (or
+    // anything else but a spec change) does not bring the same request again at once.
+    let cached_workspace = ctx
+        .workspaces
+        .get()
+        .and_then(|cache| {
+            cache.get(
+                &ObjectRef::new(&store.spec.workspace_ref.name)
+                    .within(&store.namespace().unwrap_or_default()),
+            )
+        })
+        .and_then(|ws| ws.meta().generation);
+    if let Some(left) = ctx.drift.held(
+        &ObjectRef::from_obj(&*store),
+        specs_read(&store, cached_workspace),
+        std::time::Instant::now(),
+    ) {
+        tracing::debug!(store = %store.name_any(), ?left, "waiting after a failed pass");
+        // Looked at again every few seconds (caches only): the workspace cache can lag the
+        // change that woke the store, and a fix there must not wait out the whole hold.
+        return Ok(Action::requeue(left.min(Duration::from_secs(5))));
+    }
     // The trust checks come first, a quiet exit included: a revoked grant or a second claim on
     // the resource stops everything that reads or writes Azure for this store.
     let mut listed = None;
@@ -303,8 +333,22 @@ async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, Reconc
     };
     match pass {
         Ok(action) => Ok(action),
-        Err(Failure { reason, message }) => {
-            fail(&store, &ctx, &reason, message, Some(observed.mode)).await
+        Err(failure) => {
+            let wait = failure.wait();
+            ctx.drift.hold(
+                ObjectRef::from_obj(&*store),
+                specs_read(&store, observed.workspace.meta().generation),
+                wait,
+            );
+            fail(
+                &store,
+                &ctx,
+                &failure.reason,
+                failure.message,
+                Some(observed.mode),
+            )
+            .await
+            .map(|_| Action::requeue(wait))
         }
     }
 }
@@ -565,6 +609,10 @@ async fn conclude(
         }
         Err(e) => (Vec::new(), Some((e.to_string(), Failure::from(e)))),
     };
+    let apply_wait = apply_error
+        .as_ref()
+        .map(|(_, f)| f.wait())
+        .unwrap_or_default();
     let outcome = match &apply_error {
         Some((text, failure)) => Outcome::Failed {
             reason: failure.reason.clone(),
@@ -610,7 +658,10 @@ async fn conclude(
             text,
         )
         .await;
-        return Ok(Action::requeue(Duration::from_secs(60)));
+        let wait = apply_wait.max(Duration::from_secs(60));
+        ctx.drift
+            .hold(me, specs_read(store, seen.workspace_generation), wait);
+        return Ok(Action::requeue(wait));
     }
     if !remediated.is_empty() {
         // Read back soon so the status shows what Azure now reports.

@@ -28,6 +28,8 @@ use crate::controls::{Finding, Found};
 pub struct Failure {
     pub reason: String,
     pub message: String,
+    /// How long Azure asked the operator to wait (`Retry-After`), when it said.
+    pub retry_after: Option<Duration>,
 }
 
 impl Failure {
@@ -35,7 +37,13 @@ impl Failure {
         Failure {
             reason: reason.to_string(),
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// When to try again: the later of `Retry-After` and the backoff of the reason.
+    pub fn wait(&self) -> Duration {
+        retry_after(&self.reason).max(self.retry_after.unwrap_or_default())
     }
 }
 
@@ -47,9 +55,13 @@ impl From<AzureError> for Failure {
             ErrorClass::Forbidden | ErrorClass::Unauthorized => reason::FORBIDDEN,
             ErrorClass::Unreachable => reason::VAULT_UNREACHABLE,
             ErrorClass::Invalid | ErrorClass::Configuration => reason::INVALID_SPEC,
+            ErrorClass::Throttled => reason::THROTTLED,
             _ => reason::AZURE_UNAVAILABLE,
         };
-        Failure::new(reason, e.to_string())
+        Failure {
+            retry_after: e.retry_after(),
+            ..Failure::new(reason, e.to_string())
+        }
     }
 }
 
