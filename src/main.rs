@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::Parser;
 use hipaa_operator::config::Args;
 use hipaa_operator::controller::azure_access::AzureAccess;
-use hipaa_operator::controller::{Context, context, drift, phistore, review, trust, workspace};
+use hipaa_operator::controller::{Context, context, grants, phistore, review, sweep, workspace};
 use hipaa_operator::metrics::Metrics;
 use hipaa_operator::{api, runtime};
 
@@ -110,8 +110,8 @@ async fn main() -> anyhow::Result<()> {
         phistore::run(ctx.clone(), wait(stop_rx.clone())),
         workspace::run(ctx.clone(), wait(stop_rx.clone())),
         review::run(ctx.clone(), wait(stop_rx.clone())),
-        trust::run(ctx.clone(), wait(stop_rx.clone())),
-        drift::run(ctx, wait(stop_rx.clone())),
+        grants::run(ctx.clone(), wait(stop_rx.clone())),
+        sweep::run(ctx, wait(stop_rx.clone())),
     );
     tracing::info!("controllers stopped");
     Ok(())

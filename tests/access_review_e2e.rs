@@ -359,7 +359,7 @@ async fn audit_mode_reviews_but_removes_nothing() {
 
 #[tokio::test]
 async fn azure_native_reviews_are_created_and_their_decisions_reflected() {
-    use hipaa_operator::azure::client::ArmOp;
+    use hipaa_operator::azure::types::ArmOp;
     let mut ws = workspace("Enforce", None);
     let mut settings = serde_json::to_value(ws.spec.access_review.clone()).expect("settings");
     settings["azureNative"] = json!(true);

@@ -425,7 +425,7 @@ async fn location_style_operations_are_polled_to_their_end() {
         "{}/providers/Microsoft.Storage/storageAccounts/stnewaccount01",
         sim::RG
     );
-    let op = hipaa_operator::azure::client::ArmOp::new(
+    let op = hipaa_operator::azure::types::ArmOp::new(
         "StorageAccounts_Create",
         "Microsoft.Storage",
         "2025-01-01",
@@ -512,12 +512,12 @@ async fn read_modify_write_retries_a_412_from_a_fresh_read() {
         sim::RG
     );
     let fhir = format!("{workspace}/fhirservices/fhir-patient-record");
-    let hds = hipaa_operator::azure::client::ArmOp::new(
+    let hds = hipaa_operator::azure::types::ArmOp::new(
         "Workspaces_CreateOrUpdate",
         "Microsoft.HealthcareApis",
         "2024-03-31",
     );
-    let put_fhir = hipaa_operator::azure::client::ArmOp::new(
+    let put_fhir = hipaa_operator::azure::types::ArmOp::new(
         "FhirServices_CreateOrUpdate",
         "Microsoft.HealthcareApis",
         "2024-03-31",
@@ -604,8 +604,8 @@ async fn read_modify_write_retries_a_412_from_a_fresh_read() {
     );
 }
 
-fn put_fhir_op() -> hipaa_operator::azure::client::ArmOp {
-    hipaa_operator::azure::client::ArmOp::new(
+fn put_fhir_op() -> hipaa_operator::azure::types::ArmOp {
+    hipaa_operator::azure::types::ArmOp::new(
         "FhirServices_CreateOrUpdate",
         "Microsoft.HealthcareApis",
         "2024-03-31",
@@ -881,7 +881,7 @@ async fn a_failed_private_endpoint_is_not_counted_and_is_made_again() {
         .ensure_private_endpoint(&desired)
         .await
         .expect_err("the operation fails");
-    let groups = hipaa_operator::controller::apply::endpoint_groups_of(&azure, [id.clone()])
+    let groups = hipaa_operator::controller::observe::endpoint_groups_of(&azure, [id.clone()])
         .await
         .expect("read");
     assert!(groups.is_empty(), "a Failed endpoint counted: {groups:?}");
@@ -893,7 +893,7 @@ async fn a_failed_private_endpoint_is_not_counted_and_is_made_again() {
         Ensured::Written,
         "a Failed endpoint of the right shape must be made again"
     );
-    let groups = hipaa_operator::controller::apply::endpoint_groups_of(&azure, [id.clone()])
+    let groups = hipaa_operator::controller::observe::endpoint_groups_of(&azure, [id.clone()])
         .await
         .expect("read");
     assert_eq!(

@@ -8,8 +8,8 @@ mod support;
 use std::time::Duration;
 
 use hipaa_operator::api::PhiStore;
-use hipaa_operator::azure::client::ArmOp;
 use hipaa_operator::azure::resources;
+use hipaa_operator::azure::types::ArmOp;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use support::estate::{control_state as state, estate, ready, wait_store};

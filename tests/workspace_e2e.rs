@@ -90,7 +90,7 @@ fn states(ws: &HipaaWorkspace) -> BTreeMap<String, String> {
 
 async fn resource(
     azure: &AzureClient,
-    op: &hipaa_operator::azure::client::ArmOp,
+    op: &hipaa_operator::azure::types::ArmOp,
     id: &str,
 ) -> ArmResource {
     azure

@@ -145,5 +145,102 @@ pub mod condition {
         pub const RESOURCE_NOT_FOUND: &str = "ResourceNotFound";
         pub const INVALID_SPEC: &str = "InvalidSpec";
         pub const CONFLICT: &str = "Conflict";
+        /// No AzureScopeGrant lets the operator serve the object.
+        pub const NOT_PERMITTED: &str = "NotPermitted";
+        /// Another store already governs the resource.
+        pub const ALREADY_GOVERNED: &str = "AlreadyGoverned";
+        /// The grants could not be read.
+        pub const GRANTS_UNAVAILABLE: &str = "GrantsUnavailable";
+        /// The Kubernetes API failed a read or write the pass needed.
+        pub const KUBERNETES_UNAVAILABLE: &str = "KubernetesUnavailable";
+    }
+
+    /// Why a pass could not evaluate: the `Ready` reason of a failed pass, with what waiting
+    /// can do about it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum Failed {
+        WorkspaceNotFound,
+        NotPermitted,
+        AlreadyGoverned,
+        GrantsUnavailable,
+        InvalidSpec,
+        ResourceNotFound,
+        Forbidden,
+        VaultUnreachable,
+        Throttled,
+        AzureUnavailable,
+        KubernetesUnavailable,
+    }
+
+    /// What a failed pass waits for before it tries again.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Retry {
+        /// Waiting changes nothing: a change of the object, its workspace or the grants wakes
+        /// it (they are watched); the duration is only a safety net.
+        OnChange(std::time::Duration),
+        /// Something outside Kubernetes must change (a role granted, a resource created): look
+        /// again after the duration.
+        Later(std::time::Duration),
+        /// Transient: back off the duration, or longer when Azure's `Retry-After` says so.
+        Backoff(std::time::Duration),
+    }
+
+    impl Retry {
+        /// How long to wait at least.
+        pub fn wait(self) -> std::time::Duration {
+            match self {
+                Retry::OnChange(d) | Retry::Later(d) | Retry::Backoff(d) => d,
+            }
+        }
+    }
+
+    impl Failed {
+        /// The `Ready` reason.
+        pub fn as_str(self) -> &'static str {
+            match self {
+                Failed::WorkspaceNotFound => reason::WORKSPACE_NOT_FOUND,
+                Failed::NotPermitted => reason::NOT_PERMITTED,
+                Failed::AlreadyGoverned => reason::ALREADY_GOVERNED,
+                Failed::GrantsUnavailable => reason::GRANTS_UNAVAILABLE,
+                Failed::InvalidSpec => reason::INVALID_SPEC,
+                Failed::ResourceNotFound => reason::RESOURCE_NOT_FOUND,
+                Failed::Forbidden => reason::FORBIDDEN,
+                Failed::VaultUnreachable => reason::VAULT_UNREACHABLE,
+                Failed::Throttled => reason::THROTTLED,
+                Failed::AzureUnavailable => reason::AZURE_UNAVAILABLE,
+                Failed::KubernetesUnavailable => reason::KUBERNETES_UNAVAILABLE,
+            }
+        }
+
+        /// What waiting can do about it. The durations are those the operator has always used;
+        /// what differs is what ends the wait.
+        pub fn retry(self) -> Retry {
+            use std::time::Duration;
+            match self {
+                Failed::WorkspaceNotFound | Failed::InvalidSpec => {
+                    Retry::OnChange(Duration::from_secs(300))
+                }
+                // A grant added, or the first claim deleted, wakes the store; the short safety
+                // net covers what no watch sees (a namespace relabelled, a store deleted).
+                Failed::NotPermitted | Failed::AlreadyGoverned => {
+                    Retry::OnChange(Duration::from_secs(30))
+                }
+                Failed::Forbidden | Failed::ResourceNotFound => {
+                    Retry::Later(Duration::from_secs(120))
+                }
+                // The vault's network is the workspace's to fix, often within the minute.
+                Failed::VaultUnreachable
+                | Failed::GrantsUnavailable
+                | Failed::Throttled
+                | Failed::AzureUnavailable
+                | Failed::KubernetesUnavailable => Retry::Backoff(Duration::from_secs(30)),
+            }
+        }
+    }
+
+    impl std::fmt::Display for Failed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.as_str())
+        }
     }
 }

@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::client::{ArmOp, AzureClient};
+use super::client::AzureClient;
 use super::error::AzureError;
+use super::types::ArmOp;
 
 pub const API_VERSION: &str = "2022-04-01";
 const PROVIDER: &str = "Microsoft.Authorization";
@@ -30,85 +31,7 @@ pub struct RoleAssignmentProperties {
     pub scope: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct RoleDefinition {
-    pub id: String,
-    pub name: String,
-    pub properties: RoleDefinitionProperties,
-}
-
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct RoleDefinitionProperties {
-    pub role_name: String,
-    #[serde(default, rename = "type")]
-    pub kind: Option<String>,
-    #[serde(default)]
-    pub permissions: Vec<Permission>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct Permission {
-    #[serde(default)]
-    pub actions: Vec<String>,
-    #[serde(default)]
-    pub not_actions: Vec<String>,
-    #[serde(default)]
-    pub data_actions: Vec<String>,
-    #[serde(default)]
-    pub not_data_actions: Vec<String>,
-}
-
-impl RoleDefinition {
-    /// Whether the role grants `action` (a control-plane action): one of its permission blocks
-    /// matches it (`*` wildcards included) without a not-action removing it.
-    pub fn grants(&self, action: &str) -> bool {
-        self.properties.permissions.iter().any(|p| {
-            p.actions.iter().any(|a| glob(a, action))
-                && !p.not_actions.iter().any(|a| glob(a, action))
-        })
-    }
-
-    /// Whether the role grants the data action `action` (`Microsoft.KeyVault/vaults/keys/wrap/action`).
-    pub fn grants_data(&self, action: &str) -> bool {
-        self.properties.permissions.iter().any(|p| {
-            p.data_actions.iter().any(|a| glob(a, action))
-                && !p.not_data_actions.iter().any(|a| glob(a, action))
-        })
-    }
-
-    /// Whether the role grants data actions (reading or writing the data itself, i.e. PHI).
-    pub fn grants_data_access(&self) -> bool {
-        self.properties
-            .permissions
-            .iter()
-            .any(|p| !p.data_actions.is_empty())
-    }
-}
-
-/// Whether `text` matches `pattern`, where `*` stands for any run of characters; case-insensitive,
-/// as ARM compares actions.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let (pattern, text) = (pattern.to_ascii_lowercase(), text.to_ascii_lowercase());
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    for (i, part) in parts.iter().enumerate() {
-        if i == parts.len() - 1 {
-            return rest.ends_with(part);
-        }
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    rest.is_empty()
-}
+pub use super::roles::{Permission, RoleDefinition, RoleDefinitionProperties, glob};
 
 /// How long a role definition read is reused: built-in roles change with Azure releases and
 /// custom roles rarely; an hour bounds how stale a permission check can be.
@@ -199,7 +122,7 @@ impl AzureClient {
         role_guid: &str,
         principal_id: &str,
         principal_type: &str,
-    ) -> Result<super::network::Ensured, AzureError> {
+    ) -> Result<super::types::Ensured, AzureError> {
         let scope = scope.trim_end_matches('/');
         let held = self
             .list_role_assignments(scope)
@@ -213,7 +136,7 @@ impl AzureClient {
                         .ends_with(&role_guid.to_ascii_lowercase())
             });
         if held {
-            return Ok(super::network::Ensured::Unchanged);
+            return Ok(super::types::Ensured::Unchanged);
         }
         let subscription = scope
             .split('/')
@@ -242,12 +165,12 @@ impl AzureClient {
             )
             .await
         {
-            Ok(_) => Ok(super::network::Ensured::Written),
+            Ok(_) => Ok(super::types::Ensured::Written),
             // Made meanwhile under another name: the principal holds the role.
             Err(AzureError::Conflict { code, .. })
                 if code.eq_ignore_ascii_case("RoleAssignmentExists") =>
             {
-                Ok(super::network::Ensured::Unchanged)
+                Ok(super::types::Ensured::Unchanged)
             }
             Err(e) => Err(e),
         }

@@ -14,14 +14,33 @@ use azure_core::http::{
     ClientOptions, Context, ExponentialRetryOptions, Method, Pipeline, PipelineSendOptions,
     Request, RetryOptions, Transport, Url,
 };
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::budget::{Access, Budget, BudgetConfig};
 use super::cloud::Cloud;
 use super::error::AzureError;
 use super::id::ArmId;
-use super::lro::{self, LroOptions};
+
+/// How long-running operations are polled.
+#[derive(Clone, Debug)]
+pub struct LroOptions {
+    /// Delay between polls when the service sends no `Retry-After`.
+    pub default_poll_interval: Duration,
+    /// Upper bound of one poll delay, whatever `Retry-After` says.
+    pub max_poll_interval: Duration,
+    /// Give up (with a `Deadline` error) after this long.
+    pub deadline: Duration,
+}
+
+impl Default for LroOptions {
+    fn default() -> Self {
+        Self {
+            default_poll_interval: Duration::from_secs(5),
+            max_poll_interval: Duration::from_secs(60),
+            deadline: Duration::from_secs(600),
+        }
+    }
+}
 
 /// Settings of the client that are not the cloud or the credential.
 #[derive(Clone, Debug)]
@@ -123,27 +142,7 @@ impl Reply {
     }
 }
 
-/// One ARM operation: its id, provider and api-version, for URLs, errors and metrics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ArmOp {
-    pub operation: &'static str,
-    pub provider: &'static str,
-    pub api_version: &'static str,
-}
-
-impl ArmOp {
-    pub const fn new(
-        operation: &'static str,
-        provider: &'static str,
-        api_version: &'static str,
-    ) -> ArmOp {
-        ArmOp {
-            operation,
-            provider,
-            api_version,
-        }
-    }
-}
+pub use super::types::ArmOp;
 
 /// Which token audience a call needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,8 +179,7 @@ struct Inner {
     lro: LroOptions,
     /// Role definitions by GUID with when they were read: they change rarely, and every
     /// evaluation of who can reach a store needs them.
-    role_definitions:
-        Mutex<HashMap<String, (std::time::Instant, super::authorization::RoleDefinition)>>,
+    role_definitions: Mutex<HashMap<String, (std::time::Instant, super::roles::RoleDefinition)>>,
 }
 
 impl std::fmt::Debug for AzureClient {
@@ -193,6 +191,11 @@ impl std::fmt::Debug for AzureClient {
 }
 
 impl AzureClient {
+    /// How this client polls long-running operations.
+    pub(super) fn lro_options(&self) -> &LroOptions {
+        &self.inner.lro
+    }
+
     /// A client for `cloud` authenticating with `credential`, sending through `http`.
     pub fn new(
         cloud: Cloud,
@@ -244,7 +247,7 @@ impl AzureClient {
         &self,
         guid: &str,
         max_age: Duration,
-    ) -> Option<super::authorization::RoleDefinition> {
+    ) -> Option<super::roles::RoleDefinition> {
         let cache = self
             .inner
             .role_definitions
@@ -256,7 +259,7 @@ impl AzureClient {
             .map(|(_, r)| r.clone())
     }
 
-    pub(crate) fn cache_role(&self, guid: &str, role: &super::authorization::RoleDefinition) {
+    pub(crate) fn cache_role(&self, guid: &str, role: &super::roles::RoleDefinition) {
         let mut cache = self
             .inner
             .role_definitions
@@ -447,59 +450,6 @@ impl AzureClient {
         match self.get(op, id).await {
             Ok(v) => Ok(Some(v)),
             Err(AzureError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// PUT, PATCH or POST an ARM resource and follow the long-running operation, if any, to its
-    /// end. Returns the final resource body (`None` when the operation has none).
-    pub async fn write<B: Serialize>(
-        &self,
-        op: &ArmOp,
-        method: Method,
-        id: &str,
-        body: Option<&B>,
-        if_match: Option<String>,
-    ) -> Result<Option<serde_json::Value>, AzureError> {
-        let body = body.map(serde_json::to_value).transpose().map_err(|e| {
-            AzureError::Configuration(format!("request body of {}: {e}", op.operation))
-        })?;
-        let url = self.arm_url(id, op.api_version)?;
-        let reply = self
-            .send(Call {
-                operation: op.operation,
-                provider: op.provider,
-                method,
-                url: url.clone(),
-                resource: id,
-                body,
-                if_match,
-                audience: Audience::ResourceManager,
-            })
-            .await?;
-        lro::complete(self, &self.inner.lro, op, method, &url, id, reply).await
-    }
-
-    /// DELETE an ARM resource, following a long-running delete; "already gone" is success.
-    pub async fn delete(&self, op: &ArmOp, id: &str) -> Result<(), AzureError> {
-        let url = self.arm_url(id, op.api_version)?;
-        let result = self
-            .send(Call {
-                operation: op.operation,
-                provider: op.provider,
-                method: Method::Delete,
-                url: url.clone(),
-                resource: id,
-                body: None,
-                if_match: None,
-                audience: Audience::ResourceManager,
-            })
-            .await;
-        match result {
-            Ok(reply) => lro::complete(self, &self.inner.lro, op, Method::Delete, &url, id, reply)
-                .await
-                .map(|_| ()),
-            Err(AzureError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),
         }
     }

@@ -5,8 +5,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::client::{ArmOp, Audience, AzureClient, Call};
+use super::client::{Audience, AzureClient, Call};
 use super::error::AzureError;
+use super::types::ArmOp;
 
 /// `POST /providers/Microsoft.ResourceGraph/resources`: a read, although Azure makes it a POST.
 pub const QUERY_RESOURCES: ArmOp = ArmOp::new("Resources", "Microsoft.ResourceGraph", "2024-04-01");

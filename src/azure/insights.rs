@@ -4,9 +4,10 @@
 use azure_core::http::Method;
 use serde::{Deserialize, Serialize};
 
-use super::client::{ArmOp, AzureClient};
+use super::client::AzureClient;
 use super::error::AzureError;
-use super::network::Ensured;
+use super::types::ArmOp;
+use super::types::Ensured;
 
 pub const API_VERSION: &str = "2021-05-01-preview";
 const PROVIDER: &str = "Microsoft.Insights";

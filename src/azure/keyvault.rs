@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::client::{Audience, AzureClient, Call};
 use super::error::AzureError;
-use super::network::Ensured;
+use super::types::Ensured;
 
 pub const API_VERSION: &str = "7.5";
 const PROVIDER: &str = "KeyVault";

@@ -5,32 +5,13 @@
 use std::time::{Duration, Instant};
 
 use azure_core::http::{Method, Url};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::client::{ArmOp, Audience, AzureClient, Call, Reply};
 use super::error::AzureError;
 
-/// How long-running operations are polled.
-#[derive(Clone, Debug)]
-pub struct LroOptions {
-    /// Delay between polls when the service sends no `Retry-After`.
-    pub default_poll_interval: Duration,
-    /// Upper bound of one poll delay, whatever `Retry-After` says.
-    pub max_poll_interval: Duration,
-    /// Give up (with a `Deadline` error) after this long.
-    pub deadline: Duration,
-}
-
-impl Default for LroOptions {
-    fn default() -> Self {
-        Self {
-            default_poll_interval: Duration::from_secs(5),
-            max_poll_interval: Duration::from_secs(60),
-            deadline: Duration::from_secs(600),
-        }
-    }
-}
+pub use super::client::LroOptions;
 
 /// Where an operation stands.
 #[derive(Debug, PartialEq, Eq)]
@@ -269,6 +250,70 @@ impl Poller<'_> {
             Ok(Some(reply.json(self.operation, self.resource)?))
         } else {
             Ok(None)
+        }
+    }
+}
+
+/// The write verbs: each follows Azure's long-running operation patterns to the end.
+impl AzureClient {
+    /// PUT, PATCH or POST an ARM resource and follow the long-running operation, if any, to its
+    /// end. Returns the final resource body (`None` when the operation has none).
+    pub async fn write<B: Serialize>(
+        &self,
+        op: &ArmOp,
+        method: Method,
+        id: &str,
+        body: Option<&B>,
+        if_match: Option<String>,
+    ) -> Result<Option<serde_json::Value>, AzureError> {
+        let body = body.map(serde_json::to_value).transpose().map_err(|e| {
+            AzureError::Configuration(format!("request body of {}: {e}", op.operation))
+        })?;
+        let url = self.arm_url(id, op.api_version)?;
+        let reply = self
+            .send(Call {
+                operation: op.operation,
+                provider: op.provider,
+                method,
+                url: url.clone(),
+                resource: id,
+                body,
+                if_match,
+                audience: Audience::ResourceManager,
+            })
+            .await?;
+        complete(self, self.lro_options(), op, method, &url, id, reply).await
+    }
+
+    /// DELETE an ARM resource, following a long-running delete; "already gone" is success.
+    pub async fn delete(&self, op: &ArmOp, id: &str) -> Result<(), AzureError> {
+        let url = self.arm_url(id, op.api_version)?;
+        let result = self
+            .send(Call {
+                operation: op.operation,
+                provider: op.provider,
+                method: Method::Delete,
+                url: url.clone(),
+                resource: id,
+                body: None,
+                if_match: None,
+                audience: Audience::ResourceManager,
+            })
+            .await;
+        match result {
+            Ok(reply) => complete(
+                self,
+                self.lro_options(),
+                op,
+                Method::Delete,
+                &url,
+                id,
+                reply,
+            )
+            .await
+            .map(|_| ()),
+            Err(AzureError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 }

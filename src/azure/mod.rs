@@ -8,6 +8,7 @@ pub mod credential;
 pub mod error;
 pub mod lro;
 pub mod transport;
+pub mod types;
 
 pub use client::{AzureClient, ClientSettings};
 pub use cloud::Cloud;
@@ -20,4 +21,5 @@ pub mod insights;
 pub mod keyvault;
 pub mod network;
 pub mod resources;
+pub mod roles;
 pub mod storage;

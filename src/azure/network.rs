@@ -5,8 +5,10 @@ use azure_core::http::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::client::{ArmOp, AzureClient};
+use super::client::AzureClient;
 use super::error::AzureError;
+use super::types::ArmOp;
+pub use super::types::Ensured;
 
 pub const API_VERSION: &str = "2024-05-01";
 const PROVIDER: &str = "Microsoft.Network";
@@ -35,7 +37,7 @@ pub struct PrivateEndpointProperties {
     #[serde(default)]
     pub provisioning_state: Option<String>,
     #[serde(default)]
-    pub subnet: Option<super::storage::IdRef>,
+    pub subnet: Option<super::types::IdRef>,
     #[serde(default)]
     pub private_link_service_connections: Vec<PrivateLinkServiceConnection>,
 }
@@ -73,7 +75,7 @@ pub struct PrivateLinkServiceConnectionProperties {
     #[serde(default)]
     pub group_ids: Vec<String>,
     #[serde(default)]
-    pub private_link_service_connection_state: Option<super::storage::ConnectionState>,
+    pub private_link_service_connection_state: Option<super::types::ConnectionState>,
 }
 
 /// What the operator wants a private endpoint to be.
@@ -159,15 +161,6 @@ pub struct PrivateDnsZoneConfig {
 pub struct PrivateDnsZoneConfigProperties {
     #[serde(default)]
     pub private_dns_zone_id: String,
-}
-
-/// What `ensure_*` did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ensured {
-    /// It was already as desired; nothing was written.
-    Unchanged,
-    /// It was created or updated.
-    Written,
 }
 
 impl AzureClient {

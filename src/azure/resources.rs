@@ -9,9 +9,10 @@ use azure_core::http::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::client::{ArmOp, AzureClient};
+use super::client::AzureClient;
 use super::error::AzureError;
 use super::storage::ManagedIdentity;
+use super::types::ArmOp;
 
 /// The ARM envelope of any resource: identity, tags, etag and the raw `properties`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
@@ -221,7 +222,7 @@ impl AzureClient {
         name: &str,
         location: &str,
         display_name: &str,
-    ) -> Result<super::network::Ensured, AzureError> {
+    ) -> Result<super::types::Ensured, AzureError> {
         let id = format!(
             "{}/providers/Microsoft.Authorization/policyAssignments/{name}",
             scope.trim_end_matches('/')
@@ -237,7 +238,7 @@ impl AzureClient {
             .and_then(Value::as_str)
             .is_none_or(|m| m.eq_ignore_ascii_case("Default"));
         if current.is_some_and(|c| c.eq_ignore_ascii_case(HIPAA_HITRUST_INITIATIVE)) && enforced {
-            return Ok(super::network::Ensured::Unchanged);
+            return Ok(super::types::Ensured::Unchanged);
         }
         let body = serde_json::json!({
             "location": location,
@@ -251,7 +252,7 @@ impl AzureClient {
         });
         self.write(&PUT_POLICY_ASSIGNMENT, Method::Put, &id, Some(&body), None)
             .await?;
-        Ok(super::network::Ensured::Written)
+        Ok(super::types::Ensured::Written)
     }
 }
 

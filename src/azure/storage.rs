@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use azure_core::http::Method;
 use serde::{Deserialize, Serialize};
 
-use super::client::{ArmOp, AzureClient};
+use super::client::AzureClient;
 use super::error::AzureError;
+use super::types::ArmOp;
 
 pub const API_VERSION: &str = "2025-01-01";
 const PROVIDER: &str = "Microsoft.Storage";
@@ -167,15 +168,7 @@ pub struct PrivateEndpointConnectionProperties {
     pub private_link_service_connection_state: Option<ConnectionState>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-pub struct IdRef {
-    pub id: String,
-}
-
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-pub struct ConnectionState {
-    pub status: String,
-}
+pub use super::types::{ConnectionState, IdRef};
 
 /// A PATCH of a storage account: every field optional, only the set ones are sent.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]

@@ -76,6 +76,11 @@ impl AzureAccess {
         })
     }
 
+    /// The operator's own tenant (`AZURE_TENANT_ID` at start-up), when it has one.
+    pub fn default_tenant(&self) -> Option<&str> {
+        self.default_tenant.as_deref()
+    }
+
     /// The ServiceAccount name whose tokens carry workspace identities (default
     /// [`WORKSPACE_SERVICE_ACCOUNT`]).
     pub fn with_workspace_service_account(mut self, name: String) -> AzureAccess {

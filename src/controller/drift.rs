@@ -9,18 +9,16 @@
 //! `--full-check-interval`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use futures::{Stream, StreamExt};
-use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 use serde_json::Value;
 
-use super::context::Context;
 use crate::api::phistore::{PhiStore, ResourceKind};
-use crate::api::{HipaaWorkspace, duration};
+
 use crate::azure::graph;
 use crate::azure::resources::ArmResource;
 use crate::azure::storage::StorageAccount;
@@ -225,7 +223,7 @@ impl DriftWatch {
         lock(&self.baselines).len()
     }
 
-    fn targets(&self, workspace: &str) -> Vec<(ObjectRef<PhiStore>, String, ResourceKind)> {
+    pub fn targets(&self, workspace: &str) -> Vec<(ObjectRef<PhiStore>, String, ResourceKind)> {
         lock(&self.baselines)
             .iter()
             .filter(|(_, b)| b.workspace == workspace)
@@ -235,7 +233,7 @@ impl DriftWatch {
 
     /// The stores of `workspace` whose Resource Graph row (by lower-case id, as [`row_prints`]
     /// reads it) is missing or differs from the baseline.
-    fn compare(
+    pub fn compare(
         &self,
         workspace: &str,
         rows: &HashMap<String, RowPrints>,
@@ -263,7 +261,7 @@ impl DriftWatch {
 
     /// Whether `workspace` is due a sweep now; the first time, a random point within the
     /// interval, so a restarted operator does not sweep every workspace at once.
-    fn due(&self, workspace: &str, interval: Duration, now: Instant) -> bool {
+    pub fn due(&self, workspace: &str, interval: Duration, now: Instant) -> bool {
         let mut due = lock(&self.due);
         let next = due
             .entry(workspace.to_string())
@@ -275,7 +273,7 @@ impl DriftWatch {
         true
     }
 
-    fn wake(&self, stores: impl IntoIterator<Item = ObjectRef<PhiStore>>) {
+    pub fn wake(&self, stores: impl IntoIterator<Item = ObjectRef<PhiStore>>) {
         let mut baselines = lock(&self.baselines);
         for s in stores {
             if let Some(b) = baselines.get_mut(&s) {
@@ -296,50 +294,19 @@ pub fn resource_print(resource: &ArmResource) -> u64 {
     graph::fingerprint(resource)
 }
 
-/// Sweeps each workspace's stores through Resource Graph once per drift interval, until
-/// `shutdown` resolves.
-pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send) {
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return,
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
-        let Some(cache) = ctx.workspaces.get() else {
-            continue;
-        };
-        let now = Instant::now();
-        for ws in cache.state() {
-            let namespace = ws.namespace().unwrap_or_default();
-            if !ctx.acts_in(&namespace) {
-                continue;
-            }
-            let interval =
-                duration::parse(&ws.spec.drift_check_interval).unwrap_or(Duration::from_secs(3600));
-            if !ctx.drift.batched(interval) {
-                continue;
-            }
-            let key = workspace_key(&namespace, &ws.name_any());
-            if ctx.drift.due(&key, interval, now) {
-                sweep(&ctx, &ws, &key).await;
-            }
-        }
-    }
-}
-
 /// A Resource Graph row's fingerprints through the typed models drift detection reads
 /// resources with: `[storage account, generic ARM envelope]` ([`model`]); `None` for a model no
 /// store of the resource uses, or when the row does not read as it.
-type RowPrints = [Option<u64>; 2];
+pub type RowPrints = [Option<u64>; 2];
 
 /// Which of [`RowPrints`] a store of `kind` compares with.
-fn model(kind: ResourceKind) -> usize {
+pub fn model(kind: ResourceKind) -> usize {
     usize::from(kind != ResourceKind::StorageAccount)
 }
 
 /// Reads `row` through the models `wanted` names (by [`model`]). A sweep keeps only these
 /// fingerprints, not the rows: a page of rows at a time is all it holds.
-fn row_prints(row: Value, wanted: [bool; 2]) -> RowPrints {
+pub fn row_prints(row: Value, wanted: [bool; 2]) -> RowPrints {
     match wanted {
         [true, true] => [
             graph::row_fingerprint::<StorageAccount>(row.clone()),
@@ -348,73 +315,6 @@ fn row_prints(row: Value, wanted: [bool; 2]) -> RowPrints {
         [true, false] => [graph::row_fingerprint::<StorageAccount>(row), None],
         [false, true] => [None, graph::row_fingerprint::<ArmResource>(row)],
         [false, false] => [None, None],
-    }
-}
-
-async fn sweep(ctx: &Context, ws: &HipaaWorkspace, key: &str) {
-    // A store deleted without a finalizer is never reconciled again: drop its baseline here.
-    if let Some(cache) = ctx.stores.get() {
-        ctx.drift.retain(|store| cache.get(store).is_some());
-    }
-    let targets = ctx.drift.targets(key);
-    if targets.is_empty() {
-        return;
-    }
-    let mut wanted: HashMap<String, [bool; 2]> = HashMap::new();
-    for (_, id, kind) in &targets {
-        wanted.entry(id.clone()).or_default()[model(*kind)] = true;
-    }
-    let mut ids: Vec<String> = wanted.keys().cloned().collect();
-    ids.sort_unstable();
-    let mut rows: HashMap<String, RowPrints> = HashMap::with_capacity(ids.len());
-    // No sweep for a workspace no grant covers any more: its stores are woken, and their own
-    // reconciles refuse them and drop their baselines.
-    let permit = match super::trust::permit_of(ctx, ws).await {
-        Ok(permit) => permit,
-        Err(refusal) => {
-            tracing::info!(
-                workspace = key,
-                reason = refusal.reason,
-                "no sweep: {}",
-                refusal.message
-            );
-            ctx.drift.wake(targets.into_iter().map(|(s, _, _)| s));
-            return;
-        }
-    };
-    let read = match ctx.azure.client_for(ws, &permit).await {
-        Ok(client) => client
-            .envelopes(&ids, |row| {
-                let Some(id) = row["id"].as_str().map(str::to_ascii_lowercase) else {
-                    return;
-                };
-                if let Some(models) = wanted.get(&id) {
-                    let prints = row_prints(row, *models);
-                    rows.insert(id, prints);
-                }
-            })
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    match read {
-        Ok(()) => {
-            let changed = ctx.drift.compare(key, &rows);
-            tracing::debug!(
-                workspace = key,
-                stores = targets.len(),
-                changed = changed.len(),
-                "drift sweep"
-            );
-            ctx.metrics.drift_sweep(true, targets.len(), changed.len());
-            ctx.drift.wake(changed);
-        }
-        Err(error) => {
-            // Without Resource Graph, every store is read the direct way.
-            tracing::warn!(workspace = key, %error, "Resource Graph sweep failed; re-reading each store");
-            ctx.metrics.drift_sweep(false, targets.len(), targets.len());
-            ctx.drift.wake(targets.into_iter().map(|(s, _, _)| s));
-        }
     }
 }
 

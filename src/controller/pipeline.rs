@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::context::Context;
 use super::report::{self, Evaluated, Outcome};
-use crate::api::common::condition::{READY, reason};
+use crate::api::common::condition::{Failed, READY, Retry, reason};
 use crate::api::common::{AppliedExemption, ControlState, ControlStatus};
 use crate::api::phistore::Exemption;
 use crate::azure::AzureError;
@@ -26,24 +26,33 @@ use crate::controls::{Finding, Found};
 /// A reconcile that could not evaluate, as the `Ready` reason and message.
 #[derive(Debug)]
 pub struct Failure {
-    pub reason: String,
+    pub reason: Failed,
     pub message: String,
     /// How long Azure asked the operator to wait (`Retry-After`), when it said.
     pub retry_after: Option<Duration>,
 }
 
 impl Failure {
-    pub fn new(reason: &str, message: impl Into<String>) -> Failure {
+    pub fn new(reason: Failed, message: impl Into<String>) -> Failure {
         Failure {
-            reason: reason.to_string(),
+            reason,
             message: message.into(),
             retry_after: None,
         }
     }
 
-    /// When to try again: the later of `Retry-After` and the backoff of the reason.
+    /// When to try again: what the reason's retry policy says, and never before Azure's
+    /// `Retry-After`.
     pub fn wait(&self) -> Duration {
-        retry_after(&self.reason).max(self.retry_after.unwrap_or_default())
+        self.reason
+            .retry()
+            .wait()
+            .max(self.retry_after.unwrap_or_default())
+    }
+
+    /// The reason's retry policy.
+    pub fn retry(&self) -> Retry {
+        self.reason.retry()
     }
 }
 
@@ -51,12 +60,12 @@ impl From<AzureError> for Failure {
     fn from(e: AzureError) -> Self {
         use crate::azure::ErrorClass;
         let reason = match e.class() {
-            ErrorClass::NotFound => reason::RESOURCE_NOT_FOUND,
-            ErrorClass::Forbidden | ErrorClass::Unauthorized => reason::FORBIDDEN,
-            ErrorClass::Unreachable => reason::VAULT_UNREACHABLE,
-            ErrorClass::Invalid | ErrorClass::Configuration => reason::INVALID_SPEC,
-            ErrorClass::Throttled => reason::THROTTLED,
-            _ => reason::AZURE_UNAVAILABLE,
+            ErrorClass::NotFound => Failed::ResourceNotFound,
+            ErrorClass::Forbidden | ErrorClass::Unauthorized => Failed::Forbidden,
+            ErrorClass::Unreachable => Failed::VaultUnreachable,
+            ErrorClass::Invalid | ErrorClass::Configuration => Failed::InvalidSpec,
+            ErrorClass::Throttled => Failed::Throttled,
+            _ => Failed::AzureUnavailable,
         };
         Failure {
             retry_after: e.retry_after(),
@@ -65,23 +74,29 @@ impl From<AzureError> for Failure {
     }
 }
 
-impl From<super::azure_access::AccessError> for Failure {
-    fn from(e: super::azure_access::AccessError) -> Self {
+impl From<super::execute::ExecuteError> for Failure {
+    fn from(e: super::execute::ExecuteError) -> Self {
+        use super::execute::ExecuteError;
         match e {
-            super::azure_access::AccessError::Azure(e) => e.into(),
-            other => Failure::new(reason::INVALID_SPEC, other.to_string()),
+            ExecuteError::Azure(e) => e.into(),
+            ExecuteError::Refused(why) => Failure::new(
+                Failed::NotPermitted,
+                format!("the plan was refused before any write: {why}"),
+            ),
+            ExecuteError::Kube(e) => Failure::new(
+                Failed::KubernetesUnavailable,
+                format!("Kubernetes API: {e}"),
+            ),
         }
     }
 }
 
-/// How long to wait before retrying after a failure with `reason`.
-pub fn retry_after(why: &str) -> Duration {
-    match why {
-        reason::WORKSPACE_NOT_FOUND | reason::INVALID_SPEC | "NotSupported" => {
-            Duration::from_secs(300)
+impl From<super::azure_access::AccessError> for Failure {
+    fn from(e: super::azure_access::AccessError) -> Self {
+        match e {
+            super::azure_access::AccessError::Azure(e) => e.into(),
+            other => Failure::new(Failed::InvalidSpec, other.to_string()),
         }
-        reason::FORBIDDEN | reason::RESOURCE_NOT_FOUND => Duration::from_secs(120),
-        _ => Duration::from_secs(30),
     }
 }
 
@@ -230,10 +245,10 @@ impl Pass {
 
     /// The report of a pass that could not evaluate: `Ready=False` with `why`; the controls
     /// and family conditions stay as last seen.
-    pub fn failed(&self, why: &str, message: &str) -> Report {
+    pub fn failed(&self, why: Failed, message: &str) -> Report {
         let old = &self.previous;
         let outcome = Outcome::Failed {
-            reason: why.to_string(),
+            reason: why.as_str().to_string(),
             message: message.to_string(),
         };
         let mut conditions: Vec<Condition> = report::conditions(
@@ -271,7 +286,7 @@ pub fn applied_exemptions(exemptions: &[Exemption], now: &Time) -> Vec<(String, 
             (
                 e.control.clone(),
                 AppliedExemption {
-                    reason: e.reason.clone(),
+                    reason: e.reason.as_str().to_string(),
                     approver: e.approver.clone(),
                     expires: e.expires.clone(),
                 },
@@ -526,7 +541,8 @@ pub async fn transition_events(
             | reason::WORKSPACE_NOT_FOUND
             | reason::RESOURCE_NOT_FOUND
             | reason::INVALID_SPEC
-            | "NotSupported"),
+            | reason::NOT_PERMITTED
+            | reason::ALREADY_GOVERNED),
         ) => {
             let message = new
                 .conditions
@@ -666,7 +682,7 @@ mod tests {
         );
         assert_eq!(ready_reason(&evaluated.conditions), Some(reason::COMPLIANT));
         let second = Pass::new(evaluated.clone(), Some(1), Duration::from_secs(60), &[]);
-        let failed = second.failed(reason::AZURE_UNAVAILABLE, "ARM returned 503");
+        let failed = second.failed(Failed::AzureUnavailable, "ARM returned 503");
         assert_eq!(failed.controls, evaluated.controls);
         assert_eq!(
             ready_reason(&failed.conditions),

@@ -9,24 +9,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Resource, ResourceExt};
 
-use super::context::Context;
 use crate::api::common::Mode;
 use crate::api::{AzureScopeGrant, HipaaWorkspace, PhiStore};
 use crate::azure::id::ArmId;
 
-/// `Ready` reason of a workspace or store that no grant lets the operator serve.
-pub const NOT_PERMITTED: &str = "NotPermitted";
-/// `Ready` reason of a store whose resource another store already governs.
-pub const ALREADY_GOVERNED: &str = "AlreadyGoverned";
+use crate::api::common::condition::Failed;
+pub use crate::api::common::condition::reason::{ALREADY_GOVERNED, NOT_PERMITTED};
 
 /// What the grants covering one workspace allow.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,6 +47,21 @@ impl Permit {
     pub fn covers(&self, id: &ArmId) -> bool {
         self.scopes.iter().any(|s| id.is_within(s))
     }
+
+    /// A permit of `scopes` for unit tests of what consumes permits (the executor).
+    #[cfg(test)]
+    pub(crate) fn for_test(
+        scopes: &[&str],
+        allow_enforce: bool,
+        allow_irreversible: bool,
+    ) -> Permit {
+        Permit {
+            grants: vec!["test-grant".into()],
+            scopes: scopes.iter().filter_map(|s| ArmId::parse(s).ok()).collect(),
+            allow_enforce,
+            allow_irreversible,
+        }
+    }
 }
 
 /// Remediations that cannot be undone: enabling Key Vault purge protection (Azure never turns
@@ -77,13 +85,13 @@ impl Permit {
 /// Why the operator will not serve an object; nothing was sent to Azure.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
-    pub reason: &'static str,
+    pub reason: Failed,
     pub message: String,
 }
 
 fn not_permitted(message: String) -> Refusal {
     Refusal {
-        reason: NOT_PERMITTED,
+        reason: Failed::NotPermitted,
         message,
     }
 }
@@ -133,7 +141,7 @@ pub fn workspace_scope(ws: &HipaaWorkspace) -> Result<ArmId, Refusal> {
         ws.spec.subscription_id, ws.spec.resource_group
     ))
     .map_err(|e| Refusal {
-        reason: crate::api::common::condition::reason::INVALID_SPEC,
+        reason: Failed::InvalidSpec,
         message: format!("spec.subscriptionId and spec.resourceGroup: {e}"),
     })
 }
@@ -244,7 +252,7 @@ pub fn store_in_scope(
 ) -> Result<(), Refusal> {
     let scope = workspace_scope(ws)?;
     let id = ArmId::parse(&store.spec.resource.id).map_err(|e| Refusal {
-        reason: crate::api::common::condition::reason::INVALID_SPEC,
+        reason: Failed::InvalidSpec,
         message: format!("spec.resource.id: {e}"),
     })?;
     if !id.is_within(&scope) {
@@ -285,83 +293,6 @@ pub fn first_claim<'a>(store: &PhiStore, all: &'a [Arc<PhiStore>]) -> Option<&'a
         })
         .filter(|s| key(s) < mine)
         .min_by_key(|s| key(s))
-}
-
-/// The permit of `ws`, from the grants cache (and the namespace's labels when a grant selects
-/// namespaces by label). Waits a little for the cache after a start.
-pub async fn permit_of(ctx: &Context, ws: &HipaaWorkspace) -> Result<Permit, Refusal> {
-    let unavailable = |why: String| Refusal {
-        reason: "GrantsUnavailable",
-        message: format!(
-            "the AzureScopeGrants could not be read ({why}); nothing was sent to Azure"
-        ),
-    };
-    tokio::time::timeout(Duration::from_secs(10), ctx.grants.wait_until_ready())
-        .await
-        .map_err(|_| {
-            unavailable(
-                "the watch has not synced; check the operator's RBAC on azurescopegrants".into(),
-            )
-        })?
-        .map_err(|e| unavailable(e.to_string()))?;
-    let grants = ctx.grants.state();
-    let labels = if grants.iter().any(|g| g.spec.namespace_selector.is_some()) {
-        let namespaces: Api<Namespace> = Api::all(ctx.kube.clone());
-        namespaces
-            .get_opt(&ws.namespace().unwrap_or_default())
-            .await
-            .map_err(|e| unavailable(format!("namespace labels: {e}")))?
-            .map(|n| n.labels().clone())
-    } else {
-        None
-    };
-    permit(ws, labels.as_ref(), &grants)
-}
-
-/// A store's checks before any Azure request: its workspace's permit, its resource inside the
-/// workspace's scope and the grants, and no earlier store governing the same resource.
-pub async fn check_store(
-    ctx: &Context,
-    store: &PhiStore,
-    ws: &HipaaWorkspace,
-) -> Result<Permit, Refusal> {
-    let permit = permit_of(ctx, ws).await?;
-    store_in_scope(store, ws, &permit)?;
-    let all = ctx.stores.get().map(|c| c.state()).unwrap_or_default();
-    if let Some(first) = first_claim(store, &all) {
-        return Err(Refusal {
-            reason: ALREADY_GOVERNED,
-            message: format!(
-                "PhiStore {}/{} already governs {}; one resource has one governing store, so this one makes no Azure request (delete one of the two)",
-                first.namespace().unwrap_or_default(),
-                first.name_any(),
-                store.spec.resource.id
-            ),
-        });
-    }
-    Ok(permit)
-}
-
-/// Keeps the grants cache ([`Context::grants`]) until `shutdown` resolves.
-pub async fn run(
-    ctx: Arc<Context>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) {
-    let Some(writer) = ctx.take_grants_writer() else {
-        return;
-    };
-    let grants: Api<AzureScopeGrant> = Api::all(ctx.kube.clone());
-    let stream = reflector::reflector(writer, watcher(grants, watcher::Config::default()))
-        .default_backoff()
-        .for_each(|event| async move {
-            if let Err(e) = event {
-                tracing::warn!(error = %e, "watching AzureScopeGrants");
-            }
-        });
-    tokio::select! {
-        () = stream => {}
-        () = shutdown => {}
-    }
 }
 
 /// An empty grants cache and the writer that fills it.
@@ -476,7 +407,7 @@ mod tests {
             ),
         ] {
             let refusal = permit(&ws, None, &grants).expect_err(says);
-            assert_eq!(refusal.reason, NOT_PERMITTED);
+            assert_eq!(refusal.reason, Failed::NotPermitted);
             assert!(refusal.message.contains(says), "{}", refusal.message);
         }
     }

@@ -20,13 +20,14 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
-use super::apply;
 use super::context::Context;
+use super::execute::Executor;
+use super::intent::{self, EndpointPlacement, Intent, WritePlan};
 use super::pipeline::{self, Failure, Pass, Report};
 use super::report::{self, Outcome};
-use super::trust;
+use super::{grants, trust};
 use crate::api::common::Mode;
-use crate::api::common::condition::{POLICY_ASSIGNED, READY, reason};
+use crate::api::common::condition::{Failed, POLICY_ASSIGNED, READY, reason};
 use crate::api::workspace::{HipaaWorkspaceStatus, PolicySummary, StoreCounts};
 use crate::api::{AzureScopeGrant, HipaaWorkspace, PhiStore, duration};
 use crate::azure::resources::{self, ArmResource, GET_LOG_ANALYTICS, GET_SUBNET, GET_VAULT};
@@ -345,7 +346,7 @@ async fn evaluate(
             })
         }
         Err(failure) => {
-            let report = pass.failed(&failure.reason, &failure.message);
+            let report = pass.failed(failure.reason, &failure.message);
             let status = HipaaWorkspaceStatus {
                 observed_generation: report.observed_generation,
                 conditions: report.conditions.clone(),
@@ -355,8 +356,9 @@ async fn evaluate(
                 policy: old.policy.clone(),
             };
             write(ws, ctx, &pass.previous, &report, &old, &status).await?;
-            ctx.metrics.reconcile_error("workspace", &failure.reason);
-            Ok(pipeline::retry_after(&failure.reason))
+            ctx.metrics
+                .reconcile_error("workspace", failure.reason.as_str());
+            Ok(failure.wait())
         }
     }
 }
@@ -401,7 +403,7 @@ struct Done {
 
 async fn safeguards(ws: &HipaaWorkspace, ctx: &Context, pass: &Pass) -> Result<Done, Failure> {
     // No grant, no Azure request: the permit comes before the client.
-    let permit = trust::permit_of(ctx, ws)
+    let permit = grants::permit_of(ctx, ws)
         .await
         .map_err(|r| Failure::new(r.reason, r.message))?;
     let azure = ctx.azure.client_for(ws, &permit).await?;
@@ -410,31 +412,71 @@ async fn safeguards(ws: &HipaaWorkspace, ctx: &Context, pass: &Pass) -> Result<D
     let findings = controls::evaluate(&expect, &obs);
     let conflict = pass.conflicts(&findings);
     let mode = permit.mode(ws.spec.mode);
-    let mut remediated: Vec<&'static str> = Vec::new();
-    let mut apply_error: Option<(String, Failure)> = None;
+    let assignment = read_policy(ws, &azure).await?;
+    // The plan: the vault's remediations and the initiative's assignment, in Enforce only.
+    let mut plan = WritePlan::default();
+    let mut unplannable = None;
     if mode == Mode::Enforce {
-        let plan = controls::plan(
+        let fixes = controls::plan(
             &expect,
             &obs,
             &permit.allowed(pass.to_fix(&findings, &conflict)),
         );
-        if !plan.is_empty() {
-            match apply::apply_plan(&azure, ctx, ws, &expect.vault_id, &location, &plan).await {
-                Ok(()) => remediated = plan.remediates.clone(),
-                Err(e) => apply_error = Some((e.to_string(), e.into())),
-            }
+        let zone_of = |group: &str| {
+            ctx.azure_cloud()
+                .private_dns
+                .for_group(group)
+                .map(str::to_string)
+        };
+        let placement = EndpointPlacement {
+            ws,
+            zone_of: &zone_of,
+        };
+        match intent::of_arm_plan(&fixes, ws, &placement, &expect.vault_id, &location) {
+            Ok(p) => plan.extend(p),
+            Err(why) => unplannable = Some(AzureError::Configuration(why)),
+        }
+        if let Some(a) = &assignment
+            && !a.assigned
+        {
+            plan.intents.push(Intent::AssignPolicy {
+                scope: a.scope.clone(),
+                name: a.name.clone(),
+                location: location.clone(),
+            });
         }
     }
+    let executed = Executor::new(Some(&azure), &ctx.kube, &permit, mode)
+        .run(&plan)
+        .await;
+    let mut apply_error: Option<(String, Failure)> = match (executed.error, unplannable) {
+        (Some(e), _) => Some((e.to_string(), e.into())),
+        (None, Some(e)) => Some((e.to_string(), e.into())),
+        (None, None) => None,
+    };
+    let remediated: Vec<&'static str> = if apply_error.is_none() && executed.wrote_azure {
+        plan.remediates.clone()
+    } else {
+        vec![]
+    };
+    let policy_fixed = apply_error.is_none()
+        && plan
+            .intents
+            .iter()
+            .any(|i| matches!(i, Intent::AssignPolicy { .. }));
     let mut events = Vec::new();
-    let (policy, policy_condition, policy_fixed) =
-        match policy(ws, mode, &azure, &location, pass).await {
-            Ok(found) => found,
-            Err(e) if apply_error.is_none() => {
-                apply_error = Some((e.to_string(), e.into()));
-                (None, None, false)
+    let (policy, policy_condition) = match &assignment {
+        None => (None, None),
+        Some(a) => match policy_report(a, policy_fixed, &azure, pass).await {
+            Ok((summary, condition)) => (summary, Some(condition)),
+            Err(e) => {
+                if apply_error.is_none() {
+                    apply_error = Some((e.to_string(), e.into()));
+                }
+                (None, None)
             }
-            Err(_) => (None, None, false),
-        };
+        },
+    };
     if policy_fixed {
         events.push((
             (EventType::Normal, "Remediated"),
@@ -446,7 +488,7 @@ async fn safeguards(ws: &HipaaWorkspace, ctx: &Context, pass: &Pass) -> Result<D
     }
     let outcome = match apply_error {
         Some((text, failure)) => Outcome::Failed {
-            reason: failure.reason,
+            reason: failure.reason.as_str().to_string(),
             message: format!("remediation failed: {text}"),
         },
         None => Outcome::Evaluated {
@@ -488,7 +530,7 @@ async fn safeguards(ws: &HipaaWorkspace, ctx: &Context, pass: &Pass) -> Result<D
 
 fn not_found(what: &str, id: &str, field: &str) -> Failure {
     Failure::new(
-        reason::RESOURCE_NOT_FOUND,
+        Failed::ResourceNotFound,
         format!(
             "{what} {id} does not exist, or the operator's identity cannot see it: fix {field}"
         ),
@@ -497,7 +539,7 @@ fn not_found(what: &str, id: &str, field: &str) -> Failure {
 
 async fn must_exist(
     azure: &AzureClient,
-    op: &crate::azure::client::ArmOp,
+    op: &crate::azure::types::ArmOp,
     id: &str,
     what: &str,
     field: &str,
@@ -585,7 +627,7 @@ async fn observe(
                 && region(found) != region(want)
             {
                 return Err(Failure::new(
-                    reason::INVALID_SPEC,
+                    Failed::InvalidSpec,
                     format!(
                         "the {what} is in {found} but the workspace's spec.location is {want}: private endpoints, keys and logs of PHI stay in the workspace's region; fix {field} or spec.location"
                     ),
@@ -607,7 +649,7 @@ async fn observe(
     };
     let vault_diagnostics = settings(expect.vault_id.clone()).await?;
     let vault_endpoint_groups =
-        apply::endpoint_groups(azure, &json!({ "properties": vault.properties })).await?;
+        super::observe::endpoint_groups(azure, &json!({ "properties": vault.properties })).await?;
     let log_analytics_diagnostics = settings(expect.log_analytics_id.clone()).await?;
     let mut tables = std::collections::BTreeMap::new();
     for table in &expect.audit_tables {
@@ -678,18 +720,23 @@ async fn reaching(azure: &AzureClient, scope: &str) -> Result<Vec<Reaching>, Str
         .collect())
 }
 
-/// The HIPAA HITRUST initiative: read the assignment, restore it in Enforce mode, read Azure
-/// Policy's summary. Returns the summary, the `PolicyAssigned` condition, and whether the
-/// assignment was (re)written.
-async fn policy(
+/// The HIPAA HITRUST initiative's assignment as read: where it should be and whether it is
+/// there, pointing at the initiative and enforced.
+struct Assignment {
+    scope: String,
+    name: String,
+    id: String,
+    found: Option<ArmResource>,
+    assigned: bool,
+}
+
+/// Reads the assignment the spec asks for; `None` when the spec asks for none.
+async fn read_policy(
     ws: &HipaaWorkspace,
-    mode: Mode,
     azure: &AzureClient,
-    location: &str,
-    pass: &Pass,
-) -> Result<(Option<PolicySummary>, Option<Condition>, bool), AzureError> {
+) -> Result<Option<Assignment>, AzureError> {
     let Some(initiative) = ws.spec.policy_initiative.as_ref().filter(|p| p.enabled) else {
-        return Ok((None, None, false));
+        return Ok(None);
     };
     let scope = format!(
         "/subscriptions/{}/resourceGroups/{}",
@@ -705,55 +752,55 @@ async fn policy(
     let definition = found
         .as_ref()
         .and_then(|f| f.properties.get("policyDefinitionId"))
-        .and_then(|d| d.as_str())
-        .map(str::to_string);
+        .and_then(|d| d.as_str());
     let enforced = found
         .as_ref()
         .and_then(|f| f.properties.get("enforcementMode"))
         .and_then(|m| m.as_str())
         .is_none_or(|m| m.eq_ignore_ascii_case("Default"));
     let assigned = definition
-        .as_deref()
         .is_some_and(|d| d.eq_ignore_ascii_case(resources::HIPAA_HITRUST_INITIATIVE))
         && enforced;
-    let mut fixed = false;
-    if !assigned && mode == Mode::Enforce {
-        azure
-            .ensure_policy_assignment(
-                &scope,
-                &initiative.assignment_name,
-                location,
-                "HIPAA HITRUST (assigned by hipaa-operator)",
-            )
-            .await?;
-        fixed = true;
-    }
-    let condition = if assigned || fixed {
+    Ok(Some(Assignment {
+        scope,
+        name: initiative.assignment_name.clone(),
+        id,
+        found,
+        assigned,
+    }))
+}
+
+/// The `PolicyAssigned` condition and Azure Policy's summary, once the assignment is there
+/// (`fixed`: the executor just restored it).
+async fn policy_report(
+    a: &Assignment,
+    fixed: bool,
+    azure: &AzureClient,
+    pass: &Pass,
+) -> Result<(Option<PolicySummary>, Condition), AzureError> {
+    let (scope, name) = (&a.scope, &a.name);
+    let condition = if a.assigned || fixed {
         report::condition(
             &pass.previous.conditions,
             POLICY_ASSIGNED,
             true,
             "Assigned",
-            format!(
-                "the HIPAA HITRUST initiative is assigned at {scope} as {}",
-                initiative.assignment_name
-            ),
+            format!("the HIPAA HITRUST initiative is assigned at {scope} as {name}"),
             pass.generation,
             &pass.now,
         )
     } else {
-        let observed = match (&found, definition) {
-            (None, _) => format!("no assignment {} at {scope}", initiative.assignment_name),
+        let definition = a
+            .found
+            .as_ref()
+            .and_then(|f| f.properties.get("policyDefinitionId"))
+            .and_then(|d| d.as_str());
+        let observed = match (&a.found, definition) {
+            (None, _) => format!("no assignment {name} at {scope}"),
             (Some(_), Some(d)) if !d.eq_ignore_ascii_case(resources::HIPAA_HITRUST_INITIATIVE) => {
-                format!(
-                    "{} assigns {d}, not the HIPAA HITRUST initiative",
-                    initiative.assignment_name
-                )
+                format!("{name} assigns {d}, not the HIPAA HITRUST initiative")
             }
-            _ => format!(
-                "{} is not enforced (enforcementMode DoNotEnforce)",
-                initiative.assignment_name
-            ),
+            _ => format!("{name} is not enforced (enforcementMode DoNotEnforce)"),
         };
         report::condition(
             &pass.previous.conditions,
@@ -767,17 +814,17 @@ async fn policy(
             &pass.now,
         )
     };
-    let summary = if assigned || fixed {
-        let counts = azure.policy_summary(&scope, &id).await?;
+    let summary = if a.assigned || fixed {
+        let counts = azure.policy_summary(scope, &a.id).await?;
         Some(PolicySummary {
-            assignment_id: id,
+            assignment_id: a.id.clone(),
             non_compliant_resources: counts.map(|c| c.0),
             non_compliant_policies: counts.map(|c| c.1),
         })
     } else {
         None
     };
-    Ok((summary, Some(condition), fixed))
+    Ok((summary, condition))
 }
 
 #[cfg(test)]

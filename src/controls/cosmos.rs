@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use super::common;
 use super::finding::{Finding, Found};
 use super::plan::{ArmWrite, Plan, at, evidence};
-use crate::azure::client::ArmOp;
 use crate::azure::insights::{DesiredDiagnosticSetting, DiagnosticSetting};
 use crate::azure::resources::{ArmResource, api_version};
+use crate::azure::types::ArmOp;
 
 pub const PATCH_ACCOUNT: ArmOp = ArmOp::new(
     "DatabaseAccounts_Update",

@@ -10,12 +10,12 @@ use serde_json::{Value, json};
 use super::common;
 use super::finding::{Finding, Found};
 use super::plan::{ArmWrite, Plan, at};
-use crate::azure::client::ArmOp;
 use crate::azure::insights::{DesiredDiagnosticSetting, DiagnosticSetting};
 use crate::azure::resources::{
     ArmResource, GET_DICOM, GET_FHIR, GET_HDS_WORKSPACE, PUT_DICOM, PUT_FHIR, PUT_HDS_WORKSPACE,
     api_version,
 };
+use crate::azure::types::ArmOp;
 
 /// Which Health Data Services resource a store names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

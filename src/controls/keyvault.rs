@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 use super::common;
 use super::finding::{Finding, Found};
 use super::plan::{ArmWrite, Plan, at};
-use crate::azure::client::ArmOp;
 use crate::azure::insights::{DesiredDiagnosticSetting, DiagnosticSetting};
 use crate::azure::resources::{ArmResource, api_version};
+use crate::azure::types::ArmOp;
 
 pub const PATCH_VAULT: ArmOp = ArmOp::new(
     "Vaults_Update",

@@ -6,8 +6,8 @@
 
 use serde_json::Value;
 
-use crate::azure::client::ArmOp;
 use crate::azure::insights::DesiredDiagnosticSetting;
+use crate::azure::types::ArmOp;
 
 /// One ARM write.
 #[derive(Clone, Debug, PartialEq)]

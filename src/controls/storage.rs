@@ -284,8 +284,14 @@ fn private_endpoint(expect: &StorageExpectations, obs: &StorageObservation) -> F
 
 /// The principal id of the identity the account reaches its key with, when Azure has one.
 pub fn key_principal(expect: &StorageExpectations, obs: &StorageObservation) -> Option<String> {
-    let identity = obs.account.identity.as_ref()?;
-    match &expect.key.user_assigned_identity {
+    principal_of(&obs.account, expect.key.user_assigned_identity.as_deref())
+}
+
+/// The principal of the identity `account` encrypts with: the user-assigned identity
+/// `user_assigned` when given, its system-assigned identity otherwise.
+pub fn principal_of(account: &StorageAccount, user_assigned: Option<&str>) -> Option<String> {
+    let identity = account.identity.as_ref()?;
+    match user_assigned {
         None => identity.principal_id.clone(),
         Some(uai) => identity
             .user_assigned_identities
@@ -693,6 +699,9 @@ pub struct StoragePlan {
     pub close_public_after_endpoint: bool,
     /// Create the key if missing and set its rotation policy.
     pub ensure_key: bool,
+    /// A new key version now: the key exists and the account's last rotation is older than
+    /// the cadence (the versionless reference picks the new version up).
+    pub rotate_key: bool,
     /// Grant the account's identity `Key Vault Crypto Service Encryption User` on the key.
     pub grant_key_access: bool,
     /// Services whose diagnostic setting must be (re)written.
@@ -922,7 +931,25 @@ pub fn plan(
     if blob_changed {
         plan.blob_service = Some(blob);
     }
+    plan.rotate_key = plan.ensure_key && rotation_due(expect, obs);
     plan
+}
+
+/// Whether the store's key is older than the rotation cadence: it exists, and the account's
+/// last key rotation was more than `rotate_after_days` ago.
+pub fn rotation_due(expect: &StorageExpectations, obs: &StorageObservation) -> bool {
+    obs.latest_key_version.is_some()
+        && obs
+            .account
+            .properties
+            .encryption
+            .as_ref()
+            .and_then(|e| e.keyvaultproperties.as_ref())
+            .and_then(|k| k.last_key_rotation_timestamp.as_deref())
+            .and_then(|t| t.parse::<Timestamp>().ok())
+            .is_some_and(|t| {
+                obs.now.duration_since(t).as_secs() / 86_400 > expect.key.rotate_after_days
+            })
 }
 
 fn set<T>(slot: &mut Option<T>, value: T) -> bool {
@@ -1309,6 +1336,37 @@ pub(crate) mod tests {
             );
             assert_eq!(by_id(&findings)[id].found, expected_state, "{id}");
         }
+    }
+
+    #[test]
+    fn a_key_older_than_the_cadence_is_planned_for_rotation_and_a_young_one_is_not() {
+        let expect = expectations();
+        let rotated_days_ago = |days: i64| {
+            let mut obs = compliant();
+            obs.key_rotation_policy = None;
+            let kv = obs
+                .account
+                .properties
+                .encryption
+                .as_mut()
+                .and_then(|e| e.keyvaultproperties.as_mut())
+                .expect("keyvault properties");
+            kv.last_key_rotation_timestamp = Some(
+                (obs.now - k8s_openapi::jiff::SignedDuration::from_hours(24 * days)).to_string(),
+            );
+            obs
+        };
+        let plan_of = |obs: &StorageObservation| {
+            let findings = evaluate(&expect, obs);
+            let to_fix: Vec<&Finding> = findings.iter().collect();
+            plan(&expect, obs, &to_fix)
+        };
+        assert!(plan_of(&rotated_days_ago(91)).rotate_key);
+        assert!(!plan_of(&rotated_days_ago(30)).rotate_key);
+        // A key that does not exist yet is created, not rotated.
+        let mut missing = rotated_days_ago(91);
+        missing.latest_key_version = None;
+        assert!(!plan_of(&missing).rotate_key);
     }
 
     #[test]

@@ -11,9 +11,9 @@ use super::finding::{Finding, Found};
 use super::keyvault::{VaultExpectations, VaultObservation};
 use super::plan::{ArmWrite, Plan, at};
 use crate::azure::authorization::RoleDefinition;
-use crate::azure::client::ArmOp;
 use crate::azure::insights::{DesiredDiagnosticSetting, DiagnosticSetting};
 use crate::azure::resources::{ArmResource, api_version};
+use crate::azure::types::ArmOp;
 
 pub use super::keyvault::PATCH_VAULT;
 pub const PATCH_LOG_ANALYTICS: ArmOp = ArmOp::new(

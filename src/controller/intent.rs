@@ -1,0 +1,387 @@
+//! A pass's plan: every write it will make, as data. Pure — building a [`WritePlan`] performs no
+//! I/O; [`super::execute`] is the only code that turns intents into Azure calls or Kubernetes
+//! objects, and it checks each one against the mode and the admin's grants first.
+//!
+//! Kinds plan in their own vocabulary ([`crate::controls::plan::Plan`] of ARM writes, the typed
+//! storage plan, access removals, review cycles); the functions here translate each into the
+//! intents, in the order they must be made: the key before anything points at it, private
+//! endpoints before public access closes, the resource, then its diagnostic settings.
+
+use crate::api::AccessReview;
+use crate::api::HipaaWorkspace;
+use crate::azure::id::RoleAssignmentId;
+use crate::azure::insights::DesiredDiagnosticSetting;
+use crate::azure::keyvault::RotationPolicy;
+use crate::azure::network::DesiredPrivateEndpoint;
+use crate::azure::storage::{BlobServiceProperties, FileServiceProperties, StorageAccountPatch};
+use crate::controls::plan::{ArmWrite, Plan};
+
+/// One write the operator will make.
+#[derive(Clone, Debug)]
+pub enum Intent {
+    /// Keep the workspace key `name` in the vault `vault_id`: create it when missing, keep its
+    /// rotation policy.
+    EnsureKey {
+        vault_id: String,
+        name: String,
+        kty: &'static str,
+        bits: u32,
+        policy: RotationPolicy,
+    },
+    /// A new version of the key now (it is older than the rotation cadence).
+    RotateKey { vault_id: String, name: String },
+    /// Keep the operator's private endpoint to a target.
+    PrivateEndpoint(DesiredPrivateEndpoint),
+    /// The typed writes of a storage account.
+    Storage(Box<StorageWrites>),
+    /// One ARM write planned by a kind's evaluator.
+    Arm(ArmWrite),
+    /// Keep a diagnostic setting under the operator's name.
+    Diagnostic(DesiredDiagnosticSetting),
+    /// Remove a role assignment the operator listed itself (unreviewed or denied access).
+    RemoveRoleAssignment(RoleAssignmentId),
+    /// Remove the operator's private endpoint (cleanup); already gone is success.
+    RemovePrivateEndpoint(String),
+    /// Remove the operator's diagnostic setting on a resource (cleanup).
+    RemoveDiagnosticSetting(String),
+    /// Keep the HIPAA HITRUST initiative assigned at a scope.
+    AssignPolicy {
+        scope: String,
+        name: String,
+        location: String,
+    },
+    /// Create an AccessReview cycle (a Kubernetes object, not an Azure write).
+    OpenCycle(Box<AccessReview>),
+    /// Set the decisions of a cycle mirrored from Azure's own review to what Azure recorded.
+    SetCycleDecisions(Box<AccessReview>),
+}
+
+impl Intent {
+    /// Whether the intent writes to Azure (everything but a review cycle).
+    pub fn writes_azure(&self) -> bool {
+        !matches!(self, Intent::OpenCycle(_) | Intent::SetCycleDecisions(_))
+    }
+
+    /// Every ARM id the intent writes to or points a write at: each must lie inside the
+    /// granted scopes.
+    pub fn targets(&self) -> Vec<String> {
+        match self {
+            Intent::EnsureKey { vault_id, name, .. } | Intent::RotateKey { vault_id, name } => {
+                vec![key_id(vault_id, name)]
+            }
+            Intent::PrivateEndpoint(pe) => {
+                let mut out = vec![pe.id.clone(), pe.target_id.clone(), pe.subnet_id.clone()];
+                out.extend(pe.dns_zone_ids.iter().cloned());
+                out
+            }
+            Intent::Storage(w) => {
+                let mut out = vec![w.account_id.clone()];
+                if let Some(g) = &w.key_grant {
+                    out.push(g.key_scope.clone());
+                }
+                out
+            }
+            Intent::Arm(write) => vec![write.id().to_string()],
+            Intent::Diagnostic(d) => vec![d.resource_id.clone(), d.workspace_id.clone()],
+            Intent::RemoveRoleAssignment(id) => vec![id.as_str().to_string()],
+            Intent::RemovePrivateEndpoint(id) | Intent::RemoveDiagnosticSetting(id) => {
+                vec![id.clone()]
+            }
+            Intent::AssignPolicy { scope, .. } => vec![scope.clone()],
+            Intent::OpenCycle(_) | Intent::SetCycleDecisions(_) => vec![],
+        }
+    }
+}
+
+/// The ARM id of a key below its vault.
+pub fn key_id(vault_id: &str, name: &str) -> String {
+    format!("{}/keys/{name}", vault_id.trim_end_matches('/'))
+}
+
+/// The writes of a storage account, in order: the identity (when the key needs one) and the
+/// key role for it, the account PATCH (public access closed only after the endpoint step
+/// before it succeeded), the blob and file services.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StorageWrites {
+    pub account_id: String,
+    pub patch: StorageAccountPatch,
+    /// Disable public network access (the private endpoint intent precedes this one).
+    pub close_public: bool,
+    pub key_grant: Option<KeyGrant>,
+    /// The whole blob-service property set to PUT.
+    pub blob_service: Option<BlobServiceProperties>,
+    pub file_service: Option<FileServiceProperties>,
+}
+
+/// `Key Vault Crypto Service Encryption User` on the store's key for the account's identity.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KeyGrant {
+    /// The key's ARM id.
+    pub key_scope: String,
+    /// The user-assigned identity the account encrypts with; the system identity otherwise.
+    pub user_assigned_identity: Option<String>,
+    /// The identity's principal as last read (absent until the identity exists).
+    pub known_principal: Option<String>,
+}
+
+/// Every write of one pass, in order, and the controls they remediate.
+#[derive(Clone, Debug, Default)]
+pub struct WritePlan {
+    pub intents: Vec<Intent>,
+    /// Controls the Azure writes remediate.
+    pub remediates: Vec<&'static str>,
+}
+
+impl WritePlan {
+    pub fn is_empty(&self) -> bool {
+        self.intents.is_empty()
+    }
+
+    /// Whether the plan writes to Azure at all.
+    pub fn writes_azure(&self) -> bool {
+        self.intents.iter().any(Intent::writes_azure)
+    }
+
+    /// Appends `other` after this plan's intents.
+    pub fn extend(&mut self, other: WritePlan) {
+        self.intents.extend(other.intents);
+        for id in other.remediates {
+            if !self.remediates.contains(&id) {
+                self.remediates.push(id);
+            }
+        }
+    }
+}
+
+/// The key intent of the workspace's key settings, for `name` in the workspace vault.
+pub fn ensure_key(ws: &HipaaWorkspace, name: &str) -> Intent {
+    let rotation = &ws.spec.key_vault.rotation;
+    Intent::EnsureKey {
+        vault_id: ws.spec.key_vault.resource_id.clone(),
+        name: name.to_string(),
+        kty: match ws.spec.key_vault.key_type {
+            crate::api::workspace::KeyType::Rsa => "RSA",
+            crate::api::workspace::KeyType::RsaHsm => "RSA-HSM",
+        },
+        bits: u32::try_from(ws.spec.key_vault.key_size).unwrap_or(3072),
+        policy: RotationPolicy::new(
+            &rotation.rotate_after,
+            &rotation.expire_after,
+            &rotation.notify_before,
+        ),
+    }
+}
+
+/// The private endpoint the operator keeps for one sub-resource of a target, in the target's
+/// resource group.
+pub fn endpoint_id(target_id: &str, target_name: &str, group: &str) -> String {
+    let rg_prefix = target_id.split("/providers/").next().unwrap_or_default();
+    format!(
+        "{rg_prefix}/providers/Microsoft.Network/privateEndpoints/pe-{}-{}",
+        target_name.to_ascii_lowercase(),
+        group.to_ascii_lowercase()
+    )
+}
+
+/// Where the operator's private endpoints go: the workspace's subnet and zones, and the zone
+/// each sub-resource registers in (`private_dns_zone` of a group id, per cloud).
+pub struct EndpointPlacement<'a> {
+    pub ws: &'a HipaaWorkspace,
+    pub zone_of: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl EndpointPlacement<'_> {
+    /// The endpoints for `groups` on `target_id`; an error when the workspace has no subnet.
+    pub fn endpoints(
+        &self,
+        target_id: &str,
+        target_location: &str,
+        groups: &[String],
+    ) -> Result<Vec<Intent>, String> {
+        if groups.is_empty() {
+            return Ok(vec![]);
+        }
+        let Some(networking) = self.ws.spec.private_networking.as_ref() else {
+            return Err(
+                "the workspace has no spec.privateNetworking.subnetId, so no private endpoint can be created"
+                    .into(),
+            );
+        };
+        let name = target_id.rsplit('/').next().unwrap_or_default();
+        Ok(groups
+            .iter()
+            .map(|group| {
+                let zone = (self.zone_of)(group).map(|z| z.to_ascii_lowercase());
+                let dns_zone_ids = networking
+                    .private_dns_zone_ids
+                    .iter()
+                    .filter(|z| {
+                        zone.as_deref().is_some_and(|zone| {
+                            z.to_ascii_lowercase().ends_with(&format!("/{zone}"))
+                        })
+                    })
+                    .cloned()
+                    .collect();
+                Intent::PrivateEndpoint(DesiredPrivateEndpoint {
+                    id: endpoint_id(target_id, name, group),
+                    location: self
+                        .ws
+                        .spec
+                        .location
+                        .clone()
+                        .unwrap_or_else(|| target_location.to_string()),
+                    subnet_id: networking.subnet_id.clone(),
+                    target_id: target_id.to_string(),
+                    group_id: group.clone(),
+                    dns_zone_ids,
+                })
+            })
+            .collect())
+    }
+}
+
+/// The intents of a kind's ARM plan on `target_id`: the key, the private endpoints, the
+/// writes, the diagnostic settings.
+pub fn of_arm_plan(
+    plan: &Plan,
+    ws: &HipaaWorkspace,
+    placement: &EndpointPlacement<'_>,
+    target_id: &str,
+    target_location: &str,
+) -> Result<WritePlan, String> {
+    let mut intents = Vec::new();
+    if plan.ensure_key
+        && let Some(key) = &plan.key_name
+    {
+        intents.push(ensure_key(ws, key));
+    }
+    intents.extend(placement.endpoints(
+        target_id,
+        target_location,
+        &plan.private_endpoint_groups,
+    )?);
+    intents.extend(plan.writes.iter().cloned().map(Intent::Arm));
+    intents.extend(plan.diagnostics.iter().cloned().map(Intent::Diagnostic));
+    Ok(WritePlan {
+        intents,
+        remediates: plan.remediates.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::azure::types::ArmOp;
+    use serde_json::json;
+
+    fn workspace(networking: bool) -> HipaaWorkspace {
+        let mut spec = json!({
+            "subscriptionId": "00000000-0000-4000-8000-000000000000", "resourceGroup": "rg",
+            "keyVault": {"resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv"},
+            "logAnalytics": {"resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/la"}
+        });
+        if networking {
+            spec["privateNetworking"] = json!({
+                "subnetId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/pe",
+                "privateDnsZoneIds": [
+                    "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones/privatelink.vaultcore.azure.net",
+                    "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net"
+                ]
+            });
+        }
+        serde_json::from_value(json!({
+            "apiVersion": "hipaa-operator.io/v1alpha1", "kind": "HipaaWorkspace",
+            "metadata": {"name": "ws", "namespace": "n"}, "spec": spec
+        }))
+        .expect("workspace")
+    }
+
+    fn zone_of(group: &str) -> Option<String> {
+        (group == "vault").then(|| "privatelink.vaultcore.azure.net".to_string())
+    }
+
+    #[test]
+    fn endpoint_ids_live_in_the_targets_resource_group() {
+        assert_eq!(
+            endpoint_id(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/KV-Clinical",
+                "KV-Clinical",
+                "vault"
+            ),
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe-kv-clinical-vault"
+        );
+    }
+
+    #[test]
+    fn an_arm_plan_becomes_key_then_endpoints_then_writes_then_settings() {
+        let ws = workspace(true);
+        let vault = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv";
+        let plan = Plan {
+            writes: vec![ArmWrite::Patch {
+                op: ArmOp::new("Vaults_Update", "Microsoft.KeyVault", "2023-07-01"),
+                id: vault.into(),
+                body: json!({"properties": {"enableSoftDelete": true}}),
+            }],
+            private_endpoint_groups: vec!["vault".into()],
+            diagnostics: vec![DesiredDiagnosticSetting {
+                resource_id: vault.into(),
+                workspace_id: ws.spec.log_analytics.resource_id.clone(),
+                category_groups: vec!["audit".into()],
+                categories: vec![],
+            }],
+            ensure_key: true,
+            key_name: Some("n-st".into()),
+            remediates: vec!["kv.soft-delete"],
+        };
+        let placement = EndpointPlacement {
+            ws: &ws,
+            zone_of: &zone_of,
+        };
+        let planned = of_arm_plan(&plan, &ws, &placement, vault, "eastus").expect("planned");
+        let order: Vec<&str> = planned
+            .intents
+            .iter()
+            .map(|i| match i {
+                Intent::EnsureKey { .. } => "key",
+                Intent::PrivateEndpoint(_) => "endpoint",
+                Intent::Arm(_) => "write",
+                Intent::Diagnostic(_) => "diagnostic",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(order, ["key", "endpoint", "write", "diagnostic"]);
+        let Intent::PrivateEndpoint(pe) = &planned.intents[1] else {
+            panic!("an endpoint");
+        };
+        // Only the zone of the group's service.
+        assert_eq!(pe.dns_zone_ids.len(), 1);
+        assert!(pe.dns_zone_ids[0].ends_with("privatelink.vaultcore.azure.net"));
+        assert_eq!(planned.remediates, ["kv.soft-delete"]);
+        assert!(planned.writes_azure());
+        // Every intent names what it writes; the key is below its vault.
+        assert_eq!(planned.intents[0].targets(), [format!("{vault}/keys/n-st")]);
+    }
+
+    #[test]
+    fn endpoints_without_a_subnet_are_an_error_not_a_silent_skip() {
+        let ws = workspace(false);
+        let placement = EndpointPlacement {
+            ws: &ws,
+            zone_of: &zone_of,
+        };
+        let err = placement
+            .endpoints(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv",
+                "eastus",
+                &["vault".into()],
+            )
+            .expect_err("no subnet");
+        assert!(err.contains("spec.privateNetworking.subnetId"), "{err}");
+        assert!(
+            placement
+                .endpoints("/x", "eastus", &[])
+                .expect("none")
+                .is_empty()
+        );
+    }
+}

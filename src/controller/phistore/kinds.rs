@@ -1,0 +1,525 @@
+//! What each store kind expects, evaluates and plans — pure. Every kind is one variant of
+//! [`Target`]: its expectations (from the store and workspace specs), its observation (read by
+//! [`super::observe`]), its evaluator and its planner, so the driver handles all kinds alike.
+
+use kube::ResourceExt;
+
+use crate::api::common::ControlState;
+use crate::api::phistore::{NetworkBypass, PhiStore, ResourceKind};
+use crate::api::{HipaaWorkspace, duration};
+use crate::azure::cloud::Cloud;
+use crate::azure::keyvault::RotationPolicy;
+use crate::controller::intent::{
+    self, EndpointPlacement, Intent, KeyGrant, StorageWrites, WritePlan,
+};
+use crate::controls::cosmos::{self, CosmosExpectations, CosmosObservation};
+use crate::controls::healthdata::{self, HealthExpectations, HealthObservation, Service};
+use crate::controls::keyvault::{self, VaultExpectations, VaultObservation};
+use crate::controls::plan::Plan;
+use crate::controls::sql::{self, SqlExpectations, SqlObservation};
+use crate::controls::storage::{self, ExpectedKey, StorageExpectations, StorageObservation};
+use crate::controls::{Finding, Found};
+
+/// A governed resource as its kind's controls see it: what is expected and what was read.
+pub enum Target {
+    Storage(Box<(StorageExpectations, StorageObservation)>),
+    Vault(Box<(VaultExpectations, VaultObservation)>),
+    Cosmos(Box<(CosmosExpectations, CosmosObservation)>),
+    Health(Box<(HealthExpectations, HealthObservation)>),
+    Sql(Box<(SqlExpectations, SqlObservation)>),
+}
+
+impl Target {
+    /// The kind's findings, with `common.cmk-vault-linked` for kinds whose key the operator
+    /// keeps in the workspace vault.
+    pub fn evaluate(&self, ws: &HipaaWorkspace) -> Vec<Finding> {
+        match self {
+            Target::Storage(t) => {
+                let mut findings = storage::evaluate(&t.0, &t.1);
+                findings.push(vault_linked(ws, &findings));
+                findings
+            }
+            Target::Vault(t) => keyvault::evaluate(&t.0, &t.1),
+            Target::Cosmos(t) => cosmos::evaluate(&t.0, &t.1),
+            Target::Health(t) => healthdata::evaluate(&t.0, &t.1),
+            Target::Sql(t) => sql::evaluate(&t.0, &t.1),
+        }
+    }
+
+    /// The ARM id and region of the governed resource.
+    pub fn resource(&self) -> (&str, &str) {
+        fn of(r: &crate::azure::resources::ArmResource) -> (&str, &str) {
+            (&r.id, r.location.as_deref().unwrap_or_default())
+        }
+        match self {
+            Target::Storage(t) => (&t.1.account.id, &t.1.account.location),
+            Target::Vault(t) => of(&t.1.vault),
+            Target::Cosmos(t) => of(&t.1.account),
+            Target::Health(t) => of(&t.1.resource),
+            Target::Sql(t) => of(&t.1.server),
+        }
+    }
+
+    /// The writes that fix `to_fix` (drifted, remediable, allowed findings).
+    pub fn plan(
+        &self,
+        ws: &HipaaWorkspace,
+        placement: &EndpointPlacement<'_>,
+        to_fix: &[&Finding],
+    ) -> Result<WritePlan, String> {
+        let (id, location) = self.resource();
+        let arm = |plan: Plan| intent::of_arm_plan(&plan, ws, placement, id, location);
+        match self {
+            Target::Storage(t) => storage_plan(ws, placement, &t.0, &t.1, to_fix),
+            Target::Vault(t) => {
+                let mut plan = Plan::default();
+                keyvault::plan(&t.0, &t.1, to_fix, &mut plan);
+                arm(plan)
+            }
+            Target::Cosmos(t) => arm(cosmos::plan(&t.0, &t.1, to_fix)),
+            Target::Health(t) => arm(healthdata::plan(&t.0, &t.1, to_fix)),
+            Target::Sql(t) => arm(sql::plan(&t.0, &t.1, to_fix)),
+        }
+    }
+}
+
+/// The typed storage plan as intents: the key (and its rotation), the private endpoints, the
+/// account's writes, the diagnostic settings of its services.
+fn storage_plan(
+    ws: &HipaaWorkspace,
+    placement: &EndpointPlacement<'_>,
+    expect: &StorageExpectations,
+    obs: &StorageObservation,
+    to_fix: &[&Finding],
+) -> Result<WritePlan, String> {
+    let plan = storage::plan(expect, obs, to_fix);
+    let account_id = &obs.account.id;
+    let mut intents = Vec::new();
+    if plan.ensure_key {
+        intents.push(intent::ensure_key(ws, &expect.key.key_name));
+    }
+    if plan.rotate_key {
+        intents.push(Intent::RotateKey {
+            vault_id: expect.key.vault_id.clone(),
+            name: expect.key.key_name.clone(),
+        });
+    }
+    if plan.ensure_private_endpoint {
+        intents.extend(placement.endpoints(
+            account_id,
+            &obs.account.location,
+            &expect.private_endpoint_groups,
+        )?);
+    }
+    let writes = StorageWrites {
+        account_id: account_id.clone(),
+        patch: plan.account_patch.clone(),
+        close_public: plan.close_public_after_endpoint,
+        key_grant: plan.grant_key_access.then(|| KeyGrant {
+            key_scope: intent::key_id(&expect.key.vault_id, &expect.key.key_name),
+            user_assigned_identity: expect.key.user_assigned_identity.clone(),
+            known_principal: storage::key_principal(expect, obs),
+        }),
+        blob_service: plan.blob_service.clone(),
+        file_service: plan.file_service.clone(),
+    };
+    if writes
+        != (StorageWrites {
+            account_id: account_id.clone(),
+            ..Default::default()
+        })
+    {
+        intents.push(Intent::Storage(Box::new(writes)));
+    }
+    intents.extend(plan.ensure_diagnostics.iter().map(|service| {
+        Intent::Diagnostic(crate::azure::insights::DesiredDiagnosticSetting {
+            resource_id: format!("{account_id}/{service}Services/default"),
+            workspace_id: expect.log_analytics_workspace_id.clone(),
+            category_groups: expect.category_groups.clone(),
+            categories: expect.categories.clone(),
+        })
+    }));
+    Ok(WritePlan {
+        intents,
+        remediates: plan.remediates.clone(),
+    })
+}
+
+/// The name of a store's key in the workspace vault: its own, or `{namespace}-{name}`.
+pub fn store_key_name(store: &PhiStore) -> String {
+    store
+        .spec
+        .encryption
+        .as_ref()
+        .and_then(|e| e.key_name.clone())
+        .unwrap_or_else(|| {
+            format!(
+                "{}-{}",
+                store.namespace().unwrap_or_default(),
+                store.name_any()
+            )
+        })
+}
+
+/// The private-endpoint sub-resources of a store: its own, or its kind's default.
+pub fn store_endpoint_groups(store: &PhiStore) -> Vec<String> {
+    store
+        .spec
+        .private_endpoint
+        .as_ref()
+        .map(|p| p.group_ids.clone())
+        .filter(|g| !g.is_empty())
+        .unwrap_or_else(|| {
+            vec![
+                store
+                    .spec
+                    .resource
+                    .kind
+                    .default_private_endpoint_group()
+                    .to_string(),
+            ]
+        })
+}
+
+/// The storage services whose logs are collected (default `blob`).
+pub fn diagnostic_services(store: &PhiStore) -> Vec<String> {
+    store
+        .spec
+        .diagnostics
+        .as_ref()
+        .map(|d| {
+            d.services
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect::<Vec<_>>()
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| vec!["blob".into()])
+}
+
+/// The diagnostic category groups and categories a store asks for: its own, or the `audit`
+/// category group.
+pub fn diagnostic_categories(store: &PhiStore) -> (Vec<String>, Vec<String>) {
+    let diagnostics = store.spec.diagnostics.as_ref();
+    let groups: Vec<String> = diagnostics
+        .map(|d| {
+            d.category_groups
+                .iter()
+                .map(|g| g.as_str().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let categories = diagnostics
+        .map(|d| d.categories.clone())
+        .unwrap_or_default();
+    if groups.is_empty() && categories.is_empty() {
+        (vec!["audit".into()], categories)
+    } else {
+        (groups, categories)
+    }
+}
+
+/// The workspace's PHI classification tag, `(name, value)`.
+pub fn classification_tag(ws: &HipaaWorkspace) -> (String, String) {
+    ws.spec
+        .classification_tag
+        .as_ref()
+        .map(|t| (t.name.clone(), t.value.clone()))
+        .unwrap_or_else(|| ("data-classification".into(), "phi".into()))
+}
+
+/// The workspace vault's name.
+fn vault_name(ws: &HipaaWorkspace) -> String {
+    crate::azure::id::ArmId::parse(&ws.spec.key_vault.resource_id)
+        .ok()
+        .and_then(|id| id.value_of("vaults").map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// What a storage store expects.
+pub fn storage_expectations(
+    store: &PhiStore,
+    ws: &HipaaWorkspace,
+    cloud: &Cloud,
+) -> StorageExpectations {
+    let rotation = &ws.spec.key_vault.rotation;
+    let profile = store.spec.profile.as_ref();
+    let (category_groups, categories) = diagnostic_categories(store);
+    let services = diagnostic_services(store);
+    let groups = store_endpoint_groups(store);
+    StorageExpectations {
+        network_bypass: match profile.map(|p| p.network_bypass) {
+            Some(NetworkBypass::None) => "None".into(),
+            _ => "AzureServices".into(),
+        },
+        allowed_ip_ranges: profile
+            .map(|p| p.allowed_ip_ranges.clone())
+            .unwrap_or_default(),
+        file_shares: services.iter().any(|s| s == "file") || groups.iter().any(|g| g == "file"),
+        private_endpoint_groups: groups,
+        key: ExpectedKey {
+            vault_uri: cloud.vault_uri(&vault_name(ws)),
+            vault_id: ws.spec.key_vault.resource_id.clone(),
+            key_name: store_key_name(store),
+            user_assigned_identity: store
+                .spec
+                .encryption
+                .as_ref()
+                .and_then(|e| e.user_assigned_identity_id.clone()),
+            rotate_after_days: duration::parse(&rotation.rotate_after)
+                .map(|d| (d.as_secs() / 86_400) as i64)
+                .unwrap_or(90),
+            rotation_policy: RotationPolicy::new(
+                &rotation.rotate_after,
+                &rotation.expire_after,
+                &rotation.notify_before,
+            ),
+        },
+        soft_delete_days: profile
+            .map(|p| i64::from(p.soft_delete_retention_days))
+            .unwrap_or(14),
+        log_analytics_workspace_id: ws.spec.log_analytics.resource_id.clone(),
+        diagnostic_services: services,
+        category_groups,
+        categories,
+        classification_tag: classification_tag(ws),
+    }
+}
+
+/// What a Key Vault store expects.
+pub fn vault_expectations(store: &PhiStore, ws: &HipaaWorkspace) -> VaultExpectations {
+    let (category_groups, categories) = diagnostic_categories(store);
+    VaultExpectations {
+        vault_id: store.spec.resource.id.clone(),
+        log_analytics_id: ws.spec.log_analytics.resource_id.clone(),
+        private_networking: ws.spec.private_networking.is_some(),
+        classification_tag: Some(classification_tag(ws)),
+        category_groups,
+        categories,
+    }
+}
+
+/// What a Cosmos DB store expects.
+pub fn cosmos_expectations(
+    store: &PhiStore,
+    ws: &HipaaWorkspace,
+    cloud: &Cloud,
+) -> CosmosExpectations {
+    let (category_groups, categories) = diagnostic_categories(store);
+    CosmosExpectations {
+        account_id: store.spec.resource.id.clone(),
+        log_analytics_id: ws.spec.log_analytics.resource_id.clone(),
+        private_endpoint_groups: store_endpoint_groups(store),
+        vault_uri: cloud.vault_uri(&vault_name(ws)),
+        allowed_ip_ranges: store
+            .spec
+            .profile
+            .as_ref()
+            .map(|p| p.allowed_ip_ranges.clone())
+            .unwrap_or_default(),
+        classification_tag: classification_tag(ws),
+        category_groups,
+        categories,
+    }
+}
+
+/// What a Health Data Services store expects; `governed_storage` are the storage accounts
+/// governed in the store's namespace, `default_tenant` the operator's tenant.
+pub fn health_expectations(
+    store: &PhiStore,
+    ws: &HipaaWorkspace,
+    cloud: &Cloud,
+    governed_storage: Vec<String>,
+    default_tenant: Option<&str>,
+) -> HealthExpectations {
+    let service = match store.spec.resource.kind {
+        ResourceKind::HealthDataWorkspace => Service::Workspace,
+        ResourceKind::FhirService => Service::Fhir,
+        _ => Service::Dicom,
+    };
+    HealthExpectations {
+        service,
+        resource_id: store.spec.resource.id.clone(),
+        log_analytics_id: ws.spec.log_analytics.resource_id.clone(),
+        private_endpoint_groups: store_endpoint_groups(store),
+        key_url: format!(
+            "{}/keys/{}",
+            cloud.vault_uri(&vault_name(ws)).trim_end_matches('/'),
+            store_key_name(store)
+        ),
+        tenant_id: ws
+            .spec
+            .identity
+            .as_ref()
+            .and_then(|i| i.tenant_id.clone())
+            .or_else(|| default_tenant.map(str::to_string)),
+        governed_storage,
+        classification_tag: classification_tag(ws),
+    }
+}
+
+/// What a SQL server store expects.
+pub fn sql_expectations(store: &PhiStore, ws: &HipaaWorkspace, cloud: &Cloud) -> SqlExpectations {
+    let vault_name = vault_name(ws);
+    SqlExpectations {
+        server_id: store.spec.resource.id.clone(),
+        log_analytics_id: ws.spec.log_analytics.resource_id.clone(),
+        private_endpoint_groups: store_endpoint_groups(store),
+        vault_uri: cloud.vault_uri(&vault_name),
+        vault_name,
+        key_name: store_key_name(store),
+        min_pitr_days: 7,
+        classification_tag: classification_tag(ws),
+    }
+}
+
+/// `common.cmk-vault-linked`: the store's key lives in the workspace's vault, which must
+/// itself pass soft delete and purge protection (as the workspace controller last reported),
+/// and the key must carry its rotation policy.
+pub fn vault_linked(ws: &HipaaWorkspace, findings: &[Finding]) -> Finding {
+    let expected = "the key's vault passes kv.soft-delete and kv.purge-protection, and the key has a rotation policy";
+    let vault_controls = ws
+        .status
+        .as_ref()
+        .map(|s| s.controls.as_slice())
+        .unwrap_or(&[]);
+    if !vault_controls.iter().any(|c| c.id.starts_with("kv.")) {
+        return Finding::new(
+            "common.cmk-vault-linked",
+            Found::Error,
+            expected,
+            "the workspace has not evaluated its vault yet",
+        )
+        .with_message("waiting for the HipaaWorkspace's first evaluation of its Key Vault");
+    }
+    let mut failing: Vec<String> = ["kv.soft-delete", "kv.purge-protection"]
+        .iter()
+        .filter_map(|id| match vault_controls.iter().find(|c| c.id == *id) {
+            Some(c) if matches!(c.state, ControlState::Compliant | ControlState::Remediated) => {
+                None
+            }
+            Some(c) => Some(format!("{id} is {:?} on the workspace vault", c.state)),
+            None => Some(format!("{id} not yet evaluated by the workspace")),
+        })
+        .collect();
+    if findings
+        .iter()
+        .any(|f| f.id() == "kv.key-rotation-policy" && f.found != Found::Compliant)
+    {
+        failing.push("the key has no matching rotation policy".into());
+    }
+    if failing.is_empty() {
+        Finding::new(
+            "common.cmk-vault-linked",
+            Found::Compliant,
+            expected,
+            "vault and key pass",
+        )
+    } else {
+        Finding::new(
+            "common.cmk-vault-linked",
+            Found::Drifted,
+            expected,
+            failing.join("; "),
+        )
+        .with_message(
+            "the customer-managed key is only as safe as its vault: see the HipaaWorkspace's kv.* controls",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn workspace(vault_states: &[(&str, &str)]) -> HipaaWorkspace {
+        let controls: Vec<serde_json::Value> = vault_states
+            .iter()
+            .map(|(id, state)| json!({"id": id, "state": state, "expected": "", "observed": "", "since": "2026-12-01T00:00:00Z"}))
+            .collect();
+        serde_json::from_value(json!({
+            "apiVersion": "hipaa-operator.io/v1alpha1", "kind": "HipaaWorkspace",
+            "metadata": {"name": "ws", "namespace": "clinic"},
+            "spec": {
+                "subscriptionId": "00000000-0000-4000-8000-000000000000", "resourceGroup": "rg",
+                "keyVault": {"resourceId": "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv-clinic"},
+                "logAnalytics": {"resourceId": "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/la"}
+            },
+            "status": {"controls": controls}
+        }))
+        .expect("workspace")
+    }
+
+    fn store(kind: &str, extra: serde_json::Value) -> PhiStore {
+        let mut spec = json!({
+            "workspaceRef": {"name": "ws"},
+            "resource": {"kind": kind, "id": "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st"}
+        });
+        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        serde_json::from_value(json!({
+            "apiVersion": "hipaa-operator.io/v1alpha1", "kind": "PhiStore",
+            "metadata": {"name": "referrals", "namespace": "clinic"}, "spec": spec
+        }))
+        .expect("store")
+    }
+
+    #[test]
+    fn a_store_key_defaults_to_namespace_and_name_and_may_be_named() {
+        assert_eq!(
+            store_key_name(&store("StorageAccount", json!({}))),
+            "clinic-referrals"
+        );
+        assert_eq!(
+            store_key_name(&store(
+                "StorageAccount",
+                json!({"encryption": {"keyName": "own"}})
+            )),
+            "own"
+        );
+    }
+
+    #[test]
+    fn stores_ask_for_the_audit_group_and_their_kinds_endpoint_unless_they_say_otherwise() {
+        let plain = store("StorageAccount", json!({}));
+        assert_eq!(
+            diagnostic_categories(&plain),
+            (vec!["audit".into()], vec![])
+        );
+        assert_eq!(store_endpoint_groups(&plain), ["blob"]);
+        assert_eq!(diagnostic_services(&plain), ["blob"]);
+        let own = store(
+            "StorageAccount",
+            json!({"privateEndpoint": {"groupIds": ["blob", "file"]}, "diagnostics": {"services": ["file"]}}),
+        );
+        assert_eq!(store_endpoint_groups(&own), ["blob", "file"]);
+        assert_eq!(diagnostic_services(&own), ["file"]);
+        let expect = storage_expectations(&own, &workspace(&[]), &Cloud::azure_public());
+        assert!(expect.file_shares);
+        assert_eq!(expect.key.vault_uri, "https://kv-clinic.vault.azure.net/");
+    }
+
+    #[test]
+    fn the_vault_link_follows_the_workspaces_vault_controls() {
+        let unevaluated = vault_linked(&workspace(&[]), &[]);
+        assert_eq!(unevaluated.found, Found::Error);
+        let passing = workspace(&[
+            ("kv.soft-delete", "Compliant"),
+            ("kv.purge-protection", "Remediated"),
+        ]);
+        assert_eq!(vault_linked(&passing, &[]).found, Found::Compliant);
+        let failing = workspace(&[
+            ("kv.soft-delete", "Compliant"),
+            ("kv.purge-protection", "Drifted"),
+        ]);
+        let finding = vault_linked(&failing, &[]);
+        assert_eq!(finding.found, Found::Drifted);
+        assert!(
+            finding.observed.contains("kv.purge-protection"),
+            "{}",
+            finding.observed
+        );
+    }
+}

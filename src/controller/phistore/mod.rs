@@ -1,0 +1,426 @@
+//! The PhiStore controller. One reconcile for every store kind, in stages:
+//!
+//! 1. quick exit when nothing changed ([`resume`]);
+//! 2. dereference: the store, its workspace, the grants' permit, its review cycles;
+//! 3. observe: every Azure read ([`observe`], [`review::observe`]);
+//! 4. evaluate (pure): the kind's controls ([`kinds::Target::evaluate`]) and access;
+//! 5. decide (pure): exemptions, conflicts, what the grants allow;
+//! 6. plan (pure; no Azure write in `Audit`): one [`WritePlan`] of every write;
+//! 7. execute: [`Executor`], the only code that writes;
+//! 8. report: status, events, drift baseline ([`report`]);
+//! 9. the requeue.
+
+mod cleanup;
+pub mod kinds;
+mod observe;
+mod report;
+pub mod resume;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+
+use super::context::Context;
+use super::execute::Executor;
+use super::intent::EndpointPlacement;
+use super::pipeline::{self, Failure, Pass};
+use super::review;
+use super::{grants, trust};
+use crate::api::common::Mode;
+use crate::api::common::condition::Failed;
+use crate::api::phistore::{DeletionPolicy, PhiStore};
+use crate::api::{HipaaWorkspace, duration};
+use crate::azure::AzureError;
+use resume::{inputs_of, specs_read};
+
+/// The finalizer, only on stores whose `deletionPolicy` is `Delete`.
+pub const FINALIZER: &str = "hipaa-operator.io/cleanup";
+/// The field manager of the status this controller writes.
+pub const MANAGER: &str = "hipaa-operator-phistore";
+
+/// Why a reconcile failed; each becomes a `Ready` reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("the reconcile panicked (a bug; the log has the details); retrying")]
+    Panicked,
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+}
+
+impl ReconcileError {
+    /// The metric label.
+    pub fn category(&self) -> &'static str {
+        match self {
+            ReconcileError::Kube(_) => "kubernetes",
+            ReconcileError::Panicked => "panic",
+            ReconcileError::Finalizer(_) => "cleanup",
+        }
+    }
+
+    /// How long to wait: a write that lost a race with another (409) is retried at once with
+    /// what is there now; the rest back off.
+    pub fn backoff(&self) -> Duration {
+        match self {
+            ReconcileError::Kube(kube::Error::Api(e)) if e.code == 409 => Duration::from_secs(1),
+            ReconcileError::Finalizer(_) => Duration::from_secs(60),
+            _ => Duration::from_secs(30),
+        }
+    }
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let stores: Api<PhiStore> = ctx.scoped_api();
+    let workspaces: Api<HipaaWorkspace> = ctx.scoped_api();
+    let controller = pipeline::lean_controller(stores, resume::slim)
+        .with_config(kube::runtime::controller::Config::default().concurrency(ctx.concurrency));
+    let cache = controller.store();
+    let grants_cache = cache.clone();
+    pipeline::report_synced(cache.clone(), ctx.readiness.clone(), "PhiStore");
+    // The workspace controller counts stores from this cache.
+    let _ = ctx.stores.set(cache.clone());
+    let reviews: Api<crate::api::AccessReview> = ctx.scoped_api();
+    controller
+        // A decision on one of its review cycles re-evaluates the store (not the cycle's status,
+        // which the AccessReview controller writes and no pass reads).
+        .owns_stream(pipeline::changes(reviews, |r| {
+            review::cycles_digest(std::slice::from_ref(r))
+        }))
+        // A workspace change that a pass reads (its spec, its vault controls) re-reconciles its
+        // stores; its store counts and other status do not wake thousands of stores.
+        .watches_stream(
+            pipeline::changes(workspaces, |ws| {
+                crate::azure::graph::stable_hash(&resume::workspace_inputs(ws).to_string())
+            }),
+            move |ws| {
+                let namespace = ws.namespace();
+                let name = ws.name_any();
+                cache
+                    .state()
+                    .into_iter()
+                    .filter(|s| s.namespace() == namespace && s.spec.workspace_ref.name == name)
+                    .map(|s| ObjectRef::from_obj(&*s))
+                    .collect::<Vec<_>>()
+            },
+        )
+        // A grant added, changed or revoked re-checks every store before anything else.
+        .watches(
+            Api::<crate::api::AzureScopeGrant>::all(ctx.kube.clone()),
+            kube::runtime::watcher::Config::default(),
+            {
+                let cache = grants_cache.clone();
+                move |_grant| {
+                    cache
+                        .state()
+                        .iter()
+                        .map(|s| ObjectRef::from_obj(&**s))
+                        .collect::<Vec<_>>()
+                }
+            },
+        )
+        // A Resource Graph sweep that sees a store's resource change wakes it.
+        .reconcile_on(ctx.drift.wakes())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "PhiStore reconcile loop");
+            }
+        })
+        .await;
+}
+
+/// A reconcile that returned an error (failures of Azure or of the spec end the pass with a
+/// status instead): the Kubernetes API, a finalizer's cleanup, or a panic.
+fn error_policy(store: Arc<PhiStore>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    tracing::warn!(store = %store.name_any(), namespace = ?store.namespace(), %error, "PhiStore reconcile failed");
+    ctx.metrics.reconcile_error("phistore", error.category());
+    Action::requeue(error.backoff())
+}
+
+async fn reconcile(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    pipeline::contained(reconcile_inner(store, ctx), || ReconcileError::Panicked).await
+}
+
+async fn reconcile_inner(
+    store: Arc<PhiStore>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    tracing::debug!(store = %store.name_any(), "reconcile");
+    if !ctx.acts_in(&store.namespace().unwrap_or_default()) {
+        return Ok(Action::await_change());
+    }
+    let started = std::time::Instant::now();
+    let api: Api<PhiStore> =
+        Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
+    let result = if store.spec.deletion_policy == DeletionPolicy::Delete
+        || store.finalizers().iter().any(|f| f == FINALIZER)
+    {
+        let ctx2 = ctx.clone();
+        finalizer(&api, FINALIZER, store.clone(), |event| async move {
+            match event {
+                FinalizerEvent::Apply(store) => apply(store, ctx2).await,
+                FinalizerEvent::Cleanup(store) => cleanup::cleanup(store, ctx2).await,
+            }
+        })
+        .await
+        .map_err(|e| ReconcileError::Finalizer(e.to_string()))
+    } else {
+        apply(store, ctx.clone()).await
+    };
+    ctx.metrics
+        .reconciled("phistore", started.elapsed(), result.is_ok());
+    result
+}
+
+/// What a pass dereferenced before reading Azure.
+struct Dereferenced {
+    workspace: HipaaWorkspace,
+    /// What the grants allow the workspace.
+    permit: trust::Permit,
+    mode: Mode,
+    /// The store's review cycles, newest first.
+    reviews: Vec<crate::api::AccessReview>,
+}
+
+async fn apply(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    // Most wake-ups of a settled store bring nothing new (its own status write, its review
+    // cycles' status, the workspace's status): decide that from the caches and the store's
+    // review cycles, before reading the store, the workspace or Azure.
+    // A pass that failed waits out Azure's Retry-After or its backoff: its own status write (or
+    // anything else but a spec change) does not bring the same request again at once.
+    let cached_workspace = ctx
+        .workspaces
+        .get()
+        .and_then(|cache| {
+            cache.get(
+                &ObjectRef::new(&store.spec.workspace_ref.name)
+                    .within(&store.namespace().unwrap_or_default()),
+            )
+        })
+        .and_then(|ws| ws.meta().generation);
+    if let Some(left) = ctx.drift.held(
+        &ObjectRef::from_obj(&*store),
+        specs_read(&store, cached_workspace, &ctx),
+        std::time::Instant::now(),
+    ) {
+        tracing::debug!(store = %store.name_any(), ?left, "waiting after a failed pass");
+        // Looked at again every few seconds (caches only): the workspace cache can lag the
+        // change that woke the store, and a fix there must not wait out the whole hold.
+        return Ok(Action::requeue(left.min(Duration::from_secs(5))));
+    }
+    // The trust checks come first, a quiet exit included: a revoked grant or a second claim on
+    // the resource stops everything that reads or writes Azure for this store.
+    let mut listed = None;
+    if let Some((ws, reviews)) = resume::settled_inputs(&store, &ctx).await?
+        && let Ok(permit) = grants::check_store(&ctx, &store, &ws).await
+    {
+        let mode = permit.mode(ws.spec.mode.strictest(store.spec.mode.unwrap_or_default()));
+        let inputs = inputs_of(&store, &ws, mode, review::cycles_digest(&reviews));
+        let me = ObjectRef::from_obj(&*store);
+        let status = resume::status_print(store.status.as_ref());
+        if let Some(left) = ctx
+            .drift
+            .quiet(&me, inputs, status, std::time::Instant::now())
+        {
+            tracing::debug!(store = %store.name_any(), "nothing new since the last pass");
+            return Ok(Action::requeue(left));
+        }
+        listed = Some(reviews);
+    }
+    // The cache can lag the status this controller wrote a moment ago (another watch event
+    // may wake the store first), and a pass computed from a stale status would lose evidence
+    // such as a `Remediated` state: read the store itself.
+    let api: Api<PhiStore> =
+        Api::namespaced(ctx.kube.clone(), &store.namespace().unwrap_or_default());
+    let cached_cycles = resume::cycle_records(&store);
+    let Some(store) = api.get_opt(&store.name_any()).await?.map(Arc::new) else {
+        ctx.drift.forget(&ObjectRef::from_obj(&*store));
+        return Ok(Action::await_change());
+    };
+    // A store that no longer asks for cleanup loses the finalizer it may still carry.
+    if store.spec.deletion_policy == DeletionPolicy::Retain
+        && store.finalizers().iter().any(|f| f == FINALIZER)
+    {
+        cleanup::remove_finalizer(&store, &ctx).await?;
+    }
+    let namespace = store.namespace().unwrap_or_default();
+    let workspaces: Api<HipaaWorkspace> = Api::namespaced(ctx.kube.clone(), &namespace);
+    let Some(workspace) = workspaces.get_opt(&store.spec.workspace_ref.name).await? else {
+        let message = format!(
+            "HipaaWorkspace {} does not exist in namespace {namespace}: create it or fix spec.workspaceRef.name",
+            store.spec.workspace_ref.name
+        );
+        return report::fail(&store, &ctx, Failed::WorkspaceNotFound, message, None).await;
+    };
+    let permit = match grants::check_store(&ctx, &store, &workspace).await {
+        Ok(permit) => permit,
+        Err(refusal) => {
+            return report::fail(&store, &ctx, refusal.reason, refusal.message, None).await;
+        }
+    };
+    // The stricter of the workspace's and the store's mode, and Audit unless a grant allows
+    // Enforce.
+    let mode = permit.mode(
+        workspace
+            .spec
+            .mode
+            .strictest(store.spec.mode.unwrap_or_default()),
+    );
+    let interval =
+        duration::parse(&workspace.spec.drift_check_interval).unwrap_or(Duration::from_secs(3600));
+    // The cycles listed from the cache count only when the cache knew the cycles the store
+    // itself records: a cycle opened a moment ago would otherwise be missed, and opened again.
+    let reviews = match listed {
+        Some(reviews) if cached_cycles == resume::cycle_records(&store) => reviews,
+        _ => review::cycles(&ctx, &store).await?,
+    };
+    let inputs = inputs_of(&store, &workspace, mode, review::cycles_digest(&reviews));
+    if let Some(action) = resume::quiet(&store, &ctx, &workspace, &reviews, mode, interval, inputs)
+    {
+        return Ok(action);
+    }
+    let observed = Dereferenced {
+        workspace,
+        permit,
+        mode,
+        reviews,
+    };
+    match pass(&store, &ctx, &observed, interval).await {
+        Ok(action) => Ok(action),
+        Err(failure) => {
+            let wait = failure.wait();
+            ctx.drift.hold(
+                ObjectRef::from_obj(&*store),
+                specs_read(&store, observed.workspace.meta().generation, &ctx),
+                wait,
+            );
+            report::fail(
+                &store,
+                &ctx,
+                failure.reason,
+                failure.message,
+                Some(observed.mode),
+            )
+            .await
+            .map(|_| Action::requeue(wait))
+        }
+    }
+}
+
+/// Stages 3 to 9 of a pass, the same for every kind.
+async fn pass(
+    store: &PhiStore,
+    ctx: &Context,
+    d: &Dereferenced,
+    interval: Duration,
+) -> Result<Action, Failure> {
+    let ws = &d.workspace;
+    let generation = store.meta().generation;
+    let azure = ctx.azure.client_for(ws, &d.permit).await?;
+    // 3. Observe.
+    let (observed, access_view) = futures::try_join!(
+        observe::target(&azure, ctx, store, ws),
+        review::observe(&azure, store, ws),
+    )?;
+    // 4. Evaluate.
+    let now = Time(Timestamp::now());
+    let kind_findings = observed.target.evaluate(ws);
+    let mut findings = kind_findings.clone();
+    findings.extend(review::report(ws, &access_view, &d.reviews, &[], generation, &now).findings);
+    // 5. Decide.
+    let previous = report::report_of(store.status.as_ref());
+    let pass = Pass::new(
+        previous.clone(),
+        generation,
+        interval,
+        &store.spec.exemptions,
+    );
+    let conflict = pass.conflicts(&findings);
+    let to_fix = d.permit.allowed(pass.to_fix(&findings, &conflict));
+    // 6. Plan: review cycles in every mode (a Kubernetes object); Azure writes in Enforce only.
+    let mut plan = review::plan(store, ws, d.mode, &access_view, &d.reviews, &now);
+    let mut unplannable = None;
+    if d.mode == Mode::Enforce {
+        let zone_of = |group: &str| {
+            ctx.azure_cloud()
+                .private_dns
+                .for_group(group)
+                .map(str::to_string)
+        };
+        let placement = EndpointPlacement {
+            ws,
+            zone_of: &zone_of,
+        };
+        match observed.target.plan(ws, &placement, &to_fix) {
+            Ok(resource) => plan.extend(resource),
+            Err(why) => unplannable = Some(AzureError::Configuration(why)),
+        }
+    }
+    // 7. Execute.
+    let executed = Executor::new(Some(&azure), &ctx.kube, &d.permit, d.mode)
+        .run(&plan)
+        .await;
+    // 8. Report.
+    for opened in executed.opened.iter().filter(|r| !review::mirrored(r)) {
+        pipeline::publish(
+            ctx,
+            &store.object_ref(&()),
+            EventType::Normal,
+            "ReviewOpened",
+            "Review",
+            format!(
+                "access review {} opened: {} assignments to decide by {}",
+                opened.name_any(),
+                opened.spec.assignments.len(),
+                opened.spec.due_by.0
+            ),
+        )
+        .await;
+    }
+    let reviews = review::after(d.reviews.clone(), &executed.opened, &executed.updated);
+    let access = review::report(
+        ws,
+        &access_view,
+        &reviews,
+        &previous.conditions,
+        generation,
+        &now,
+    );
+    let mut findings = kind_findings;
+    findings.extend(access.findings.iter().cloned());
+    let error = match (executed.error, unplannable) {
+        (Some(e), _) => Some(e.to_string()).zip(Some(Failure::from(e))),
+        (None, Some(e)) => Some(e.to_string()).zip(Some(Failure::from(e))),
+        (None, None) => None,
+    };
+    let written = report::Written {
+        remediated: if error.is_none() && executed.wrote_azure {
+            plan.remediates.clone()
+        } else {
+            vec![]
+        },
+        wrote_azure: executed.wrote_azure,
+        error,
+    };
+    let seen = report::Seen {
+        print: observed.print,
+        workspace_generation: ws.meta().generation,
+        inputs: inputs_of(store, ws, d.mode, access.cycles),
+    };
+    report::conclude(store, ctx, d.mode, pass, findings, written, access, seen).await
+}

@@ -1,0 +1,446 @@
+//! A pass's Azure reads for a store: the governed resource and everything its kind's controls
+//! look at (diagnostic settings, private endpoints, the key in the workspace vault, the SQL
+//! server's sub-resources), concurrently where independent. Reads only.
+
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use serde_json::json;
+
+use super::kinds::{self, Target};
+use crate::api::HipaaWorkspace;
+use crate::api::common::condition::Failed;
+use crate::api::phistore::{PhiStore, ResourceKind};
+use crate::azure::resources;
+use crate::azure::{AzureClient, AzureError};
+use crate::controller::context::Context;
+use crate::controller::observe::{diagnostic_settings, endpoint_groups, endpoint_groups_of};
+use crate::controller::pipeline::Failure;
+use crate::controls::cosmos::CosmosObservation;
+use crate::controls::healthdata::{HealthObservation, Service};
+use crate::controls::keyvault::VaultObservation;
+use crate::controls::sql::{self, SqlExpectations, SqlObservation};
+use crate::controls::storage::{StorageExpectations, StorageObservation};
+
+/// What a pass read of the governed resource: its kind's view, and the fingerprint of its ARM
+/// envelope (the baseline of batched drift detection).
+pub struct Observed {
+    pub target: Target,
+    pub print: u64,
+}
+
+/// Reads the store's resource and what its kind's controls need.
+pub async fn target(
+    azure: &AzureClient,
+    ctx: &Context,
+    store: &PhiStore,
+    ws: &HipaaWorkspace,
+) -> Result<Observed, Failure> {
+    let id = &store.spec.resource.id;
+    let kind = store.spec.resource.kind;
+    let cloud = ctx.azure_cloud();
+    match kind {
+        ResourceKind::StorageAccount => {
+            let account = match azure.get_storage_account(id).await {
+                Ok(a) => a,
+                Err(AzureError::NotFound { .. }) => return Err(not_found(kind, id)),
+                Err(e) => return Err(e.into()),
+            };
+            let print = crate::controller::drift::storage_print(&account);
+            let expect = kinds::storage_expectations(store, ws, cloud);
+            let obs = observe_storage(azure, account, &expect).await?;
+            Ok(Observed {
+                target: Target::Storage(Box::new((expect, obs))),
+                print,
+            })
+        }
+        ResourceKind::KeyVault => {
+            let t = read_target(azure, &resources::GET_VAULT, kind, id, true).await?;
+            let print = crate::controller::drift::resource_print(&t.resource);
+            let obs = VaultObservation {
+                vault: t.resource,
+                diagnostics: t.diagnostics,
+                endpoint_groups: t.endpoint_groups,
+            };
+            Ok(Observed {
+                target: Target::Vault(Box::new((kinds::vault_expectations(store, ws), obs))),
+                print,
+            })
+        }
+        ResourceKind::CosmosDbAccount => {
+            let t = read_target(azure, &resources::GET_COSMOS_ACCOUNT, kind, id, true).await?;
+            let print = crate::controller::drift::resource_print(&t.resource);
+            let obs = CosmosObservation {
+                account: t.resource,
+                diagnostics: t.diagnostics,
+                endpoint_groups: t.endpoint_groups,
+                now: Timestamp::now(),
+            };
+            let expect = kinds::cosmos_expectations(store, ws, cloud);
+            Ok(Observed {
+                target: Target::Cosmos(Box::new((expect, obs))),
+                print,
+            })
+        }
+        ResourceKind::HealthDataWorkspace
+        | ResourceKind::FhirService
+        | ResourceKind::DicomService => {
+            let (service, get) = match kind {
+                ResourceKind::HealthDataWorkspace => {
+                    (Service::Workspace, resources::GET_HDS_WORKSPACE)
+                }
+                ResourceKind::FhirService => (Service::Fhir, resources::GET_FHIR),
+                _ => (Service::Dicom, resources::GET_DICOM),
+            };
+            // The workspace has no diagnostic-setting control of its own.
+            let t = read_target(azure, &get, kind, id, service != Service::Workspace).await?;
+            let print = crate::controller::drift::resource_print(&t.resource);
+            let obs = HealthObservation {
+                resource: t.resource,
+                diagnostics: t.diagnostics,
+                endpoint_groups: t.endpoint_groups,
+            };
+            let governed_storage: Vec<String> = ctx
+                .stores
+                .get()
+                .map(|cache| {
+                    cache
+                        .state()
+                        .into_iter()
+                        .filter(|s| s.namespace() == store.namespace())
+                        .filter(|s| s.spec.resource.kind == ResourceKind::StorageAccount)
+                        .map(|s| s.spec.resource.id.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let expect = kinds::health_expectations(
+                store,
+                ws,
+                cloud,
+                governed_storage,
+                ctx.azure.default_tenant(),
+            );
+            Ok(Observed {
+                target: Target::Health(Box::new((expect, obs))),
+                print,
+            })
+        }
+        ResourceKind::SqlServer => {
+            let server = azure
+                .get_resource(&resources::GET_SQL_SERVER, id)
+                .await?
+                .ok_or_else(|| not_found(kind, id))?;
+            let print = crate::controller::drift::resource_print(&server);
+            let expect = kinds::sql_expectations(store, ws, cloud);
+            let obs = observe_sql(azure, id, server, &expect).await?;
+            Ok(Observed {
+                target: Target::Sql(Box::new((expect, obs))),
+                print,
+            })
+        }
+    }
+}
+
+/// A governed resource as its evaluator needs it: the ARM envelope, the diagnostic settings on
+/// it (when asked for) and the group ids of the private endpoints connected to it.
+struct Read {
+    resource: crate::azure::resources::ArmResource,
+    diagnostics: Vec<crate::azure::insights::DiagnosticSetting>,
+    endpoint_groups: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+async fn read_target(
+    azure: &AzureClient,
+    op: &crate::azure::types::ArmOp,
+    kind: ResourceKind,
+    id: &str,
+    with_diagnostics: bool,
+) -> Result<Read, Failure> {
+    let resource = async {
+        azure
+            .get_resource(op, id)
+            .await?
+            .ok_or_else(|| not_found(kind, id))
+    };
+    let diagnostics = async {
+        if with_diagnostics {
+            Ok(diagnostic_settings(azure, id).await?)
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let (resource, diagnostics) = futures::try_join!(resource, diagnostics)?;
+    let endpoint_groups =
+        endpoint_groups(azure, &json!({ "properties": resource.properties })).await?;
+    Ok(Read {
+        resource,
+        diagnostics,
+        endpoint_groups,
+    })
+}
+
+fn not_found(kind: ResourceKind, id: &str) -> Failure {
+    Failure::new(
+        Failed::ResourceNotFound,
+        format!(
+            "{} {id} does not exist, or the operator's identity cannot see it: check spec.resource.id",
+            kind.as_str()
+        ),
+    )
+}
+
+/// Everything the `sql.*` controls read for one server.
+async fn observe_sql(
+    azure: &AzureClient,
+    id: &str,
+    server: crate::azure::resources::ArmResource,
+    expect: &SqlExpectations,
+) -> Result<SqlObservation, Failure> {
+    use crate::azure::resources::{ArmResource, api_version};
+    use crate::azure::types::ArmOp;
+    #[derive(serde::Deserialize)]
+    struct Page {
+        #[serde(default)]
+        value: Vec<ArmResource>,
+    }
+    const fn op(name: &'static str) -> ArmOp {
+        ArmOp::new(name, "Microsoft.Sql", api_version::SQL)
+    }
+    let opt = |op: ArmOp, path: String| async move {
+        azure.get_resource(&op, &path).await.map_err(Failure::from)
+    };
+    // Every read but the databases' own settings is independent: they run concurrently, and
+    // each database's three settings once the list is in.
+    let databases = async {
+        let list: Page = azure
+            .get(&op("Databases_ListByServer"), &format!("{id}/databases"))
+            .await?;
+        let each = list
+            .value
+            .into_iter()
+            .filter(|d| !d.name.eq_ignore_ascii_case("master"))
+            .map(|database| async move {
+                let db = database.id.clone();
+                let (tde, long_term, short_term) = futures::try_join!(
+                    opt(
+                        op("TransparentDataEncryptions_Get"),
+                        format!("{db}/transparentDataEncryption/current"),
+                    ),
+                    opt(
+                        op("LongTermRetentionPolicies_Get"),
+                        format!("{db}/backupLongTermRetentionPolicies/default"),
+                    ),
+                    opt(
+                        op("BackupShortTermRetentionPolicies_Get"),
+                        format!("{db}/backupShortTermRetentionPolicies/default"),
+                    ),
+                )?;
+                Ok::<_, Failure>(sql::Database {
+                    tde,
+                    long_term,
+                    short_term,
+                    database,
+                })
+            });
+        futures::future::try_join_all(each).await
+    };
+    let firewall = async {
+        let page: Page = azure
+            .get(
+                &op("FirewallRules_ListByServer"),
+                &format!("{id}/firewallRules"),
+            )
+            .await?;
+        Ok::<_, Failure>(page.value)
+    };
+    let latest_key_version = async {
+        Ok::<_, Failure>(
+            azure
+                .get_key(&expect.vault_name, &expect.key_name)
+                .await?
+                .map(|k| k.key.version().to_string()),
+        )
+    };
+    let endpoint_groups = async {
+        endpoint_groups(azure, &json!({ "properties": server.properties }))
+            .await
+            .map_err(Failure::from)
+    };
+    let master = format!("{id}/databases/master");
+    let (
+        (firewall_rules, databases, latest_key_version, endpoint_groups),
+        (encryption_protector, auditing, master_diagnostics),
+        (administrator, entra_only, alert_policy),
+    ) = futures::try_join!(
+        async { futures::try_join!(firewall, databases, latest_key_version, endpoint_groups) },
+        async {
+            futures::try_join!(
+                opt(
+                    op("EncryptionProtectors_Get"),
+                    format!("{id}/encryptionProtector/current"),
+                ),
+                opt(
+                    op("ServerBlobAuditingPolicies_Get"),
+                    format!("{id}/auditingSettings/default"),
+                ),
+                async { Ok::<_, Failure>(diagnostic_settings(azure, &master).await?) },
+            )
+        },
+        async {
+            futures::try_join!(
+                opt(
+                    op("ServerAzureADAdministrators_Get"),
+                    format!("{id}/administrators/ActiveDirectory"),
+                ),
+                opt(
+                    op("ServerAzureADOnlyAuthentications_Get"),
+                    format!("{id}/azureADOnlyAuthentications/Default"),
+                ),
+                opt(
+                    op("ServerSecurityAlertPolicies_Get"),
+                    format!("{id}/securityAlertPolicies/Default"),
+                ),
+            )
+        },
+    )?;
+    Ok(SqlObservation {
+        firewall_rules,
+        databases,
+        encryption_protector,
+        auditing,
+        master_diagnostics,
+        administrator,
+        entra_only,
+        alert_policy,
+        endpoint_groups,
+        latest_key_version,
+        server,
+    })
+}
+
+/// Everything the `storage.*` controls read besides the account. The reads are independent of
+/// one another (the key's rotation policy and users only need the key to exist), so they run
+/// concurrently: a pass costs a few round trips, not one per read.
+async fn observe_storage(
+    azure: &AzureClient,
+    account: crate::azure::storage::StorageAccount,
+    expect: &StorageExpectations,
+) -> Result<StorageObservation, Failure> {
+    let blob_service = async {
+        match azure.get_blob_service(&account.id).await {
+            Ok(b) => Ok(Some(b.properties)),
+            Err(AzureError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Failure::from(e)),
+        }
+    };
+    let file_service = async {
+        if expect.file_shares {
+            Ok(Some(azure.get_file_service(&account.id).await?))
+        } else {
+            Ok::<_, Failure>(None)
+        }
+    };
+    let account_id = account.id.as_str();
+    let diagnostics = futures::future::try_join_all(expect.diagnostic_services.iter().map(
+        |service| async move {
+            let resource = format!("{account_id}/{service}Services/default");
+            // A service the account does not have (yet) has no settings: the finding says so.
+            Ok::<_, Failure>((
+                service.clone(),
+                diagnostic_settings(azure, &resource).await?,
+            ))
+        },
+    ));
+    let endpoints = account
+        .properties
+        .private_endpoint_connections
+        .iter()
+        .filter_map(|c| c.properties.private_endpoint.as_ref())
+        .map(|e| e.id.clone());
+    let endpoint_groups = async {
+        endpoint_groups_of(azure, endpoints)
+            .await
+            .map_err(Failure::from)
+    };
+    let key = observe_key(azure, expect);
+    let (blob_service, file_service, diagnostics, endpoint_groups, key) = futures::try_join!(
+        blob_service,
+        file_service,
+        diagnostics,
+        endpoint_groups,
+        key
+    )?;
+    Ok(StorageObservation {
+        account,
+        blob_service,
+        file_service,
+        diagnostics: diagnostics.into_iter().collect(),
+        latest_key_version: key.latest_version,
+        key_access: key.access,
+        key_rotation_policy: key.rotation_policy,
+        endpoint_groups,
+        now: Timestamp::now(),
+    })
+}
+
+/// What a store's customer-managed key looks like in the workspace vault.
+struct KeyObservation {
+    latest_version: Option<String>,
+    rotation_policy: Option<crate::azure::keyvault::RotationPolicy>,
+    /// Who can wrap and unwrap with it; read only once the key exists.
+    access: Option<Vec<String>>,
+}
+
+async fn observe_key(
+    azure: &AzureClient,
+    expect: &StorageExpectations,
+) -> Result<KeyObservation, Failure> {
+    let vault = vault_name(&expect.key.vault_uri);
+    let latest_version = azure
+        .get_key(&vault, &expect.key.key_name)
+        .await?
+        .map(|k| k.key.version().to_string());
+    if latest_version.is_none() {
+        return Ok(KeyObservation {
+            latest_version,
+            rotation_policy: None,
+            access: None,
+        });
+    }
+    let scope = key_scope(expect);
+    let (rotation_policy, reaching) = futures::try_join!(
+        azure.get_rotation_policy(&vault, &expect.key.key_name),
+        azure.role_assignments_reaching(&scope)
+    )?;
+    let access = reaching
+        .into_iter()
+        .filter(|(_, role)| role.grants_data(WRAP_KEY) && role.grants_data(UNWRAP_KEY))
+        .map(|(a, _)| a.properties.principal_id)
+        .collect();
+    Ok(KeyObservation {
+        latest_version,
+        rotation_policy,
+        access: Some(access),
+    })
+}
+
+fn vault_name(vault_uri: &str) -> String {
+    vault_uri
+        .trim_start_matches("https://")
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The data actions a customer-managed key's user needs.
+const WRAP_KEY: &str = "Microsoft.KeyVault/vaults/keys/wrap/action";
+const UNWRAP_KEY: &str = "Microsoft.KeyVault/vaults/keys/unwrap/action";
+
+/// The ARM scope of the store's key, below its vault.
+fn key_scope(expect: &StorageExpectations) -> String {
+    format!(
+        "{}/keys/{}",
+        expect.key.vault_id.trim_end_matches('/'),
+        expect.key.key_name
+    )
+}
