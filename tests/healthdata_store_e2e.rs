@@ -8,6 +8,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use hipaa_operator::api::PhiStore;
+use hipaa_operator::api::common::Awaiting;
 use hipaa_operator::azure::resources::{self, GET_FHIR, PUT_FHIR};
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
@@ -56,6 +57,22 @@ async fn health_data_services_are_audited_enforced_and_kept() {
         assert_eq!(state(&fhir, id), "Drifted", "{id}");
     }
     assert_eq!(state(&fhir, "fhir.authn-tenant"), "Compliant");
+    // Read-only and derived from the workspace's private link: a person's (or the workspace
+    // store's) business, and the message says how.
+    let public = fhir
+        .status
+        .iter()
+        .flat_map(|st| st.controls.iter())
+        .find(|c| c.id == "fhir.public-network-disabled")
+        .expect("fhir.public-network-disabled");
+    assert_eq!(public.awaiting, Some(Awaiting::Person));
+    assert!(
+        public
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("hdsclinical") && m.contains("healthcareworkspace")),
+        "{public:#?}"
+    );
     let writes = e.sim.writes().await;
     assert!(writes.is_empty(), "Audit mode wrote to Azure: {writes:?}");
 
