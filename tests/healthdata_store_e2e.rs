@@ -1,17 +1,18 @@
 //! Health Data Services stores end to end (the operator binary, the real API server,
 //! azure-sim): the workspace gets its private endpoint; the FHIR service gets its key, CORS and
-//! audit logs through read-modify-write PUTs; the read-only `publicNetworkAccess` is reported
-//! and never written; drift is reverted.
+//! audit logs through read-modify-write PUTs; the read-only `publicNetworkAccess` is never
+//! written, and met once the workspace's private endpoint is approved; drift is reverted.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use hipaa_operator::api::PhiStore;
+use hipaa_operator::api::common::Awaiting;
 use hipaa_operator::azure::resources::{self, GET_FHIR, PUT_FHIR};
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
-use support::estate::{INTERVAL_SECS, control_state as state, estate, wait_store};
+use support::estate::{INTERVAL_SECS, control_state as state, estate, ready, wait_store};
 use support::sim::{self, Sim};
 
 fn fhir_id() -> String {
@@ -56,6 +57,22 @@ async fn health_data_services_are_audited_enforced_and_kept() {
         assert_eq!(state(&fhir, id), "Drifted", "{id}");
     }
     assert_eq!(state(&fhir, "fhir.authn-tenant"), "Compliant");
+    // Read-only and derived from the workspace's private link: a person's (or the workspace
+    // store's) business, and the message says how.
+    let public = fhir
+        .status
+        .iter()
+        .flat_map(|st| st.controls.iter())
+        .find(|c| c.id == "fhir.public-network-disabled")
+        .expect("fhir.public-network-disabled");
+    assert_eq!(public.awaiting, Some(Awaiting::Person));
+    assert!(
+        public
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("hdsclinical") && m.contains("healthcareworkspace")),
+        "{public:#?}"
+    );
     let writes = e.sim.writes().await;
     assert!(writes.is_empty(), "Audit mode wrote to Azure: {writes:?}");
 
@@ -67,7 +84,7 @@ async fn health_data_services_are_audited_enforced_and_kept() {
         )
         .await
         .expect("Enforce");
-    let fhir = wait_store(
+    wait_store(
         &e,
         "patient-record-fhir",
         "remediated",
@@ -104,8 +121,29 @@ async fn health_data_services_are_audited_enforced_and_kept() {
         "{}",
         service.properties
     );
-    // Read-only in this api-version: reported, never written.
-    assert_ne!(state(&fhir, "fhir.public-network-disabled"), "Remediated");
+    // Read-only in this api-version, never written: once the operator's endpoint to the
+    // workspace is approved, Azure reports public access Disabled on the workspace and on every
+    // service in it, and the controls are met (#23).
+    for (store, id) in [
+        ("hds-clinical", "ahds.workspace-public-network-disabled"),
+        ("patient-record-fhir", "fhir.public-network-disabled"),
+    ] {
+        wait_store(
+            &e,
+            store,
+            id,
+            Duration::from_secs(INTERVAL_SECS * 3 + 30),
+            |s| state(s, id) == "Compliant",
+        )
+        .await;
+    }
+    let fhir = e.stores.get("patient-record-fhir").await.expect("fhir");
+    assert_eq!(
+        ready(&fhir).map(|(status, _)| status).as_deref(),
+        Some("True"),
+        "{:#?}",
+        fhir.status
+    );
 
     // Out-of-band drift (a wildcard origin put back) is reverted within an interval.
     e.sim

@@ -5,14 +5,14 @@
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hipaa_operator::api::PhiStore;
 use hipaa_operator::azure::resources;
 use hipaa_operator::azure::types::ArmOp;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use support::estate::{control_state as state, estate, ready, wait_store};
+use support::estate::{INTERVAL_SECS, control_state as state, estate, ready, wait_store};
 use support::sim::{self, Sim};
 
 fn server_id() -> String {
@@ -101,6 +101,44 @@ async fn a_sql_server_is_audited_then_enforced() {
         json!("AzureKeyVault")
     );
     assert_eq!(protector.properties["autoRotationEnabled"], json!(true));
+    // Azure reports the URI of the key the protector names (read-only `uri`): that is what the
+    // control reads back, so the remediation holds.
+    assert!(
+        protector.properties["uri"]
+            .as_str()
+            .is_some_and(|u| u.contains("/keys/scheduling-sql-tde/")),
+        "{}",
+        protector.properties
+    );
+    // It stays settled: read back as written, never rewritten until a conflict pauses it (#23).
+    let deadline = Instant::now() + Duration::from_secs(INTERVAL_SECS * 4 + 5);
+    while Instant::now() < deadline {
+        let s = e.stores.get("scheduling-sql").await.expect("store");
+        assert_ne!(
+            ready(&s).map(|(_, reason)| reason).as_deref(),
+            Some("Conflict"),
+            "{:#?}",
+            s.status
+        );
+        assert!(
+            ["Remediated", "Compliant"].contains(&state(&s, "sql.tde-cmk").as_str()),
+            "sql.tde-cmk: {:#?}",
+            s.status
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let s = e.stores.get("scheduling-sql").await.expect("store");
+    let tde = s
+        .status
+        .iter()
+        .flat_map(|st| st.controls.iter())
+        .find(|c| c.id == "sql.tde-cmk")
+        .expect("sql.tde-cmk");
+    assert_eq!(
+        tde.recent_remediations,
+        Some(1),
+        "remediated once: {tde:#?}"
+    );
     const GET_RULE: ArmOp = ArmOp::new("FirewallRules_Get", "Microsoft.Sql", "2023-08-01");
     assert!(
         azure

@@ -74,6 +74,19 @@ pub enum ControlState {
     Error,
 }
 
+/// For a Drifted control, who brings it back: `Operator` (it changes the resource back in
+/// Enforce mode) or `Person` (a report-only control, or one waiting on something only a person
+/// can do; the message says what).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Awaiting {
+    /// The operator: it changes the resource back in `Enforce` mode.
+    Operator,
+    /// A person: the catalog marks the control report-only (create-time, destructive or
+    /// read-only properties, or a choice the operator does not make), or it waits on such a
+    /// control. The control's message says what to do.
+    Person,
+}
+
 /// An exemption as it applied when the control was evaluated.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -114,6 +127,9 @@ pub struct ControlStatus {
     /// reports a Conflict (another controller or policy is changing it back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recent_remediations: Option<i32>,
+    /// For a Drifted control: who brings it back, `Operator` or `Person`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting: Option<Awaiting>,
     /// A sentence a person can act on, when the state needs one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

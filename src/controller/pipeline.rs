@@ -712,6 +712,7 @@ mod tests {
                 last_checked: None,
                 last_remediated: Some(Time(k8s_openapi::jiff::Timestamp::now())),
                 recent_remediations: Some(report::CONFLICT_AFTER),
+                awaiting: None,
                 message: None,
                 exemption: None,
             }],

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::common::condition::{READY, reason};
-use crate::api::common::{AppliedExemption, ControlState, ControlStatus};
+use crate::api::common::{AppliedExemption, Awaiting, ControlState, ControlStatus};
 use crate::controls::catalog::Family;
 use crate::controls::{Finding, Found};
 
@@ -136,6 +136,7 @@ pub fn controls(
                 } else {
                     prev.and_then(|p| p.recent_remediations)
                 },
+                awaiting: (state == ControlState::Drifted).then(|| e.finding.awaiting()),
                 message,
                 exemption: e.exemption.clone(),
             }
@@ -321,11 +322,23 @@ pub fn conditions(
             READY,
             false,
             reason::DRIFTED,
-            format!(
-                "{} controls not compliant: {}",
-                drifted.len(),
-                list(&drifted, 8)
-            ),
+            if controls
+                .iter()
+                .filter(|c| !passing(c.state))
+                .all(|c| c.awaiting == Some(Awaiting::Person))
+            {
+                format!(
+                    "{} controls wait for a person (each control's message says what to do): {}",
+                    drifted.len(),
+                    list(&drifted, 8)
+                )
+            } else {
+                format!(
+                    "{} controls not compliant: {}",
+                    drifted.len(),
+                    list(&drifted, 8)
+                )
+            },
             generation,
             now,
         ),
@@ -471,6 +484,53 @@ mod tests {
         );
         assert!(conds.iter().all(|c| c.status == "True"), "{conds:#?}");
         assert!(conds.iter().all(|c| c.observed_generation == Some(2)));
+    }
+
+    #[test]
+    fn drift_says_who_brings_it_back_and_ready_says_when_only_people_can() {
+        let t0 = at("2026-11-22T08:00:00Z");
+        let outcome = Outcome::Evaluated {
+            remediating: vec![],
+            conflict: vec![],
+        };
+        let ready = |c: &[ControlStatus]| {
+            conditions(&[], c, &outcome, Some(1), &t0)
+                .into_iter()
+                .find(|c| c.type_ == "Ready")
+                .expect("Ready")
+        };
+        // Report-only in the catalog; waiting on a person although remediable; compliant.
+        let ledger = evaluated("sql.ledger", Found::Drifted, "not on: scheduling");
+        let waiting = Evaluated {
+            finding: Finding::new("sql.entra-only-auth", Found::Drifted, "true", "false")
+                .awaiting_person("name an administrator first"),
+            exemption: None,
+            remediated_now: false,
+        };
+        let fine = evaluated("sql.min-tls-1-2", Found::Compliant, "1.2");
+        let people = controls(&[], &[ledger.clone(), waiting, fine], &t0, HOUR);
+        let awaiting: Vec<Option<Awaiting>> = people.iter().map(|c| c.awaiting).collect();
+        assert_eq!(
+            awaiting,
+            vec![Some(Awaiting::Person), Some(Awaiting::Person), None],
+            "sorted by id: entra-only-auth, ledger, min-tls"
+        );
+        let r = ready(&people);
+        assert_eq!((r.status.as_str(), r.reason.as_str()), ("False", "Drifted"));
+        assert!(
+            r.message.starts_with("2 controls wait for a person"),
+            "{}",
+            r.message
+        );
+
+        let tls = evaluated("sql.min-tls-1-2", Found::Drifted, "1.0");
+        let mixed = controls(&[], &[ledger, tls], &t0, HOUR);
+        assert_eq!(mixed[1].awaiting, Some(Awaiting::Operator));
+        assert!(
+            ready(&mixed)
+                .message
+                .starts_with("2 controls not compliant")
+        );
     }
 
     #[test]

@@ -432,7 +432,8 @@ pub const CATALOG: &[Control] = &[
         property: "{sql}/administrators/ActiveDirectory (properties.administratorType)",
         expected: "present, a group (not a person)",
         remediation_call: "PUT {sql}/administrators/ActiveDirectory",
-        remediation: Remediation::Automatic,
+        // Who administers a server is a person's choice: the operator never names one.
+        remediation: Remediation::ReportOnly,
         hipaa: &["164.312(a)(2)(i)", "164.312(d)"],
     },
     Control {
@@ -572,7 +573,9 @@ pub const CATALOG: &[Control] = &[
         property: "properties.keyVaultKeyUri (+ properties.defaultIdentity)",
         expected: "versionless key URI in a vault passing kv.*",
         remediation_call: "PATCH {cos} (where CMK-on-existing is supported; else report)",
-        remediation: Remediation::Automatic,
+        // Moving an account to a customer-managed key is one way and re-encrypts it with spare
+        // throughput (a person's choice; controls::cosmos): reported, never written.
+        remediation: Remediation::ReportOnly,
         hipaa: &["164.312(a)(2)(iv)"],
     },
     Control {
@@ -1314,6 +1317,8 @@ mod tests {
             "kv.key-strength",
             "fhir.public-network-disabled",
             "sql.ledger",
+            "sql.entra-admin",
+            "cosmos.cmk",
         ] {
             assert!(report_only.contains(id), "{id}");
         }

@@ -99,6 +99,20 @@ pub fn evaluate(expect: &CosmosExpectations, obs: &CosmosObservation) -> Vec<Fin
         .and_then(Value::as_array)
         .map(Vec::len)
         .unwrap_or(1);
+    // `-g {rg} -n {account}`, for the command a person runs.
+    let account = crate::azure::id::ArmId::parse(&expect.account_id).ok();
+    let rg = account
+        .as_ref()
+        .and_then(|i| i.resource_group())
+        .unwrap_or("<resource group>");
+    let name = account
+        .as_ref()
+        .and_then(|i| i.value_of("databaseAccounts"))
+        .unwrap_or("<account>");
+    let set_key = format!(
+        "az cosmosdb update -g {rg} -n {name} --key-uri {}/keys/<key> (the account's default identity needs access to the key; Azure re-encrypts the account in the background and never goes back), or exempt cosmos.cmk in this PhiStore's spec.exemptions",
+        expect.vault_uri.trim_end_matches('/')
+    );
     let cmk = match key_uri {
         Some(uri)
             if uri
@@ -114,14 +128,18 @@ pub fn evaluate(expect: &CosmosExpectations, obs: &CosmosObservation) -> Vec<Fin
             "a versionless key in the workspace vault",
             uri,
         )
-        .with_message("the key is pinned to a version or lives outside the workspace vault"),
+        .with_message(format!(
+            "the key is pinned to a version or lives outside the workspace vault; the operator does not change an account's key: {set_key}"
+        )),
         None => Finding::check(
             "cosmos.cmk",
             false,
             "a versionless key in the workspace vault",
             "service-managed keys",
         )
-        .with_message("a customer-managed key can only be chosen when a Cosmos DB account is created: migrate to a new account or exempt this control"),
+        .with_message(format!(
+            "the operator does not move an account to a customer-managed key (one way, and the re-encryption takes spare throughput): {set_key}"
+        )),
     };
     let oldest_key_days = at(&v, "properties.keysMetadata")
         .and_then(Value::as_object)
@@ -494,6 +512,26 @@ pub(crate) mod tests {
         assert_eq!(
             state(&evaluate(&e, &multi), "cosmos.automatic-failover"),
             Found::Drifted
+        );
+    }
+
+    #[test]
+    fn a_service_managed_account_needs_a_person_to_choose_its_key() {
+        use crate::api::common::Awaiting;
+        let findings = evaluate(&expect(), &recorded());
+        let cmk = findings
+            .iter()
+            .find(|f| f.id() == "cosmos.cmk")
+            .expect("cmk");
+        assert_eq!(
+            (cmk.found, cmk.awaiting()),
+            (Found::Drifted, Awaiting::Person)
+        );
+        let message = cmk.message.as_deref().unwrap_or_default();
+        assert!(
+            message.contains("az cosmosdb update -g rg -n ddb1 --key-uri https://kv-clinical.vault.azure.net/keys/<key>")
+                && message.contains("exempt cosmos.cmk"),
+            "{message}"
         );
     }
 }

@@ -1,6 +1,7 @@
 //! What evaluating one control on one resource finds.
 
-use super::catalog::{self, Control};
+use super::catalog::{self, Control, Remediation};
+use crate::api::common::Awaiting;
 
 /// The state an evaluator can find (exemptions and remediation are decided later).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +24,9 @@ pub struct Finding {
     pub observed: String,
     /// A sentence a person can act on, when useful.
     pub message: Option<String>,
+    /// Drifted because of something only a person can do, although the catalog lets the
+    /// operator remediate the control (a prerequisite a person must provide first).
+    pub awaits_person: bool,
 }
 
 impl Finding {
@@ -42,6 +46,7 @@ impl Finding {
             expected: expected.into(),
             observed: observed.into(),
             message: None,
+            awaits_person: false,
         }
     }
 
@@ -63,6 +68,34 @@ impl Finding {
     pub fn with_message(mut self, message: impl Into<String>) -> Finding {
         self.message = Some(message.into());
         self
+    }
+
+    /// What a person does next about a drifted finding (nothing is said when it is not).
+    pub fn with_next_step(self, message: impl Into<String>) -> Finding {
+        if self.found == Found::Drifted {
+            self.with_message(message)
+        } else {
+            self
+        }
+    }
+
+    /// A drifted finding stays so until a person acts; `message` says what they do.
+    pub fn awaiting_person(mut self, message: impl Into<String>) -> Finding {
+        if self.found == Found::Drifted {
+            self.awaits_person = true;
+        }
+        self.with_next_step(message)
+    }
+
+    /// Who brings the finding back when it is drifted: a person when the catalog never lets
+    /// the operator change the control ([`Remediation::Automatic`] is the only kind a plan
+    /// makes) or the evaluator found it waiting on a person, otherwise the operator.
+    pub fn awaiting(&self) -> Awaiting {
+        if self.awaits_person || self.control.remediation != Remediation::Automatic {
+            Awaiting::Person
+        } else {
+            Awaiting::Operator
+        }
     }
 
     pub fn id(&self) -> &'static str {

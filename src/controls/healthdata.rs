@@ -155,8 +155,25 @@ pub fn evaluate(expect: &HealthExpectations, obs: &HealthObservation) -> Vec<Fin
         Service::Fhir => "fhir.public-network-disabled",
         Service::Dicom => "dicom.public-network-disabled",
     };
-    let public_finding = Finding::check(public_id, public.eq_ignore_ascii_case("Disabled"), "Disabled", public)
-        .with_message("read-only in api-version 2024-03-31: Azure derives it from the workspace's private link; isolate the workspace with its private endpoint");
+    // Read-only in 2024-03-31: Azure turns public access off for the workspace and every service
+    // in it once the workspace has an approved private endpoint.
+    let parsed = crate::azure::id::ArmId::parse(&expect.resource_id).ok();
+    let workspace = parsed
+        .as_ref()
+        .and_then(|i| i.value_of("workspaces"))
+        .unwrap_or("<workspace>");
+    let public_finding = Finding::check(
+        public_id,
+        public.eq_ignore_ascii_case("Disabled"),
+        "Disabled",
+        public,
+    )
+    .with_next_step(match service {
+        Service::Workspace => "Azure turns public access off once this workspace has an approved private endpoint (read-only in api-version 2024-03-31): set spec.privateEndpoint.groupIds [healthcareworkspace] on this PhiStore and the operator creates one in Enforce mode (ahds.workspace-private-endpoint)".to_string(),
+        _ => format!(
+            "Azure turns public access off once workspace {workspace} has an approved private endpoint (read-only in api-version 2024-03-31): declare that workspace as a PhiStore (kind HealthDataWorkspace, spec.privateEndpoint.groupIds [healthcareworkspace]) and the operator creates one in Enforce mode"
+        ),
+    });
     let tag = common::classification_tag(
         obs.resource.tags.as_ref(),
         (&expect.classification_tag.0, &expect.classification_tag.1),
@@ -548,6 +565,42 @@ pub(crate) mod tests {
         assert!(!p.remediates.contains(&"fhir.public-network-disabled"));
         assert!(p.ensure_key && p.key_name.as_deref() == Some("fhir-cmk"));
         assert_eq!(p.diagnostics.len(), 1);
+    }
+
+    #[test]
+    fn public_access_is_azures_to_derive_and_the_message_names_the_workspace_endpoint() {
+        use crate::api::common::Awaiting;
+        let f = evaluate(
+            &expect(Service::Fhir),
+            &observed(example("FhirServices_Get.json")),
+        );
+        let public = f
+            .iter()
+            .find(|x| x.id() == "fhir.public-network-disabled")
+            .expect("finding");
+        assert_eq!(
+            public.found,
+            Found::Drifted,
+            "the example has no private link"
+        );
+        assert_eq!(public.awaiting(), Awaiting::Person);
+        let message = public.message.as_deref().unwrap_or_default();
+        assert!(
+            message.contains("workspace w ") && message.contains("[healthcareworkspace]"),
+            "{message}"
+        );
+        // Disabled (the workspace has its approved endpoint): met, and nothing to say.
+        let mut resource = example("FhirServices_Get.json");
+        resource.properties["publicNetworkAccess"] = json!("Disabled");
+        let f = evaluate(&expect(Service::Fhir), &observed(resource));
+        let public = f
+            .iter()
+            .find(|x| x.id() == "fhir.public-network-disabled")
+            .expect("finding");
+        assert_eq!(
+            (public.found, public.message.as_deref()),
+            (Found::Compliant, None)
+        );
     }
 
     #[test]

@@ -206,6 +206,18 @@ pub fn evaluate(expect: &SqlExpectations, obs: &SqlObservation) -> Vec<Finding> 
     )
     .and_then(Value::as_bool)
     .unwrap_or(false);
+    // `-g {rg}` and the server's name, for the commands a person runs.
+    let server_id = crate::azure::id::ArmId::parse(&expect.server_id).ok();
+    let rg = server_id
+        .as_ref()
+        .and_then(|i| i.resource_group())
+        .unwrap_or("<resource group>")
+        .to_string();
+    let srv = server_id
+        .as_ref()
+        .and_then(|i| i.value_of("servers"))
+        .unwrap_or("<server>")
+        .to_string();
     let alert_policy = props(obs.alert_policy.as_ref());
     let alerts = at(&alert_policy, "properties.state")
         .and_then(Value::as_str)
@@ -291,13 +303,25 @@ pub fn evaluate(expect: &SqlExpectations, obs: &SqlObservation) -> Vec<Finding> 
                 (true, kind) => format!("administrator of type {}", kind.unwrap_or("(not set)")),
             },
         )
-        .with_message("name an Entra ID group as the server's administrator; the operator does not choose one"),
-        Finding::check(
-            "sql.entra-only-auth",
-            entra_only,
-            "true",
-            entra_only.to_string(),
-        ),
+        .with_next_step(format!(
+            "the operator does not choose who administers a server: name an Entra ID group (az sql server ad-admin create -g {rg} -s {srv} --display-name <group> --object-id <group object id>, or the portal's Microsoft Entra ID page of the server), or exempt sql.entra-admin in this PhiStore's spec.exemptions"
+        )),
+        {
+            let f = Finding::check(
+                "sql.entra-only-auth",
+                entra_only,
+                "true",
+                entra_only.to_string(),
+            );
+            if admin_found {
+                f
+            } else {
+                // Azure refuses Entra-only authentication without an Entra administrator.
+                f.awaiting_person(format!(
+                    "waits for sql.entra-admin: once the server has an Entra ID administrator the operator turns Entra-only authentication on (Enforce mode; by hand: az sql server ad-only-auth enable -g {rg} -n {srv}), or exempt sql.entra-only-auth in spec.exemptions"
+                ))
+            }
+        },
         Finding::check("sql.defender", alerts == "Enabled", "Enabled", alerts),
         per_database(
             "sql.ltr-backup",
@@ -340,7 +364,10 @@ pub fn evaluate(expect: &SqlExpectations, obs: &SqlObservation) -> Vec<Finding> 
             "ledger on for tamper-evident tables (chosen when a database is created)",
             failing(obs, |d| d.database.properties["isLedgerOn"] == true),
             any_db,
-        ),
+        )
+        .with_next_step(format!(
+            "ledger can only be chosen when a database is created: create a ledger database (az sql db create -g {rg} -s {srv} -n <database> --ledger-on) and move the tables, or exempt sql.ledger in this PhiStore's spec.exemptions"
+        )),
         common::classification_tag(
             obs.server.tags.as_ref(),
             (&expect.classification_tag.0, &expect.classification_tag.1),
@@ -674,6 +701,57 @@ pub(crate) mod tests {
         assert!(
             !p.remediates.contains(&"sql.public-network-disabled"),
             "needs the endpoint first"
+        );
+    }
+
+    #[test]
+    fn what_only_a_person_can_do_says_who_and_how() {
+        use crate::api::common::Awaiting;
+        let f = evaluate(&expect(), &recorded());
+        let get = |id: &str| f.iter().find(|x| x.id() == id).expect(id);
+        for (id, command) in [
+            (
+                "sql.entra-admin",
+                "az sql server ad-admin create -g rg -s sqlcrud",
+            ),
+            (
+                "sql.entra-only-auth",
+                "az sql server ad-only-auth enable -g rg -n sqlcrud",
+            ),
+            ("sql.ledger", "--ledger-on"),
+        ] {
+            let finding = get(id);
+            assert_eq!(finding.found, Found::Drifted, "{id}");
+            assert_eq!(finding.awaiting(), Awaiting::Person, "{id}");
+            let message = finding.message.as_deref().unwrap_or_default();
+            assert!(
+                message.contains(command) && message.contains(&format!("exempt {id}")),
+                "{id}: {message}"
+            );
+        }
+        assert_eq!(get("sql.tde-cmk").awaiting(), Awaiting::Operator);
+        assert_eq!(get("sql.no-open-firewall").awaiting(), Awaiting::Operator);
+
+        // With an administrator the operator turns Entra-only authentication on itself.
+        let mut obs = recorded();
+        obs.administrator = Some(resource(
+            &format!("{SERVER}/administrators/ActiveDirectory"),
+            json!({"principalType": "Group", "login": "phi-dbas"}),
+        ));
+        let f = evaluate(&expect(), &obs);
+        let only = f
+            .iter()
+            .find(|x| x.id() == "sql.entra-only-auth")
+            .expect("f");
+        assert_eq!(
+            (only.found, only.awaiting()),
+            (Found::Drifted, Awaiting::Operator)
+        );
+        assert_eq!(only.message, None);
+        let admin = f.iter().find(|x| x.id() == "sql.entra-admin").expect("f");
+        assert_eq!(
+            (admin.found, admin.message.as_deref()),
+            (Found::Compliant, None)
         );
     }
 

@@ -358,9 +358,9 @@ fn immutable_archive(archive: &ArchiveExpectations, obs: &WorkspaceObservation) 
     let ok = days >= archive.required_days() && state.eq_ignore_ascii_case("Locked");
     let f = Finding::check(id, ok, expected, observed);
     if !ok && days >= archive.required_days() && archive.lock_not_granted {
-        f.with_message("the policy is not locked; spec.auditArchive.lock asks for the lock, but locking is irreversible and no AzureScopeGrant covering this workspace sets allowIrreversible: a cluster admin must allow it")
+        f.awaiting_person("the policy is not locked; spec.auditArchive.lock asks for the lock, but locking is irreversible and no AzureScopeGrant covering this workspace sets allowIrreversible: a cluster admin must allow it")
     } else if !ok && days >= archive.required_days() && !archive.lock {
-        f.with_message("the policy is not locked; locking is irreversible, so the operator locks it only when spec.auditArchive.lock is true and the mode is Enforce")
+        f.awaiting_person("the policy is not locked; locking is irreversible, so the operator locks it only when spec.auditArchive.lock is true and the mode is Enforce")
     } else if !ok && state.eq_ignore_ascii_case("Locked") {
         f.with_message("a locked policy's period can only be extended, never shortened or removed")
     } else {

@@ -234,7 +234,10 @@ async fn health_data_services_patch_changes_tags_but_not_properties() {
         )
         .await;
     assert_eq!(put.status, 200);
-    assert_eq!(put.body["properties"]["publicNetworkAccess"], "Disabled");
+    assert_eq!(
+        put.body["properties"]["publicNetworkAccess"], "Enabled",
+        "read-only: a PUT cannot change it either (it follows the private link)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -283,38 +286,89 @@ async fn a_resource_group_contributor_polls_the_operations_it_starts() {
     );
 }
 
+/// `publicNetworkAccess` is read-only on a Health Data Services workspace and its services
+/// (healthcare-apis.json 2024-03-31, `ResourcePublicNetworkAccess` is `readOnly`): an approved
+/// private endpoint to the workspace disables public access for the workspace and every FHIR and
+/// DICOM service in it (Microsoft Learn, "Configure Private Link for Azure Health Data Services").
 #[tokio::test(flavor = "multi_thread")]
-async fn fhir_public_network_access_follows_its_workspace() {
+async fn health_data_services_public_access_follows_the_workspace_private_link() {
     let h = Harness::start().await;
     let api = "api-version=2024-03-31";
-    let ws = format!(
-        "/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.HealthcareApis/workspaces/hdsnet"
-    );
+    let net = "api-version=2024-05-01";
+    let rg = format!("/subscriptions/{SUB}/resourceGroups/{RG}");
+    let ws = format!("{rg}/providers/Microsoft.HealthcareApis/workspaces/hdsnet");
     let w = h
-        .arm(
-            Method::PUT,
-            &format!("{ws}?{api}"),
-            Some(&json!({"location": "eastus", "properties": {"publicNetworkAccess": "Enabled"}})),
-        )
-        .await;
-    assert_eq!(w.status, 201);
-    let fhir = format!("{ws}/fhirservices/fhir1?{api}");
-    let f = h
-        .arm(Method::PUT, &fhir, Some(&json!({"location": "eastus", "kind": "fhir-R4", "properties": {"publicNetworkAccess": "Disabled"}})))
-        .await;
-    assert_eq!(f.status, 201);
-    assert_eq!(
-        f.body["properties"]["publicNetworkAccess"], "Enabled",
-        "read-only on the service: the workspace decides"
-    );
-    let w2 = h
         .arm(
             Method::PUT,
             &format!("{ws}?{api}"),
             Some(&json!({"location": "eastus", "properties": {"publicNetworkAccess": "Disabled"}})),
         )
         .await;
-    assert_eq!(w2.status, 200);
+    assert_eq!(w.status, 201);
+    assert_eq!(
+        w.body["properties"]["publicNetworkAccess"], "Enabled",
+        "read-only: no private link yet, so public access stays on"
+    );
+    let fhir = format!("{ws}/fhirservices/fhir1?{api}");
+    let f = h
+        .arm(Method::PUT, &fhir, Some(&json!({"location": "eastus", "kind": "fhir-R4", "properties": {"publicNetworkAccess": "Disabled"}})))
+        .await;
+    assert_eq!(f.status, 201);
+    assert_eq!(f.body["properties"]["publicNetworkAccess"], "Enabled");
+
+    let vnet = format!("{rg}/providers/Microsoft.Network/virtualNetworks/vnet-hds");
+    let v = h.arm(Method::PUT, &format!("{vnet}?{net}"), Some(&json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.30.0.0/16"]},
+        "subnets": [{"name": "pe", "properties": {"addressPrefix": "10.30.1.0/24"}}]}}))).await;
+    assert_eq!(v.status, 201, "{:?}", v.body);
+    let pe = format!("{rg}/providers/Microsoft.Network/privateEndpoints/pe-hds?{net}");
+    let e = h.arm(Method::PUT, &pe, Some(&json!({"location": "eastus", "properties": {"subnet": {"id": format!("{vnet}/subnets/pe")},
+        "privateLinkServiceConnections": [{"name": "hds", "properties": {"privateLinkServiceId": ws, "groupIds": ["healthcareworkspace"]}}]}}))).await;
+    assert!(e.status < 300, "{:?}", e.body);
+    for (what, url) in [("workspace", format!("{ws}?{api}")), ("FHIR", fhir.clone())] {
+        let g = h.arm(Method::GET, &url, None).await;
+        assert_eq!(
+            g.body["properties"]["publicNetworkAccess"], "Disabled",
+            "{what} after the approved endpoint: {:?}",
+            g.body
+        );
+    }
+    let dicom = format!("{ws}/dicomservices/dicom1?{api}");
+    let d = h
+        .arm(
+            Method::PUT,
+            &dicom,
+            Some(&json!({"location": "eastus", "properties": {"publicNetworkAccess": "Enabled"}})),
+        )
+        .await;
+    assert_eq!(
+        d.body["properties"]["publicNetworkAccess"], "Disabled",
+        "a service added later is behind the workspace's private link too"
+    );
+    // A read-modify-write PUT of the workspace keeps its connections and its derived setting.
+    let current = h.arm(Method::GET, &format!("{ws}?{api}"), None).await;
+    let mut body = current.body.clone();
+    body["properties"]["privateEndpointConnections"] = json!([]);
+    body["properties"]["publicNetworkAccess"] = json!("Enabled");
+    let again = h
+        .arm(Method::PUT, &format!("{ws}?{api}"), Some(&body))
+        .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body["properties"]["publicNetworkAccess"], "Disabled");
+    assert_eq!(
+        again.body["properties"]["privateEndpointConnections"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    let del = h.arm(Method::DELETE, &pe, None).await;
+    assert!(del.status < 300, "{:?}", del.body);
+    if let Some(poll) = del.header("location").map(str::to_string) {
+        h.poll_location(&poll).await;
+    }
     let g = h.arm(Method::GET, &fhir, None).await;
-    assert_eq!(g.body["properties"]["publicNetworkAccess"], "Disabled");
+    assert_eq!(
+        g.body["properties"]["publicNetworkAccess"], "Enabled",
+        "without the endpoint, public access is back"
+    );
 }

@@ -152,3 +152,86 @@ async fn servers_and_databases_come_with_their_security_singletons() {
         .await;
     assert_eq!(ltr.body["properties"]["weeklyRetention"], "PT0S");
 }
+
+fn recorded(file: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples-data/Microsoft.Sql/2023-08-01")
+        .join(file);
+    serde_json::from_str(&std::fs::read_to_string(path).expect("example")).expect("JSON")
+}
+
+/// The recorded protector PUT, then a GET: Azure answers with the URI of the server key the
+/// protector names (read-only `uri`, EncryptionProtectorGet.json), which is what a client reads
+/// to learn which key protects the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_encryption_protector_reports_the_uri_of_the_server_key_it_names() {
+    let h = Harness::start().await;
+    let srv =
+        format!("/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Sql/servers/sql-tde");
+    let c = h
+        .arm(
+            Method::PUT,
+            &format!("{srv}?{API}"),
+            Some(&json!({"location": "eastus", "properties": {}})),
+        )
+        .await;
+    assert_eq!(c.status, 202);
+    let put = recorded("EncryptionProtectorCreateOrUpdateKeyVault.json");
+    let get = recorded("EncryptionProtectorGet.json");
+    let request = &put["parameters"]["parameters"];
+    let protector = format!("{srv}/encryptionProtector/current?{API}");
+    let expected = &get["responses"]["200"]["body"]["properties"];
+    let key_name = request["properties"]["serverKeyName"]
+        .as_str()
+        .expect("name");
+    let key = h
+        .arm(
+            Method::PUT,
+            &format!("{srv}/keys/{key_name}?{API}"),
+            Some(
+                &json!({"properties": {"serverKeyType": "AzureKeyVault", "uri": expected["uri"]}}),
+            ),
+        )
+        .await;
+    assert!(key.status < 300, "{:?}", key.body);
+    let p = h.arm(Method::PUT, &protector, Some(request)).await;
+    assert_eq!(p.status, 202, "{:?}", p.body);
+    let g = h.arm(Method::GET, &protector, None).await;
+    assert_eq!(g.status, 200);
+    for field in [
+        "serverKeyName",
+        "serverKeyType",
+        "uri",
+        "autoRotationEnabled",
+    ] {
+        assert_eq!(g.body["properties"][field], expected[field], "{field}");
+    }
+    assert_eq!(g.body["kind"], get["responses"]["200"]["body"]["kind"]);
+    assert!(
+        g.body["properties"]["thumbprint"].is_string(),
+        "the key's thumbprint"
+    );
+
+    let mut unknown = request.clone();
+    unknown["properties"]["serverKeyName"] =
+        json!("someVault_otherKey_01234567890123456789012345678901");
+    let missing = h.arm(Method::PUT, &protector, Some(&unknown)).await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (404, "ServerKeyNotFound"),
+        "a protector can only name a key the server has"
+    );
+
+    // Back to a service-managed key: no key URI any more.
+    let sm = h
+        .arm(
+            Method::PUT,
+            &protector,
+            Some(&json!({"properties": {"serverKeyType": "ServiceManaged", "serverKeyName": "ServiceManaged"}})),
+        )
+        .await;
+    assert_eq!(sm.status, 202);
+    let g = h.arm(Method::GET, &protector, None).await;
+    assert!(g.body["properties"]["uri"].is_null(), "{:?}", g.body);
+    assert_eq!(g.body["kind"], "servicemanaged");
+}

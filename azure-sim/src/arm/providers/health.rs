@@ -1,5 +1,5 @@
-//! Microsoft.HealthcareApis: workspaces, FHIR and DICOM services (network access follows the
-//! workspace; authentication defaults; service URL).
+//! Microsoft.HealthcareApis: workspaces, FHIR and DICOM services (public network access derived
+//! from the workspace's private link; authentication defaults; service URL).
 
 use serde_json::{Value, json};
 
@@ -9,21 +9,40 @@ use crate::errors::ArmResult;
 use crate::ids::ProviderPath;
 use crate::state::{Resource, State};
 
-/// FHIR and DICOM services take `publicNetworkAccess` from their workspace (read-only on the
-/// service in api-version 2024-03-31).
-fn workspace_network_access(st: &State, p: &ProviderPath) -> Value {
-    st.get(&p.parent_id())
-        .and_then(|w| w.body["properties"]["publicNetworkAccess"].as_str())
-        .map_or_else(|| json!("Enabled"), |v| json!(v))
+pub const WORKSPACE: &str = "Microsoft.HealthcareApis/workspaces";
+
+/// `publicNetworkAccess` is read-only on the workspace, FHIR and DICOM in api-version 2024-03-31
+/// (the shared `ResourcePublicNetworkAccess` definition of healthcare-apis.json is
+/// `readOnly: true`): private link is configured at the workspace level for every service in it,
+/// and "when an approved private endpoint is created for Azure Health Data Services, public
+/// traffic to it is automatically disabled" (Microsoft Learn, "Configure Private Link for Azure
+/// Health Data Services"). Whatever a client sends is ignored.
+fn derived_access(workspace: Option<&Value>) -> Value {
+    let approved = workspace
+        .and_then(|w| w["properties"]["privateEndpointConnections"].as_array())
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            c["properties"]["privateLinkServiceConnectionState"]["status"]
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case("Approved"))
+        });
+    json!(if approved { "Disabled" } else { "Enabled" })
 }
 
-/// A workspace's network setting reaches the services in it.
-pub fn after_write(st: &mut State, spec: &TypeSpec, r: &Resource) {
-    if spec.name != "Microsoft.HealthcareApis/workspaces" {
+/// Re-derives a workspace's public network access, and that of every service in it, after its
+/// private endpoint connections changed.
+pub fn sync_network_access(st: &mut State, workspace_id: &str) {
+    let Some(ws) = st.get_mut(workspace_id) else {
+        return;
+    };
+    if ws.type_name != WORKSPACE || !ws.body["properties"].is_object() {
         return;
     }
-    let access = r.body["properties"]["publicNetworkAccess"].clone();
-    for child in st.descendants(&r.id) {
+    let access = derived_access(Some(&ws.body));
+    ws.body["properties"]["publicNetworkAccess"] = access.clone();
+    let id = ws.id.clone();
+    for child in st.descendants(&id) {
         if let Some(c) = st.resources.get_mut(&child)
             && (c.type_name.ends_with("/fhirservices") || c.type_name.ends_with("/dicomservices"))
             && c.body["properties"].is_object()
@@ -33,24 +52,39 @@ pub fn after_write(st: &mut State, spec: &TypeSpec, r: &Resource) {
     }
 }
 
-pub fn on_put(st: &State, spec: &TypeSpec, p: &ProviderPath, body: &mut Value) -> ArmResult<()> {
+/// A workspace's network setting reaches the services in it.
+pub fn after_write(st: &mut State, spec: &TypeSpec, r: &Resource) {
+    if spec.name == WORKSPACE {
+        sync_network_access(st, &r.id);
+    }
+}
+
+pub fn on_put(
+    st: &State,
+    spec: &TypeSpec,
+    p: &ProviderPath,
+    existing: Option<&Resource>,
+    body: &mut Value,
+) -> ArmResult<()> {
     ensure_props(body);
+    // Read-only: the connections are the private endpoints' doing, never the client's.
+    body["properties"]["privateEndpointConnections"] = existing
+        .map(|e| e.body["properties"]["privateEndpointConnections"].clone())
+        .filter(Value::is_array)
+        .unwrap_or_else(|| json!([]));
     let tenant = st.tenant_id.as_str();
     let name = p.name().unwrap_or_default().to_string();
     let props = &mut body["properties"];
     match spec.name {
-        "Microsoft.HealthcareApis/workspaces" => {
-            default(props, "publicNetworkAccess", json!("Enabled"));
-            default(props, "privateEndpointConnections", json!([]));
+        WORKSPACE => {
+            props["publicNetworkAccess"] = derived_access(existing.map(|e| &e.body));
         }
         "Microsoft.HealthcareApis/workspaces/fhirservices" => {
-            props["publicNetworkAccess"] = workspace_network_access(st, p);
-            default(props, "privateEndpointConnections", json!([]));
+            props["publicNetworkAccess"] = derived_access(st.get(&p.parent_id()).map(|w| &w.body));
             props["eventState"] = json!("Disabled");
         }
         "Microsoft.HealthcareApis/workspaces/dicomservices" => {
-            props["publicNetworkAccess"] = workspace_network_access(st, p);
-            default(props, "privateEndpointConnections", json!([]));
+            props["publicNetworkAccess"] = derived_access(st.get(&p.parent_id()).map(|w| &w.body));
             props["eventState"] = json!("Disabled");
             default(
                 props,

@@ -43,7 +43,7 @@ pub fn on_put(
         "Microsoft.Insights" => insights::on_put(p, body),
         "Microsoft.Sql" => sql::on_put(st, spec, p, existing, body, now),
         "Microsoft.DocumentDB" => cosmos::on_put(p, existing, body, now),
-        "Microsoft.HealthcareApis" => health::on_put(st, spec, p, body),
+        "Microsoft.HealthcareApis" => health::on_put(st, spec, p, existing, body),
         "Microsoft.OperationalInsights" => logs::on_put(spec, existing, body, now),
         _ => Ok(()),
     }

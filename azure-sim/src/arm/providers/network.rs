@@ -401,7 +401,9 @@ pub fn after_write(st: &mut State, spec: &TypeSpec, r: &Resource, previous: Opti
     match spec.name {
         ENDPOINT => {
             // Connections are rebuilt from the endpoint's current body, wherever they pointed.
+            let mut touched = targets(r);
             if let Some(previous) = previous {
+                touched.extend(targets(previous));
                 remove_connections(st, previous);
             }
             remove_connections(st, r);
@@ -431,6 +433,9 @@ pub fn after_write(st: &mut State, spec: &TypeSpec, r: &Resource, previous: Opti
                         }
                     }
                 }
+            }
+            for target in touched {
+                super::health::sync_network_access(st, &target);
             }
         }
         VNET => sync_inline_subnets(st, r),
@@ -514,7 +519,12 @@ fn endpoints_in(st: &State, prefix: &str) -> Vec<String> {
 
 pub fn on_delete(st: &mut State, spec: &TypeSpec, r: &Resource) -> ArmResult<()> {
     match spec.name {
-        ENDPOINT => remove_connections(st, r),
+        ENDPOINT => {
+            remove_connections(st, r);
+            for target in targets(r) {
+                super::health::sync_network_access(st, &target);
+            }
+        }
         SUBNET | VNET => {
             let users = endpoints_in(st, &r.id);
             if let Some(first) = users.first() {

@@ -92,6 +92,31 @@ pub fn on_put(
             default(props, "serverKeyName", json!("ServiceManaged"));
             default(props, "autoRotationEnabled", json!(false));
             props["subregion"] = json!("");
+            // `uri` and `thumbprint` are read-only ("The URI of the server key"): Azure copies
+            // them from the server key the protector names (EncryptionProtectors.json,
+            // EncryptionProtectorGet.json), and answers 404 ServerKeyNotFound for a key the
+            // server does not have.
+            if let Some(o) = props.as_object_mut() {
+                o.remove("uri");
+                o.remove("thumbprint");
+            }
+            if key_type == "AzureKeyVault" {
+                let key_name = props["serverKeyName"].as_str().unwrap_or_default();
+                let key_id = format!("{}/keys/{key_name}", p.parent_id());
+                let Some(key) = st.get(&key_id) else {
+                    return Err(ArmError::new(
+                        axum::http::StatusCode::NOT_FOUND,
+                        "ServerKeyNotFound",
+                        "The requested server key was not found on the current subscription.",
+                    ));
+                };
+                let key_props = key.body["properties"].clone();
+                for k in ["uri", "thumbprint"] {
+                    if !key_props[k].is_null() {
+                        props[k] = key_props[k].clone();
+                    }
+                }
+            }
             body["kind"] = json!(if key_type == "AzureKeyVault" {
                 "azurekeyvault"
             } else {

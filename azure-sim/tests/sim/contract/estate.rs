@@ -225,6 +225,19 @@ pub(super) async fn prepare(h: &Harness, case: &Case, example: &Value, path: &st
             {"id": pe_id, "body": {"location": "eastus", "properties": {"subnet": {"id": format!("{vnet}/subnets/default")}}}}
         ]})).await;
     }
+    if case.file.contains("EncryptionProtector") {
+        // The protector names a server key the server must have; an Azure Key Vault server key
+        // is named `{vault}_{key}_{version}` after the key it wraps.
+        let recorded = &example["responses"]["200"]["body"]["properties"];
+        let name = recorded["serverKeyName"].as_str().unwrap_or_default();
+        if let [vault, key, version] = name.split('_').collect::<Vec<_>>()[..] {
+            let server = id.trim_end_matches("/encryptionProtector/current");
+            seed(h, json!({"resources": [{"id": format!("{server}/keys/{name}"), "body": {"properties": {
+                "serverKeyType": "AzureKeyVault",
+                "uri": format!("https://{vault}.vault.azure.net/keys/{key}/{version}")}}}]}))
+            .await;
+        }
+    }
     if case.seed_target {
         let recorded = &example["responses"]["200"]["body"];
         match case.file {
