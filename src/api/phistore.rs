@@ -550,6 +550,31 @@ pub struct PhiStoreStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub review_cycles: Vec<CycleRef>,
+    /// The writes the operator would make and does not: in `Audit`, what `Enforce` would change
+    /// to fix the drifted, remediable, non-exempt controls; in `Enforce`, the changes a grant
+    /// holds back (irreversible ones without `allowIrreversible`). Review them before switching
+    /// the mode. At most 32 entries; the last says how many more there are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub planned_changes: Vec<PlannedChange>,
+}
+
+/// One write the operator would make.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedChange {
+    /// `PATCH`, `PUT`, `POST` or `DELETE`.
+    pub method: String,
+    /// The Azure resource written (an ARM id, or a key's id below its vault).
+    pub resource: String,
+    /// The property changed (`properties.minimumTlsVersion`), or what the write makes.
+    pub property: String,
+    /// Its value as read (`(not set)` when absent, `(not read)` when the pass does not read it).
+    pub from: String,
+    /// The value the write sets.
+    pub to: String,
+    /// Why it is not made now: `Audit` mode, or the permission a grant would have to give.
+    pub held: String,
 }
 
 /// A review cycle the operator opened.

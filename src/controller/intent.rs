@@ -187,7 +187,7 @@ pub fn endpoint_id(target_id: &str, target_name: &str, group: &str) -> String {
 /// each sub-resource registers in (`private_dns_zone` of a group id, per cloud).
 pub struct EndpointPlacement<'a> {
     pub ws: &'a HipaaWorkspace,
-    pub zone_of: &'a dyn Fn(&str) -> Option<String>,
+    pub zone_of: &'a (dyn Fn(&str) -> Option<String> + Sync),
 }
 
 impl EndpointPlacement<'_> {

@@ -10,6 +10,7 @@ pub mod intent;
 pub mod observe;
 pub mod phistore;
 pub mod pipeline;
+pub mod preview;
 pub mod report;
 pub mod review;
 pub mod sweep;

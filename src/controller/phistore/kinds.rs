@@ -60,6 +60,60 @@ impl Target {
         }
     }
 
+    /// The body the pass read for `id` (the resource or one of its sub-resources), for the
+    /// `from` of a planned change.
+    pub fn observed(&self, id: &str) -> Option<serde_json::Value> {
+        use crate::azure::resources::ArmResource;
+        let same = |r: &ArmResource| r.id.eq_ignore_ascii_case(id);
+        let json = |r: &ArmResource| serde_json::to_value(r).ok();
+        match self {
+            Target::Storage(t) => {
+                let account = &t.1.account;
+                let under = |service: &str| {
+                    format!("{}/{service}/default", account.id).eq_ignore_ascii_case(id)
+                };
+                if account.id.eq_ignore_ascii_case(id) {
+                    serde_json::to_value(account).ok()
+                } else if under("blobServices") {
+                    Some(serde_json::json!({ "properties": t.1.blob_service }))
+                } else if under("fileServices") {
+                    Some(serde_json::json!({ "properties": t.1.file_service }))
+                } else {
+                    None
+                }
+            }
+            Target::Vault(t) => Some(&t.1.vault).filter(|r| same(r)).and_then(json),
+            Target::Cosmos(t) => Some(&t.1.account).filter(|r| same(r)).and_then(json),
+            Target::Health(t) => Some(&t.1.resource).filter(|r| same(r)).and_then(json),
+            Target::Sql(t) => {
+                let o = &t.1;
+                let singles = [
+                    Some(&o.server),
+                    o.encryption_protector.as_ref(),
+                    o.auditing.as_ref(),
+                    o.administrator.as_ref(),
+                    o.entra_only.as_ref(),
+                    o.alert_policy.as_ref(),
+                ];
+                let databases = o.databases.iter().flat_map(|d| {
+                    [
+                        Some(&d.database),
+                        d.tde.as_ref(),
+                        d.long_term.as_ref(),
+                        d.short_term.as_ref(),
+                    ]
+                });
+                singles
+                    .into_iter()
+                    .chain(databases)
+                    .flatten()
+                    .chain(&o.firewall_rules)
+                    .find(|r| same(r))
+                    .and_then(json)
+            }
+        }
+    }
+
     /// The writes that fix `to_fix` (drifted, remediable, allowed findings).
     pub fn plan(
         &self,

@@ -33,6 +33,7 @@ use super::context::Context;
 use super::execute::Executor;
 use super::intent::EndpointPlacement;
 use super::pipeline::{self, Failure, Pass};
+use super::preview;
 use super::review;
 use super::{grants, trust};
 use crate::api::common::Mode;
@@ -353,24 +354,39 @@ async fn pass(
     let conflict = pass.conflicts(&findings);
     let to_fix = d.permit.allowed(pass.to_fix(&findings, &conflict));
     // 6. Plan: review cycles in every mode (a Kubernetes object); Azure writes in Enforce only.
+    // What is not made now is planned all the same, for the status: the whole remediation in
+    // Audit, what the grants hold back in Enforce.
     let mut plan = review::plan(store, ws, d.mode, &access_view, &d.reviews, &now);
     let mut unplannable = None;
-    if d.mode == Mode::Enforce {
-        let zone_of = |group: &str| {
-            ctx.azure_cloud()
-                .private_dns
-                .for_group(group)
-                .map(str::to_string)
-        };
-        let placement = EndpointPlacement {
-            ws,
-            zone_of: &zone_of,
-        };
+    let zone_of = |group: &str| {
+        ctx.azure_cloud()
+            .private_dns
+            .for_group(group)
+            .map(str::to_string)
+    };
+    let placement = EndpointPlacement {
+        ws,
+        zone_of: &zone_of,
+    };
+    let wanted = pass.to_fix(&findings, &conflict);
+    let (held, why_held) = if d.mode == Mode::Enforce {
         match observed.target.plan(ws, &placement, &to_fix) {
             Ok(resource) => plan.extend(resource),
             Err(why) => unplannable = Some(AzureError::Configuration(why)),
         }
-    }
+        let allowed: Vec<&str> = to_fix.iter().map(|f| f.id()).collect();
+        let held: Vec<_> = wanted
+            .into_iter()
+            .filter(|f| !allowed.contains(&f.id()))
+            .collect();
+        (held, held_reason(d, true))
+    } else {
+        (wanted, held_reason(d, false))
+    };
+    let planned = match observed.target.plan(ws, &placement, &held) {
+        Ok(held_plan) => preview::rows(&held_plan, &why_held, &|id| observed.target.observed(id)),
+        Err(_) => Vec::new(),
+    };
     // 7. Execute.
     let executed = Executor::new(Some(&azure), &ctx.kube, &d.permit, d.mode)
         .run(&plan)
@@ -422,5 +438,25 @@ async fn pass(
         workspace_generation: ws.meta().generation,
         inputs: inputs_of(store, ws, d.mode, access.cycles),
     };
-    report::conclude(store, ctx, d.mode, pass, findings, written, access, seen).await
+    report::conclude(
+        store, ctx, d.mode, pass, findings, written, access, seen, planned,
+    )
+    .await
+}
+
+/// Why the planned changes of a pass are not made: the mode, and who decided it.
+fn held_reason(d: &Dereferenced, enforcing: bool) -> String {
+    if enforcing {
+        format!(
+            "irreversible: no AzureScopeGrant of {} allows irreversible changes (allowIrreversible)",
+            d.permit.grants.join(", ")
+        )
+    } else if d.permit.allow_enforce {
+        "Audit mode: Enforce would make it".to_string()
+    } else {
+        format!(
+            "Audit mode: Enforce would make it, and no AzureScopeGrant of {} allows Enforce yet",
+            d.permit.grants.join(", ")
+        )
+    }
 }

@@ -12,7 +12,7 @@ use kube::runtime::reflector::ObjectRef;
 use super::{MANAGER, ReconcileError, resume};
 use crate::api::common::Mode;
 use crate::api::common::condition::Failed;
-use crate::api::phistore::{CycleRef, DriftBaseline, PhiStore, PhiStoreStatus};
+use crate::api::phistore::{DriftBaseline, PhiStore, PhiStoreStatus, PlannedChange};
 use crate::controller::context::Context;
 use crate::controller::pipeline::{self, Failure, Pass, Report};
 use crate::controller::report::Outcome;
@@ -49,6 +49,7 @@ pub async fn conclude(
     written: Written,
     access: review::AccessOutcome,
     seen: Seen,
+    planned: Vec<PlannedChange>,
 ) -> Result<Action, Failure> {
     // The same conflicts the plan left alone.
     let conflict = pass.conflicts(&findings);
@@ -84,16 +85,17 @@ pub async fn conclude(
             workspace_generation: g,
             inputs: Some(format!("{:016x}", seen.inputs)),
         });
-    let written = write_status(
-        store,
-        ctx,
-        &pass.previous,
-        report,
-        mode,
-        baseline,
-        access.cycle_refs.clone(),
-    )
-    .await?;
+    let status = PhiStoreStatus {
+        observed_generation: report.observed_generation,
+        mode: Some(mode),
+        compliance: report.compliance.clone(),
+        conditions: report.conditions.clone(),
+        controls: report.controls.clone(),
+        drift_baseline: baseline,
+        review_cycles: access.cycle_refs.clone(),
+        planned_changes: planned,
+    };
+    let written = write_status(store, ctx, &pass.previous, &report, status).await?;
     let me = ObjectRef::from_obj(store);
     if apply_error.is_some() || !remediated.is_empty() || wrote_azure {
         ctx.drift.forget(&me);
@@ -158,26 +160,15 @@ async fn write_status(
     store: &PhiStore,
     ctx: &Context,
     previous: &Report,
-    report: Report,
-    mode: Mode,
-    drift_baseline: Option<DriftBaseline>,
-    review_cycles: Vec<CycleRef>,
+    report: &Report,
+    status: PhiStoreStatus,
 ) -> Result<u64, Failure> {
     let old = store.status.clone().unwrap_or_default();
-    let status = PhiStoreStatus {
-        observed_generation: report.observed_generation,
-        mode: Some(mode),
-        compliance: report.compliance.clone(),
-        conditions: report.conditions.clone(),
-        controls: report.controls.clone(),
-        drift_baseline,
-        review_cycles,
-    };
     let written = resume::status_print(Some(&status));
     if status == old {
         return Ok(written);
     }
-    pipeline::transition_events(ctx, &store.object_ref(&()), previous, &report).await;
+    pipeline::transition_events(ctx, &store.object_ref(&()), previous, report).await;
     pipeline::patch_status(ctx, store, MANAGER, &status)
         .await
         .map_err(|e| {
@@ -216,6 +207,7 @@ pub async fn fail(
         controls: report.controls.clone(),
         drift_baseline: None,
         review_cycles: old.review_cycles.clone(),
+        planned_changes: old.planned_changes.clone(),
     };
     if status != old {
         pipeline::transition_events(ctx, &store.object_ref(&()), &pass.previous, &report).await;
