@@ -15,7 +15,6 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -201,10 +200,8 @@ fn get_json(kubeconfig: &Path, args: &[&str]) -> Option<Value> {
 
 /// Parses a multi-document YAML stream (`helm template` output) into its non-empty documents.
 fn documents(yaml: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(yaml)
-        .map(|doc| Value::deserialize(doc).expect("valid YAML from helm template"))
-        .filter(|doc| !doc.is_null())
-        .collect()
+    // Empty documents (a template that renders nothing) are skipped.
+    serde_saphyr::from_multiple(yaml).expect("valid YAML from helm template")
 }
 
 /// `helm template` with the given extra arguments, parsed.
@@ -1126,7 +1123,7 @@ fn apply_expecting_warning(kubeconfig: &Path, ns: &str, manifest: &Value, needle
 fn workspace(name: &str) -> Value {
     let text = std::fs::read_to_string(repo().join("examples/workspace.yaml"))
         .expect("examples/workspace.yaml");
-    let mut ws: Value = serde_yaml::from_str(&text).expect("the example workspace");
+    let mut ws: Value = serde_saphyr::from_str(&text).expect("the example workspace");
     ws["metadata"]["name"] = json!(name);
     ws
 }
@@ -1134,7 +1131,7 @@ fn workspace(name: &str) -> Value {
 fn store_with_exemption_expiring_in(name: &str, days: i64) -> Value {
     let text = std::fs::read_to_string(repo().join("examples/phistore-storage.yaml"))
         .expect("examples/phistore-storage.yaml");
-    let mut store: Value = serde_yaml::from_str(&text).expect("the example store");
+    let mut store: Value = serde_saphyr::from_str(&text).expect("the example store");
     store["metadata"]["name"] = json!(name);
     let expires = (time::OffsetDateTime::now_utc() + time::Duration::days(days))
         .replace_nanosecond(0)
@@ -2512,7 +2509,7 @@ fn gitops_doc_installs_exactly_the_tested_health_script() {
         .filter_map(|rest| rest.split("```").next())
         .find(|block| block.contains("name: argocd-cm"))
         .expect("an argocd-cm block in docs/gitops.md");
-    let cm: Value = serde_yaml::from_str(block).expect("the argocd-cm block is YAML");
+    let cm: Value = serde_saphyr::from_str(block).expect("the argocd-cm block is YAML");
     for kind in ["HipaaWorkspace", "PhiStore", "AccessReview"] {
         let key = format!("resource.customizations.health.hipaa-operator.io_{kind}");
         assert_eq!(

@@ -38,7 +38,7 @@ pub fn examples() -> Vec<(String, Value)> {
         .into_iter()
         .map(|p| {
             let text = std::fs::read_to_string(&p).expect("readable example");
-            let value: Value = serde_yaml::from_str(&text)
+            let value: Value = serde_saphyr::from_str(&text)
                 .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", p.display()));
             (p.file_name().unwrap().to_string_lossy().into_owned(), value)
         })
@@ -61,7 +61,7 @@ pub fn committed_crds() -> Vec<CustomResourceDefinition> {
         .map(|(file, _)| {
             let text =
                 std::fs::read_to_string(repo().join("crds").join(file)).expect("committed CRD");
-            serde_yaml::from_str(&text).expect("CRD YAML")
+            serde_saphyr::from_str(&text).expect("CRD YAML")
         })
         .collect()
 }
