@@ -1,8 +1,10 @@
-//! Shared test support: the examples, CRD installation, and the table of invalid objects that
-//! both the offline CEL tests and the API-server tests run.
+//! Shared test support: the examples, CRD installation, the table of invalid objects that both
+//! the offline CEL tests and the API-server tests run, the end-to-end estate (`estate`, `sim`,
+//! `operator`) and helm / kubectl as an admin runs them (`helm`).
 #![allow(dead_code)] // each test binary uses part of it
 
 pub mod estate;
+pub mod helm;
 pub mod invalid;
 pub mod operator;
 pub mod sim;
