@@ -13,6 +13,7 @@ use hipaa_operator::azure::storage::{StorageAccountPatch, StorageAccountPatchPro
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
+use support::helm;
 use support::sim::{self, Sim};
 
 use support::estate::{Estate, INTERVAL_SECS, estate, estate_with, workspace};
@@ -587,82 +588,44 @@ async fn a_missing_role_names_the_action_and_role_and_outages_are_survived() {
     e.ns.delete().await.expect("delete namespace");
 }
 
-/// Runs kubectl as the cluster admin, with `input` on stdin; its stdout, or a panic with stderr.
-fn kubectl(kubeconfig: &std::path::Path, args: &[&str], input: Option<&str>) -> String {
-    use std::io::Write;
-    let tools = control_plane::Tools::locate().expect("tools");
-    let mut child = std::process::Command::new(&tools.kubectl)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("kubectl");
-    if let Some(input) = input {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write");
-    }
-    let out = child.wait_with_output().expect("kubectl output");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// Installs the chart's ServiceAccount and RBAC in `ns` (release `r-{ns}`) as an admin would, and
 /// writes a kubeconfig holding a token of that ServiceAccount to `path`.
 fn install_chart_rbac(ns: &str, path: &std::path::Path) {
     let plane = control_plane::shared();
-    let tools = control_plane::Tools::locate().expect("tools");
+    let admin = plane.kubeconfig_path();
     let release = format!("r-{ns}");
-    let rendered = std::process::Command::new(&tools.helm)
-        .args([
-            "template",
-            &release,
-            "charts/hipaa-operator",
-            "--namespace",
-            ns,
-        ])
-        .args(["--set", &format!("watchNamespaces={{{ns}}}")])
-        .current_dir(support::repo())
-        .output()
-        .expect("helm template");
-    assert!(
-        rendered.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rendered.stderr)
-    );
     const RBAC: [&str; 5] = [
-        "kind: ServiceAccount",
-        "kind: ClusterRole",
-        "kind: ClusterRoleBinding",
-        "kind: Role",
-        "kind: RoleBinding",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
     ];
-    let rbac: String = String::from_utf8_lossy(&rendered.stdout)
-        .split("\n---")
-        .filter(|doc| RBAC.iter().any(|k| doc.lines().any(|l| l.trim() == *k)))
-        .collect::<Vec<_>>()
-        .join("\n---\n");
-    kubectl(
-        plane.kubeconfig_path(),
+    let rbac: Vec<serde_json::Value> = helm::template(
+        &release,
+        ns,
+        &["--set", &format!("watchNamespaces={{{ns}}}")],
+    )
+    .into_iter()
+    .filter(|doc| RBAC.iter().any(|k| doc["kind"] == *k))
+    .collect();
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": rbac});
+    helm::kubectl(
+        admin,
         &["apply", "-n", ns, "-f", "-"],
-        Some(&rbac),
-    );
+        Some(&list.to_string()),
+    )
+    .expect_success("applying the chart's RBAC");
     let account = format!("{release}-hipaa-operator");
-    let token = kubectl(
-        plane.kubeconfig_path(),
+    let token = helm::kubectl(
+        admin,
         &["create", "token", &account, "-n", ns, "--duration", "1h"],
         None,
-    );
+    )
+    .expect_success("a token of the chart's ServiceAccount")
+    .stdout
+    .trim()
+    .to_string();
     use base64::Engine as _;
     let ca = std::fs::read(plane.ca_cert_path()).expect("CA");
     let kubeconfig = format!(
@@ -672,15 +635,8 @@ fn install_chart_rbac(ns: &str, path: &std::path::Path) {
     );
     std::fs::write(path, kubeconfig).expect("kubeconfig");
     // The kubeconfig really is the ServiceAccount's: it cannot read Secrets.
-    let denied = std::process::Command::new(&tools.kubectl)
-        .arg("--kubeconfig")
-        .arg(path)
-        .args(["get", "secrets", "-n", ns])
-        .output()
-        .expect("kubectl");
-    assert!(
-        !denied.status.success() && String::from_utf8_lossy(&denied.stderr).contains("forbidden")
-    );
+    let denied = helm::kubectl(path, &["get", "secrets", "-n", ns], None);
+    assert!(!denied.success && denied.stderr.contains("forbidden"));
 }
 
 /// The chart's RBAC is sufficient: the operator runs end to end with nothing but the chart's
