@@ -8,6 +8,7 @@ pub mod helm;
 pub mod invalid;
 pub mod operator;
 pub mod sim;
+pub mod store;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,6 +17,11 @@ use hipaa_operator::api;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::Value;
+
+/// `n` seconds, for the bounds of the waits.
+pub const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
 
 /// The repository root.
 pub fn repo() -> &'static Path {
