@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use hipaa_operator::api::PhiStore;
 use serde_json::{Value, json};
 use support::helm::{
     Ran, all_features_values, apply, apply_expecting_warning, can_i, chart_dir, create_namespace,
@@ -23,6 +24,7 @@ use support::helm::{
     unique,
 };
 use support::repo;
+use support::store::StoreFixture;
 
 // ---------------------------------------------------------------------------------------------
 // Offline: lint, schema, rendering, files
@@ -767,18 +769,13 @@ fn operator_service_account_has_least_privilege() {
 }
 
 fn workspace(name: &str) -> Value {
-    let text = std::fs::read_to_string(repo().join("examples/workspace.yaml"))
-        .expect("examples/workspace.yaml");
-    let mut ws: Value = serde_saphyr::from_str(&text).expect("the example workspace");
+    let mut ws = support::example("workspace.yaml");
     ws["metadata"]["name"] = json!(name);
     ws
 }
 
 fn store_with_exemption_expiring_in(name: &str, days: i64) -> Value {
-    let text = std::fs::read_to_string(repo().join("examples/phistore-storage.yaml"))
-        .expect("examples/phistore-storage.yaml");
-    let mut store: Value = serde_saphyr::from_str(&text).expect("the example store");
-    store["metadata"]["name"] = json!(name);
+    let mut store = PhiStore::test("phistore-storage.yaml").named(name).json();
     let expires = (time::OffsetDateTime::now_utc() + time::Duration::days(days))
         .replace_nanosecond(0)
         .expect("whole seconds")

@@ -342,25 +342,9 @@ pub fn workspace(mode: &str, identity: Option<Value>) -> HipaaWorkspace {
     serde_json::from_value(ws).expect("workspace")
 }
 
-/// The estate `name` with the workspace in `mode` (until every test builds its estate).
-pub async fn estate(name: &str, mode: &str) -> Estate {
-    Estate::test(name).mode(mode).start().await
-}
-
-/// Waits until the store `name` satisfies `done` (until every test uses [`Estate::wait_store`]).
-pub async fn wait_store(
-    e: &Estate,
-    name: &str,
-    what: &str,
-    timeout: Duration,
-    done: impl Fn(&PhiStore) -> bool,
-) -> PhiStore {
-    e.wait_store(name, what, timeout, done).await
-}
-
 /// azure-sim, the CRDs, a namespace and a workspace in it; then the operator, watching that
 /// namespace, with `extra` arguments and `env` on top of what reaches the simulator.
-pub async fn estate_with(
+async fn estate_with(
     name: &str,
     ws: HipaaWorkspace,
     prepare: impl AsyncFnOnce(&kube::Client, &str),
