@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use hipaa_operator::api::PhiStore;
 use kube::Api;
 use serde_json::{Value, json};
-use support::estate::{estate_with, ready, workspace};
+use support::estate::{Estate, is_ready};
 use support::sim::{OPERATOR_OBJECT_ID, RG};
 
 struct Options {
@@ -262,30 +262,25 @@ fn quantiles(metrics: &str) -> (String, String) {
 }
 
 async fn run(n: usize, latency_ms: u64, o: &Options, report: &mut String) {
-    let mut ws = workspace("Enforce", None);
-    ws.spec.drift_check_interval = format!("PT{}S", o.interval_secs);
-    let mut operator_args: Vec<String> = [
-        "--azure-reads-per-hour",
-        "1000000000",
-        "--azure-writes-per-hour",
-        "1000000000",
-        "--azure-burst",
-        "100000",
-    ]
-    .map(String::from)
-    .to_vec();
-    operator_args.extend(o.operator_args.iter().cloned());
-    let e = estate_with(
-        &format!("scale-{n}-{latency_ms}"),
-        ws,
-        async |_, _| {},
-        &operator_args,
-        &[(
+    let e = Estate::test(&format!("scale-{n}-{latency_ms}"))
+        .enforce()
+        .with_leader_election()
+        .workspace_spec(json!({"driftCheckInterval": format!("PT{}S", o.interval_secs)}))
+        .args([
+            "--azure-reads-per-hour",
+            "1000000000",
+            "--azure-writes-per-hour",
+            "1000000000",
+            "--azure-burst",
+            "100000",
+        ])
+        .args(o.operator_args.iter().cloned())
+        .env(
             "HIPAA_LOG",
             "info,hipaa_operator::controller::workspace=debug",
-        )],
-    )
-    .await;
+        )
+        .start()
+        .await;
     e.sim
         .set_config(json!({
             "throttle": {"enabled": false},
@@ -332,11 +327,7 @@ async fn run(n: usize, latency_ms: u64, o: &Options, report: &mut String) {
     let deadline = started + Duration::from_secs(3600);
     loop {
         let list = api.list(&Default::default()).await.expect("stores");
-        let ready_count = list
-            .items
-            .iter()
-            .filter(|s| ready(s).is_some_and(|(status, _)| status == "True"))
-            .count();
+        let ready_count = list.items.iter().filter(|s| is_ready(s)).count();
         if ready_count == n {
             break;
         }

@@ -12,38 +12,33 @@ use hipaa_operator::api::{AccessReview, PhiStore};
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::json;
-use support::estate::{Estate, estate_with, workspace};
-use support::sim;
+use support::estate::{Estate, condition, control_state};
+use support::store::{PRIVACY_OFFICER, SECURITY_OFFICER, StoreFixture};
+use support::{secs, sim};
+
+const STORE: &str = "referral-letters";
 
 const CLERK: &str = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
 const LEGACY: &str = "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a";
 const BREAK_GLASS: &str = "0b1c2d3e-4f5a-4b6c-8d7e-8f9a0b1c2d3e";
 const NEWCOMER: &str = "4f5a6b7c-8d9e-4f0a-9b1c-2d3e4f5a6b7c";
 
+/// The estate with access reviews due 40 s after a cycle opens, in `mode`.
 async fn reviewed_estate(name: &str, mode: &str) -> (Estate, Api<AccessReview>) {
-    let mut ws = workspace(mode, None);
-    let mut settings = serde_json::to_value(ws.spec.access_review.clone()).expect("settings");
-    settings["dueAfter"] = json!("PT40S");
-    ws.spec.access_review = Some(serde_json::from_value(settings).expect("settings"));
-    let e = estate_with(
-        name,
-        ws,
-        async |_, _| {},
-        &["--leader-elect=false".into()],
-        &[],
-    )
-    .await;
-    let reviews: Api<AccessReview> = Api::namespaced(
-        control_plane::shared().client().await.expect("client"),
-        &e.ns.name,
-    );
+    let e = Estate::test(name)
+        .mode(mode)
+        .workspace_spec(json!({"accessReview": {"dueAfter": "PT40S"}}))
+        .start()
+        .await;
+    let reviews = e.api();
     (e, reviews)
 }
 
+/// The storage example without its exemption.
 fn store() -> PhiStore {
-    let mut s = support::example("phistore-storage.yaml");
-    s["spec"]["exemptions"] = json!([]);
-    serde_json::from_value(s).expect("store")
+    PhiStore::test("phistore-storage.yaml")
+        .without_exemptions()
+        .build()
 }
 
 async fn wait_review(
@@ -73,38 +68,7 @@ async fn wait_review(
 }
 
 async fn wait_store(e: &Estate, what: &str, done: impl Fn(&PhiStore) -> bool) -> PhiStore {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let s = e.stores.get("referral-letters").await.expect("store");
-        if done(&s) {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {:#?}\n{}",
-            s.status,
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-fn condition(s: &PhiStore, type_: &str) -> Option<(String, String)> {
-    s.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone()))
-}
-
-fn control(s: &PhiStore, id: &str) -> Option<String> {
-    s.status
-        .as_ref()?
-        .controls
-        .iter()
-        .find(|c| c.id == id)
-        .map(|c| format!("{:?}", c.state))
+    e.wait_store(STORE, what, secs(90), done).await
 }
 
 fn phase(r: &AccessReview) -> Option<ReviewPhase> {
@@ -148,10 +112,7 @@ fn role_assignment_deletes(writes: &[(String, String)]) -> Vec<String> {
 async fn a_cycle_lists_access_removes_exactly_the_denied_removable_assignments_and_tracks_new_access()
  {
     let (e, reviews) = reviewed_estate("review-enforce", "Enforce").await;
-    e.stores
-        .create(&Default::default(), &store())
-        .await
-        .expect("store");
+    e.create(&store()).await;
     let list = wait_review(&e, &reviews, "a cycle opens", |l| !l.is_empty()).await;
     let review = &list[0];
     assert!(
@@ -248,14 +209,11 @@ async fn a_cycle_lists_access_removes_exactly_the_denied_removable_assignments_a
         )
         .await;
     // The next pass comes at once on a spec change.
-    e.stores
-        .patch(
-            "referral-letters",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {"hipaa-operator.io/review-requested": "CHG-3302"}}})),
-        )
-        .await
-        .expect("request a cycle");
+    e.patch_store(
+        STORE,
+        json!({"metadata": {"annotations": {"hipaa-operator.io/review-requested": "CHG-3302"}}}),
+    )
+    .await;
     let unreviewed = |s: &PhiStore| {
         s.status
             .iter()
@@ -302,13 +260,10 @@ async fn a_cycle_lists_access_removes_exactly_the_denied_removable_assignments_a
     // The store notices at its next pass (the cycle's status change wakes it).
     wait_store(&e, "review overdue", |s| {
         condition(s, "AccessReviewed") == Some(("False".into(), "ReviewOverdue".into()))
-            && control(s, "common.access-review-evidence").as_deref() == Some("Drifted")
+            && control_state(s, "common.access-review-evidence") == "Drifted"
     })
     .await;
-    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(
-        control_plane::shared().client().await.expect("client"),
-        &e.ns.name,
-    );
+    let events: Api<k8s_openapi::api::events::v1::Event> = e.api();
     let reasons: Vec<String> = events
         .list(&Default::default())
         .await
@@ -325,10 +280,7 @@ async fn a_cycle_lists_access_removes_exactly_the_denied_removable_assignments_a
 #[tokio::test]
 async fn audit_mode_reviews_but_removes_nothing() {
     let (e, reviews) = reviewed_estate("review-audit", "Audit").await;
-    e.stores
-        .create(&Default::default(), &store())
-        .await
-        .expect("store");
+    e.create(&store()).await;
     let list = wait_review(&e, &reviews, "a cycle opens", |l| !l.is_empty()).await;
     reviews
         .patch(
@@ -360,28 +312,16 @@ async fn audit_mode_reviews_but_removes_nothing() {
 #[tokio::test]
 async fn azure_native_reviews_are_created_and_their_decisions_reflected() {
     use hipaa_operator::azure::types::ArmOp;
-    let mut ws = workspace("Enforce", None);
-    let mut settings = serde_json::to_value(ws.spec.access_review.clone()).expect("settings");
-    settings["azureNative"] = json!(true);
-    settings["reviewers"] =
-        json!([{"name": "privacy-officer@contoso-health.example", "principalId": BREAK_GLASS}]);
-    ws.spec.access_review = Some(serde_json::from_value(settings).expect("settings"));
-    let e = estate_with(
-        "review-native",
-        ws,
-        async |_, _| {},
-        &["--leader-elect=false".into()],
-        &[],
-    )
-    .await;
-    let reviews: Api<AccessReview> = Api::namespaced(
-        control_plane::shared().client().await.expect("client"),
-        &e.ns.name,
-    );
-    e.stores
-        .create(&Default::default(), &store())
-        .await
-        .expect("store");
+    let e = Estate::test("review-native")
+        .enforce()
+        .workspace_spec(json!({"accessReview": {
+            "azureNative": true,
+            "reviewers": [{"name": PRIVACY_OFFICER, "principalId": BREAK_GLASS}]
+        }}))
+        .start()
+        .await;
+    let reviews: Api<AccessReview> = e.api();
+    e.create(&store()).await;
     let list = wait_review(&e, &reviews, "a cycle mirrored from Azure", |l| {
         l.iter().any(|r| {
             r.metadata
@@ -450,14 +390,11 @@ async fn azure_native_reviews_are_created_and_their_decisions_reflected() {
         .await
         .expect("decide in Azure");
     // The store's next pass reflects it (a request annotation wakes it now).
-    e.stores
-        .patch(
-            "referral-letters",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": {"reviewed-in": "azure"}}})),
-        )
-        .await
-        .expect("wake");
+    e.patch_store(
+        STORE,
+        json!({"metadata": {"labels": {"reviewed-in": "azure"}}}),
+    )
+    .await;
     let done = wait_review(&e, &reviews, "reflected and applied", |l| {
         l.iter().any(|r| {
             r.spec.decisions.iter().any(|d| d.principal_id == CLERK)
@@ -481,11 +418,7 @@ async fn azure_native_reviews_are_created_and_their_decisions_reflected() {
 #[tokio::test]
 async fn forged_review_cycles_are_ignored_and_make_no_azure_write() {
     let (e, reviews) = reviewed_estate("review-forged", "Enforce").await;
-    let store = e
-        .stores
-        .create(&Default::default(), &store())
-        .await
-        .expect("store");
+    let store = e.create(&store()).await;
     let list = wait_review(&e, &reviews, "the operator's cycle opens", |l| {
         !l.is_empty()
     })
@@ -538,12 +471,12 @@ async fn forged_review_cycles_are_ignored_and_make_no_azure_write() {
             "apiVersion": "hipaa-operator.io/v1alpha1", "kind": "AccessReview",
             "metadata": {
                 "name": format!("referral-letters-forged-{i}"),
-                "labels": {"hipaa-operator.io/store": "referral-letters"},
+                "labels": {"hipaa-operator.io/store": STORE},
                 // What an attacker can copy from the store.
                 "ownerReferences": [{"apiVersion": "hipaa-operator.io/v1alpha1", "kind": "PhiStore",
-                    "name": "referral-letters", "uid": store.metadata.uid, "controller": true}]
+                    "name": STORE, "uid": store.metadata.uid, "controller": true}]
             },
-            "spec": {"storeRef": {"name": "referral-letters"}, "dueBy": "2099-01-01T00:00:00Z",
+            "spec": {"storeRef": {"name": STORE}, "dueBy": "2099-01-01T00:00:00Z",
                      "assignments": assignments, "decisions": [deny(&principal), deny(BREAK_GLASS)]}
         }))
         .expect("forged review");
@@ -635,38 +568,27 @@ async fn forged_review_cycles_are_ignored_and_make_no_azure_write() {
 /// Remove` in Enforce mode.
 #[tokio::test]
 async fn an_exemption_of_access_review_removals_stops_every_removal() {
-    let mut ws = workspace("Enforce", None);
-    let mut settings = serde_json::to_value(ws.spec.access_review.clone()).expect("settings");
-    settings["dueAfter"] = json!("PT40S");
-    settings["unreviewedAccess"] = json!("Remove");
-    ws.spec.access_review = Some(serde_json::from_value(settings).expect("settings"));
-    let e = estate_with(
-        "review-exempt",
-        ws,
-        async |_, _| {},
-        &["--leader-elect=false".into()],
-        &[],
-    )
-    .await;
-    let reviews: Api<AccessReview> = Api::namespaced(
-        control_plane::shared().client().await.expect("client"),
-        &e.ns.name,
-    );
-    let mut s = support::example("phistore-storage.yaml");
+    let e = Estate::test("review-exempt")
+        .enforce()
+        .workspace_spec(
+            json!({"accessReview": {"dueAfter": "PT40S", "unreviewedAccess": "Remove"}}),
+        )
+        .start()
+        .await;
+    let reviews: Api<AccessReview> = e.api();
     let expires = (k8s_openapi::jiff::Timestamp::now()
         + k8s_openapi::jiff::SignedDuration::from_hours(24 * 30))
     .to_string();
-    s["spec"]["exemptions"] = json!([{
-        "control": "access.unreviewed-assignment",
-        "reason": "Access changes are frozen during the EHR migration (CHG-4100).",
-        "approver": "security-officer@contoso-health.example",
-        "expires": expires
-    }]);
-    let s: PhiStore = serde_json::from_value(s).expect("store");
-    e.stores
-        .create(&Default::default(), &s)
-        .await
-        .expect("store");
+    let s = PhiStore::test("phistore-storage.yaml")
+        .without_exemptions()
+        .exempt_until(
+            "access.unreviewed-assignment",
+            "Access changes are frozen during the EHR migration (CHG-4100).",
+            SECURITY_OFFICER,
+            &expires,
+        )
+        .build();
+    e.create(&s).await;
     let list = wait_review(&e, &reviews, "a cycle opens", |l| !l.is_empty()).await;
     let review = list[0].clone();
     e.sim.clear_log().await;
@@ -704,18 +626,13 @@ async fn an_exemption_of_access_review_removals_stops_every_removal() {
             ),
         )
         .await;
-    e.stores
-        .patch(
-            "referral-letters",
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"metadata": {"labels": {"touched": "yes"}}, "spec": {"mode": "Enforce"}}),
-            ),
-        )
-        .await
-        .expect("touch");
+    e.patch_store(
+        STORE,
+        json!({"metadata": {"labels": {"touched": "yes"}}, "spec": {"mode": "Enforce"}}),
+    )
+    .await;
     wait_store(&e, "unreviewed access exempt", |s| {
-        control(s, "access.unreviewed-assignment").as_deref() == Some("Exempt")
+        control_state(s, "access.unreviewed-assignment") == "Exempt"
             && s.status
                 .as_ref()
                 .is_some_and(|st| st.observed_generation == s.metadata.generation)

@@ -5,16 +5,14 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use azure_core::http::Method;
 use hipaa_operator::api::PhiStore;
 use hipaa_operator::azure::resources;
 use hipaa_operator::controls::cosmos::PATCH_ACCOUNT;
-use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use support::estate::{INTERVAL_SECS, control_state as state, estate, ready, wait_store};
-use support::sim::{self, Sim};
+use support::estate::{Estate, INTERVAL_SECS, control_state as state, drifted, is_ready};
+use support::store::{SECURITY_OFFICER, StoreFixture};
+use support::{secs, sim};
 
 fn account_id() -> String {
     format!(
@@ -25,29 +23,20 @@ fn account_id() -> String {
 
 #[tokio::test]
 async fn a_cosmos_account_is_audited_then_enforced_and_kept() {
-    let e = estate("cosmos-store", "Audit").await;
-    let mut s = support::example("phistore-cosmos.yaml");
+    let e = Estate::test("cosmos-store").audit().start().await;
     // Audit first: the store inherits the workspace's mode.
-    s["spec"].as_object_mut().expect("spec").remove("mode");
-    s["spec"]["exemptions"] = json!([{
-        "control": "cosmos.cmk",
-        "reason": "created with service-managed keys; migration to a CMK account planned (CHG-4410)",
-        "approver": "security-officer@contoso-health.example",
-        "expires": "2030-01-01T00:00:00Z"
-    }]);
-    let s: PhiStore = serde_json::from_value(s).expect("store");
-    e.stores
-        .create(&Default::default(), &s)
-        .await
-        .expect("create store");
-    let found = wait_store(
-        &e,
-        "patient-app-cosmos",
-        "Drifted",
-        Duration::from_secs(150),
-        |s| ready(s).is_some_and(|(_, r)| r == "Drifted"),
-    )
-    .await;
+    let store = PhiStore::test("phistore-cosmos.yaml")
+        .in_the_workspace_mode()
+        .exempt(
+            "cosmos.cmk",
+            "created with service-managed keys; migration to a CMK account planned (CHG-4410)",
+            SECURITY_OFFICER,
+        )
+        .build();
+    e.create(&store).await;
+    let found = e
+        .wait_store("patient-app-cosmos", "Drifted", secs(150), drifted)
+        .await;
     for id in [
         "cosmos.public-network-disabled",
         "cosmos.private-endpoint",
@@ -57,32 +46,16 @@ async fn a_cosmos_account_is_audited_then_enforced_and_kept() {
         assert_eq!(state(&found, id), "Drifted", "{id}");
     }
     assert_eq!(state(&found, "cosmos.cmk"), "Exempt");
-    let writes = e.sim.writes().await;
-    assert!(writes.is_empty(), "Audit mode wrote to Azure: {writes:?}");
+    e.assert_no_azure_writes("Audit mode").await;
 
     // The store asks for Enforce (stricter than its workspace): it converges.
-    e.stores
-        .patch(
-            "patient-app-cosmos",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"mode": "Enforce"}})),
-        )
-        .await
-        .expect("Enforce");
-    wait_store(
-        &e,
-        "patient-app-cosmos",
-        "Ready",
-        Duration::from_secs(150),
-        |s| ready(s).is_some_and(|(status, _)| status == "True"),
-    )
-    .await;
-    let azure = e.sim.client(Sim::operator_identity());
-    let account = azure
-        .get_resource(&resources::GET_COSMOS_ACCOUNT, &account_id())
-        .await
-        .expect("read")
-        .expect("account");
+    e.patch_store("patient-app-cosmos", json!({"spec": {"mode": "Enforce"}}))
+        .await;
+    e.wait_store("patient-app-cosmos", "Ready", secs(150), is_ready)
+        .await;
+    let account = e
+        .resource(&resources::GET_COSMOS_ACCOUNT, &account_id())
+        .await;
     assert_eq!(account.properties["publicNetworkAccess"], json!("Disabled"));
     assert_eq!(account.properties["disableLocalAuth"], json!(true));
     assert!(
@@ -94,8 +67,7 @@ async fn a_cosmos_account_is_audited_then_enforced_and_kept() {
     );
 
     // Out-of-band drift is reverted within an interval.
-    e.sim
-        .client(Sim::legacy_identity())
+    e.legacy_azure()
         .write(
             &PATCH_ACCOUNT,
             Method::Patch,
@@ -105,22 +77,12 @@ async fn a_cosmos_account_is_audited_then_enforced_and_kept() {
         )
         .await
         .expect("drift");
-    let deadline = Instant::now() + Duration::from_secs(INTERVAL_SECS * 2 + 30);
-    loop {
-        let a = azure
-            .get_resource(&resources::GET_COSMOS_ACCOUNT, &account_id())
-            .await
-            .expect("read")
-            .expect("account");
-        if a.properties["disableLocalAuth"] == json!(true) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not reverted:\n{}",
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    e.eventually("not reverted", secs(INTERVAL_SECS * 2 + 30), async || {
+        let a = e
+            .resource(&resources::GET_COSMOS_ACCOUNT, &account_id())
+            .await;
+        a.properties["disableLocalAuth"] == json!(true)
+    })
+    .await;
     e.ns.delete().await.expect("delete namespace");
 }

@@ -5,15 +5,13 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use hipaa_operator::api::PhiStore;
 use hipaa_operator::api::common::Awaiting;
-use hipaa_operator::azure::resources::{self, GET_FHIR, PUT_FHIR};
-use kube::api::{Patch, PatchParams};
+use hipaa_operator::azure::resources::{GET_FHIR, PUT_FHIR};
 use serde_json::{Value, json};
-use support::estate::{INTERVAL_SECS, control_state as state, estate, ready, wait_store};
-use support::sim::{self, Sim};
+use support::estate::{Estate, INTERVAL_SECS, control_state as state, ready};
+use support::store::StoreFixture;
+use support::{secs, sim};
 
 fn fhir_id() -> String {
     format!(
@@ -22,32 +20,21 @@ fn fhir_id() -> String {
     )
 }
 
-fn store(file: &str) -> PhiStore {
-    let mut s = support::example(file);
-    if let Some(enc) = s["spec"]["encryption"].as_object_mut() {
-        // The estate has no user-assigned identity: the service's own identity reaches the key.
-        enc.remove("userAssignedIdentityId");
-    }
-    serde_json::from_value(s).expect("store")
-}
-
 #[tokio::test]
 async fn health_data_services_are_audited_enforced_and_kept() {
-    let e = estate("hds-stores", "Audit").await;
+    let e = Estate::test("hds-stores").audit().start().await;
     for file in ["phistore-healthdata-workspace.yaml", "phistore-fhir.yaml"] {
-        e.stores
-            .create(&Default::default(), &store(file))
-            .await
-            .expect("create store");
+        // The estate has no user-assigned identity: the service's own identity reaches the key.
+        let store = PhiStore::test(file)
+            .without("/spec/encryption/userAssignedIdentityId")
+            .build();
+        e.create(&store).await;
     }
-    let fhir = wait_store(
-        &e,
-        "patient-record-fhir",
-        "evaluated",
-        Duration::from_secs(120),
-        |s| !state(s, "fhir.cors-restricted").is_empty(),
-    )
-    .await;
+    let fhir = e
+        .wait_store("patient-record-fhir", "evaluated", secs(120), |s| {
+            !state(s, "fhir.cors-restricted").is_empty()
+        })
+        .await;
     for id in [
         "fhir.cors-restricted",
         "fhir.cmk",
@@ -73,43 +60,20 @@ async fn health_data_services_are_audited_enforced_and_kept() {
             .is_some_and(|m| m.contains("hdsclinical") && m.contains("healthcareworkspace")),
         "{public:#?}"
     );
-    let writes = e.sim.writes().await;
-    assert!(writes.is_empty(), "Audit mode wrote to Azure: {writes:?}");
+    e.assert_no_azure_writes("Audit mode").await;
 
-    e.workspaces
-        .patch(
-            "clinical",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"mode": "Enforce"}})),
-        )
-        .await
-        .expect("Enforce");
-    wait_store(
-        &e,
-        "patient-record-fhir",
-        "remediated",
-        Duration::from_secs(120),
-        |s| {
-            ["fhir.cors-restricted", "fhir.cmk", "fhir.diag-audit-logs"]
-                .iter()
-                .all(|id| state(s, id) == "Remediated")
-        },
-    )
+    e.set_workspace_mode("Enforce").await;
+    e.wait_store("patient-record-fhir", "remediated", secs(120), |s| {
+        ["fhir.cors-restricted", "fhir.cmk", "fhir.diag-audit-logs"]
+            .iter()
+            .all(|id| state(s, id) == "Remediated")
+    })
     .await;
-    wait_store(
-        &e,
-        "hds-clinical",
-        "endpoint",
-        Duration::from_secs(120),
-        |s| state(s, "ahds.workspace-private-endpoint") == "Remediated",
-    )
+    e.wait_store("hds-clinical", "endpoint", secs(120), |s| {
+        state(s, "ahds.workspace-private-endpoint") == "Remediated"
+    })
     .await;
-    let azure = e.sim.client(Sim::operator_identity());
-    let service = azure
-        .get_resource(&GET_FHIR, &fhir_id())
-        .await
-        .expect("read")
-        .expect("fhir");
+    let service = e.resource(&GET_FHIR, &fhir_id()).await;
     assert_eq!(
         service.properties["corsConfiguration"]["origins"],
         json!([])
@@ -128,13 +92,9 @@ async fn health_data_services_are_audited_enforced_and_kept() {
         ("hds-clinical", "ahds.workspace-public-network-disabled"),
         ("patient-record-fhir", "fhir.public-network-disabled"),
     ] {
-        wait_store(
-            &e,
-            store,
-            id,
-            Duration::from_secs(INTERVAL_SECS * 3 + 30),
-            |s| state(s, id) == "Compliant",
-        )
+        e.wait_store(store, id, secs(INTERVAL_SECS * 3 + 30), |s| {
+            state(s, id) == "Compliant"
+        })
         .await;
     }
     let fhir = e.stores.get("patient-record-fhir").await.expect("fhir");
@@ -146,30 +106,17 @@ async fn health_data_services_are_audited_enforced_and_kept() {
     );
 
     // Out-of-band drift (a wildcard origin put back) is reverted within an interval.
-    e.sim
-        .client(Sim::legacy_identity())
+    e.legacy_azure()
         .read_modify_write(&GET_FHIR, &PUT_FHIR, &fhir_id(), |body: &mut Value| {
             body["properties"]["corsConfiguration"]["origins"] = json!(["*"]);
             true
         })
         .await
         .expect("drift");
-    let deadline = Instant::now() + Duration::from_secs(INTERVAL_SECS * 2 + 30);
-    loop {
-        let s = azure
-            .get_resource(&resources::GET_FHIR, &fhir_id())
-            .await
-            .expect("read")
-            .expect("fhir");
-        if s.properties["corsConfiguration"]["origins"] == json!([]) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not reverted:\n{}",
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    e.eventually("not reverted", secs(INTERVAL_SECS * 2 + 30), async || {
+        let s = e.resource(&GET_FHIR, &fhir_id()).await;
+        s.properties["corsConfiguration"]["origins"] == json!([])
+    })
+    .await;
     e.ns.delete().await.expect("delete namespace");
 }

@@ -5,16 +5,14 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use azure_core::http::Method;
 use hipaa_operator::api::PhiStore;
 use hipaa_operator::azure::resources;
 use hipaa_operator::controls::keyvault::PATCH_VAULT;
-use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use support::estate::{INTERVAL_SECS, control_state as state, estate, ready, wait_store};
-use support::sim::{self, Sim};
+use support::estate::{Estate, INTERVAL_SECS, control_state as state, drifted, is_ready};
+use support::store::StoreFixture;
+use support::{secs, sim};
 
 fn vault_id() -> String {
     format!(
@@ -23,27 +21,16 @@ fn vault_id() -> String {
     )
 }
 
-fn store() -> PhiStore {
-    let mut s = support::example("phistore-keyvault.yaml");
-    s["spec"]["deletionPolicy"] = json!("Delete");
-    serde_json::from_value(s).expect("store")
-}
-
 #[tokio::test]
 async fn a_key_vault_store_is_audited_enforced_kept_and_cleaned_up() {
-    let e = estate("kv-store", "Audit").await;
-    e.stores
-        .create(&Default::default(), &store())
-        .await
-        .expect("create store");
-    let s = wait_store(
-        &e,
-        "integration-secrets",
-        "Drifted",
-        Duration::from_secs(60),
-        |s| ready(s).is_some_and(|(_, r)| r == "Drifted"),
-    )
-    .await;
+    let e = Estate::test("kv-store").audit().start().await;
+    let store = PhiStore::test("phistore-keyvault.yaml")
+        .deletion_policy("Delete")
+        .build();
+    e.create(&store).await;
+    let s = e
+        .wait_store("integration-secrets", "Drifted", secs(60), drifted)
+        .await;
     for id in [
         "kv.purge-protection",
         "kv.rbac-authorization",
@@ -55,32 +42,13 @@ async fn a_key_vault_store_is_audited_enforced_kept_and_cleaned_up() {
     ] {
         assert_eq!(state(&s, id), "Drifted", "{id}");
     }
-    let writes = e.sim.writes().await;
-    assert!(writes.is_empty(), "Audit mode wrote to Azure: {writes:?}");
+    e.assert_no_azure_writes("Audit mode").await;
 
     // Enforce (the workspace's, inherited): converges.
-    e.workspaces
-        .patch(
-            "clinical",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"mode": "Enforce"}})),
-        )
-        .await
-        .expect("Enforce");
-    wait_store(
-        &e,
-        "integration-secrets",
-        "Ready",
-        Duration::from_secs(120),
-        |s| ready(s).is_some_and(|(status, _)| status == "True"),
-    )
-    .await;
-    let azure = e.sim.client(Sim::operator_identity());
-    let vault = azure
-        .get_resource(&resources::GET_VAULT, &vault_id())
-        .await
-        .expect("read")
-        .expect("vault");
+    e.set_workspace_mode("Enforce").await;
+    e.wait_store("integration-secrets", "Ready", secs(120), is_ready)
+        .await;
+    let vault = e.resource(&resources::GET_VAULT, &vault_id()).await;
     assert_eq!(vault.properties["publicNetworkAccess"], json!("Disabled"));
     assert_eq!(vault.properties["enablePurgeProtection"], json!(true));
     assert_eq!(
@@ -90,7 +58,8 @@ async fn a_key_vault_store_is_audited_enforced_kept_and_cleaned_up() {
             .and_then(|t| t.get("data-classification")),
         Some(&"phi".to_string())
     );
-    let settings = azure
+    let settings = e
+        .azure()
         .list_diagnostic_settings(&vault_id())
         .await
         .expect("settings");
@@ -104,8 +73,7 @@ async fn a_key_vault_store_is_audited_enforced_kept_and_cleaned_up() {
     );
 
     // Out-of-band drift is reverted within an interval.
-    let legacy = e.sim.client(Sim::legacy_identity());
-    legacy
+    e.legacy_azure()
         .write(
             &PATCH_VAULT,
             Method::Patch,
@@ -115,57 +83,28 @@ async fn a_key_vault_store_is_audited_enforced_kept_and_cleaned_up() {
         )
         .await
         .expect("drift");
-    let deadline = Instant::now() + Duration::from_secs(INTERVAL_SECS * 2 + 30);
-    loop {
-        let v = azure
-            .get_resource(&resources::GET_VAULT, &vault_id())
-            .await
-            .expect("read")
-            .expect("vault");
-        if v.properties["networkAcls"]["defaultAction"] == json!("Deny") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not reverted:\n{}",
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    e.eventually("not reverted", secs(INTERVAL_SECS * 2 + 30), async || {
+        let v = e.resource(&resources::GET_VAULT, &vault_id()).await;
+        v.properties["networkAcls"]["defaultAction"] == json!("Deny")
+    })
+    .await;
 
     // Delete: the endpoint and the setting the operator made go; the vault stays.
-    e.stores
-        .delete("integration-secrets", &Default::default())
-        .await
-        .expect("delete");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while e
-        .stores
-        .get_opt("integration-secrets")
-        .await
-        .expect("get")
-        .is_some()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "not cleaned up:\n{}",
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    e.delete_store("integration-secrets", secs(60), "not cleaned up")
+        .await;
     let endpoint = format!(
         "{}/providers/Microsoft.Network/privateEndpoints/pe-kv-integration-phi-vault",
         sim::RG
     );
     assert!(
-        azure
+        e.azure()
             .get_private_endpoint(&endpoint)
             .await
             .expect("read")
             .is_none()
     );
     assert!(
-        azure
+        e.azure()
             .get_resource(&resources::GET_VAULT, &vault_id())
             .await
             .expect("read")

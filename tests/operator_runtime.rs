@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use control_plane::TestNamespace;
 use hipaa_operator::api::PhiStore;
 use kube::Api;
-use serde_json::{Value, json};
 use support::operator::Operator;
+use support::store::StoreFixture;
 
 /// Azure endpoints that refuse connections, so no test here reaches anything outside loopback.
 const NO_AZURE: &[&str] = &[
@@ -48,10 +48,11 @@ async fn ready_condition(
     None
 }
 
-fn store_in(workspace: &str) -> Value {
-    let mut store = support::example("phistore-storage.yaml");
-    store["spec"]["workspaceRef"]["name"] = json!(workspace);
-    store
+/// The storage example in `workspace`.
+fn store_in(workspace: &str) -> PhiStore {
+    PhiStore::test("phistore-storage.yaml")
+        .in_workspace(workspace)
+        .build()
 }
 
 #[tokio::test]
@@ -77,7 +78,7 @@ async fn serves_health_and_metrics_and_reports_a_missing_workspace() {
     );
 
     let stores: Api<PhiStore> = Api::namespaced(client.clone(), &ns.name);
-    let store: PhiStore = serde_json::from_value(store_in("missing-workspace")).expect("store");
+    let store = store_in("missing-workspace");
     stores
         .create(&Default::default(), &store)
         .await
@@ -138,7 +139,7 @@ async fn an_unreachable_azure_becomes_a_condition_not_a_crash() {
     );
     operator.wait_ready(Duration::from_secs(60));
     let stores: Api<PhiStore> = Api::namespaced(client.clone(), &ns.name);
-    let store: PhiStore = serde_json::from_value(store_in("clinical")).expect("store");
+    let store = store_in("clinical");
     stores
         .create(&Default::default(), &store)
         .await
@@ -237,7 +238,7 @@ async fn one_writer_holds_the_lease_and_a_standby_takes_over() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let stores: Api<PhiStore> = Api::namespaced(client.clone(), &ns.name);
-    let store: PhiStore = serde_json::from_value(store_in("absent")).expect("store");
+    let store = store_in("absent");
     stores
         .create(&Default::default(), &store)
         .await

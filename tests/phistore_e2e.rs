@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use hipaa_operator::api::PhiStore;
@@ -13,101 +12,31 @@ use hipaa_operator::azure::storage::{StorageAccountPatch, StorageAccountPatchPro
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
+use support::estate::{
+    Estate, INTERVAL_SECS, WORKSPACE, has_reason, is_ready, ready, ready_message, states,
+};
+use support::helm;
+use support::secs;
 use support::sim::{self, Sim};
+use support::store::{PRIVACY_OFFICER, StoreBuilder, StoreFixture};
 
-use support::estate::{Estate, INTERVAL_SECS, estate, estate_with, workspace};
+const STORE: &str = "referral-letters";
 
 /// The storage example without the exemption, so every control counts.
-fn store() -> PhiStore {
-    let mut store = support::example("phistore-storage.yaml");
-    store["spec"]["exemptions"] = json!([]);
-    serde_json::from_value(store).expect("store")
-}
-
-async fn wait_for(
-    e: &Estate,
-    what: &str,
-    timeout: Duration,
-    done: impl Fn(&PhiStore) -> bool,
-) -> PhiStore {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(s) = e.stores.get("referral-letters").await
-            && done(&s)
-        {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not reached in {timeout:?}; status {:#?}\noperator log:\n{}",
-            e.stores
-                .get("referral-letters")
-                .await
-                .ok()
-                .and_then(|s| s.status),
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-/// Waits until the store is gone; `why` explains a timeout.
-async fn wait_gone(e: &Estate, timeout: Duration, why: &str) {
-    let deadline = Instant::now() + timeout;
-    while e
-        .stores
-        .get_opt("referral-letters")
-        .await
-        .expect("get")
-        .is_some()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "{why}:\n{}",
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-fn ready(s: &PhiStore) -> Option<(String, String)> {
-    s.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map(|c| (c.status.clone(), c.reason.clone()))
-}
-
-fn ready_message(s: &PhiStore) -> String {
-    s.status
-        .iter()
-        .flat_map(|st| st.conditions.iter())
-        .find(|c| c.type_ == "Ready")
-        .map(|c| c.message.clone())
-        .unwrap_or_default()
-}
-
-fn states(s: &PhiStore) -> BTreeMap<String, String> {
-    s.status
-        .iter()
-        .flat_map(|st| st.controls.iter())
-        .map(|c| (c.id.clone(), format!("{:?}", c.state)))
-        .collect()
+fn store() -> StoreBuilder {
+    PhiStore::test("phistore-storage.yaml").without_exemptions()
 }
 
 #[tokio::test]
 async fn audit_mode_reports_every_failing_control_and_writes_nothing() {
-    let e = estate("audit", "Audit").await;
+    let e = Estate::test("audit").audit().start().await;
     e.sim.clear_log().await;
-    e.stores
-        .create(&Default::default(), &store())
-        .await
-        .expect("create store");
-    let s = wait_for(&e, "Drifted", Duration::from_secs(60), |s| {
-        ready(s).is_some_and(|(status, reason)| status == "False" && reason == "Drifted")
-    })
-    .await;
+    e.create(&store().build()).await;
+    let s = e
+        .wait_store(STORE, "Drifted", secs(60), |s| {
+            ready(s).is_some_and(|(status, reason)| status == "False" && reason == "Drifted")
+        })
+        .await;
     let states = states(&s);
     for id in [
         "storage.min-tls-1-2",
@@ -143,28 +72,26 @@ async fn audit_mode_reports_every_failing_control_and_writes_nothing() {
     assert_eq!(status.mode, Some(hipaa_operator::api::Mode::Audit));
     // Wait one more interval: still nothing written to Azure.
     tokio::time::sleep(Duration::from_secs(INTERVAL_SECS + 2)).await;
-    let writes = e.sim.writes().await;
-    assert!(writes.is_empty(), "Audit mode wrote to Azure: {writes:?}");
+    e.assert_no_azure_writes("Audit mode").await;
     e.ns.delete().await.expect("delete namespace");
 }
 
 #[tokio::test]
 async fn missing_account_and_missing_role_are_reported_with_what_to_do() {
-    let mut e = estate("failures", "Enforce").await;
-    let mut missing = store();
-    missing.metadata.name = Some("referral-letters".into());
-    missing.spec.resource.id = format!(
-        "{}/providers/Microsoft.Storage/storageAccounts/stdoesnotexist",
-        sim::RG
-    );
-    e.stores
-        .create(&Default::default(), &missing)
-        .await
-        .expect("create store");
-    let s = wait_for(&e, "ResourceNotFound", Duration::from_secs(60), |s| {
-        ready(s).is_some_and(|(_, reason)| reason == "ResourceNotFound")
-    })
-    .await;
+    let mut e = Estate::test("failures").enforce().start().await;
+    let missing = store()
+        .named(STORE)
+        .over(&format!(
+            "{}/providers/Microsoft.Storage/storageAccounts/stdoesnotexist",
+            sim::RG
+        ))
+        .build();
+    e.create(&missing).await;
+    let s = e
+        .wait_store(STORE, "ResourceNotFound", secs(60), |s| {
+            has_reason(s, "ResourceNotFound")
+        })
+        .await;
     let message = ready_message(&s);
     assert!(
         message.contains("stdoesnotexist does not exist"),
@@ -176,15 +103,13 @@ async fn missing_account_and_missing_role_are_reported_with_what_to_do() {
 
 /// The store with the exemption a team gives a report-only control it cannot fix in place.
 fn store_exempting_infrastructure_encryption() -> PhiStore {
-    let mut s = store();
-    s.spec.exemptions = serde_json::from_value(json!([{
-        "control": "storage.infrastructure-encryption",
-        "reason": "created before the policy; migration to a new account is planned (CHG-2231)",
-        "approver": "privacy-officer@contoso-health.example",
-        "expires": "2030-01-01T00:00:00Z"
-    }]))
-    .expect("exemption");
-    s
+    store()
+        .exempt(
+            "storage.infrastructure-encryption",
+            "created before the policy; migration to a new account is planned (CHG-2231)",
+            PRIVACY_OFFICER,
+        )
+        .build()
 }
 
 fn tls_drift() -> StorageAccountPatch {
@@ -202,27 +127,14 @@ fn tls_drift() -> StorageAccountPatch {
 async fn enforce_mode_converges_reverts_drift_rotates_keys_and_then_writes_nothing() {
     // Keys are not in Resource Graph: their age and rotation are read by the full pass, here
     // every two drift intervals (Resource Graph sweeps still run in between).
-    let e = estate_with(
-        "enforce",
-        workspace("Enforce", None),
-        async |_, _| {},
-        &[
-            "--leader-elect=false".into(),
-            format!("--full-check-interval=PT{}S", INTERVAL_SECS * 2),
-        ],
-        &[],
-    )
-    .await;
+    let e = Estate::test("enforce")
+        .enforce()
+        .args([format!("--full-check-interval=PT{}S", INTERVAL_SECS * 2)])
+        .start()
+        .await;
     // Infrastructure encryption can only be chosen at creation: exempt it, as a team would.
-    let s = store_exempting_infrastructure_encryption();
-    e.stores
-        .create(&Default::default(), &s)
-        .await
-        .expect("create store");
-    let converged = wait_for(&e, "Ready", Duration::from_secs(120), |s| {
-        ready(s).is_some_and(|(status, _)| status == "True")
-    })
-    .await;
+    e.create(&store_exempting_infrastructure_encryption()).await;
+    let converged = e.wait_store(STORE, "Ready", secs(120), is_ready).await;
     let states = states(&converged);
     assert!(
         states
@@ -232,7 +144,7 @@ async fn enforce_mode_converges_reverts_drift_rotates_keys_and_then_writes_nothi
     );
     assert_eq!(states["storage.min-tls-1-2"], "Remediated");
     assert_eq!(states["storage.infrastructure-encryption"], "Exempt");
-    let azure = e.sim.client(Sim::operator_identity());
+    let azure = e.azure();
     let account = azure
         .get_storage_account(&sim::account_id())
         .await
@@ -277,7 +189,7 @@ async fn enforce_mode_converges_reverts_drift_rotates_keys_and_then_writes_nothi
     );
 
     // Out-of-band drift by another principal is found and reverted within one interval.
-    let legacy = e.sim.client(Sim::legacy_identity());
+    let legacy = e.legacy_azure();
     let drifted_at = Instant::now();
     legacy
         .update_storage_account(&sim::account_id(), &tls_drift())
@@ -287,38 +199,30 @@ async fn enforce_mode_converges_reverts_drift_rotates_keys_and_then_writes_nothi
         .ensure_diagnostic_setting_absent(&format!("{}/blobServices/default", sim::account_id()))
         .await
         .expect("delete the diagnostic setting");
-    let deadline = Instant::now() + Duration::from_secs(INTERVAL_SECS * 2 + 30);
-    loop {
-        let a = azure
-            .get_storage_account(&sim::account_id())
-            .await
-            .expect("account");
-        let diag = azure
-            .list_diagnostic_settings(&format!("{}/blobServices/default", sim::account_id()))
-            .await
-            .expect("settings");
-        if a.properties.minimum_tls_version.as_deref() == Some("TLS1_2")
-            && a.properties.public_network_access.as_deref() == Some("Disabled")
-            && !diag.is_empty()
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "drift not reverted:\n{}",
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    e.eventually(
+        "drift not reverted",
+        secs(INTERVAL_SECS * 2 + 30),
+        async || {
+            let a = azure
+                .get_storage_account(&sim::account_id())
+                .await
+                .expect("account");
+            let diag = azure
+                .list_diagnostic_settings(&format!("{}/blobServices/default", sim::account_id()))
+                .await
+                .expect("settings");
+            a.properties.minimum_tls_version.as_deref() == Some("TLS1_2")
+                && a.properties.public_network_access.as_deref() == Some("Disabled")
+                && !diag.is_empty()
+        },
+    )
+    .await;
     let took = drifted_at.elapsed();
     assert!(
         took <= Duration::from_secs(INTERVAL_SECS + INTERVAL_SECS / 5 + 10),
         "reverted after {took:?}"
     );
-    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(
-        control_plane::shared().client().await.expect("client"),
-        &e.ns.name,
-    );
+    let events: Api<k8s_openapi::api::events::v1::Event> = e.api();
     let reasons: Vec<String> = events
         .list(&Default::default())
         .await
@@ -342,30 +246,22 @@ async fn enforce_mode_converges_reverts_drift_rotates_keys_and_then_writes_nothi
             .map(|c| c.observed.clone())
             .unwrap_or_default()
     };
-    let before = wait_for(
-        &e,
-        "Ready again, key read back",
-        Duration::from_secs(60),
-        |s| {
-            ready(s).is_some_and(|(status, _)| status == "True")
-                && version(s).starts_with("version ")
-        },
-    )
-    .await;
+    let before = e
+        .wait_store(STORE, "Ready again, key read back", secs(60), |s| {
+            is_ready(s) && version(s).starts_with("version ")
+        })
+        .await;
     let old_version = version(&before);
     e.sim.advance_clock("P91D").await;
-    let after = wait_for(
-        &e,
-        "rotated",
-        Duration::from_secs(INTERVAL_SECS * 2 + 30),
-        // Right after a remediation the entry shows what was set; the read-back shows the version.
-        |s| {
-            version(s) != old_version
-                && version(s).starts_with("version ")
-                && ready(s).is_some_and(|(status, _)| status == "True")
-        },
-    )
-    .await;
+    let after = e
+        .wait_store(
+            STORE,
+            "rotated",
+            secs(INTERVAL_SECS * 2 + 30),
+            // Right after a remediation the entry shows what was set; the read-back shows the version.
+            |s| version(s) != old_version && version(s).starts_with("version ") && is_ready(s),
+        )
+        .await;
     assert!(
         version(&after).starts_with("version ") && version(&after).contains("next rotation due in"),
         "{}",
@@ -377,7 +273,7 @@ async fn enforce_mode_converges_reverts_drift_rotates_keys_and_then_writes_nothi
     tokio::time::sleep(Duration::from_secs(3)).await;
     let resource_version = e
         .stores
-        .get("referral-letters")
+        .get(STORE)
         .await
         .expect("store")
         .metadata
@@ -394,7 +290,7 @@ async fn enforce_mode_converges_reverts_drift_rotates_keys_and_then_writes_nothi
     assert!(reads > 0, "the drift checks kept reading");
     let now = e
         .stores
-        .get("referral-letters")
+        .get(STORE)
         .await
         .expect("store")
         .metadata
@@ -405,14 +301,9 @@ async fn enforce_mode_converges_reverts_drift_rotates_keys_and_then_writes_nothi
 
 #[tokio::test]
 async fn deletion_policy_delete_removes_what_the_operator_created_and_retain_keeps_it() {
-    let e = estate("deletion", "Enforce").await;
-    let mut s = store();
-    s.spec.deletion_policy = hipaa_operator::api::phistore::DeletionPolicy::Delete;
-    e.stores
-        .create(&Default::default(), &s)
-        .await
-        .expect("create store");
-    wait_for(&e, "converged", Duration::from_secs(120), |s| {
+    let e = Estate::test("deletion").enforce().start().await;
+    e.create(&store().deletion_policy("Delete").build()).await;
+    e.wait_store(STORE, "converged", secs(120), |s| {
         s.status.as_ref().is_some_and(|st| {
             st.controls.iter().any(|c| {
                 c.id == "storage.private-endpoint" && format!("{:?}", c.state) == "Remediated"
@@ -420,7 +311,7 @@ async fn deletion_policy_delete_removes_what_the_operator_created_and_retain_kee
         })
     })
     .await;
-    let azure = e.sim.client(Sim::operator_identity());
+    let azure = e.azure();
     let pe = format!(
         "{}/providers/Microsoft.Network/privateEndpoints/pe-streferralletters-blob",
         sim::RG
@@ -432,11 +323,8 @@ async fn deletion_policy_delete_removes_what_the_operator_created_and_retain_kee
             .expect("get")
             .is_some()
     );
-    e.stores
-        .delete("referral-letters", &Default::default())
-        .await
-        .expect("delete");
-    wait_gone(&e, Duration::from_secs(60), "the finalizer did not finish").await;
+    e.delete_store(STORE, secs(60), "the finalizer did not finish")
+        .await;
     assert!(
         azure
             .get_private_endpoint(&pe)
@@ -459,13 +347,8 @@ async fn deletion_policy_delete_removes_what_the_operator_created_and_retain_kee
     );
 
     // Retain: the same store again, deleted, leaves the endpoint in place.
-    let mut s = store();
-    s.spec.deletion_policy = hipaa_operator::api::phistore::DeletionPolicy::Retain;
-    e.stores
-        .create(&Default::default(), &s)
-        .await
-        .expect("create store");
-    wait_for(&e, "endpoint again", Duration::from_secs(120), |s| {
+    e.create(&store().deletion_policy("Retain").build()).await;
+    e.wait_store(STORE, "endpoint again", secs(120), |s| {
         s.status.as_ref().is_some_and(|st| {
             st.controls.iter().any(|c| {
                 c.id == "storage.private-endpoint" && format!("{:?}", c.state) != "Drifted"
@@ -473,13 +356,9 @@ async fn deletion_policy_delete_removes_what_the_operator_created_and_retain_kee
         })
     })
     .await;
-    e.stores
-        .delete("referral-letters", &Default::default())
-        .await
-        .expect("delete");
-    wait_gone(
-        &e,
-        Duration::from_secs(30),
+    e.delete_store(
+        STORE,
+        secs(30),
         "a Retain store has no finalizer and goes at once",
     )
     .await;
@@ -494,7 +373,7 @@ async fn deletion_policy_delete_removes_what_the_operator_created_and_retain_kee
     let _ = e
         .workspaces
         .patch(
-            "clinical",
+            WORKSPACE,
             &PatchParams::default(),
             &Patch::Merge(json!({"spec": {"mode": "Audit"}})),
         )
@@ -522,29 +401,16 @@ async fn a_missing_role_names_the_action_and_role_and_outages_are_survived() {
             .await
             .expect("create secret");
     };
-    let extra = [
-        "--leader-elect=false",
-        "--secret-namespaces-allowed",
-        "{namespace}",
-    ]
-    .map(String::from);
-    let mut e = estate_with(
-        "failures2",
-        workspace("Enforce", Some(identity)),
-        put_secret,
-        &extra,
-        &[],
-    )
-    .await;
-    let s = store_exempting_infrastructure_encryption();
-    e.stores
-        .create(&Default::default(), &s)
-        .await
-        .expect("create store");
-    let s = wait_for(&e, "Forbidden", Duration::from_secs(60), |s| {
-        ready(s).is_some_and(|(_, reason)| reason == "Forbidden")
-    })
-    .await;
+    let mut e = Estate::test("failures2")
+        .enforce()
+        .identity(identity)
+        .args(["--secret-namespaces-allowed", "{namespace}"])
+        .start_after(put_secret)
+        .await;
+    e.create(&store_exempting_infrastructure_encryption()).await;
+    let s = e
+        .wait_store(STORE, "Forbidden", secs(60), |s| has_reason(s, "Forbidden"))
+        .await;
     let message = ready_message(&s);
     assert!(message.contains("missing action Microsoft."), "{message}");
     assert!(message.contains("grant the identity"), "{message}");
@@ -559,110 +425,61 @@ async fn a_missing_role_names_the_action_and_role_and_outages_are_survived() {
         .fault(json!({"method": "PATCH", "path": "*/storageAccounts/streferralletters", "times": 12,
             "action": {"kind": "status", "status": 500, "code": "InternalServerError", "message": "simulated outage"}}))
         .await;
-    e.workspaces
-        .patch(
-            "clinical",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"identity": null}})),
-        )
-        .await
-        .expect("drop the identity");
-    let s = wait_for(&e, "outage reported", Duration::from_secs(90), |s| {
-        ready(s).is_some_and(|(_, reason)| reason == "AzureUnavailable")
-    })
-    .await;
+    e.patch_workspace(json!({"identity": null})).await;
+    let s = e
+        .wait_store(STORE, "outage reported", secs(90), |s| {
+            has_reason(s, "AzureUnavailable")
+        })
+        .await;
     let message = ready_message(&s);
     assert!(
         message.contains("remediation failed") && message.contains("unavailable"),
         "{message}"
     );
-    wait_for(
-        &e,
-        "converged after the outage",
-        Duration::from_secs(150),
-        |s| ready(s).is_some_and(|(status, _)| status == "True"),
-    )
-    .await;
+    e.wait_store(STORE, "converged after the outage", secs(150), is_ready)
+        .await;
     assert!(e.operator.running());
     e.ns.delete().await.expect("delete namespace");
-}
-
-/// Runs kubectl as the cluster admin, with `input` on stdin; its stdout, or a panic with stderr.
-fn kubectl(kubeconfig: &std::path::Path, args: &[&str], input: Option<&str>) -> String {
-    use std::io::Write;
-    let tools = control_plane::Tools::locate().expect("tools");
-    let mut child = std::process::Command::new(&tools.kubectl)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("kubectl");
-    if let Some(input) = input {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write");
-    }
-    let out = child.wait_with_output().expect("kubectl output");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Installs the chart's ServiceAccount and RBAC in `ns` (release `r-{ns}`) as an admin would, and
 /// writes a kubeconfig holding a token of that ServiceAccount to `path`.
 fn install_chart_rbac(ns: &str, path: &std::path::Path) {
     let plane = control_plane::shared();
-    let tools = control_plane::Tools::locate().expect("tools");
+    let admin = plane.kubeconfig_path();
     let release = format!("r-{ns}");
-    let rendered = std::process::Command::new(&tools.helm)
-        .args([
-            "template",
-            &release,
-            "charts/hipaa-operator",
-            "--namespace",
-            ns,
-        ])
-        .args(["--set", &format!("watchNamespaces={{{ns}}}")])
-        .current_dir(support::repo())
-        .output()
-        .expect("helm template");
-    assert!(
-        rendered.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rendered.stderr)
-    );
     const RBAC: [&str; 5] = [
-        "kind: ServiceAccount",
-        "kind: ClusterRole",
-        "kind: ClusterRoleBinding",
-        "kind: Role",
-        "kind: RoleBinding",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
     ];
-    let rbac: String = String::from_utf8_lossy(&rendered.stdout)
-        .split("\n---")
-        .filter(|doc| RBAC.iter().any(|k| doc.lines().any(|l| l.trim() == *k)))
-        .collect::<Vec<_>>()
-        .join("\n---\n");
-    kubectl(
-        plane.kubeconfig_path(),
+    let rbac: Vec<serde_json::Value> = helm::template(
+        &release,
+        ns,
+        &["--set", &format!("watchNamespaces={{{ns}}}")],
+    )
+    .into_iter()
+    .filter(|doc| RBAC.iter().any(|k| doc["kind"] == *k))
+    .collect();
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": rbac});
+    helm::kubectl(
+        admin,
         &["apply", "-n", ns, "-f", "-"],
-        Some(&rbac),
-    );
+        Some(&list.to_string()),
+    )
+    .expect_success("applying the chart's RBAC");
     let account = format!("{release}-hipaa-operator");
-    let token = kubectl(
-        plane.kubeconfig_path(),
+    let token = helm::kubectl(
+        admin,
         &["create", "token", &account, "-n", ns, "--duration", "1h"],
         None,
-    );
+    )
+    .expect_success("a token of the chart's ServiceAccount")
+    .stdout
+    .trim()
+    .to_string();
     use base64::Engine as _;
     let ca = std::fs::read(plane.ca_cert_path()).expect("CA");
     let kubeconfig = format!(
@@ -672,15 +489,8 @@ fn install_chart_rbac(ns: &str, path: &std::path::Path) {
     );
     std::fs::write(path, kubeconfig).expect("kubeconfig");
     // The kubeconfig really is the ServiceAccount's: it cannot read Secrets.
-    let denied = std::process::Command::new(&tools.kubectl)
-        .arg("--kubeconfig")
-        .arg(path)
-        .args(["get", "secrets", "-n", ns])
-        .output()
-        .expect("kubectl");
-    assert!(
-        !denied.status.success() && String::from_utf8_lossy(&denied.stderr).contains("forbidden")
-    );
+    let denied = helm::kubectl(path, &["get", "secrets", "-n", ns], None);
+    assert!(!denied.success && denied.stderr.contains("forbidden"));
 }
 
 /// The chart's RBAC is sufficient: the operator runs end to end with nothing but the chart's
@@ -691,36 +501,21 @@ async fn the_operator_runs_with_only_the_charts_service_account() {
     let kubeconfig = dir.path().join("kubeconfig");
     let path = kubeconfig.clone();
     let install = async move |_: &kube::Client, ns: &str| install_chart_rbac(ns, &path);
-    let extra = [
-        "--lease-namespace",
-        "{namespace}",
-        "--lease-name",
-        "r-{namespace}-hipaa-operator",
-    ]
-    .map(String::from);
-    let kubeconfig_env = kubeconfig.display().to_string();
-    let e = estate_with(
-        "chart-rbac",
-        workspace("Enforce", None),
-        install,
-        &extra,
-        &[("KUBECONFIG", &kubeconfig_env)],
-    )
-    .await;
-    e.stores
-        .create(
-            &Default::default(),
-            &store_exempting_infrastructure_encryption(),
-        )
-        .await
-        .expect("create store");
-    wait_for(
-        &e,
-        "Ready with the chart's RBAC",
-        Duration::from_secs(120),
-        |s| ready(s).is_some_and(|(status, _)| status == "True"),
-    )
-    .await;
+    let e = Estate::test("chart-rbac")
+        .enforce()
+        .with_leader_election()
+        .args([
+            "--lease-namespace",
+            "{namespace}",
+            "--lease-name",
+            "r-{namespace}-hipaa-operator",
+        ])
+        .env("KUBECONFIG", &kubeconfig.display().to_string())
+        .start_after(install)
+        .await;
+    e.create(&store_exempting_infrastructure_encryption()).await;
+    e.wait_store(STORE, "Ready with the chart's RBAC", secs(120), is_ready)
+        .await;
     let log = e.operator.log_text();
     assert!(
         !log.to_ascii_lowercase().contains("forbidden"),
@@ -733,18 +528,9 @@ async fn the_operator_runs_with_only_the_charts_service_account() {
 /// stops fighting and reports a Conflict instead of flapping.
 #[tokio::test]
 async fn drift_that_keeps_coming_back_becomes_a_conflict() {
-    let e = estate("conflict", "Enforce").await;
-    e.stores
-        .create(
-            &Default::default(),
-            &store_exempting_infrastructure_encryption(),
-        )
-        .await
-        .expect("create store");
-    wait_for(&e, "Ready", Duration::from_secs(120), |s| {
-        ready(s).is_some_and(|(status, _)| status == "True")
-    })
-    .await;
+    let e = Estate::test("conflict").enforce().start().await;
+    e.create(&store_exempting_infrastructure_encryption()).await;
+    e.wait_store(STORE, "Ready", secs(120), is_ready).await;
     let legacy = e.sim.client(Sim::legacy_identity());
     let drift = StorageAccountPatch {
         properties: StorageAccountPatchProperties {
@@ -761,10 +547,9 @@ async fn drift_that_keeps_coming_back_becomes_a_conflict() {
             tokio::time::sleep(Duration::from_millis(1500)).await;
         }
     });
-    let s = wait_for(&e, "Conflict", Duration::from_secs(90), |s| {
-        ready(s).is_some_and(|(_, reason)| reason == "Conflict")
-    })
-    .await;
+    let s = e
+        .wait_store(STORE, "Conflict", secs(90), |s| has_reason(s, "Conflict"))
+        .await;
     fighter.abort();
     let status = s.status.expect("status");
     let message = status
@@ -800,35 +585,24 @@ async fn drift_that_keeps_coming_back_becomes_a_conflict() {
 
 #[tokio::test]
 async fn an_unreachable_key_vault_is_reported_and_survived() {
-    let e = estate("kv-down", "Enforce").await;
-    e.stores
-        .create(
-            &Default::default(),
-            &store_exempting_infrastructure_encryption(),
-        )
-        .await
-        .expect("create store");
-    wait_for(&e, "Ready", Duration::from_secs(120), |s| {
-        ready(s).is_some_and(|(status, _)| status == "True")
-    })
-    .await;
+    let e = Estate::test("kv-down").enforce().start().await;
+    e.create(&store_exempting_infrastructure_encryption()).await;
+    e.wait_store(STORE, "Ready", secs(120), is_ready).await;
     // The vault stops answering: every key request has its connection dropped.
     e.sim
         .fault(json!({"path": "/keys/referral-letters-cmk*", "action": {"kind": "drop"}}))
         .await;
     // A spec change makes the next pass come now rather than at the drift check.
-    e.stores
-        .patch(
-            "referral-letters",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}, "spec": {"profile": {"softDeleteRetentionDays": 15}}})),
-        )
-        .await
-        .expect("touch the store");
-    let s = wait_for(&e, "vault outage reported", Duration::from_secs(90), |s| {
-        ready(s).is_some_and(|(_, reason)| reason == "AzureUnavailable")
-    })
+    e.patch_store(
+        STORE,
+        json!({"metadata": {"labels": {"touched": "yes"}}, "spec": {"profile": {"softDeleteRetentionDays": 15}}}),
+    )
     .await;
+    let s = e
+        .wait_store(STORE, "vault outage reported", secs(90), |s| {
+            has_reason(s, "AzureUnavailable")
+        })
+        .await;
     let message = ready_message(&s);
     assert!(
         message.contains("kv-clinical-cmk") && message.contains("referral-letters-cmk"),
@@ -837,13 +611,8 @@ async fn an_unreachable_key_vault_is_reported_and_survived() {
     // The controls stay as last evaluated; only Ready says what is wrong.
     assert!(!states(&s).is_empty());
     e.sim.admin(reqwest::Method::DELETE, "faults", None).await;
-    wait_for(
-        &e,
-        "Ready after the vault is back",
-        Duration::from_secs(120),
-        |s| ready(s).is_some_and(|(status, _)| status == "True"),
-    )
-    .await;
+    e.wait_store(STORE, "Ready after the vault is back", secs(120), is_ready)
+        .await;
     e.ns.delete().await.expect("delete namespace");
 }
 
@@ -851,7 +620,7 @@ async fn an_unreachable_key_vault_is_reported_and_survived() {
 /// its own status write does not bring the same PATCH again at once.
 #[tokio::test]
 async fn a_throttled_pass_waits_before_the_same_write_goes_out_again() {
-    let e = estate("throttled", "Enforce").await;
+    let e = Estate::test("throttled").enforce().start().await;
     // Every PATCH of the account is throttled, with Retry-After 1 s.
     e.sim
         .fault(
@@ -873,17 +642,10 @@ async fn a_throttled_pass_waits_before_the_same_write_goes_out_again() {
             })
             .count()
     };
-    e.stores
-        .create(
-            &Default::default(),
-            &store_exempting_infrastructure_encryption(),
-        )
-        .await
-        .expect("create store");
-    let s = wait_for(&e, "throttled", Duration::from_secs(90), |s| {
-        ready(s).is_some_and(|(_, reason)| reason == "Throttled")
-    })
-    .await;
+    e.create(&store_exempting_infrastructure_encryption()).await;
+    let s = e
+        .wait_store(STORE, "throttled", secs(90), |s| has_reason(s, "Throttled"))
+        .await;
     assert!(
         ready_message(&s).contains("retry after"),
         "{}",

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use hipaa_operator::api::PhiStore;
 use hipaa_operator::azure::storage::{StorageAccountPatch, StorageAccountPatchProperties};
 use serde_json::{Value, json};
-use support::estate::{INTERVAL_SECS, estate_with, ready, workspace};
-use support::sim::{OPERATOR_OBJECT_ID, RG, Sim};
+use support::estate::{Estate, INTERVAL_SECS, is_ready, storage_store};
+use support::secs;
+use support::sim::{OPERATOR_OBJECT_ID, RG};
 
 const STORES: usize = 12;
 
@@ -21,7 +22,7 @@ fn account(i: usize) -> String {
 }
 
 fn store(i: usize) -> PhiStore {
-    support::estate::storage_store(&format!("graph-{i:02}"), &account(i))
+    storage_store(&format!("graph-{i:02}"), &account(i))
 }
 
 fn operator_requests_to(requests: &[Value], id: &str) -> Vec<(String, String)> {
@@ -38,9 +39,8 @@ fn operator_requests_to(requests: &[Value], id: &str) -> Vec<(String, String)> {
 }
 
 /// Sets an account's TLS floor as another principal would.
-async fn set_tls(e: &support::estate::Estate, i: usize, tls: &str) {
-    e.sim
-        .client(Sim::legacy_identity())
+async fn set_tls(e: &Estate, i: usize, tls: &str) {
+    e.legacy_azure()
         .update_storage_account(
             &account(i),
             &StorageAccountPatch {
@@ -56,24 +56,17 @@ async fn set_tls(e: &support::estate::Estate, i: usize, tls: &str) {
 }
 
 /// Waits until the operator has put account `i` back to TLS 1.2.
-async fn wait_reverted(e: &support::estate::Estate, i: usize, what: &str) {
-    let azure = e.sim.client(Sim::operator_identity());
-    let deadline = Instant::now() + Duration::from_secs(INTERVAL_SECS * 3 + 30);
-    loop {
-        let a = azure
+async fn wait_reverted(e: &Estate, i: usize, what: &str) {
+    let what = format!("{what} not reverted");
+    e.eventually(&what, secs(INTERVAL_SECS * 3 + 30), async || {
+        let a = e
+            .azure()
             .get_storage_account(&account(i))
             .await
             .expect("account");
-        if a.properties.minimum_tls_version.as_deref() == Some("TLS1_2") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} not reverted:\n{}",
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        a.properties.minimum_tls_version.as_deref() == Some("TLS1_2")
+    })
+    .await;
 }
 
 fn graph_queries(requests: &[Value]) -> usize {
@@ -91,14 +84,12 @@ fn graph_queries(requests: &[Value]) -> usize {
 
 #[tokio::test]
 async fn steady_state_reads_many_stores_through_resource_graph_and_confirms_drift_with_a_get() {
-    let mut e = estate_with(
-        "graph",
-        workspace("Enforce", None),
-        async |_, _| {},
-        &["--azure-reads-per-hour".into(), "90000".into()],
-        &[],
-    )
-    .await;
+    let mut e = Estate::test("graph")
+        .enforce()
+        .with_leader_election()
+        .args(["--azure-reads-per-hour", "90000"])
+        .start()
+        .await;
     let started = Instant::now();
     // Twelve accounts made with the defaults of years ago.
     let resources: Vec<Value> = (0..STORES)
@@ -117,19 +108,12 @@ async fn steady_state_reads_many_stores_through_resource_graph_and_confirms_drif
         )
         .await;
     for i in 0..STORES {
-        e.stores
-            .create(&Default::default(), &store(i))
-            .await
-            .expect("create store");
+        e.create(&store(i)).await;
     }
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let list = e.stores.list(&Default::default()).await.expect("stores");
-        let settled = list
-            .items
-            .iter()
-            .filter(|s| ready(s).is_some_and(|(status, _)| status == "True"))
-            .count();
+        let settled = list.items.iter().filter(|s| is_ready(s)).count();
         if settled == STORES {
             break;
         }

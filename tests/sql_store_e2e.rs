@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use hipaa_operator::api::PhiStore;
 use hipaa_operator::azure::resources;
 use hipaa_operator::azure::types::ArmOp;
-use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use support::estate::{INTERVAL_SECS, control_state as state, estate, ready, wait_store};
-use support::sim::{self, Sim};
+use support::estate::{Estate, INTERVAL_SECS, control_state as state, drifted, is_ready, ready};
+use support::secs;
+use support::sim;
+use support::store::{PRIVACY_OFFICER, SECURITY_OFFICER, StoreFixture};
 
 fn server_id() -> String {
     format!(
@@ -24,31 +25,30 @@ fn server_id() -> String {
 
 #[tokio::test]
 async fn a_sql_server_is_audited_then_enforced() {
-    let e = estate("sql-store", "Audit").await;
-    let mut s = support::example("phistore-sql.yaml");
+    let e = Estate::test("sql-store").audit().start().await;
     // What a team cannot get from the operator: an Entra group to administer the server (and so
     // Entra-only sign-in), and ledger tables (chosen when a database is created).
-    s["spec"]["exemptions"] = json!([
-        {"control": "sql.entra-admin", "reason": "the DBA group is being created (CHG-5120)",
-         "approver": "security-officer@contoso-health.example", "expires": "2030-01-01T00:00:00Z"},
-        {"control": "sql.entra-only-auth", "reason": "follows sql.entra-admin (CHG-5120)",
-         "approver": "security-officer@contoso-health.example", "expires": "2030-01-01T00:00:00Z"},
-        {"control": "sql.ledger", "reason": "scheduling data is not kept in ledger tables",
-         "approver": "privacy-officer@contoso-health.example", "expires": "2030-01-01T00:00:00Z"}
-    ]);
-    let s: PhiStore = serde_json::from_value(s).expect("store");
-    e.stores
-        .create(&Default::default(), &s)
-        .await
-        .expect("create store");
-    let found = wait_store(
-        &e,
-        "scheduling-sql",
-        "Drifted",
-        Duration::from_secs(150),
-        |s| ready(s).is_some_and(|(_, r)| r == "Drifted"),
-    )
-    .await;
+    let store = PhiStore::test("phistore-sql.yaml")
+        .exempt(
+            "sql.entra-admin",
+            "the DBA group is being created (CHG-5120)",
+            SECURITY_OFFICER,
+        )
+        .exempt(
+            "sql.entra-only-auth",
+            "follows sql.entra-admin (CHG-5120)",
+            SECURITY_OFFICER,
+        )
+        .exempt(
+            "sql.ledger",
+            "scheduling data is not kept in ledger tables",
+            PRIVACY_OFFICER,
+        )
+        .build();
+    e.create(&store).await;
+    let found = e
+        .wait_store("scheduling-sql", "Drifted", secs(150), drifted)
+        .await;
     for id in [
         "sql.min-tls-1-2",
         "sql.no-open-firewall",
@@ -59,43 +59,22 @@ async fn a_sql_server_is_audited_then_enforced() {
     ] {
         assert_eq!(state(&found, id), "Drifted", "{id}");
     }
-    let writes = e.sim.writes().await;
-    assert!(writes.is_empty(), "Audit mode wrote to Azure: {writes:?}");
+    e.assert_no_azure_writes("Audit mode").await;
 
-    e.workspaces
-        .patch(
-            "clinical",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"mode": "Enforce"}})),
-        )
-        .await
-        .expect("Enforce");
-    wait_store(
-        &e,
-        "scheduling-sql",
-        "Ready",
-        Duration::from_secs(150),
-        |s| ready(s).is_some_and(|(status, _)| status == "True"),
-    )
-    .await;
-    let azure = e.sim.client(Sim::operator_identity());
-    let server = azure
-        .get_resource(&resources::GET_SQL_SERVER, &server_id())
-        .await
-        .expect("read")
-        .expect("server");
+    e.set_workspace_mode("Enforce").await;
+    e.wait_store("scheduling-sql", "Ready", secs(150), is_ready)
+        .await;
+    let server = e.resource(&resources::GET_SQL_SERVER, &server_id()).await;
     assert_eq!(server.properties["minimalTlsVersion"], json!("1.2"));
     assert_eq!(server.properties["publicNetworkAccess"], json!("Disabled"));
     const GET_PROTECTOR: ArmOp =
         ArmOp::new("EncryptionProtectors_Get", "Microsoft.Sql", "2023-08-01");
-    let protector = azure
-        .get_resource(
+    let protector = e
+        .resource(
             &GET_PROTECTOR,
             &format!("{}/encryptionProtector/current", server_id()),
         )
-        .await
-        .expect("read")
-        .expect("protector");
+        .await;
     assert_eq!(
         protector.properties["serverKeyType"],
         json!("AzureKeyVault")
@@ -141,7 +120,7 @@ async fn a_sql_server_is_audited_then_enforced() {
     );
     const GET_RULE: ArmOp = ArmOp::new("FirewallRules_Get", "Microsoft.Sql", "2023-08-01");
     assert!(
-        azure
+        e.azure()
             .get_resource(
                 &GET_RULE,
                 &format!("{}/firewallRules/AllowAllWindowsAzureIps", server_id())

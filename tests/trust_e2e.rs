@@ -12,7 +12,7 @@ use hipaa_operator::api::{HipaaWorkspace, PhiStore};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use support::estate::{EXAMPLE_SCOPE, grant, storage_store, workspace};
+use support::estate::{EXAMPLE_SCOPE, Estate, grant, storage_store, workspace};
 use support::operator::Operator;
 use support::sim::{self, Sim};
 
@@ -313,14 +313,9 @@ async fn a_namespace_reaches_only_what_its_grant_allows_and_one_resource_has_one
 /// operator's next reconcile sees it is not the status it wrote and writes its own back.
 #[tokio::test]
 async fn a_status_the_operator_did_not_write_is_rewritten() {
-    let e = support::estate::estate("forged-status", "Audit").await;
-    e.stores
-        .create(
-            &Default::default(),
-            &storage_store("referral-letters", &sim::account_id()),
-        )
-        .await
-        .expect("store");
+    let e = Estate::test("forged-status").audit().start().await;
+    e.create(&storage_store("referral-letters", &sim::account_id()))
+        .await;
     let settled = wait(
         "the store settles (Drifted in Audit)",
         &e.operator,

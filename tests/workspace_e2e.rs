@@ -5,19 +5,16 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use azure_core::http::Method;
 use hipaa_operator::api::{HipaaWorkspace, PhiStore};
-use hipaa_operator::azure::AzureClient;
-use hipaa_operator::azure::resources::{self, ArmResource};
+use hipaa_operator::azure::resources;
 use hipaa_operator::controls::workspace::{GET_IMMUTABILITY, PATCH_LOG_ANALYTICS, PATCH_VAULT};
-use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use support::estate::{Estate, INTERVAL_SECS, estate};
-use support::sim::{self, Sim};
-
-const WORKSPACE: &str = "clinical";
+use support::estate::{Estate, INTERVAL_SECS, WORKSPACE};
+use support::store::StoreFixture;
+use support::{secs, sim};
 
 fn vault_id() -> String {
     format!(
@@ -44,33 +41,6 @@ fn policy_id() -> String {
     )
 }
 
-async fn wait_ws(
-    e: &Estate,
-    what: &str,
-    timeout: Duration,
-    done: impl Fn(&HipaaWorkspace) -> bool,
-) -> HipaaWorkspace {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(ws) = e.workspaces.get(WORKSPACE).await
-            && done(&ws)
-        {
-            return ws;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not reached in {timeout:?}; status {:#?}\noperator log:\n{}",
-            e.workspaces
-                .get(WORKSPACE)
-                .await
-                .ok()
-                .and_then(|w| w.status),
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
 fn condition(ws: &HipaaWorkspace, type_: &str) -> Option<(String, String)> {
     ws.status
         .as_ref()?
@@ -88,38 +58,16 @@ fn states(ws: &HipaaWorkspace) -> BTreeMap<String, String> {
         .collect()
 }
 
-async fn resource(
-    azure: &AzureClient,
-    op: &hipaa_operator::azure::types::ArmOp,
-    id: &str,
-) -> ArmResource {
-    azure
-        .get_resource(op, id)
-        .await
-        .expect("read")
-        .unwrap_or_else(|| panic!("{id} missing"))
-}
-
-async fn patch_ws(e: &Estate, spec: serde_json::Value) {
-    e.workspaces
-        .patch(
-            WORKSPACE,
-            &PatchParams::default(),
-            &Patch::Merge(&json!({ "spec": spec })),
-        )
-        .await
-        .expect("patch workspace");
-}
-
 #[tokio::test]
 async fn audit_lists_every_finding_and_enforce_converges_reverts_drift_and_locks_only_when_asked() {
-    let e = estate("ws-modes", "Audit").await;
+    let e = Estate::test("ws-modes").audit().start().await;
 
     // Audit: every finding listed, nothing written.
-    let ws = wait_ws(&e, "evaluated", Duration::from_secs(60), |ws| {
-        condition(ws, "Ready").is_some_and(|(_, r)| r == "Drifted")
-    })
-    .await;
+    let ws = e
+        .wait_workspace("evaluated", secs(60), |ws| {
+            condition(ws, "Ready").is_some_and(|(_, r)| r == "Drifted")
+        })
+        .await;
     let found = states(&ws);
     for id in [
         "kv.purge-protection",
@@ -171,18 +119,19 @@ async fn audit_lists_every_finding_and_enforce_converges_reverts_drift_and_locks
     assert!(writes.is_empty(), "Audit mode wrote to Azure: {writes:?}");
 
     // Enforce: converges; the archive gets its policy but is not locked (lock: false).
-    patch_ws(&e, json!({"mode": "Enforce"})).await;
-    let ws = wait_ws(&e, "converged in Enforce", Duration::from_secs(120), |ws| {
-        let found = states(ws);
-        condition(ws, "PolicyAssigned").is_some_and(|c| c.0 == "True")
-            && ws.status.as_ref().is_some_and(|s| s.policy.is_some())
-            && found.iter().all(|(id, s)| {
-                ["Compliant", "Remediated"].contains(&s.as_str())
-                    || id == "storage.immutable-audit-archive"
-                    || id == "law.purge-restricted"
-            })
-    })
-    .await;
+    e.patch_workspace(json!({"mode": "Enforce"})).await;
+    let ws = e
+        .wait_workspace("converged in Enforce", secs(120), |ws| {
+            let found = states(ws);
+            condition(ws, "PolicyAssigned").is_some_and(|c| c.0 == "True")
+                && ws.status.as_ref().is_some_and(|s| s.policy.is_some())
+                && found.iter().all(|(id, s)| {
+                    ["Compliant", "Remediated"].contains(&s.as_str())
+                        || id == "storage.immutable-audit-archive"
+                        || id == "law.purge-restricted"
+                })
+        })
+        .await;
     let found = states(&ws);
     assert_eq!(found["kv.purge-protection"], "Remediated", "{found:?}");
     assert_eq!(found["law.retention-6y"], "Remediated", "{found:?}");
@@ -195,11 +144,11 @@ async fn audit_lists_every_finding_and_enforce_converges_reverts_drift_and_locks
         .and_then(|s| s.policy.clone())
         .expect("policy summary");
     assert!(policy.assignment_id.eq_ignore_ascii_case(&assignment_id()));
-    let azure = e.sim.client(Sim::operator_identity());
-    let vault = resource(&azure, &resources::GET_VAULT, &vault_id()).await;
+    let azure = e.azure();
+    let vault = e.resource(&resources::GET_VAULT, &vault_id()).await;
     assert_eq!(vault.properties["enablePurgeProtection"], json!(true));
     assert_eq!(vault.properties["publicNetworkAccess"], json!("Disabled"));
-    let archive = resource(&azure, &GET_IMMUTABILITY, &policy_id()).await;
+    let archive = e.resource(&GET_IMMUTABILITY, &policy_id()).await;
     assert_eq!(archive.properties["state"], json!("Unlocked"));
     let locks = |writes: &[(String, String)]| {
         writes
@@ -220,7 +169,7 @@ async fn audit_lists_every_finding_and_enforce_converges_reverts_drift_and_locks
     );
 
     // Out-of-band drift on the vault, the retention and the policy assignment is reverted.
-    let legacy = e.sim.client(Sim::legacy_identity());
+    let legacy = e.legacy_azure();
     let refused = legacy
         .write(
             &PATCH_VAULT,
@@ -259,58 +208,40 @@ async fn audit_lists_every_finding_and_enforce_converges_reverts_drift_and_locks
         .delete(&resources::DELETE_POLICY_ASSIGNMENT, &assignment_id())
         .await
         .expect("unassign");
-    let deadline = Instant::now() + Duration::from_secs(INTERVAL_SECS * 2 + 30);
-    loop {
-        let vault = resource(&azure, &resources::GET_VAULT, &vault_id()).await;
-        let law = resource(&azure, &resources::GET_LOG_ANALYTICS, &law_id()).await;
-        let assignment = azure
-            .get_resource(&resources::GET_POLICY_ASSIGNMENT, &assignment_id())
-            .await
-            .expect("read");
-        if vault.properties["publicNetworkAccess"] == json!("Disabled")
-            && vault.properties["networkAcls"]["defaultAction"] == json!("Deny")
-            && law.properties["retentionInDays"] == json!(90)
-            && assignment.is_some()
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "drift not reverted:\n{}",
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    e.eventually(
+        "drift not reverted",
+        secs(INTERVAL_SECS * 2 + 30),
+        async || {
+            let vault = e.resource(&resources::GET_VAULT, &vault_id()).await;
+            let law = e.resource(&resources::GET_LOG_ANALYTICS, &law_id()).await;
+            let assignment = azure
+                .get_resource(&resources::GET_POLICY_ASSIGNMENT, &assignment_id())
+                .await
+                .expect("read");
+            vault.properties["publicNetworkAccess"] == json!("Disabled")
+                && vault.properties["networkAcls"]["defaultAction"] == json!("Deny")
+                && law.properties["retentionInDays"] == json!(90)
+                && assignment.is_some()
+        },
+    )
+    .await;
 
     // The lock happens only once the spec says lock: true.
     assert_eq!(locks(&e.sim.writes().await), 0);
-    patch_ws(&e, json!({"auditArchive": {"lock": true}})).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while resource(&azure, &GET_IMMUTABILITY, &policy_id())
-        .await
-        .properties["state"]
-        != json!("Locked")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "not locked:\n{}",
-            e.operator.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    e.patch_workspace(json!({"auditArchive": {"lock": true}}))
+        .await;
+    e.eventually("not locked", secs(60), async || {
+        e.resource(&GET_IMMUTABILITY, &policy_id()).await.properties["state"] == json!("Locked")
+    })
+    .await;
     assert_eq!(locks(&e.sim.writes().await), 1, "locked exactly once");
     // Read back after the lock: the evidence shows what Azure reports.
-    wait_ws(
-        &e,
-        "archive locked and read back",
-        Duration::from_secs(60),
-        |ws| {
-            ws.status.iter().flat_map(|s| s.controls.iter()).any(|c| {
-                c.id == "storage.immutable-audit-archive"
-                    && c.observed == "immutabilityPeriodSinceCreationInDays=2192, state=Locked"
-            })
-        },
-    )
+    e.wait_workspace("archive locked and read back", secs(60), |ws| {
+        ws.status.iter().flat_map(|s| s.controls.iter()).any(|c| {
+            c.id == "storage.immutable-audit-archive"
+                && c.observed == "immutabilityPeriodSinceCreationInDays=2192, state=Locked"
+        })
+    })
     .await;
 
     // Steady state: two more drift checks write nothing, in Azure or in Kubernetes.
@@ -334,49 +265,34 @@ async fn audit_lists_every_finding_and_enforce_converges_reverts_drift_and_locks
 }
 
 fn store(name: &str, account: &str) -> PhiStore {
-    let mut s = support::example("phistore-storage.yaml");
-    s["metadata"]["name"] = json!(name);
-    s["spec"]["resource"]["id"] = json!(format!(
-        "{}/providers/Microsoft.Storage/storageAccounts/{account}",
-        sim::RG
-    ));
-    serde_json::from_value(s).expect("store")
+    PhiStore::test("phistore-storage.yaml")
+        .named(name)
+        .over(&format!(
+            "{}/providers/Microsoft.Storage/storageAccounts/{account}",
+            sim::RG
+        ))
+        .build()
 }
 
 #[tokio::test]
 async fn store_counts_follow_stores_being_added_fixed_and_deleted() {
-    let e = estate("ws-counts", "Audit").await;
+    let e = Estate::test("ws-counts").audit().start().await;
     let counts = |ws: &HipaaWorkspace| {
         ws.status
             .as_ref()
             .and_then(|s| s.stores.clone())
             .map(|c| (c.total, c.ready, c.drifted, c.erroring))
     };
-    wait_ws(&e, "no stores", Duration::from_secs(60), |ws| {
-        counts(ws) == Some((0, 0, 0, 0))
-    })
-    .await;
-    e.stores
-        .create(
-            &Default::default(),
-            &store("referral-letters", "streferralletters"),
-        )
-        .await
-        .expect("store");
-    e.stores
-        .create(
-            &Default::default(),
-            &store("lost-letters", "stdoesnotexist"),
-        )
-        .await
-        .expect("store");
-    let ws = wait_ws(
-        &e,
-        "one drifted, one erroring",
-        Duration::from_secs(60),
-        |ws| counts(ws) == Some((2, 0, 1, 1)),
-    )
-    .await;
+    e.wait_workspace("no stores", secs(60), |ws| counts(ws) == Some((0, 0, 0, 0)))
+        .await;
+    e.create(&store("referral-letters", "streferralletters"))
+        .await;
+    e.create(&store("lost-letters", "stdoesnotexist")).await;
+    let ws = e
+        .wait_workspace("one drifted, one erroring", secs(60), |ws| {
+            counts(ws) == Some((2, 0, 1, 1))
+        })
+        .await;
     let listed = ws.status.and_then(|s| s.stores).expect("counts").not_ready;
     assert_eq!(
         listed,
@@ -386,8 +302,8 @@ async fn store_counts_follow_stores_being_added_fixed_and_deleted() {
         ]
     );
     // Enforce fixes the account (and the vault it relies on): the count follows.
-    patch_ws(&e, json!({"mode": "Enforce"})).await;
-    wait_ws(&e, "one ready", Duration::from_secs(150), |ws| {
+    e.patch_workspace(json!({"mode": "Enforce"})).await;
+    e.wait_workspace("one ready", secs(150), |ws| {
         counts(ws) == Some((2, 1, 0, 1))
     })
     .await;
@@ -395,10 +311,11 @@ async fn store_counts_follow_stores_being_added_fixed_and_deleted() {
         .delete("lost-letters", &Default::default())
         .await
         .expect("delete");
-    let ws = wait_ws(&e, "erroring store gone", Duration::from_secs(30), |ws| {
-        counts(ws) == Some((1, 1, 0, 0))
-    })
-    .await;
+    let ws = e
+        .wait_workspace("erroring store gone", secs(30), |ws| {
+            counts(ws) == Some((1, 1, 0, 0))
+        })
+        .await;
     let left = ws.status.and_then(|s| s.stores).expect("counts");
     assert_eq!(left.summary, "1/1");
     // Every store is ready: none is listed any more, whichever write made the count.
@@ -407,7 +324,7 @@ async fn store_counts_follow_stores_being_added_fixed_and_deleted() {
         .delete("referral-letters", &Default::default())
         .await
         .expect("delete");
-    wait_ws(&e, "no stores again", Duration::from_secs(30), |ws| {
+    e.wait_workspace("no stores again", secs(30), |ws| {
         counts(ws) == Some((0, 0, 0, 0))
     })
     .await;
@@ -416,16 +333,16 @@ async fn store_counts_follow_stores_being_added_fixed_and_deleted() {
 
 #[tokio::test]
 async fn a_missing_vault_or_a_vault_in_another_region_is_a_clear_reason() {
-    let e = estate("ws-invalid", "Audit").await;
-    patch_ws(
-        &e,
+    let e = Estate::test("ws-invalid").audit().start().await;
+    e.patch_workspace(
         json!({"keyVault": {"resourceId": format!("{}/providers/Microsoft.KeyVault/vaults/kv-nowhere", sim::RG)}}),
     )
     .await;
-    let ws = wait_ws(&e, "ResourceNotFound", Duration::from_secs(60), |ws| {
-        condition(ws, "Ready").is_some_and(|(_, r)| r == "ResourceNotFound")
-    })
-    .await;
+    let ws = e
+        .wait_workspace("ResourceNotFound", secs(60), |ws| {
+            condition(ws, "Ready").is_some_and(|(_, r)| r == "ResourceNotFound")
+        })
+        .await;
     let message = ws
         .status
         .iter()
@@ -438,15 +355,13 @@ async fn a_missing_vault_or_a_vault_in_another_region_is_a_clear_reason() {
             && message.contains("spec.keyVault.resourceId"),
         "{message}"
     );
-    patch_ws(
-        &e,
-        json!({"keyVault": {"resourceId": vault_id()}, "location": "westus3"}),
-    )
-    .await;
-    let ws = wait_ws(&e, "InvalidSpec", Duration::from_secs(60), |ws| {
-        condition(ws, "Ready").is_some_and(|(_, r)| r == "InvalidSpec")
-    })
-    .await;
+    e.patch_workspace(json!({"keyVault": {"resourceId": vault_id()}, "location": "westus3"}))
+        .await;
+    let ws = e
+        .wait_workspace("InvalidSpec", secs(60), |ws| {
+            condition(ws, "Ready").is_some_and(|(_, r)| r == "InvalidSpec")
+        })
+        .await;
     let message = ws
         .status
         .iter()

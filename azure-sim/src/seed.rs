@@ -70,7 +70,10 @@ pub fn parse(text: &str) -> Result<Seed, SeedParseError> {
             Err(SeedParseError::Syntax(json_err.to_string()))
         }
         Err(_) => {
-            serde_yaml::from_str::<Seed>(text).map_err(|e| SeedParseError::Syntax(e.to_string()))
+            // One line, like the JSON error: the message travels in the admin API's JSON reply.
+            let options = serde_saphyr::options! { with_snippet: false };
+            serde_saphyr::from_str_with_options::<Seed>(text, options)
+                .map_err(|e| SeedParseError::Syntax(e.to_string()))
         }
     }
 }

@@ -329,7 +329,7 @@ mod tests {
 
     fn workspace(namespace: &str, sub: &str, group: &str, client: Option<&str>) -> HipaaWorkspace {
         let mut ws: HipaaWorkspace =
-            serde_yaml::from_str(include_str!("../../examples/workspace.yaml")).expect("example");
+            serde_saphyr::from_str(include_str!("../../examples/workspace.yaml")).expect("example");
         ws.metadata.namespace = Some(namespace.into());
         ws.spec.subscription_id = sub.into();
         ws.spec.resource_group = group.into();

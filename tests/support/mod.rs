@@ -1,11 +1,14 @@
-//! Shared test support: the examples, CRD installation, and the table of invalid objects that
-//! both the offline CEL tests and the API-server tests run.
+//! Shared test support: the examples, CRD installation, the table of invalid objects that both
+//! the offline CEL tests and the API-server tests run, the end-to-end estate (`estate`, `sim`,
+//! `operator`) and helm / kubectl as an admin runs them (`helm`).
 #![allow(dead_code)] // each test binary uses part of it
 
 pub mod estate;
+pub mod helm;
 pub mod invalid;
 pub mod operator;
 pub mod sim;
+pub mod store;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,6 +17,11 @@ use hipaa_operator::api;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::Value;
+
+/// `n` seconds, for the bounds of the waits.
+pub const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
 
 /// The repository root.
 pub fn repo() -> &'static Path {
@@ -38,7 +46,7 @@ pub fn examples() -> Vec<(String, Value)> {
         .into_iter()
         .map(|p| {
             let text = std::fs::read_to_string(&p).expect("readable example");
-            let value: Value = serde_yaml::from_str(&text)
+            let value: Value = serde_saphyr::from_str(&text)
                 .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", p.display()));
             (p.file_name().unwrap().to_string_lossy().into_owned(), value)
         })
@@ -61,7 +69,7 @@ pub fn committed_crds() -> Vec<CustomResourceDefinition> {
         .map(|(file, _)| {
             let text =
                 std::fs::read_to_string(repo().join("crds").join(file)).expect("committed CRD");
-            serde_yaml::from_str(&text).expect("CRD YAML")
+            serde_saphyr::from_str(&text).expect("CRD YAML")
         })
         .collect()
 }
