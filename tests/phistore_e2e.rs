@@ -70,6 +70,35 @@ async fn audit_mode_reports_every_failing_control_and_writes_nothing() {
             .any(|c| c.type_ == "EncryptedInTransit" && c.status == "False")
     );
     assert_eq!(status.mode, Some(hipaa_operator::api::Mode::Audit));
+    // The remediation preview: what Enforce would write, property by property, from what was
+    // read, and why it is not written now.
+    let planned = |property: &str| {
+        status
+            .planned_changes
+            .iter()
+            .find(|c| c.property == property)
+            .unwrap_or_else(|| panic!("{property} planned: {:#?}", status.planned_changes))
+    };
+    let tls = planned("properties.minimumTlsVersion");
+    assert_eq!(
+        (tls.method.as_str(), tls.from.as_str(), tls.to.as_str()),
+        ("PATCH", "TLS1_0", "TLS1_2")
+    );
+    assert!(
+        tls.resource.eq_ignore_ascii_case(&sim::account_id()),
+        "{}",
+        tls.resource
+    );
+    assert!(tls.held.starts_with("Audit mode"), "{}", tls.held);
+    assert_eq!(planned("properties.supportsHttpsTrafficOnly").to, "true");
+    assert!(
+        status
+            .planned_changes
+            .iter()
+            .any(|c| c.property == "private endpoint" && c.method == "PUT"),
+        "{:#?}",
+        status.planned_changes
+    );
     // Wait one more interval: still nothing written to Azure.
     tokio::time::sleep(Duration::from_secs(INTERVAL_SECS + 2)).await;
     e.assert_no_azure_writes("Audit mode").await;
@@ -135,6 +164,13 @@ async fn enforce_mode_converges_reverts_drift_rotates_keys_and_then_writes_nothi
     // Infrastructure encryption can only be chosen at creation: exempt it, as a team would.
     e.create(&store_exempting_infrastructure_encryption()).await;
     let converged = e.wait_store(STORE, "Ready", secs(120), is_ready).await;
+    // Everything planned was made: nothing is left in the preview.
+    assert_eq!(
+        converged.status.as_ref().map(|st| st.planned_changes.len()),
+        Some(0),
+        "{:#?}",
+        converged.status
+    );
     let states = states(&converged);
     assert!(
         states

@@ -114,6 +114,29 @@ async fn audit_lists_every_finding_and_enforce_converges_reverts_drift_and_locks
         Some("False".into())
     );
     assert_eq!(status.stores.as_ref().map(|s| s.total), Some(0));
+    // The remediation preview names the irreversible write before Enforce makes it, and the
+    // policy assignment.
+    let purge_protection = status
+        .planned_changes
+        .iter()
+        .find(|c| c.property == "properties.enablePurgeProtection")
+        .unwrap_or_else(|| panic!("purge protection planned: {:#?}", status.planned_changes));
+    assert_eq!(
+        (
+            purge_protection.method.as_str(),
+            purge_protection.to.as_str()
+        ),
+        ("PATCH", "true")
+    );
+    assert!(purge_protection.held.starts_with("Audit mode"));
+    assert!(
+        status
+            .planned_changes
+            .iter()
+            .any(|c| c.property == "policy assignment"),
+        "{:#?}",
+        status.planned_changes
+    );
     tokio::time::sleep(Duration::from_secs(INTERVAL_SECS + 2)).await;
     let writes = e.sim.writes().await;
     assert!(writes.is_empty(), "Audit mode wrote to Azure: {writes:?}");
@@ -134,6 +157,15 @@ async fn audit_lists_every_finding_and_enforce_converges_reverts_drift_and_locks
         .await;
     let found = states(&ws);
     assert_eq!(found["kv.purge-protection"], "Remediated", "{found:?}");
+    // The estate's grant allows irreversible changes: nothing is held back any more.
+    assert!(
+        ws.status.as_ref().is_some_and(|st| st
+            .planned_changes
+            .iter()
+            .all(|c| !c.held.starts_with("irreversible"))),
+        "{:#?}",
+        ws.status
+    );
     assert_eq!(found["law.retention-6y"], "Remediated", "{found:?}");
     // Reported, never removed: purge rights are opt-in to change.
     assert_eq!(found["law.purge-restricted"], "Drifted");

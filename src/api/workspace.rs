@@ -479,6 +479,12 @@ pub struct HipaaWorkspaceStatus {
     /// The HIPAA HITRUST initiative assignment and its latest compliance summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicySummary>,
+    /// The writes the operator would make and does not: in `Audit`, what `Enforce` would
+    /// change; in `Enforce`, what a grant holds back (purge protection, an irreversible change,
+    /// without `allowIrreversible`). At most 32 entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub planned_changes: Vec<crate::api::phistore::PlannedChange>,
 }
 
 /// The policy initiative as assigned, and what Azure Policy last reported for it.

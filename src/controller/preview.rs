@@ -9,6 +9,23 @@ use super::intent::{Intent, StorageWrites, WritePlan};
 use crate::api::phistore::PlannedChange;
 use crate::controls::plan::{ArmWrite, at, evidence};
 
+/// Why the planned changes of a pass are not made: the mode, and who decided it. `enforcing`:
+/// the pass runs in Enforce, so what is held is what the grants do not allow.
+pub fn held_reason(permit: &super::trust::Permit, enforcing: bool) -> String {
+    let grants = permit.grants.join(", ");
+    if enforcing {
+        format!(
+            "irreversible: no AzureScopeGrant of {grants} allows irreversible changes (allowIrreversible)"
+        )
+    } else if permit.allow_enforce {
+        "Audit mode: Enforce would make it".to_string()
+    } else {
+        format!(
+            "Audit mode: Enforce would make it, and no AzureScopeGrant of {grants} allows Enforce yet"
+        )
+    }
+}
+
 /// At most this many rows; the last one then says how many more there are.
 pub const MAX_ROWS: usize = 32;
 /// Values longer than this are cut (with `…`).

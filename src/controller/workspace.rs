@@ -326,6 +326,7 @@ async fn evaluate(
                 compliance: done.report.compliance.clone(),
                 stores: Some(counts),
                 policy: done.policy.clone(),
+                planned_changes: done.planned.clone(),
             };
             write(ws, ctx, &pass.previous, &done.report, &old, &status).await?;
             for (reason, note) in done.events {
@@ -354,6 +355,7 @@ async fn evaluate(
                 compliance: report.compliance.clone(),
                 stores: Some(counts),
                 policy: old.policy.clone(),
+                planned_changes: old.planned_changes.clone(),
             };
             write(ws, ctx, &pass.previous, &report, &old, &status).await?;
             ctx.metrics
@@ -397,6 +399,8 @@ async fn write(
 struct Done {
     report: Report,
     policy: Option<PolicySummary>,
+    /// `status.plannedChanges`.
+    planned: Vec<crate::api::phistore::PlannedChange>,
     remediated: bool,
     events: Vec<((EventType, &'static str), String)>,
 }
@@ -446,6 +450,60 @@ async fn safeguards(ws: &HipaaWorkspace, ctx: &Context, pass: &Pass) -> Result<D
             });
         }
     }
+    // What is not made now, planned all the same for the status: everything in Audit, what the
+    // grants hold back in Enforce.
+    let planned = {
+        let wanted = pass.to_fix(&findings, &conflict);
+        let enforcing = mode == Mode::Enforce;
+        let held: Vec<_> = if enforcing {
+            let allowed = permit.allowed(wanted.clone());
+            wanted
+                .into_iter()
+                .filter(|f| !allowed.iter().any(|a| a.id() == f.id()))
+                .collect()
+        } else {
+            wanted
+        };
+        let zone_of = |group: &str| {
+            ctx.azure_cloud()
+                .private_dns
+                .for_group(group)
+                .map(str::to_string)
+        };
+        let placement = EndpointPlacement {
+            ws,
+            zone_of: &zone_of,
+        };
+        let fixes = controls::plan(&expect, &obs, &held);
+        let mut held_plan =
+            intent::of_arm_plan(&fixes, ws, &placement, &expect.vault_id, &location)
+                .unwrap_or_default();
+        if !enforcing && let Some(a) = assignment.as_ref().filter(|a| !a.assigned) {
+            held_plan.intents.push(Intent::AssignPolicy {
+                scope: a.scope.clone(),
+                name: a.name.clone(),
+                location: location.clone(),
+            });
+        }
+        let observed = |id: &str| {
+            [
+                Some(&obs.vault),
+                Some(&obs.log_analytics),
+                obs.archive_container.as_ref(),
+                obs.archive_policy.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            .chain(obs.tables.values().flatten())
+            .find(|r| r.id.eq_ignore_ascii_case(id))
+            .and_then(|r| serde_json::to_value(r).ok())
+        };
+        crate::controller::preview::rows(
+            &held_plan,
+            &crate::controller::preview::held_reason(&permit, enforcing),
+            &observed,
+        )
+    };
     let executed = Executor::new(Some(&azure), &ctx.kube, &permit, mode)
         .run(&plan)
         .await;
@@ -523,6 +581,7 @@ async fn safeguards(ws: &HipaaWorkspace, ctx: &Context, pass: &Pass) -> Result<D
     Ok(Done {
         report,
         policy,
+        planned,
         remediated: !remediated.is_empty() || policy_fixed,
         events,
     })

@@ -379,9 +379,9 @@ async fn pass(
             .into_iter()
             .filter(|f| !allowed.contains(&f.id()))
             .collect();
-        (held, held_reason(d, true))
+        (held, preview::held_reason(&d.permit, true))
     } else {
-        (wanted, held_reason(d, false))
+        (wanted, preview::held_reason(&d.permit, false))
     };
     let planned = match observed.target.plan(ws, &placement, &held) {
         Ok(held_plan) => preview::rows(&held_plan, &why_held, &|id| observed.target.observed(id)),
@@ -442,21 +442,4 @@ async fn pass(
         store, ctx, d.mode, pass, findings, written, access, seen, planned,
     )
     .await
-}
-
-/// Why the planned changes of a pass are not made: the mode, and who decided it.
-fn held_reason(d: &Dereferenced, enforcing: bool) -> String {
-    if enforcing {
-        format!(
-            "irreversible: no AzureScopeGrant of {} allows irreversible changes (allowIrreversible)",
-            d.permit.grants.join(", ")
-        )
-    } else if d.permit.allow_enforce {
-        "Audit mode: Enforce would make it".to_string()
-    } else {
-        format!(
-            "Audit mode: Enforce would make it, and no AzureScopeGrant of {} allows Enforce yet",
-            d.permit.grants.join(", ")
-        )
-    }
 }
