@@ -2013,6 +2013,30 @@ fn argocd_health_script_maps_status_to_health() {
             "overdue",
         ),
         (
+            "review open and not yet due",
+            object(
+                "AccessReview",
+                1,
+                Some(
+                    json!({"observedGeneration": 1, "phase": "Open", "decided": "1/3",
+                             "conditions": [ready("False", "ReviewPending", "waiting for a decision on every principal", 1)]}),
+                ),
+            ),
+            "Progressing",
+            "1/3 decided",
+        ),
+        (
+            "review open but not the operator's",
+            object(
+                "AccessReview",
+                1,
+                Some(json!({"observedGeneration": 1, "phase": "Open",
+                             "conditions": [ready("False", "NotOpenedByOperator", "not recorded by the store", 1)]})),
+            ),
+            "Degraded",
+            "not recorded",
+        ),
+        (
             "review completed",
             object(
                 "AccessReview",

@@ -54,6 +54,24 @@ if obj.kind == "AccessReview" and status.phase == "Overdue" then
   return hs
 end
 
+-- An open cycle is on its way until it falls due (the operator marks it Overdue then); one the
+-- operator did not open for its store (Ready reason NotOpenedByOperator) falls through to
+-- Degraded below.
+if obj.kind == "AccessReview" and status.phase == "Open" then
+  local open = ready_condition(status)
+  if open == nil or open.reason == "ReviewPending" then
+    hs.status = "Progressing"
+    hs.message = "Access review is open: decide every principal in spec.decisions"
+    if obj.spec ~= nil and obj.spec.dueBy ~= nil then
+      hs.message = hs.message .. " by " .. tostring(obj.spec.dueBy)
+    end
+    if status.decided ~= nil then
+      hs.message = hs.message .. " (" .. tostring(status.decided) .. " decided)"
+    end
+    return hs
+  end
+end
+
 local ready = ready_condition(status)
 if ready == nil then
   hs.status = "Progressing"

@@ -537,7 +537,8 @@ pub struct PhiStoreStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "controls_merge")]
     pub controls: Vec<ControlStatus>,
-    /// Compliant (or exempt) controls of all evaluated controls, e.g. `23/25`.
+    /// Compliant (or remediated) controls of the controls judged, with the exempt and not
+    /// applicable ones counted apart, e.g. `19/20 (2 exempt, 4 n/a)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compliance: Option<String>,
     /// What the last settled pass saw, so that a restarted operator resumes batched drift

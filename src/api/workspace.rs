@@ -470,7 +470,8 @@ pub struct HipaaWorkspaceStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "super::status::controls_merge")]
     pub controls: Vec<ControlStatus>,
-    /// Compliant controls of all evaluated controls, e.g. `11/13`.
+    /// Compliant (or remediated) controls of the controls judged, with the exempt and not
+    /// applicable ones counted apart, e.g. `11/13 (1 n/a)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compliance: Option<String>,
     /// The workspace's PhiStores by state.

@@ -154,8 +154,32 @@ pub fn within(earlier: &Time, now: &Time, window: std::time::Duration) -> bool {
 
 /// `compliant/total`, counting exempt and not-applicable controls as compliant.
 pub fn compliance(controls: &[ControlStatus]) -> String {
-    let ok = controls.iter().filter(|c| passing(c.state)).count();
-    format!("{ok}/{}", controls.len())
+    let count = |state: ControlState| controls.iter().filter(|c| c.state == state).count();
+    let (exempt, not_applicable) = (
+        count(ControlState::Exempt),
+        count(ControlState::NotApplicable),
+    );
+    let judged = controls.len() - exempt - not_applicable;
+    let ok = count(ControlState::Compliant) + count(ControlState::Remediated);
+    let aside: Vec<String> = [(exempt, "exempt"), (not_applicable, "n/a")]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    if aside.is_empty() {
+        format!("{ok}/{judged}")
+    } else {
+        format!("{ok}/{judged} ({})", aside.join(", "))
+    }
+}
+
+/// `1 control`, `3 controls`.
+fn controls_n(n: usize) -> String {
+    if n == 1 {
+        "1 control".into()
+    } else {
+        format!("{n} controls")
+    }
 }
 
 /// A condition, keeping `lastTransitionTime` from `previous` when `status` did not flip.
@@ -234,7 +258,7 @@ pub fn conditions(
                 (
                     true,
                     "Compliant",
-                    format!("{} controls compliant", members.len()),
+                    format!("{} compliant", controls_n(members.len())),
                 )
             } else if errors
                 && failing.iter().all(|id| {
@@ -313,7 +337,7 @@ pub fn conditions(
             READY,
             true,
             reason::COMPLIANT,
-            format!("all {} controls compliant or exempt", controls.len()),
+            format!("all {} compliant or exempt", controls_n(controls.len())),
             generation,
             now,
         ),
@@ -328,14 +352,15 @@ pub fn conditions(
                 .all(|c| c.awaiting == Some(Awaiting::Person))
             {
                 format!(
-                    "{} controls wait for a person (each control's message says what to do): {}",
-                    drifted.len(),
+                    "{} {} for a person (each control's message says what to do): {}",
+                    controls_n(drifted.len()),
+                    if drifted.len() == 1 { "waits" } else { "wait" },
                     list(&drifted, 8)
                 )
             } else {
                 format!(
-                    "{} controls not compliant: {}",
-                    drifted.len(),
+                    "{} not compliant: {}",
+                    controls_n(drifted.len()),
                     list(&drifted, 8)
                 )
             },
@@ -409,6 +434,47 @@ mod tests {
         );
         assert!(ready.message.contains("storage.min-tls-1-2"));
         assert_eq!(compliance(&first), "1/2");
+    }
+
+    #[test]
+    fn compliance_counts_exempt_and_not_applicable_apart() {
+        let with = |states: &[ControlState]| {
+            let controls: Vec<ControlStatus> = states
+                .iter()
+                .enumerate()
+                .map(|(i, s)| ControlStatus {
+                    id: format!("c{i}"),
+                    state: *s,
+                    expected: String::new(),
+                    observed: String::new(),
+                    hipaa: vec![],
+                    since: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+                    last_checked: None,
+                    last_remediated: None,
+                    recent_remediations: None,
+                    message: None,
+                    exemption: None,
+                    awaiting: None,
+                })
+                .collect();
+            compliance(&controls)
+        };
+        use ControlState::*;
+        assert_eq!(
+            with(&[
+                Compliant,
+                Remediated,
+                Exempt,
+                Exempt,
+                NotApplicable,
+                Drifted
+            ]),
+            "2/3 (2 exempt, 1 n/a)"
+        );
+        assert_eq!(with(&[Compliant, Drifted]), "1/2");
+        assert_eq!(with(&[NotApplicable]), "0/0 (1 n/a)");
+        assert_eq!(controls_n(1), "1 control");
+        assert_eq!(controls_n(0), "0 controls");
     }
 
     #[test]
