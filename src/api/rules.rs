@@ -61,6 +61,42 @@ pub fn duration(field: &str, example: &str) -> Rule {
     )))
 }
 
+/// A CEL expression for the length in seconds of the [`ISO_DURATION`] at `path` (a year as 365
+/// days, a month as 30), for bounds; evaluate it only where `path` matches [`ISO_DURATION`].
+pub fn iso_seconds(path: &str) -> String {
+    let date = format!("{path}.split('T')[0]");
+    let time = format!("(size({path}.split('T')) > 1 ? {path}.split('T')[1] : '')");
+    let part = |src: &str, unit: char, seconds: u64| {
+        format!(
+            "({src}.find('[0-9]+{unit}') == '' ? 0 : int({src}.find('[0-9]+{unit}').replace('{unit}', '')) * {seconds})"
+        )
+    };
+    [
+        part(&date, 'Y', 365 * 86_400),
+        part(&date, 'M', 30 * 86_400),
+        part(&date, 'W', 7 * 86_400),
+        part(&date, 'D', 86_400),
+        part(&time, 'H', 3_600),
+        part(&time, 'M', 60),
+        part(&time, 'S', 1),
+    ]
+    .join(" + ")
+}
+
+/// The rule that the duration `field` (of `self`) is at most `max` seconds, checked only when it
+/// is well-formed (a malformed value gets the format's message).
+pub fn duration_at_most(field: &str, max: (u64, &str), why: &str) -> Rule {
+    let seconds = iso_seconds("self");
+    Rule::new(format!(
+        "!self.matches('{ISO_DURATION}') || {seconds} <= {}",
+        max.0
+    ))
+    .message(Message::Message(format!(
+        "{field} must be at most {}: {why}",
+        max.1
+    )))
+}
+
 /// The regular expression of a Key Vault lifetime duration: one unit of days, months or years,
 /// as Key Vault rotation policies write them (`P90D`, `P3M`, `P2Y`).
 pub const KEY_LIFETIME: &str = "^P[1-9][0-9]{0,4}[DMY]$";

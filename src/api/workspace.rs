@@ -92,6 +92,7 @@ pub struct HipaaWorkspaceSpec {
     #[serde(default = "default_drift_interval")]
     #[schemars(length(min = 2, max = 32))]
     #[x_kube(validation = rules::duration("driftCheckInterval", "PT1H"))]
+    #[x_kube(validation = rules::duration_at_most("driftCheckInterval", (86_400, "P1D"), "drift found later than a day leaves a HIPAA safeguard off too long"))]
     pub drift_check_interval: String,
 
     /// The Key Vault that holds the customer-managed keys of the workspace's PHI stores, and how
@@ -351,11 +352,13 @@ fn default_assignment_name() -> String {
 /// Access reviews of every PHI store in the workspace.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(format!("!self.cadence.matches('{iso}') || !self.dueAfter.matches('{iso}') || {due} <= {cadence}", iso = rules::ISO_DURATION, due = rules::iso_seconds("self.dueAfter"), cadence = rules::iso_seconds("self.cadence"))).message(Message::Message("dueAfter must not be longer than cadence: a cycle would still be open when the next one is due".into())).field_path(".dueAfter"))]
 pub struct AccessReviewSettings {
     /// How often a review cycle opens for each store, as an ISO-8601 duration (default `P90D`).
     #[serde(default = "default_review_cadence")]
     #[schemars(length(min = 2, max = 32))]
     #[x_kube(validation = rules::duration("cadence", "P90D"))]
+    #[x_kube(validation = rules::duration_at_most("cadence", (365 * 86_400, "P1Y"), "access to PHI is reviewed at least once a year (45 CFR 164.308(a)(3)(ii)(B), (a)(4))"))]
     pub cadence: String,
     /// How long reviewers have to decide before a cycle is overdue (default `P14D`).
     #[serde(default = "default_review_due")]

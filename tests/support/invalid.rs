@@ -267,6 +267,45 @@ pub fn cases() -> Vec<Invalid> {
             cel: true,
         },
         Invalid {
+            name: "drift interval that means never",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["driftCheckInterval"] = json!("P1000Y"),
+            update: false,
+            field: "spec.driftCheckInterval",
+            says: "driftCheckInterval must be at most P1D",
+            cel: true,
+        },
+        Invalid {
+            name: "drift interval of a day and a minute, in hours and minutes",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["driftCheckInterval"] = json!("PT24H1M"),
+            update: false,
+            field: "spec.driftCheckInterval",
+            says: "at most P1D",
+            cel: true,
+        },
+        Invalid {
+            name: "access-review cadence longer than a year",
+            example: WORKSPACE,
+            mutate: |v| v["spec"]["accessReview"]["cadence"] = json!("P13M"),
+            update: false,
+            field: "spec.accessReview.cadence",
+            says: "cadence must be at most P1Y",
+            cel: true,
+        },
+        Invalid {
+            name: "access review due after its cadence",
+            example: WORKSPACE,
+            mutate: |v| {
+                v["spec"]["accessReview"]["cadence"] = json!("P30D");
+                v["spec"]["accessReview"]["dueAfter"] = json!("P5W");
+            },
+            update: false,
+            field: "spec.accessReview.dueAfter",
+            says: "dueAfter must not be longer than cadence",
+            cel: true,
+        },
+        Invalid {
             name: "access-review cadence with a time part and no value",
             example: WORKSPACE,
             mutate: |v| v["spec"]["accessReview"]["cadence"] = json!("P90DT"),
