@@ -116,7 +116,10 @@ pub struct ControlStatus {
     pub hipaa: Vec<String>,
     /// When the control entered its current state.
     pub since: Time,
-    /// When the control was last evaluated against Azure.
+    /// When the control was last evaluated against Azure: moved whenever its state or observed
+    /// value changes, and otherwise refreshed by a full pass once it is older than the
+    /// full-check interval (`--full-check-interval`, at least an hour), so a steady state
+    /// writes status that seldom.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_checked: Option<Time>,
     /// When the operator last changed the resource for this control.

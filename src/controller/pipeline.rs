@@ -127,6 +127,8 @@ pub struct Pass {
     pub now: Time,
     /// The drift-check interval.
     pub interval: Duration,
+    /// How old a control's `lastChecked` may grow before an unchanged pass refreshes it.
+    pub refresh_checked: Duration,
     /// Unexpired exemptions by control id.
     pub exemptions: Vec<(String, AppliedExemption)>,
 }
@@ -145,7 +147,15 @@ impl Pass {
             generation,
             now,
             interval,
+            refresh_checked: interval,
         }
+    }
+
+    /// Refreshes an unchanged control's `lastChecked` once it is `every` old (the full-check
+    /// interval, so a steady state writes status that seldom).
+    pub fn checked_every(mut self, every: Duration) -> Pass {
+        self.refresh_checked = every;
+        self
     }
 
     fn exempt(&self, id: &str) -> bool {
@@ -211,6 +221,7 @@ impl Pass {
             &evaluated,
             &self.now,
             self.interval * 2,
+            self.refresh_checked,
         );
         // A third remediation in a row is already a conflict: say so now, not at the next check.
         let mut outcome = outcome;

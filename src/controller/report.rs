@@ -71,6 +71,7 @@ pub fn controls(
     evaluated: &[Evaluated],
     now: &Time,
     flap_window: std::time::Duration,
+    refresh_checked: std::time::Duration,
 ) -> Vec<ControlStatus> {
     let before: BTreeMap<&str, &ControlStatus> =
         previous.iter().map(|c| (c.id.as_str(), c)).collect();
@@ -114,8 +115,16 @@ pub fn controls(
                     Some(p) if p.state == state => p.since.clone(),
                     _ => now.clone(),
                 },
-                last_checked: match prev {
-                    Some(p) if unchanged => p.last_checked.clone(),
+                // Moved by a change, and otherwise refreshed once it is `refresh_checked` old:
+                // true to the evaluation without a status write on every pass.
+                last_checked: match prev.and_then(|p| p.last_checked.as_ref()) {
+                    Some(at)
+                        if unchanged
+                            && now.0.duration_since(at.0).as_secs_f64()
+                                < refresh_checked.as_secs_f64() =>
+                    {
+                        Some(at.clone())
+                    }
                     _ => Some(now.clone()),
                 },
                 last_remediated: if e.remediated_now {
@@ -386,14 +395,14 @@ mod tests {
             remediated_now: true,
             ..evaluated("storage.min-tls-1-2", Found::Drifted, "TLS1_0")
         };
-        let mut status = controls(&[], &[fixed()], &at("2026-11-22T08:00:00Z"), HOUR);
+        let mut status = controls(&[], &[fixed()], &at("2026-11-22T08:00:00Z"), HOUR, HOUR);
         assert_eq!(status[0].recent_remediations, Some(1));
-        status = controls(&status, &[fixed()], &at("2026-11-22T08:40:00Z"), HOUR);
+        status = controls(&status, &[fixed()], &at("2026-11-22T08:40:00Z"), HOUR, HOUR);
         assert_eq!(status[0].recent_remediations, Some(2));
-        status = controls(&status, &[fixed()], &at("2026-11-22T09:20:00Z"), HOUR);
+        status = controls(&status, &[fixed()], &at("2026-11-22T09:20:00Z"), HOUR, HOUR);
         assert_eq!(status[0].recent_remediations, Some(3));
         // A drift a day later is not a fight: the count starts again.
-        status = controls(&status, &[fixed()], &at("2026-11-23T09:20:00Z"), HOUR);
+        status = controls(&status, &[fixed()], &at("2026-11-23T09:20:00Z"), HOUR, HOUR);
         assert_eq!(status[0].recent_remediations, Some(1));
     }
 
@@ -417,13 +426,14 @@ mod tests {
             evaluated("storage.min-tls-1-2", Found::Drifted, "TLS1_0"),
             evaluated("storage.https-only", Found::Compliant, "true"),
         ];
-        let first = controls(&[], &e, &t0, HOUR);
+        let first = controls(&[], &e, &t0, HOUR, HOUR);
         let outcome = Outcome::Evaluated {
             remediating: vec![],
             conflict: vec![],
         };
         let conds = conditions(&[], &first, &outcome, Some(1), &t0);
-        let second = controls(&first, &e, &t1, HOUR);
+        // An hour later, within the refresh interval (a day): nothing moves.
+        let second = controls(&first, &e, &t1, HOUR, 24 * HOUR);
         let conds2 = conditions(&conds, &second, &outcome, Some(1), &t1);
         assert_eq!(first, second);
         assert_eq!(conds, conds2);
@@ -490,13 +500,14 @@ mod tests {
             &[evaluated("storage.min-tls-1-2", Found::Drifted, "TLS1_0")],
             &t0,
             HOUR,
+            HOUR,
         );
         let c0 = conditions(&[], &drifted, &outcome, Some(1), &t0);
         let fixed = vec![Evaluated {
             remediated_now: true,
             ..evaluated("storage.min-tls-1-2", Found::Drifted, "TLS1_0")
         }];
-        let now_fixed = controls(&drifted, &fixed, &t1, HOUR);
+        let now_fixed = controls(&drifted, &fixed, &t1, HOUR, HOUR);
         assert_eq!(now_fixed[0].state, ControlState::Remediated);
         assert_eq!(now_fixed[0].since, t1);
         assert_eq!(now_fixed[0].last_remediated, Some(t1.clone()));
@@ -520,8 +531,22 @@ mod tests {
             &[evaluated("storage.min-tls-1-2", Found::Compliant, "TLS1_2")],
             &t2,
             HOUR,
+            24 * HOUR,
         );
         assert_eq!(later, now_fixed);
+        // Unchanged, but its lastChecked is older than the refresh: only lastChecked moves.
+        let refreshed = controls(
+            &now_fixed,
+            &[evaluated("storage.min-tls-1-2", Found::Compliant, "TLS1_2")],
+            &t2,
+            HOUR,
+            HOUR / 2,
+        );
+        assert_eq!(refreshed[0].last_checked, Some(t2.clone()));
+        assert_eq!(
+            (refreshed[0].state, &refreshed[0].since),
+            (now_fixed[0].state, &now_fixed[0].since)
+        );
         assert_eq!(conditions(&c1, &later, &outcome, Some(1), &t2), c1);
     }
 
@@ -536,7 +561,7 @@ mod tests {
             }),
             ..evaluated("storage.geo-redundant", Found::Drifted, "Standard_LRS")
         };
-        let c = controls(&[], &[e], &t0, HOUR);
+        let c = controls(&[], &[e], &t0, HOUR, HOUR);
         assert_eq!(c[0].state, ControlState::Exempt);
         let conds = conditions(
             &[],
@@ -574,7 +599,7 @@ mod tests {
             remediated_now: false,
         };
         let fine = evaluated("sql.min-tls-1-2", Found::Compliant, "1.2");
-        let people = controls(&[], &[ledger.clone(), waiting, fine], &t0, HOUR);
+        let people = controls(&[], &[ledger.clone(), waiting, fine], &t0, HOUR, HOUR);
         let awaiting: Vec<Option<Awaiting>> = people.iter().map(|c| c.awaiting).collect();
         assert_eq!(
             awaiting,
@@ -590,7 +615,7 @@ mod tests {
         );
 
         let tls = evaluated("sql.min-tls-1-2", Found::Drifted, "1.0");
-        let mixed = controls(&[], &[ledger, tls], &t0, HOUR);
+        let mixed = controls(&[], &[ledger, tls], &t0, HOUR, HOUR);
         assert_eq!(mixed[1].awaiting, Some(Awaiting::Operator));
         assert!(
             ready(&mixed)

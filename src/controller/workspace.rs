@@ -315,7 +315,8 @@ async fn evaluate(
         ws.meta().generation,
         interval,
         &[],
-    );
+    )
+    .checked_every(ctx.drift.full_check().max(Duration::from_secs(3600)));
     let old = ws.status.clone().unwrap_or_default();
     match safeguards(ws, ctx, &pass).await {
         Ok(done) => {

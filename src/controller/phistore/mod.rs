@@ -350,7 +350,8 @@ async fn pass(
         generation,
         interval,
         &store.spec.exemptions,
-    );
+    )
+    .checked_every(ctx.drift.full_check().max(Duration::from_secs(3600)));
     let conflict = pass.conflicts(&findings);
     let to_fix = d.permit.allowed(pass.to_fix(&findings, &conflict));
     // 6. Plan: review cycles in every mode (a Kubernetes object); Azure writes in Enforce only.
