@@ -306,6 +306,60 @@ fn store(name: &str, account: &str) -> PhiStore {
         .build()
 }
 
+/// A store whose workspace is deleted keeps no evidence that no longer holds: every control is
+/// `Error` ("not verified"), compliance `0/N`, `Ready=False WorkspaceNotFound`.
+#[tokio::test]
+async fn a_store_whose_workspace_is_deleted_shows_nothing_as_verified() {
+    let e = Estate::test("ws-deleted").audit().start().await;
+    e.create(&store("referral-letters", "streferralletters"))
+        .await;
+    let evaluated = e
+        .wait_store("referral-letters", "evaluated", secs(60), |s| {
+            s.status.as_ref().is_some_and(|st| {
+                st.controls
+                    .iter()
+                    .any(|c| c.state == hipaa_operator::api::ControlState::Compliant)
+            })
+        })
+        .await;
+    let total = evaluated.status.as_ref().map_or(0, |s| s.controls.len());
+    e.workspaces
+        .delete(WORKSPACE, &Default::default())
+        .await
+        .expect("delete workspace");
+    let gone = e
+        .wait_store("referral-letters", "unverified", secs(60), |s| {
+            s.status.as_ref().is_some_and(|st| {
+                st.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.reason == "WorkspaceNotFound")
+            })
+        })
+        .await;
+    let status = gone.status.expect("status");
+    assert_eq!(status.controls.len(), total);
+    assert!(
+        status
+            .controls
+            .iter()
+            .all(|c| c.state == hipaa_operator::api::ControlState::Error
+                && c.message
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("not verified"))),
+        "{:#?}",
+        status.controls
+    );
+    assert!(
+        status
+            .compliance
+            .as_deref()
+            .is_some_and(|c| c.starts_with("0/")),
+        "{:?}",
+        status.compliance
+    );
+    e.ns.delete().await.expect("delete namespace");
+}
+
 #[tokio::test]
 async fn store_counts_follow_stores_being_added_fixed_and_deleted() {
     let e = Estate::test("ws-counts").audit().start().await;

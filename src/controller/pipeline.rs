@@ -282,6 +282,44 @@ impl Pass {
         }
     }
 
+    /// The report of a pass whose evidence no longer holds (the store's workspace is gone): every
+    /// control `Error` with `why`, the family conditions and compliance recomputed from them,
+    /// so no stale `Compliant` stands.
+    pub fn unverified(&self, why: Failed, message: &str) -> Report {
+        let controls: Vec<ControlStatus> = self
+            .previous
+            .controls
+            .iter()
+            .map(|c| ControlStatus {
+                state: ControlState::Error,
+                since: if c.state == ControlState::Error {
+                    c.since.clone()
+                } else {
+                    self.now.clone()
+                },
+                message: Some(format!("not verified: {message}")),
+                awaiting: None,
+                ..c.clone()
+            })
+            .collect();
+        let outcome = Outcome::Failed {
+            reason: why.as_str().to_string(),
+            message: message.to_string(),
+        };
+        Report {
+            observed_generation: self.generation,
+            conditions: report::conditions(
+                &self.previous.conditions,
+                &controls,
+                &outcome,
+                self.generation,
+                &self.now,
+            ),
+            compliance: Some(report::compliance(&controls)),
+            controls,
+        }
+    }
+
     /// The drift interval with ±10 % jitter, or earlier when an exemption expires before it.
     pub fn next_check(&self, exemptions: &[Exemption]) -> Duration {
         next_check(exemptions, self.interval, &self.now)
@@ -707,6 +745,22 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(families(&failed), families(&evaluated));
+        // Without its workspace, nothing the store showed is verified any more.
+        let gone = second.unverified(Failed::WorkspaceNotFound, "HipaaWorkspace clinical is gone");
+        assert!(gone.controls.iter().all(|c| c.state == ControlState::Error));
+        assert_eq!(gone.compliance.as_deref(), Some("0/1"));
+        assert_eq!(
+            ready_reason(&gone.conditions),
+            Some(reason::WORKSPACE_NOT_FOUND)
+        );
+        assert!(
+            gone.conditions
+                .iter()
+                .filter(|c| c.type_ != READY)
+                .all(|c| c.status == "False"),
+            "{:#?}",
+            gone.conditions
+        );
     }
 
     #[test]

@@ -197,7 +197,13 @@ pub async fn fail(
         Duration::from_secs(3600),
         &[],
     );
-    let report = pass.failed(why, &message);
+    // Without its workspace the store's evidence is not verified any more; other failures keep
+    // the controls as last seen.
+    let report = if why == Failed::WorkspaceNotFound {
+        pass.unverified(why, &message)
+    } else {
+        pass.failed(why, &message)
+    };
     let old = store.status.clone().unwrap_or_default();
     let status = PhiStoreStatus {
         observed_generation: report.observed_generation,
