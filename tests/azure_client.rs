@@ -293,6 +293,7 @@ async fn ensure_verbs_write_once_then_nothing() {
             sim::RG
         )],
     };
+    sim.clear_log().await;
     // The simulated clock drives the operation: advance it while the client polls.
     let ticker = {
         let base = sim.sim.base_url.clone();
@@ -321,6 +322,23 @@ async fn ensure_verbs_write_once_then_nothing() {
         Ensured::Written
     );
     ticker.abort();
+    // Reads of a creation: whether the endpoint exists, then only the operations' statuses; a
+    // new endpoint has no zone group to read, and neither PUT's result is read back.
+    let reads: Vec<String> = sim
+        .requests()
+        .await
+        .iter()
+        .filter(|r| r["method"] == "GET" && !r["path"].as_str().unwrap_or("").contains("/oauth2/"))
+        .map(|r| r["path"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        reads
+            .iter()
+            .filter(|p| !p.contains("operationStatuses") && !p.contains("asyncoperations"))
+            .count(),
+        1,
+        "one GET of the endpoint before creating it: {reads:?}"
+    );
     let account = azure
         .get_storage_account(&sim::account_id())
         .await

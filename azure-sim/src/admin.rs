@@ -58,6 +58,7 @@ pub async fn handle(shared: &Arc<Shared>, req: &Req) -> Response {
             ok(serde_json::to_value(&shared.lock().config).unwrap_or(Value::Null))
         }
         (Method::PUT, ["config"]) => put_config(shared, req),
+        (Method::GET, ["throttle"]) => ok(json!({"throttled": shared.throttle.throttled()})),
         (Method::GET, ["faults"]) => ok(json!({"value": shared.faults.list()})),
         (Method::POST, ["faults"]) => match parse_json::<FaultRule>(req) {
             Ok(rule) => json_response(

@@ -150,6 +150,7 @@ impl Shared {
         *self.lock() = fresh;
         self.clock.reset();
         self.throttle.reset();
+        self.throttle.reset_counts();
         self.faults.clear();
         self.graph.clear();
         self.log.clear();

@@ -1,13 +1,19 @@
-//! Per-subscription, per-principal token buckets for reads and writes, as ARM's throttling does.
+//! Per-subscription, per-principal token buckets for reads, writes and deletes, as ARM's
+//! token-bucket throttling does ("Understand how Azure Resource Manager throttles requests",
+//! learn.microsoft.com: per subscription, service principal and operation type, reads a bucket
+//! of 250 refilling 25 a second, writes and deletes each 200 refilling 10 a second). The 429s
+//! sent are counted.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 /// Bucket sizes and refill rates. The defaults are ARM's documented token-bucket figures for a
-/// subscription (250 reads refilling at 25/s, 200 writes refilling at 10/s).
+/// subscription and principal (250 reads refilling at 25/s, 200 writes and 200 deletes each
+/// refilling at 10/s).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ThrottleConfig {
@@ -16,6 +22,8 @@ pub struct ThrottleConfig {
     pub read_refill_per_sec: f64,
     pub write_capacity: f64,
     pub write_refill_per_sec: f64,
+    pub delete_capacity: f64,
+    pub delete_refill_per_sec: f64,
 }
 
 impl Default for ThrottleConfig {
@@ -26,6 +34,8 @@ impl Default for ThrottleConfig {
             read_refill_per_sec: 25.0,
             write_capacity: 200.0,
             write_refill_per_sec: 10.0,
+            delete_capacity: 200.0,
+            delete_refill_per_sec: 10.0,
         }
     }
 }
@@ -34,13 +44,28 @@ impl Default for ThrottleConfig {
 pub enum Kind {
     Read,
     Write,
+    Delete,
 }
 
 impl Kind {
+    /// The kind of an ARM request by its method: GET and HEAD read, DELETE deletes, the rest
+    /// (PUT, PATCH, POST) write.
+    pub fn of(method: &axum::http::Method) -> Kind {
+        use axum::http::Method;
+        if method == Method::GET || method == Method::HEAD {
+            Kind::Read
+        } else if method == Method::DELETE {
+            Kind::Delete
+        } else {
+            Kind::Write
+        }
+    }
+
     pub fn header(self) -> &'static str {
         match self {
             Kind::Read => "x-ms-ratelimit-remaining-subscription-reads",
             Kind::Write => "x-ms-ratelimit-remaining-subscription-writes",
+            Kind::Delete => "x-ms-ratelimit-remaining-subscription-deletes",
         }
     }
 
@@ -48,6 +73,15 @@ impl Kind {
         match self {
             Kind::Read => "read",
             Kind::Write => "write",
+            Kind::Delete => "delete",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Kind::Read => 0,
+            Kind::Write => 1,
+            Kind::Delete => 2,
         }
     }
 }
@@ -68,6 +102,16 @@ pub enum Decision {
 #[derive(Debug, Default)]
 pub struct Throttle {
     buckets: Mutex<HashMap<(String, String, Kind), Bucket>>,
+    /// 429s sent, by kind (reads, writes, deletes), since start or the last admin reset.
+    throttled: [AtomicU64; 3],
+}
+
+/// How many requests the throttle has refused, by kind.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Throttled {
+    pub reads: u64,
+    pub writes: u64,
+    pub deletes: u64,
 }
 
 impl Throttle {
@@ -77,6 +121,7 @@ impl Throttle {
         let (cap, rate) = match kind {
             Kind::Read => (cfg.read_capacity, cfg.read_refill_per_sec),
             Kind::Write => (cfg.write_capacity, cfg.write_refill_per_sec),
+            Kind::Delete => (cfg.delete_capacity, cfg.delete_refill_per_sec),
         };
         if !cfg.enabled {
             return Decision::Allowed {
@@ -112,16 +157,35 @@ impl Throttle {
             } else {
                 3600.0
             };
+            self.throttled[kind.index()].fetch_add(1, Ordering::Relaxed);
             Decision::Throttled {
                 retry_after_secs: wait as u64,
             }
         }
     }
 
+    /// Empties the buckets' memory (every bucket starts full again).
     pub fn reset(&self) {
         match self.buckets.lock() {
             Ok(mut m) => m.clear(),
             Err(poisoned) => poisoned.into_inner().clear(),
+        }
+    }
+
+    /// The 429s sent so far.
+    pub fn throttled(&self) -> Throttled {
+        let n = |k: Kind| self.throttled[k.index()].load(Ordering::Relaxed);
+        Throttled {
+            reads: n(Kind::Read),
+            writes: n(Kind::Write),
+            deletes: n(Kind::Delete),
+        }
+    }
+
+    /// Sets the 429 counts back to zero.
+    pub fn reset_counts(&self) {
+        for c in &self.throttled {
+            c.store(0, Ordering::Relaxed);
         }
     }
 }
@@ -158,5 +222,46 @@ mod tests {
             t.take(&cfg, "other", "p", Kind::Read),
             Decision::Allowed { .. }
         ));
+        assert!(matches!(
+            t.take(&cfg, "s", "another principal", Kind::Read),
+            Decision::Allowed { .. }
+        ));
+        assert_eq!(
+            t.throttled(),
+            Throttled {
+                reads: 1,
+                writes: 0,
+                deletes: 0
+            }
+        );
+        t.reset_counts();
+        assert_eq!(t.throttled(), Throttled::default());
+    }
+
+    #[test]
+    fn deletes_have_their_own_bucket() {
+        let t = Throttle::default();
+        let cfg = ThrottleConfig {
+            write_capacity: 1.0,
+            write_refill_per_sec: 0.0,
+            delete_capacity: 1.0,
+            delete_refill_per_sec: 0.0,
+            ..ThrottleConfig::default()
+        };
+        assert!(matches!(
+            t.take(&cfg, "s", "p", Kind::Write),
+            Decision::Allowed { .. }
+        ));
+        assert!(matches!(
+            t.take(&cfg, "s", "p", Kind::Write),
+            Decision::Throttled { .. }
+        ));
+        assert!(matches!(
+            t.take(&cfg, "s", "p", Kind::Delete),
+            Decision::Allowed { .. }
+        ));
+        assert_eq!(Kind::of(&axum::http::Method::DELETE), Kind::Delete);
+        assert_eq!(Kind::of(&axum::http::Method::POST), Kind::Write);
+        assert_eq!(Kind::of(&axum::http::Method::HEAD), Kind::Read);
     }
 }

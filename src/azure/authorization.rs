@@ -138,6 +138,22 @@ impl AzureClient {
         if held {
             return Ok(super::types::Ensured::Unchanged);
         }
+        self.assign_role(scope, role_guid, principal_id, principal_type)
+            .await
+    }
+
+    /// Gives `principal_id` the built-in role `role_guid` at `scope` without listing what it
+    /// holds first: for a principal that did not exist before this pass (an identity created
+    /// just now holds nothing). The name is derived as in [`Self::ensure_role_assignment`], and
+    /// an assignment that exists already counts.
+    pub async fn assign_role(
+        &self,
+        scope: &str,
+        role_guid: &str,
+        principal_id: &str,
+        principal_type: &str,
+    ) -> Result<super::types::Ensured, AzureError> {
+        let scope = scope.trim_end_matches('/');
         let subscription = scope
             .split('/')
             .skip_while(|p| !p.eq_ignore_ascii_case("subscriptions"))

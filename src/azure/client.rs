@@ -174,7 +174,7 @@ struct Inner {
     cloud: Cloud,
     arm: Pipeline,
     key_vault: Pipeline,
-    budget: Budget,
+    budget: Arc<Budget>,
     stats: Arc<CallStats>,
     lro: LroOptions,
     /// Role definitions by GUID with when they were read: they change rarely, and every
@@ -196,12 +196,27 @@ impl AzureClient {
         &self.inner.lro
     }
 
-    /// A client for `cloud` authenticating with `credential`, sending through `http`.
+    /// A client for `cloud` authenticating with `credential`, sending through `http`, with a
+    /// request budget of its own.
     pub fn new(
         cloud: Cloud,
         credential: Arc<dyn TokenCredential>,
         http: reqwest::Client,
         settings: ClientSettings,
+    ) -> AzureClient {
+        let budget = Arc::new(Budget::new(settings.budget.clone()));
+        AzureClient::with_budget(cloud, credential, http, settings, budget)
+    }
+
+    /// A client that spends `budget`, which its principal's other clients share: ARM throttles
+    /// per subscription and principal, however many clients (namespaces, rotated secrets) the
+    /// operator holds for that principal.
+    pub fn with_budget(
+        cloud: Cloud,
+        credential: Arc<dyn TokenCredential>,
+        http: reqwest::Client,
+        settings: ClientSettings,
+        budget: Arc<Budget>,
     ) -> AzureClient {
         let pipeline = |scope: String| {
             let options = ClientOptions {
@@ -234,7 +249,7 @@ impl AzureClient {
                 cloud,
                 arm,
                 key_vault,
-                budget: Budget::new(settings.budget),
+                budget,
                 stats: Arc::new(CallStats::default()),
                 lro: settings.lro,
                 role_definitions: Mutex::new(HashMap::new()),

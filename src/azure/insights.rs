@@ -155,6 +155,20 @@ impl AzureClient {
         Ok(Ensured::Written)
     }
 
+    /// Writes the operator's setting as desired without reading it first: for a pass that has
+    /// just listed the resource's settings and found none that meets it. A PUT of the whole
+    /// setting is idempotent, so a setting made meanwhile costs one redundant write, never a
+    /// wrong one.
+    pub async fn put_diagnostic_setting(
+        &self,
+        desired: &DesiredDiagnosticSetting,
+    ) -> Result<Ensured, AzureError> {
+        let id = desired.setting_id();
+        self.write(&PUT, Method::Put, &id, Some(&desired.body()), None)
+            .await?;
+        Ok(Ensured::Written)
+    }
+
     /// Removes the operator's setting; already gone is success.
     pub async fn ensure_diagnostic_setting_absent(
         &self,

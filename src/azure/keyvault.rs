@@ -332,15 +332,33 @@ impl AzureClient {
     ) -> Result<(KeyBundle, Ensured), AzureError> {
         let (key, mut outcome) = match self.get_key(vault, name).await? {
             Some(key) => (key, Ensured::Unchanged),
-            None => (
-                self.create_key(vault, name, kty, bits).await?,
-                Ensured::Written,
-            ),
+            None => {
+                return self
+                    .create_key_with_policy(vault, name, kty, bits, policy)
+                    .await;
+            }
         };
         if self.ensure_rotation_policy(vault, name, policy).await? == Ensured::Written {
             outcome = Ensured::Written;
         }
         Ok((key, outcome))
+    }
+
+    /// Creates the key and sets its rotation policy, reading neither first: for a key the
+    /// caller has just seen missing. A key created has the vault's default policy, so the
+    /// policy is written without reading it. (Should someone create the key in between, the
+    /// create makes a new version of it, as a rotation would.)
+    pub async fn create_key_with_policy(
+        &self,
+        vault: &str,
+        name: &str,
+        kty: &str,
+        bits: u32,
+        policy: &RotationPolicy,
+    ) -> Result<(KeyBundle, Ensured), AzureError> {
+        let key = self.create_key(vault, name, kty, bits).await?;
+        self.set_rotation_policy(vault, name, policy).await?;
+        Ok((key, Ensured::Written))
     }
 
     /// Keeps the key's rotation policy as desired; writes only when it differs.
@@ -357,12 +375,23 @@ impl AzureClient {
         {
             return Ok(Ensured::Unchanged);
         }
+        self.set_rotation_policy(vault, name, want).await?;
+        Ok(Ensured::Written)
+    }
+
+    /// `UpdateKeyRotationPolicy`: the key's whole policy, as given.
+    async fn set_rotation_policy(
+        &self,
+        vault: &str,
+        name: &str,
+        want: &RotationPolicy,
+    ) -> Result<(), AzureError> {
         let body = serde_json::to_value(want)
             .map_err(|e| AzureError::Configuration(format!("rotation policy: {e}")))?;
         let target = self.vault_target(vault, &format!("keys/{name}/rotationpolicy"))?;
         self.send(target.call("UpdateKeyRotationPolicy", Method::Put, Some(body)))
             .await?;
-        Ok(Ensured::Written)
+        Ok(())
     }
 }
 

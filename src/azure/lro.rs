@@ -68,7 +68,17 @@ fn body_json(reply: &Reply) -> Option<Value> {
     }
 }
 
+/// Whether a caller wants the resource as it is once its operation has ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Final {
+    /// Read it (a GET after an `Azure-AsyncOperation` status says `Succeeded`).
+    Read,
+    /// Only that the operation succeeded: no GET after the status says so.
+    Skip,
+}
+
 /// Follows the operation started by `reply` to its end and returns the final resource body.
+#[allow(clippy::too_many_arguments)]
 pub async fn complete(
     client: &AzureClient,
     options: &LroOptions,
@@ -77,6 +87,7 @@ pub async fn complete(
     url: &Url,
     resource: &str,
     reply: Reply,
+    want: Final,
 ) -> Result<Option<Value>, AzureError> {
     let (operation, provider) = (op.operation, op.provider);
     let started = Instant::now();
@@ -117,6 +128,9 @@ pub async fn complete(
                     return Err(poller.failed(status, code, message));
                 }
             }
+        }
+        if want == Final::Skip {
+            return Ok(None);
         }
         return poller.final_body(method, url).await;
     }
@@ -282,7 +296,57 @@ impl AzureClient {
                 audience: Audience::ResourceManager,
             })
             .await?;
-        complete(self, self.lro_options(), op, method, &url, id, reply).await
+        complete(
+            self,
+            self.lro_options(),
+            op,
+            method,
+            &url,
+            id,
+            reply,
+            Final::Read,
+        )
+        .await
+    }
+
+    /// [`Self::write`] for a caller that needs only the operation's success, not the resource
+    /// after it: an operation in the `Azure-AsyncOperation` style ends when its status says
+    /// `Succeeded`, without the GET of the resource that [`Self::write`] makes then.
+    pub async fn write_and_wait<B: Serialize>(
+        &self,
+        op: &ArmOp,
+        method: Method,
+        id: &str,
+        body: Option<&B>,
+    ) -> Result<(), AzureError> {
+        let body = body.map(serde_json::to_value).transpose().map_err(|e| {
+            AzureError::Configuration(format!("request body of {}: {e}", op.operation))
+        })?;
+        let url = self.arm_url(id, op.api_version)?;
+        let reply = self
+            .send(Call {
+                operation: op.operation,
+                provider: op.provider,
+                method,
+                url: url.clone(),
+                resource: id,
+                body,
+                if_match: None,
+                audience: Audience::ResourceManager,
+            })
+            .await?;
+        complete(
+            self,
+            self.lro_options(),
+            op,
+            method,
+            &url,
+            id,
+            reply,
+            Final::Skip,
+        )
+        .await?;
+        Ok(())
     }
 
     /// DELETE an ARM resource, following a long-running delete; "already gone" is success.
@@ -309,6 +373,7 @@ impl AzureClient {
                 &url,
                 id,
                 reply,
+                Final::Skip,
             )
             .await
             .map(|_| ()),

@@ -180,13 +180,14 @@ impl AzureClient {
     ) -> Result<Ensured, AzureError> {
         let mut outcome = Ensured::Unchanged;
         let found = self.get_private_endpoint(&desired.id).await?;
+        // An endpoint created just now has no DNS zone group yet: nothing to read.
+        let created = found.is_none();
         if !found.as_ref().is_some_and(|f| desired.is_met_by(f)) {
-            self.write(
+            self.write_and_wait(
                 &PUT_ENDPOINT,
                 Method::Put,
                 &desired.id,
                 Some(&desired.body()),
-                None,
             )
             .await?;
             outcome = Ensured::Written;
@@ -195,7 +196,11 @@ impl AzureClient {
             return Ok(outcome);
         }
         let group_id = format!("{}/privateDnsZoneGroups/default", desired.id);
-        let group: Option<PrivateDnsZoneGroup> = self.get_opt(&GET_ZONE_GROUP, &group_id).await?;
+        let group: Option<PrivateDnsZoneGroup> = if created {
+            None
+        } else {
+            self.get_opt(&GET_ZONE_GROUP, &group_id).await?
+        };
         let mut have: Vec<String> = group
             .map(|g| {
                 g.properties
@@ -222,7 +227,7 @@ impl AzureClient {
                 })
                 .collect();
             let body = json!({ "properties": { "privateDnsZoneConfigs": configs } });
-            self.write(&PUT_ZONE_GROUP, Method::Put, &group_id, Some(&body), None)
+            self.write_and_wait(&PUT_ZONE_GROUP, Method::Put, &group_id, Some(&body))
                 .await?;
             outcome = Ensured::Written;
         }

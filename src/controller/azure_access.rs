@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 
 use crate::api::HipaaWorkspace;
+use crate::azure::budget::Budget;
 use crate::azure::{AzureClient, ClientSettings, Cloud, Identity, credential, transport};
 
 /// Why a workspace's identity could not be set up; reported as `InvalidSpec` or `Forbidden`.
@@ -43,6 +44,9 @@ pub struct AzureAccess {
     default_tenant: Option<String>,
     http: reqwest::Client,
     clients: Mutex<HashMap<String, AzureClient>>,
+    /// Request budgets by principal (tenant and client id): every client of one principal
+    /// spends the same per-subscription buckets, as ARM counts them.
+    budgets: Mutex<HashMap<String, Arc<Budget>>>,
     secret_namespaces: Vec<String>,
     /// The ServiceAccount, in each workspace's namespace, whose tokens stand for the
     /// workspace's own identity.
@@ -71,6 +75,7 @@ impl AzureAccess {
                 .filter(|t| !t.is_empty()),
             http,
             clients: Mutex::new(HashMap::new()),
+            budgets: Mutex::new(HashMap::new()),
             secret_namespaces: Vec::new(),
             workspace_service_account: WORKSPACE_SERVICE_ACCOUNT.into(),
         })
@@ -173,11 +178,19 @@ impl AzureAccess {
             return Ok(client.clone());
         }
         let credential = credential::credential(&identity, &self.cloud, &self.http)?;
-        let client = AzureClient::new(
+        let budget = self
+            .budgets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(principal_key(&identity, &key))
+            .or_insert_with(|| Arc::new(Budget::new(self.settings.budget.clone())))
+            .clone();
+        let client = AzureClient::with_budget(
             self.cloud.clone(),
             credential,
             self.http.clone(),
             self.settings.clone(),
+            budget,
         );
         self.clients
             .lock()
@@ -232,6 +245,43 @@ impl AzureAccess {
             .values()
             .cloned()
             .collect()
+    }
+}
+
+/// Who ARM counts a client's calls against: its tenant and application (client) id when the
+/// identity names them (or the environment does, for workload identity), else the client's
+/// cache key (a managed identity or the CLI user without a client id).
+fn principal_key(identity: &Identity, client_key: &str) -> String {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (tenant, client) = match identity {
+        Identity::ClientSecret {
+            tenant_id,
+            client_id,
+            ..
+        }
+        | Identity::FederatedAssertion {
+            tenant_id,
+            client_id,
+            ..
+        } => (Some(tenant_id.clone()), Some(client_id.clone())),
+        Identity::WorkloadIdentity {
+            tenant_id,
+            client_id,
+            ..
+        } => (
+            tenant_id.clone().or_else(|| env("AZURE_TENANT_ID")),
+            client_id.clone().or_else(|| env("AZURE_CLIENT_ID")),
+        ),
+        Identity::ManagedIdentity { client_id } => (None, client_id.clone()),
+        Identity::AzureCli { .. } => (None, None),
+    };
+    match (tenant, client) {
+        (tenant, Some(client)) => format!(
+            "principal/{}/{}",
+            tenant.unwrap_or_default().to_ascii_lowercase(),
+            client.to_ascii_lowercase()
+        ),
+        _ => format!("client/{client_key}"),
     }
 }
 
@@ -308,5 +358,38 @@ impl crate::azure::credential::AssertionSource for ServiceAccountToken {
         let keep = std::time::Duration::from_secs((TOKEN_SECONDS - 600) as u64);
         *cached = Some((token.clone(), std::time::Instant::now() + keep));
         Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_principal_is_one_budget_whatever_the_credential() {
+        let secret = Identity::ClientSecret {
+            tenant_id: "T".into(),
+            client_id: "C".into(),
+            secret: AzureSecret::new("not logged"),
+        };
+        let federated = Identity::WorkloadIdentity {
+            tenant_id: Some("t".into()),
+            client_id: Some("c".into()),
+            token_file: None,
+        };
+        assert_eq!(
+            principal_key(&secret, "secret/T/C/1"),
+            principal_key(&federated, "default")
+        );
+        let other = Identity::ClientSecret {
+            tenant_id: "t".into(),
+            client_id: "d".into(),
+            secret: AzureSecret::new("not logged"),
+        };
+        assert_ne!(principal_key(&secret, "a"), principal_key(&other, "b"));
+        assert_eq!(
+            principal_key(&Identity::AzureCli { tenant_id: None }, "default"),
+            "client/default"
+        );
     }
 }

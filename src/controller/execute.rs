@@ -160,10 +160,17 @@ impl<'a> Executor<'a> {
                 kty,
                 bits,
                 policy,
+                seen_absent,
             } => {
-                azure
-                    .ensure_key(vault_name(vault_id), name, kty, *bits, policy)
-                    .await?;
+                if *seen_absent {
+                    azure
+                        .create_key_with_policy(vault_name(vault_id), name, kty, *bits, policy)
+                        .await?;
+                } else {
+                    azure
+                        .ensure_key(vault_name(vault_id), name, kty, *bits, policy)
+                        .await?;
+                }
             }
             Intent::RotateKey { vault_id, name } => {
                 azure.rotate_key(vault_name(vault_id), name).await?;
@@ -174,7 +181,7 @@ impl<'a> Executor<'a> {
             Intent::Storage(writes) => storage(azure, writes).await?,
             Intent::Arm(write) => arm(azure, write).await?,
             Intent::Diagnostic(setting) => {
-                azure.ensure_diagnostic_setting(setting).await?;
+                azure.put_diagnostic_setting(setting).await?;
             }
             Intent::RemoveRoleAssignment(id) => {
                 azure.delete_role_assignment(id).await?;
@@ -255,6 +262,11 @@ async fn storage(azure: &AzureClient, w: &StorageWrites) -> Result<(), AzureErro
     }
     if let Some(grant) = &w.key_grant {
         // The identity must exist, and hold the key role, before encryption points at the key.
+        // A system-assigned identity the account did not have is created by this PATCH: a new
+        // principal holds no role yet, so there is nothing to list before granting it.
+        let new_principal = patch.identity.is_some()
+            && grant.known_principal.is_none()
+            && grant.user_assigned_identity.is_none();
         let principal = match patch.identity.take() {
             Some(identity) => {
                 let with_identity = crate::azure::storage::StorageAccountPatch {
@@ -275,6 +287,16 @@ async fn storage(azure: &AzureClient, w: &StorageWrites) -> Result<(), AzureErro
             None => grant.known_principal.clone(),
         };
         match principal {
+            Some(principal) if new_principal => {
+                azure
+                    .assign_role(
+                        &grant.key_scope,
+                        KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
+                        &principal,
+                        "ServicePrincipal",
+                    )
+                    .await?;
+            }
             Some(principal) => {
                 azure
                     .ensure_role_assignment(

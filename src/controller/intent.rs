@@ -27,6 +27,9 @@ pub enum Intent {
         kty: &'static str,
         bits: u32,
         policy: RotationPolicy,
+        /// The pass has just read the vault and found no such key: it is created, and its
+        /// policy set, without reading either again.
+        seen_absent: bool,
     },
     /// A new version of the key now (it is older than the rotation cadence).
     RotateKey { vault_id: String, name: String },
@@ -36,7 +39,9 @@ pub enum Intent {
     Storage(Box<StorageWrites>),
     /// One ARM write planned by a kind's evaluator.
     Arm(ArmWrite),
-    /// Keep a diagnostic setting under the operator's name.
+    /// Keep a diagnostic setting under the operator's name. Planned only from the pass's own
+    /// list of the resource's settings, which showed none that meets it: the executor PUTs it
+    /// without reading it again (an idempotent PUT of the whole setting).
     Diagnostic(DesiredDiagnosticSetting),
     /// Remove a role assignment the operator listed itself (unreviewed or denied access).
     RemoveRoleAssignment(RoleAssignmentId),
@@ -169,6 +174,7 @@ pub fn ensure_key(ws: &HipaaWorkspace, name: &str) -> Intent {
             &rotation.expire_after,
             &rotation.notify_before,
         ),
+        seen_absent: false,
     }
 }
 

@@ -107,6 +107,7 @@ fn describe(intent: &Intent, observed: &dyn Fn(&str) -> Option<Value>) -> Vec<Ro
             kty,
             bits,
             policy,
+            ..
         } => vec![(
             "PUT",
             super::intent::key_id(vault_id, name),

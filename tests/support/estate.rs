@@ -447,9 +447,14 @@ pub fn storage_store(name: &str, account: &str) -> PhiStore {
 /// remediates is compliant (the archive lock and purge rights are left to people), the policy
 /// initiative is assigned, and a read-back pass has run.
 pub async fn workspace_settled(e: &Estate, timeout: Duration) {
+    workspace_named_settled(e, WORKSPACE, timeout).await
+}
+
+/// [`workspace_settled`] for the workspace `name`.
+pub async fn workspace_named_settled(e: &Estate, name: &str, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
-        let ws = e.workspaces.get(WORKSPACE).await.expect("workspace");
+        let ws = e.workspaces.get(name).await.expect("workspace");
         let settled = ws.status.as_ref().is_some_and(|s| {
             !s.controls.is_empty()
                 && s.controls.iter().all(|c| {

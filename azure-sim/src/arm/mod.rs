@@ -57,11 +57,7 @@ fn throttle_subscription(target: &Target) -> String {
 
 fn handle_authenticated(shared: &Shared, req: &Req, who: &Identity) -> ArmResult<Response> {
     let target = ids::parse(&req.path)?;
-    let kind = if req.is_read() {
-        Kind::Read
-    } else {
-        Kind::Write
-    };
+    let kind = Kind::of(&req.method);
     let sub = throttle_subscription(&target);
     let cfg = shared.lock().config.throttle.clone();
     let remaining = match shared.throttle.take(&cfg, &sub, &who.object_id, kind) {

@@ -150,7 +150,11 @@ fn storage_plan(
     let account_id = &obs.account.id;
     let mut intents = Vec::new();
     if plan.ensure_key {
-        intents.push(intent::ensure_key(ws, &expect.key.key_name));
+        let mut key = intent::ensure_key(ws, &expect.key.key_name);
+        if let Intent::EnsureKey { seen_absent, .. } = &mut key {
+            *seen_absent = obs.latest_key_version.is_none();
+        }
+        intents.push(key);
     }
     if plan.rotate_key {
         intents.push(Intent::RotateKey {
