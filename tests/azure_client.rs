@@ -899,7 +899,7 @@ async fn a_failed_private_endpoint_is_not_counted_and_is_made_again() {
         .ensure_private_endpoint(&desired)
         .await
         .expect_err("the operation fails");
-    let groups = hipaa_operator::controller::observe::endpoint_groups_of(&azure, [id.clone()])
+    let groups = hipaa_operator::controller::observe::endpoints_of(&azure, [id.clone()])
         .await
         .expect("read");
     assert!(groups.is_empty(), "a Failed endpoint counted: {groups:?}");
@@ -911,11 +911,111 @@ async fn a_failed_private_endpoint_is_not_counted_and_is_made_again() {
         Ensured::Written,
         "a Failed endpoint of the right shape must be made again"
     );
-    let groups = hipaa_operator::controller::observe::endpoint_groups_of(&azure, [id.clone()])
+    let groups = hipaa_operator::controller::observe::endpoints_of(&azure, [id.clone()])
         .await
         .expect("read");
     assert_eq!(
-        groups.get(&id).map(Vec::as_slice),
+        groups.get(&id).map(|e| e.groups.as_slice()),
         Some(&["blob".to_string()][..])
+    );
+}
+
+/// An endpoint made but never registered in DNS (its zone group's write was lost, as when the
+/// operator is killed between the two) is seen as unregistered, and the next ensure registers
+/// it without touching the endpoint. A zone group someone else made is used, never doubled.
+#[tokio::test]
+async fn an_unregistered_endpoint_is_seen_and_registered_and_a_foreign_group_is_never_doubled() {
+    use hipaa_operator::controller::observe::endpoints_of;
+    let sim = Sim::start().await;
+    let azure = sim.client(Sim::operator_identity());
+    let zone = format!(
+        "{}/providers/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net",
+        sim::RG
+    );
+    let endpoint = |name: &str| DesiredPrivateEndpoint {
+        id: format!(
+            "{}/providers/Microsoft.Network/privateEndpoints/{name}",
+            sim::RG
+        ),
+        location: "eastus2".into(),
+        subnet_id: format!(
+            "{}/providers/Microsoft.Network/virtualNetworks/vnet-clinical/subnets/snet-private-endpoints",
+            sim::RG
+        ),
+        target_id: sim::account_id(),
+        group_id: "blob".into(),
+        dns_zone_ids: vec![zone.clone()],
+    };
+    let lost = endpoint("pe-lost-blob");
+    sim.fault(json!({"method": "PUT", "path": "*/privateEndpoints/pe-lost-blob/privateDnsZoneGroups/*",
+        "times": 1, "action": {"kind": "status", "status": 400, "code": "Interrupted", "message": "lost"}}))
+        .await;
+    azure
+        .ensure_private_endpoint(&lost)
+        .await
+        .expect_err("the zone group's write is lost");
+    let seen = endpoints_of(&azure, [lost.id.clone()]).await.expect("read");
+    let found = seen.get(&lost.id).expect("the endpoint was made");
+    assert_eq!(found.groups, ["blob"]);
+    assert!(found.zones.is_empty(), "not registered: {found:?}");
+    sim.clear_log().await;
+    assert_eq!(
+        azure.ensure_private_endpoint(&lost).await.expect("ensure"),
+        Ensured::Written
+    );
+    let writes = sim.writes().await;
+    assert_eq!(
+        writes.len(),
+        1,
+        "only the zone group is written: {writes:?}"
+    );
+    assert!(
+        writes[0].1.contains("/privateDnsZoneGroups/default"),
+        "{writes:?}"
+    );
+    let seen = endpoints_of(&azure, [lost.id.clone()]).await.expect("read");
+    assert_eq!(
+        seen[&lost.id].zones,
+        ["privatelink.blob.core.windows.net"],
+        "registered once the group is read back"
+    );
+
+    // A zone group an Azure Landing Zone policy made, under another name: it registers the
+    // zone, so the endpoint is registered and nothing is written.
+    let theirs = endpoint("pe-alz-blob");
+    let no_zone = DesiredPrivateEndpoint {
+        dns_zone_ids: vec![],
+        ..theirs.clone()
+    };
+    azure
+        .ensure_private_endpoint(&no_zone)
+        .await
+        .expect("endpoint");
+    let group_url = format!(
+        "{}{}/privateDnsZoneGroups/deployedByPolicy?api-version=2024-05-01",
+        sim.sim.base_url, theirs.id
+    );
+    let body = json!({"properties": {"privateDnsZoneConfigs": [
+        {"name": "blob", "properties": {"privateDnsZoneId": zone}}]}});
+    sim.arm_put(&group_url, &body).await;
+    sim.clear_log().await;
+    assert_eq!(
+        azure
+            .ensure_private_endpoint(&theirs)
+            .await
+            .expect("ensure"),
+        Ensured::Unchanged
+    );
+    assert!(sim.writes().await.is_empty(), "no second group");
+    let seen = endpoints_of(&azure, [theirs.id.clone()])
+        .await
+        .expect("read");
+    assert_eq!(
+        seen[&theirs.id].zones,
+        ["privatelink.blob.core.windows.net"]
+    );
+    assert_eq!(
+        seen[&theirs.id].foreign_zone_group.as_deref(),
+        Some("deployedByPolicy")
     );
 }

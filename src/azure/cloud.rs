@@ -41,27 +41,46 @@ pub struct PrivateDnsZones {
     pub web: String,
     pub sql_server: String,
     pub cosmos_sql: String,
+    /// The suffix of the other Cosmos DB APIs' zones: `cosmos.azure.com` gives
+    /// `privatelink.mongo.cosmos.azure.com`, `privatelink.cassandra.cosmos.azure.com`, ...
+    pub cosmos_apis: String,
     pub vault: String,
-    pub healthcare_workspace: String,
+    /// The suffix of the Health Data Services zones: `azurehealthcareapis.com` gives the
+    /// workspace, FHIR and DICOM zones (`privatelink.{workspace,fhir,dicom}.azurehealthcareapis.com`).
+    pub healthcare_apis: String,
 }
 
 impl PrivateDnsZones {
-    /// The zone for a private-endpoint group id, e.g. `blob` → `privatelink.blob.core.windows.net`.
-    pub fn for_group(&self, group_id: &str) -> Option<&str> {
-        let zone = match group_id.trim_end_matches("_secondary") {
-            "blob" => &self.blob,
-            "dfs" => &self.dfs,
-            "file" => &self.file,
-            "queue" => &self.queue,
-            "table" => &self.table,
-            "web" => &self.web,
-            "sqlServer" => &self.sql_server,
-            "Sql" => &self.cosmos_sql,
-            "vault" => &self.vault,
-            "healthcareworkspace" => &self.healthcare_workspace,
-            _ => return None,
-        };
-        Some(zone)
+    /// Every zone an endpoint of a private-endpoint group id must be registered in for the
+    /// service's names to resolve privately, e.g. `blob` → `privatelink.blob.core.windows.net`,
+    /// and a Health Data Services workspace's one group → its workspace, FHIR and DICOM zones
+    /// (Microsoft's "Azure Private Endpoint private DNS zone values"). Empty for a group id the
+    /// operator does not know.
+    pub fn for_group(&self, group_id: &str) -> Vec<String> {
+        let one = |zone: &String| vec![zone.clone()];
+        let cosmos = |api: &str| vec![format!("privatelink.{api}.{}", self.cosmos_apis)];
+        match group_id.trim_end_matches("_secondary") {
+            "blob" => one(&self.blob),
+            "dfs" => one(&self.dfs),
+            "file" => one(&self.file),
+            "queue" => one(&self.queue),
+            "table" => one(&self.table),
+            "web" => one(&self.web),
+            "sqlServer" => one(&self.sql_server),
+            "Sql" => one(&self.cosmos_sql),
+            "SqlDedicated" => cosmos("sqlx"),
+            "MongoDB" => cosmos("mongo"),
+            "Cassandra" => cosmos("cassandra"),
+            "Gremlin" => cosmos("gremlin"),
+            "Table" => cosmos("table"),
+            "Analytical" => cosmos("analytics"),
+            "vault" => one(&self.vault),
+            "healthcareworkspace" => ["workspace", "fhir", "dicom"]
+                .iter()
+                .map(|s| format!("privatelink.{s}.{}", self.healthcare_apis))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -90,8 +109,9 @@ impl Cloud {
                 web: "privatelink.web.core.windows.net".into(),
                 sql_server: "privatelink.database.windows.net".into(),
                 cosmos_sql: "privatelink.documents.azure.com".into(),
+                cosmos_apis: "cosmos.azure.com".into(),
                 vault: "privatelink.vaultcore.azure.net".into(),
-                healthcare_workspace: "privatelink.workspace.azurehealthcareapis.com".into(),
+                healthcare_apis: "azurehealthcareapis.com".into(),
             },
             extra_ca_bundle: None,
         }
@@ -126,8 +146,9 @@ impl Cloud {
                 web: "privatelink.web.core.usgovcloudapi.net".into(),
                 sql_server: "privatelink.database.usgovcloudapi.net".into(),
                 cosmos_sql: "privatelink.documents.azure.us".into(),
+                cosmos_apis: "cosmos.azure.us".into(),
                 vault: "privatelink.vaultcore.usgovcloudapi.net".into(),
-                healthcare_workspace: "privatelink.workspace.azurehealthcareapis.us".into(),
+                healthcare_apis: "azurehealthcareapis.us".into(),
             },
             extra_ca_bundle: None,
         }
@@ -152,8 +173,9 @@ impl Cloud {
                 web: "privatelink.web.core.chinacloudapi.cn".into(),
                 sql_server: "privatelink.database.chinacloudapi.cn".into(),
                 cosmos_sql: "privatelink.documents.azure.cn".into(),
+                cosmos_apis: "cosmos.azure.cn".into(),
                 vault: "privatelink.vaultcore.azure.cn".into(),
-                healthcare_workspace: "privatelink.workspace.azurehealthcareapis.cn".into(),
+                healthcare_apis: "azurehealthcareapis.cn".into(),
             },
             extra_ca_bundle: None,
         }
@@ -260,7 +282,8 @@ mod tests {
                 cloud
                     .private_dns
                     .for_group("blob")
-                    .is_some_and(|z| z.starts_with("privatelink."))
+                    .iter()
+                    .all(|z| z.starts_with("privatelink."))
             );
         }
         assert_eq!(
@@ -296,8 +319,22 @@ mod tests {
         );
         assert_eq!(
             cloud.private_dns.for_group("blob_secondary"),
-            Some("privatelink.blob.core.windows.net")
+            ["privatelink.blob.core.windows.net"]
         );
-        assert_eq!(cloud.private_dns.for_group("unknown"), None);
+        assert!(cloud.private_dns.for_group("unknown").is_empty());
+        assert_eq!(
+            cloud.private_dns.for_group("MongoDB"),
+            ["privatelink.mongo.cosmos.azure.com"]
+        );
+        assert_eq!(
+            Cloud::azure_us_government()
+                .private_dns
+                .for_group("healthcareworkspace"),
+            [
+                "privatelink.workspace.azurehealthcareapis.us",
+                "privatelink.fhir.azurehealthcareapis.us",
+                "privatelink.dicom.azurehealthcareapis.us"
+            ]
+        );
     }
 }

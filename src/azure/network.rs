@@ -15,7 +15,7 @@ const PROVIDER: &str = "Microsoft.Network";
 const GET_ENDPOINT: ArmOp = ArmOp::new("PrivateEndpoints_Get", PROVIDER, API_VERSION);
 const PUT_ENDPOINT: ArmOp = ArmOp::new("PrivateEndpoints_CreateOrUpdate", PROVIDER, API_VERSION);
 const DELETE_ENDPOINT: ArmOp = ArmOp::new("PrivateEndpoints_Delete", PROVIDER, API_VERSION);
-const GET_ZONE_GROUP: ArmOp = ArmOp::new("PrivateDnsZoneGroups_Get", PROVIDER, API_VERSION);
+const LIST_ZONE_GROUPS: ArmOp = ArmOp::new("PrivateDnsZoneGroups_List", PROVIDER, API_VERSION);
 const PUT_ZONE_GROUP: ArmOp =
     ArmOp::new("PrivateDnsZoneGroups_CreateOrUpdate", PROVIDER, API_VERSION);
 
@@ -134,17 +134,92 @@ impl DesiredPrivateEndpoint {
     }
 }
 
+/// The name of the zone group the operator makes. A private endpoint has at most one group;
+/// one made by someone else (an Azure Landing Zone policy, say) is used, never doubled.
+pub const ZONE_GROUP_NAME: &str = "default";
+
+/// The body of the operator's zone group when the endpoint is not registered in every desired
+/// zone, `None` when it is (by any group) or when a group that is not the operator's exists:
+/// an endpoint has one zone group, and someone else's is theirs to change (the control then
+/// waits for a person). The operator's own group keeps every zone it already registers.
+fn zone_group_body(
+    desired: &DesiredPrivateEndpoint,
+    groups: &[PrivateDnsZoneGroup],
+) -> Option<serde_json::Value> {
+    let registered = |zone_id: &str| {
+        let name = zone_id.rsplit('/').next().unwrap_or_default();
+        groups
+            .iter()
+            .flat_map(PrivateDnsZoneGroup::zone_names)
+            .any(|z| z.eq_ignore_ascii_case(name))
+    };
+    if desired.dns_zone_ids.iter().all(|z| registered(z)) {
+        return None;
+    }
+    if groups
+        .iter()
+        .any(|g| !g.name.eq_ignore_ascii_case(ZONE_GROUP_NAME))
+    {
+        return None;
+    }
+    let mut configs: Vec<serde_json::Value> = groups
+        .iter()
+        .flat_map(|g| g.properties.private_dns_zone_configs.iter())
+        .map(|c| {
+            let mut kept =
+                json!({ "properties": { "privateDnsZoneId": c.properties.private_dns_zone_id } });
+            if let Some(name) = &c.name {
+                kept["name"] = json!(name);
+            }
+            kept
+        })
+        .collect();
+    for zone in desired.dns_zone_ids.iter().filter(|z| !registered(z)) {
+        let name = zone.rsplit('/').next().unwrap_or("zone").replace('.', "-");
+        configs.push(json!({ "name": name, "properties": { "privateDnsZoneId": zone } }));
+    }
+    Some(json!({ "properties": { "privateDnsZoneConfigs": configs } }))
+}
+
 /// A private DNS zone group as GET returns it.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct PrivateDnsZoneGroup {
     #[serde(default)]
+    pub name: String,
+    #[serde(default)]
     pub properties: PrivateDnsZoneGroupProperties,
+}
+
+impl PrivateDnsZoneGroup {
+    /// The names of the zones the group registers the endpoint in (the last segment of each
+    /// `privateDnsZoneId`); none until Azure has made the group (`Succeeded`).
+    pub fn zone_names(&self) -> impl Iterator<Item = &str> {
+        let made = self
+            .properties
+            .provisioning_state
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("Succeeded"));
+        self.properties
+            .private_dns_zone_configs
+            .iter()
+            .filter(move |_| made)
+            .filter_map(|c| c.properties.private_dns_zone_id.rsplit('/').next())
+            .filter(|z| !z.is_empty())
+    }
+}
+
+#[derive(Deserialize)]
+struct ZoneGroupList {
+    #[serde(default)]
+    value: Vec<PrivateDnsZoneGroup>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct PrivateDnsZoneGroupProperties {
+    #[serde(default)]
+    pub provisioning_state: Option<String>,
     #[serde(default)]
     pub private_dns_zone_configs: Vec<PrivateDnsZoneConfig>,
 }
@@ -152,6 +227,8 @@ pub struct PrivateDnsZoneGroupProperties {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct PrivateDnsZoneConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(default)]
     pub properties: PrivateDnsZoneConfigProperties,
 }
@@ -180,7 +257,6 @@ impl AzureClient {
     ) -> Result<Ensured, AzureError> {
         let mut outcome = Ensured::Unchanged;
         let found = self.get_private_endpoint(&desired.id).await?;
-        // An endpoint created just now has no DNS zone group yet: nothing to read.
         let created = found.is_none();
         if !found.as_ref().is_some_and(|f| desired.is_met_by(f)) {
             self.write_and_wait(
@@ -195,43 +271,33 @@ impl AzureClient {
         if desired.dns_zone_ids.is_empty() {
             return Ok(outcome);
         }
-        let group_id = format!("{}/privateDnsZoneGroups/default", desired.id);
-        let group: Option<PrivateDnsZoneGroup> = if created {
-            None
+        // An endpoint created just now has no DNS zone group yet: nothing to read.
+        let groups = if created {
+            Vec::new()
         } else {
-            self.get_opt(&GET_ZONE_GROUP, &group_id).await?
+            self.list_private_dns_zone_groups(&desired.id).await?
         };
-        let mut have: Vec<String> = group
-            .map(|g| {
-                g.properties
-                    .private_dns_zone_configs
-                    .into_iter()
-                    .map(|c| c.properties.private_dns_zone_id.to_ascii_lowercase())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut want: Vec<String> = desired
-            .dns_zone_ids
-            .iter()
-            .map(|z| z.to_ascii_lowercase())
-            .collect();
-        have.sort();
-        want.sort();
-        if have != want {
-            let configs: Vec<serde_json::Value> = desired
-                .dns_zone_ids
-                .iter()
-                .map(|zone| {
-                    let name = zone.rsplit('/').next().unwrap_or("zone").replace('.', "-");
-                    json!({ "name": name, "properties": { "privateDnsZoneId": zone } })
-                })
-                .collect();
-            let body = json!({ "properties": { "privateDnsZoneConfigs": configs } });
+        if let Some(body) = zone_group_body(desired, &groups) {
+            let group_id = format!("{}/privateDnsZoneGroups/{ZONE_GROUP_NAME}", desired.id);
             self.write_and_wait(&PUT_ZONE_GROUP, Method::Put, &group_id, Some(&body))
                 .await?;
             outcome = Ensured::Written;
         }
         Ok(outcome)
+    }
+
+    /// `PrivateDnsZoneGroups_List`: every zone group of an endpoint (at most one in practice),
+    /// none when the endpoint is gone.
+    pub async fn list_private_dns_zone_groups(
+        &self,
+        endpoint_id: &str,
+    ) -> Result<Vec<PrivateDnsZoneGroup>, AzureError> {
+        let path = format!("{endpoint_id}/privateDnsZoneGroups");
+        match self.get::<ZoneGroupList>(&LIST_ZONE_GROUPS, &path).await {
+            Ok(list) => Ok(list.value),
+            Err(AzureError::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes a private endpoint the operator created; already gone is success.
@@ -271,6 +337,86 @@ mod tests {
         assert_eq!(
             body["properties"]["privateLinkServiceConnections"][0]["properties"]["groupIds"][0],
             "groupIdFromResource"
+        );
+    }
+
+    fn group(name: &str, zones: &[&str]) -> PrivateDnsZoneGroup {
+        serde_json::from_value(json!({
+            "name": name,
+            "properties": {
+                "provisioningState": "Succeeded",
+                "privateDnsZoneConfigs": zones.iter().map(|z| json!({
+                    "name": z.replace('.', "-"),
+                    "properties": {"privateDnsZoneId": format!("/subscriptions/hub/resourceGroups/dns/providers/Microsoft.Network/privateDnsZones/{z}")}
+                })).collect::<Vec<_>>()
+            }
+        }))
+        .expect("a zone group")
+    }
+
+    fn wanting(zones: &[&str]) -> DesiredPrivateEndpoint {
+        DesiredPrivateEndpoint {
+            id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe-st-blob".into(),
+            location: "eastus".into(),
+            subnet_id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/pe".into(),
+            target_id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st".into(),
+            group_id: "blob".into(),
+            dns_zone_ids: zones
+                .iter()
+                .map(|z| format!("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateDnsZones/{z}"))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_zone_group_is_written_only_when_a_zone_is_missing_and_never_doubled() {
+        let blob = "privatelink.blob.core.windows.net";
+        // No group: the operator's, with the zone.
+        let body = zone_group_body(&wanting(&[blob]), &[]).expect("a group to write");
+        assert_eq!(
+            body["properties"]["privateDnsZoneConfigs"][0]["properties"]["privateDnsZoneId"]
+                .as_str()
+                .map(|z| z.ends_with(blob)),
+            Some(true)
+        );
+        // Registered by anyone's group (another subscription's zone of the same name): met.
+        assert_eq!(
+            zone_group_body(&wanting(&[blob]), &[group("landing-zone-policy", &[blob])]),
+            None
+        );
+        // Someone else's group lacks the zone: theirs to change, never a second group.
+        assert_eq!(
+            zone_group_body(&wanting(&[blob]), &[group("alz", &["other.zone"])]),
+            None
+        );
+        // The operator's own group keeps what it has and gains what is missing.
+        let merged = zone_group_body(&wanting(&[blob]), &[group("default", &["other.zone"])])
+            .expect("a merge");
+        let zones: Vec<&str> = merged["properties"]["privateDnsZoneConfigs"]
+            .as_array()
+            .expect("configs")
+            .iter()
+            .filter_map(|c| c["properties"]["privateDnsZoneId"].as_str())
+            .filter_map(|z| z.rsplit('/').next())
+            .collect();
+        assert_eq!(zones, ["other.zone", blob]);
+        // A group Azure has not finished registers nothing yet.
+        let mut pending = group("default", &[blob]);
+        pending.properties.provisioning_state = Some("Updating".into());
+        assert!(zone_group_body(&wanting(&[blob]), &[pending]).is_some());
+    }
+
+    #[test]
+    fn recorded_zone_group_names_its_zones() {
+        let example: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../shared/azure-rest-examples/Microsoft.Network/2024-05-01/PrivateEndpointDnsZoneGroupGet.json"
+        ))
+        .expect("example JSON");
+        let found: PrivateDnsZoneGroup =
+            serde_json::from_value(example["responses"]["200"]["body"].clone()).expect("a group");
+        assert_eq!(
+            found.zone_names().collect::<Vec<_>>(),
+            ["zone1.com", "zone2.com"]
         );
     }
 }

@@ -9,11 +9,13 @@
 
 use crate::api::AccessReview;
 use crate::api::HipaaWorkspace;
+use crate::azure::cloud::PrivateDnsZones;
 use crate::azure::id::RoleAssignmentId;
 use crate::azure::insights::DesiredDiagnosticSetting;
 use crate::azure::keyvault::RotationPolicy;
 use crate::azure::network::DesiredPrivateEndpoint;
 use crate::azure::storage::{BlobServiceProperties, FileServiceProperties, StorageAccountPatch};
+use crate::controls::common::EndpointDns;
 use crate::controls::plan::{ArmWrite, Plan};
 
 /// One write the operator will make.
@@ -189,11 +191,27 @@ pub fn endpoint_id(target_id: &str, target_name: &str, group: &str) -> String {
     )
 }
 
+/// The private DNS zones the endpoints of `groups` need in `cloud`, and those the workspace
+/// lists for the operator to register them in.
+pub fn endpoint_dns(
+    ws: &HipaaWorkspace,
+    cloud: &crate::azure::cloud::Cloud,
+    groups: &[String],
+) -> EndpointDns {
+    let listed = ws
+        .spec
+        .private_networking
+        .as_ref()
+        .map(|n| n.private_dns_zone_ids.as_slice())
+        .unwrap_or_default();
+    EndpointDns::of(groups, &cloud.private_dns, listed)
+}
+
 /// Where the operator's private endpoints go: the workspace's subnet and zones, and the zone
-/// each sub-resource registers in (`private_dns_zone` of a group id, per cloud).
+/// each sub-resource registers in (the cloud's zones of a group id).
 pub struct EndpointPlacement<'a> {
     pub ws: &'a HipaaWorkspace,
-    pub zone_of: &'a (dyn Fn(&str) -> Option<String> + Sync),
+    pub zones: &'a PrivateDnsZones,
 }
 
 impl EndpointPlacement<'_> {
@@ -217,14 +235,13 @@ impl EndpointPlacement<'_> {
         Ok(groups
             .iter()
             .map(|group| {
-                let zone = (self.zone_of)(group).map(|z| z.to_ascii_lowercase());
+                let zones = self.zones.for_group(group);
                 let dns_zone_ids = networking
                     .private_dns_zone_ids
                     .iter()
-                    .filter(|z| {
-                        zone.as_deref().is_some_and(|zone| {
-                            z.to_ascii_lowercase().ends_with(&format!("/{zone}"))
-                        })
+                    .filter(|id| {
+                        let name = id.rsplit('/').next().unwrap_or_default();
+                        zones.iter().any(|z| z.eq_ignore_ascii_case(name))
                     })
                     .cloned()
                     .collect();
@@ -277,6 +294,7 @@ pub fn of_arm_plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::azure::cloud::Cloud;
     use crate::azure::types::ArmOp;
     use serde_json::json;
 
@@ -300,10 +318,6 @@ mod tests {
             "metadata": {"name": "ws", "namespace": "n"}, "spec": spec
         }))
         .expect("workspace")
-    }
-
-    fn zone_of(group: &str) -> Option<String> {
-        (group == "vault").then(|| "privatelink.vaultcore.azure.net".to_string())
     }
 
     #[test]
@@ -341,7 +355,7 @@ mod tests {
         };
         let placement = EndpointPlacement {
             ws: &ws,
-            zone_of: &zone_of,
+            zones: &Cloud::azure_public().private_dns,
         };
         let planned = of_arm_plan(&plan, &ws, &placement, vault, "eastus").expect("planned");
         let order: Vec<&str> = planned
@@ -373,7 +387,7 @@ mod tests {
         let ws = workspace(false);
         let placement = EndpointPlacement {
             ws: &ws,
-            zone_of: &zone_of,
+            zones: &Cloud::azure_public().private_dns,
         };
         let err = placement
             .endpoints(

@@ -1,20 +1,17 @@
 //! Reads every governed kind shares: the private endpoints connected to a resource and the
 //! diagnostic settings on it. Reads only; nothing here writes.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use crate::azure::insights::DiagnosticSetting;
+use crate::azure::network::ZONE_GROUP_NAME;
 use crate::azure::{AzureClient, AzureError};
+use crate::controls::common::{SeenEndpoint, SeenEndpoints};
 use crate::controls::plan::at;
 
-/// The group ids of the private endpoints connected to a resource, by endpoint id, read from
-/// the endpoints (a connection does not say its group).
-pub async fn endpoint_groups(
-    azure: &AzureClient,
-    body: &Value,
-) -> Result<BTreeMap<String, Vec<String>>, AzureError> {
+/// The private endpoints connected to a resource (its ARM body's
+/// `properties.privateEndpointConnections`), read from the endpoints themselves.
+pub async fn endpoints(azure: &AzureClient, body: &Value) -> Result<SeenEndpoints, AzureError> {
     let connections = at(body, "properties.privateEndpointConnections")
         .and_then(Value::as_array)
         .cloned()
@@ -23,29 +20,44 @@ pub async fn endpoint_groups(
         .iter()
         .filter_map(|c| at(c, "properties.privateEndpoint.id").and_then(Value::as_str))
         .map(str::to_string);
-    endpoint_groups_of(azure, ids).await
+    endpoints_of(azure, ids).await
 }
 
-/// The group ids each private endpoint connects, read concurrently. An endpoint that no longer
-/// exists, or whose creation has not `Succeeded` (failed, or still running), is left out: it is
-/// not there for the controls until Azure says it is.
-pub async fn endpoint_groups_of(
+/// Each private endpoint's groups and the DNS zones it is registered in, read concurrently
+/// (the endpoint, then its zone groups). An endpoint that no longer exists, or whose creation
+/// has not `Succeeded` (failed, or still running), is left out: it is not there for the
+/// controls until Azure says it is.
+pub async fn endpoints_of(
     azure: &AzureClient,
     ids: impl IntoIterator<Item = String>,
-) -> Result<BTreeMap<String, Vec<String>>, AzureError> {
+) -> Result<SeenEndpoints, AzureError> {
     let read = ids.into_iter().map(|id| async move {
-        let found = azure
+        let Some(pe) = azure
             .get_private_endpoint(&id)
             .await?
-            .filter(|pe| pe.properties.succeeded());
-        let groups = found.map(|pe| {
-            pe.properties
+            .filter(|pe| pe.properties.succeeded())
+        else {
+            return Ok::<_, AzureError>(None);
+        };
+        let zone_groups = azure.list_private_dns_zone_groups(&id).await?;
+        let seen = SeenEndpoint {
+            groups: pe
+                .properties
                 .private_link_service_connections
                 .iter()
                 .flat_map(|c| c.properties.group_ids.clone())
-                .collect::<Vec<_>>()
-        });
-        Ok::<_, AzureError>(groups.map(|g| (id, g)))
+                .collect(),
+            zones: zone_groups
+                .iter()
+                .flat_map(|g| g.zone_names())
+                .map(str::to_ascii_lowercase)
+                .collect(),
+            foreign_zone_group: zone_groups
+                .iter()
+                .map(|g| g.name.clone())
+                .find(|n| !n.eq_ignore_ascii_case(ZONE_GROUP_NAME)),
+        };
+        Ok(Some((id, seen)))
     });
     Ok(futures::future::try_join_all(read)
         .await?

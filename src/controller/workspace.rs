@@ -271,12 +271,17 @@ fn report_of(status: Option<&HipaaWorkspaceStatus>) -> Report {
 
 /// What the workspace's safeguards should be. Locking the archive's immutability policy is
 /// irreversible: it is expected only when the spec asks and a grant allows irreversible changes.
-fn expectations(ws: &HipaaWorkspace, permit: &trust::Permit) -> WorkspaceExpectations {
+fn expectations(
+    ws: &HipaaWorkspace,
+    permit: &trust::Permit,
+    cloud: &crate::azure::cloud::Cloud,
+) -> WorkspaceExpectations {
     let spec = &ws.spec;
     WorkspaceExpectations {
         vault_id: spec.key_vault.resource_id.clone(),
         log_analytics_id: spec.log_analytics.resource_id.clone(),
         private_networking: spec.private_networking.is_some(),
+        vault_endpoint_dns: intent::endpoint_dns(ws, cloud, &["vault".to_string()]),
         retention_in_days: i64::from(spec.log_analytics.retention_in_days),
         total_retention_in_days: i64::from(spec.log_analytics.total_retention_in_days),
         audit_tables: if spec.log_analytics.audit_tables.is_empty() {
@@ -412,7 +417,7 @@ async fn safeguards(ws: &HipaaWorkspace, ctx: &Context, pass: &Pass) -> Result<D
         .await
         .map_err(|r| Failure::new(r.reason, r.message))?;
     let azure = ctx.azure.client_for(ws, &permit).await?;
-    let expect = expectations(ws, &permit);
+    let expect = expectations(ws, &permit, ctx.azure_cloud());
     let (obs, location) = observe(ws, &azure, &expect).await?;
     let findings = controls::evaluate(&expect, &obs);
     let conflict = pass.conflicts(&findings);
@@ -427,15 +432,9 @@ async fn safeguards(ws: &HipaaWorkspace, ctx: &Context, pass: &Pass) -> Result<D
             &obs,
             &permit.allowed(pass.to_fix(&findings, &conflict)),
         );
-        let zone_of = |group: &str| {
-            ctx.azure_cloud()
-                .private_dns
-                .for_group(group)
-                .map(str::to_string)
-        };
         let placement = EndpointPlacement {
             ws,
-            zone_of: &zone_of,
+            zones: &ctx.azure_cloud().private_dns,
         };
         match intent::of_arm_plan(&fixes, ws, &placement, &expect.vault_id, &location) {
             Ok(p) => plan.extend(p),
@@ -465,15 +464,9 @@ async fn safeguards(ws: &HipaaWorkspace, ctx: &Context, pass: &Pass) -> Result<D
         } else {
             wanted
         };
-        let zone_of = |group: &str| {
-            ctx.azure_cloud()
-                .private_dns
-                .for_group(group)
-                .map(str::to_string)
-        };
         let placement = EndpointPlacement {
             ws,
-            zone_of: &zone_of,
+            zones: &ctx.azure_cloud().private_dns,
         };
         let fixes = controls::plan(&expect, &obs, &held);
         let mut held_plan =
@@ -708,8 +701,8 @@ async fn observe(
         }
     };
     let vault_diagnostics = settings(expect.vault_id.clone()).await?;
-    let vault_endpoint_groups =
-        super::observe::endpoint_groups(azure, &json!({ "properties": vault.properties })).await?;
+    let vault_endpoints =
+        super::observe::endpoints(azure, &json!({ "properties": vault.properties })).await?;
     let log_analytics_diagnostics = settings(expect.log_analytics_id.clone()).await?;
     let mut tables = std::collections::BTreeMap::new();
     for table in &expect.audit_tables {
@@ -753,7 +746,7 @@ async fn observe(
         WorkspaceObservation {
             vault,
             vault_diagnostics,
-            vault_endpoint_groups,
+            vault_endpoints,
             log_analytics: law,
             log_analytics_diagnostics,
             tables,

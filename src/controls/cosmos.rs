@@ -2,8 +2,6 @@
 //! and the plan of the fewest writes (one PATCH of the account, the private endpoint, the
 //! diagnostic setting). Pure.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -35,6 +33,8 @@ pub struct CosmosExpectations {
     pub account_id: String,
     pub log_analytics_id: String,
     pub private_endpoint_groups: Vec<String>,
+    /// The private DNS zones those endpoints must be registered in.
+    pub endpoint_dns: super::common::EndpointDns,
     /// `https://{vault}.vault.azure.net/` of the workspace vault.
     pub vault_uri: String,
     pub allowed_ip_ranges: Vec<String>,
@@ -59,7 +59,7 @@ impl CosmosExpectations {
 pub struct CosmosObservation {
     pub account: ArmResource,
     pub diagnostics: Vec<DiagnosticSetting>,
-    pub endpoint_groups: BTreeMap<String, Vec<String>>,
+    pub endpoints: super::common::SeenEndpoints,
     pub now: Timestamp,
 }
 
@@ -207,8 +207,9 @@ pub fn evaluate(expect: &CosmosExpectations, obs: &CosmosObservation) -> Vec<Fin
         common::private_endpoint(
             "cosmos.private-endpoint",
             &v,
-            &obs.endpoint_groups,
+            &obs.endpoints,
             &expect.private_endpoint_groups,
+            &expect.endpoint_dns,
         ),
         Finding::check(
             "cosmos.local-auth-disabled",
@@ -339,6 +340,7 @@ pub fn plan(expect: &CosmosExpectations, obs: &CosmosObservation, to_fix: &[&Fin
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     /// The control ids this module's evaluator reports, for the catalog coverage test.
     pub(crate) fn evaluated_ids() -> Vec<&'static str> {
@@ -358,6 +360,7 @@ pub(crate) mod tests {
             account_id: ACCOUNT.into(),
             log_analytics_id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/law".into(),
             private_endpoint_groups: vec!["Sql".into()],
+            endpoint_dns: crate::controls::common::fixtures::dns(&["Sql"]),
             vault_uri: "https://kv-clinical.vault.azure.net/".into(),
             allowed_ip_ranges: vec![],
             classification_tag: ("data-classification".into(), "phi".into()),
@@ -377,7 +380,7 @@ pub(crate) mod tests {
             account: serde_json::from_value(v["responses"]["200"]["body"].clone())
                 .expect("account"),
             diagnostics: vec![],
-            endpoint_groups: BTreeMap::new(),
+            endpoints: BTreeMap::new(),
             now: "2026-11-22T08:00:00Z".parse().expect("t"),
         }
     }
@@ -398,7 +401,7 @@ pub(crate) mod tests {
             "privateEndpointConnections": [{"properties": {"privateEndpoint": {"id": PE},
                 "privateLinkServiceConnectionState": {"status": "Approved"}}}]
         });
-        obs.endpoint_groups = BTreeMap::from([(PE.to_string(), vec!["Sql".to_string()])]);
+        obs.endpoints = crate::controls::common::fixtures::registered(PE, "Sql");
         obs.diagnostics = vec![
             serde_json::from_value(json!({"name": "hipaa-operator-audit",
             "properties": {"workspaceId": expect().log_analytics_id,

@@ -3,8 +3,6 @@
 //! property change is a read-modify-write PUT with `If-Match` ([`ArmWrite::Merge`]), and
 //! `publicNetworkAccess` is read-only (reported, never written). Pure.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
 use super::common;
@@ -77,6 +75,8 @@ pub struct HealthExpectations {
     pub resource_id: String,
     pub log_analytics_id: String,
     pub private_endpoint_groups: Vec<String>,
+    /// The private DNS zones those endpoints must be registered in.
+    pub endpoint_dns: super::common::EndpointDns,
     /// The versionless key URL the service must use (`https://{vault}/keys/{name}`).
     pub key_url: String,
     /// The organisation's Entra tenant, when known.
@@ -109,7 +109,7 @@ impl HealthExpectations {
 pub struct HealthObservation {
     pub resource: ArmResource,
     pub diagnostics: Vec<DiagnosticSetting>,
-    pub endpoint_groups: BTreeMap<String, Vec<String>>,
+    pub endpoints: super::common::SeenEndpoints,
 }
 
 fn id(service: Service, control: &str) -> &'static str {
@@ -184,8 +184,9 @@ pub fn evaluate(expect: &HealthExpectations, obs: &HealthObservation) -> Vec<Fin
             common::private_endpoint(
                 "ahds.workspace-private-endpoint",
                 &v,
-                &obs.endpoint_groups,
+                &obs.endpoints,
                 &expect.private_endpoint_groups,
+                &expect.endpoint_dns,
             ),
             tag,
         ];
@@ -456,6 +457,7 @@ pub fn plan(expect: &HealthExpectations, obs: &HealthObservation, to_fix: &[&Fin
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     /// The control ids the three services' evaluators report, for the catalog coverage test.
     pub(crate) fn evaluated_ids() -> Vec<&'static str> {
@@ -497,6 +499,7 @@ pub(crate) mod tests {
             resource_id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/w/fhirservices/f".into(),
             log_analytics_id: "/law".into(),
             private_endpoint_groups: vec!["healthcareworkspace".into()],
+            endpoint_dns: crate::controls::common::fixtures::dns(&["healthcareworkspace"]),
             key_url: "https://kv-clinical.vault.azure.net/keys/fhir-cmk".into(),
             tenant_id: Some(TENANT.into()),
             governed_storage: vec!["governedarchive".into()],
@@ -508,7 +511,7 @@ pub(crate) mod tests {
         HealthObservation {
             resource,
             diagnostics: vec![],
-            endpoint_groups: BTreeMap::new(),
+            endpoints: BTreeMap::new(),
         }
     }
 

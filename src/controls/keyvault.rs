@@ -1,8 +1,6 @@
 //! The vault-level `kv.*` controls: evaluated for the workspace's Key Vault (by the workspace
 //! controller) and for a Key Vault that is itself a PhiStore. Pure.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
 use super::common;
@@ -50,6 +48,8 @@ pub struct VaultExpectations {
     pub log_analytics_id: String,
     /// The workspace names a subnet, so a private endpoint is expected.
     pub private_networking: bool,
+    /// The private DNS zones the vault's endpoint must be registered in.
+    pub endpoint_dns: common::EndpointDns,
     /// `(name, value)` of the PHI classification tag, when the vault is a PhiStore.
     pub classification_tag: Option<(String, String)>,
     /// The diagnostic categories and category groups the audit setting must carry.
@@ -73,8 +73,8 @@ impl VaultExpectations {
 pub struct VaultObservation {
     pub vault: ArmResource,
     pub diagnostics: Vec<DiagnosticSetting>,
-    /// Group ids of the endpoints connected to the vault, by endpoint id.
-    pub endpoint_groups: BTreeMap<String, Vec<String>>,
+    /// The private endpoints connected to the vault, by endpoint id.
+    pub endpoints: super::common::SeenEndpoints,
 }
 
 fn flag(body: &Value, path: &str) -> Option<bool> {
@@ -117,8 +117,9 @@ pub fn evaluate(expect: &VaultExpectations, obs: &VaultObservation) -> Vec<Findi
         common::private_endpoint(
             "kv.private-endpoint",
             &v,
-            &obs.endpoint_groups,
+            &obs.endpoints,
             &["vault".to_string()],
+            &expect.endpoint_dns,
         )
     } else {
         Finding::new(
@@ -201,18 +202,20 @@ fn behind_endpoint(f: Finding, expect: &VaultExpectations, endpoint_approved: bo
     } else if !expect.private_networking {
         f.with_message("not closed: without a private endpoint (spec.privateNetworking.subnetId) a closed firewall locks out the operator and every client; add the subnet, or exempt this control after allowing your clients another way")
     } else {
-        f.with_message("closed once the vault's private endpoint is Approved (kv.private-endpoint): before that a closed firewall locks out the operator and every client")
+        f.with_message("closed once the vault's private endpoint is Approved and registered in the vault's private DNS zone (kv.private-endpoint): before that a closed firewall locks out the operator and every client, whose vault name still resolves to the public address")
     }
 }
 
-/// Whether the vault has an Approved private endpoint for `vault` (as `kv.private-endpoint`
-/// reads it).
-fn endpoint_approved(obs: &VaultObservation) -> bool {
+/// Whether the vault has a private endpoint for `vault` that Azure made, that is Approved and
+/// that is registered in the vault's private DNS zone (as `kv.private-endpoint` reads it):
+/// only then can clients, the operator among them, reach a vault whose firewall is closed.
+fn endpoint_approved(expect: &VaultExpectations, obs: &VaultObservation) -> bool {
     common::private_endpoint(
         "kv.private-endpoint",
         &json!({ "properties": obs.vault.properties }),
-        &obs.endpoint_groups,
+        &obs.endpoints,
         &["vault".to_string()],
+        &expect.endpoint_dns,
     )
     .found
         == Found::Compliant
@@ -236,7 +239,7 @@ pub fn plan(
     let drifted = |id: &str| super::plan::remediable(to_fix, id);
     // From what was read, not from `to_fix`: an exempt or paused endpoint finding is not in
     // `to_fix`, and the endpoint is still not there.
-    let endpoint_ok = expect.private_networking && endpoint_approved(obs);
+    let endpoint_ok = expect.private_networking && endpoint_approved(expect, obs);
 
     // The vault: one PATCH with every drifted property.
     let mut vault = serde_json::Map::new();
@@ -311,6 +314,7 @@ pub fn plan(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     /// The control ids this module's evaluator reports, for the catalog coverage test.
     pub(crate) fn evaluated_ids() -> Vec<&'static str> {
@@ -326,6 +330,7 @@ pub(crate) mod tests {
             vault_id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv-integration-phi".into(),
             log_analytics_id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/law".into(),
             private_networking: true,
+            endpoint_dns: crate::controls::common::fixtures::dns(&["vault"]),
             classification_tag: Some(("data-classification".into(), "phi".into())),
             category_groups: vec![],
             categories: vec!["AuditEvent".into()],
@@ -342,7 +347,7 @@ pub(crate) mod tests {
         VaultObservation {
             vault: serde_json::from_value(v["responses"]["200"]["body"].clone()).expect("vault"),
             diagnostics: vec![],
-            endpoint_groups: BTreeMap::new(),
+            endpoints: BTreeMap::new(),
         }
     }
 
@@ -394,7 +399,7 @@ pub(crate) mod tests {
             "properties": {"privateEndpoint": {"id": pe},
                            "privateLinkServiceConnectionState": {"status": "Approved"}}
         }]);
-        obs.endpoint_groups = [(pe.to_string(), vec!["vault".to_string()])].into();
+        obs.endpoints = crate::controls::common::fixtures::registered(pe, "vault");
         let findings = evaluate(&expect(), &obs);
         let to_fix: Vec<&Finding> = findings.iter().collect();
         let mut plan = Plan::default();

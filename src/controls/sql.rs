@@ -1,8 +1,6 @@
 //! The `sql.*` controls of an Azure SQL logical server, its databases and its sub-resources
 //! (and its classification tag): evaluation and the plan of the fewest writes. Pure.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
 use super::common;
@@ -48,6 +46,8 @@ pub struct SqlExpectations {
     pub server_id: String,
     pub log_analytics_id: String,
     pub private_endpoint_groups: Vec<String>,
+    /// The private DNS zones those endpoints must be registered in.
+    pub endpoint_dns: super::common::EndpointDns,
     /// The workspace vault's name and the key's name.
     pub vault_name: String,
     pub key_name: String,
@@ -79,7 +79,7 @@ pub struct SqlObservation {
     pub administrator: Option<ArmResource>,
     pub entra_only: Option<ArmResource>,
     pub alert_policy: Option<ArmResource>,
-    pub endpoint_groups: BTreeMap<String, Vec<String>>,
+    pub endpoints: super::common::SeenEndpoints,
     /// The latest version of the workspace key, when it exists.
     pub latest_key_version: Option<String>,
 }
@@ -238,8 +238,9 @@ pub fn evaluate(expect: &SqlExpectations, obs: &SqlObservation) -> Vec<Finding> 
         common::private_endpoint(
             "sql.private-endpoint",
             &server,
-            &obs.endpoint_groups,
+            &obs.endpoints,
             &expect.private_endpoint_groups,
+            &expect.endpoint_dns,
         ),
         Finding::check(
             "sql.no-open-firewall",
@@ -567,6 +568,7 @@ pub fn plan(expect: &SqlExpectations, obs: &SqlObservation, to_fix: &[&Finding])
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     /// The control ids this module's evaluator reports, for the catalog coverage test.
     pub(crate) fn evaluated_ids() -> Vec<&'static str> {
@@ -595,6 +597,7 @@ pub(crate) mod tests {
             server_id: SERVER.into(),
             log_analytics_id: "/law".into(),
             private_endpoint_groups: vec!["sqlServer".into()],
+            endpoint_dns: crate::controls::common::fixtures::dns(&["sqlServer"]),
             vault_name: "kv-clinical".into(),
             key_name: "sql-cmk".into(),
             vault_uri: "https://kv-clinical.vault.azure.net/".into(),
@@ -629,7 +632,7 @@ pub(crate) mod tests {
             administrator: None,
             entra_only: None,
             alert_policy: None,
-            endpoint_groups: BTreeMap::new(),
+            endpoints: BTreeMap::new(),
             latest_key_version: Some("v1".into()),
         }
     }

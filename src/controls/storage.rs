@@ -52,6 +52,8 @@ pub struct StorageExpectations {
     pub allowed_ip_ranges: Vec<String>,
     /// Private-endpoint sub-resources that must have an Approved connection.
     pub private_endpoint_groups: Vec<String>,
+    /// The private DNS zones those endpoints must be registered in.
+    pub endpoint_dns: crate::controls::common::EndpointDns,
     pub key: ExpectedKey,
     pub soft_delete_days: i64,
     /// The Log Analytics workspace that must receive the audit logs.
@@ -85,7 +87,7 @@ pub struct StorageObservation {
     pub key_rotation_policy: Option<RotationPolicy>,
     /// The group ids of the private endpoints connected to the account, by endpoint id,
     /// when read (the account lists connections, not their group ids).
-    pub endpoint_groups: BTreeMap<String, Vec<String>>,
+    pub endpoints: crate::controls::common::SeenEndpoints,
     pub now: Timestamp,
 }
 
@@ -231,7 +233,7 @@ fn network_default_deny(expect: &StorageExpectations, obs: &StorageObservation) 
 }
 
 fn private_endpoint(expect: &StorageExpectations, obs: &StorageObservation) -> Finding {
-    let approved: Vec<&str> = obs
+    let approved: Vec<String> = obs
         .account
         .properties
         .private_endpoint_connections
@@ -240,45 +242,17 @@ fn private_endpoint(expect: &StorageExpectations, obs: &StorageObservation) -> F
             c.properties
                 .private_link_service_connection_state
                 .as_ref()
-                .is_some_and(|s| s.status == "Approved")
+                .is_some_and(|s| s.status.eq_ignore_ascii_case("Approved"))
         })
-        .filter_map(|c| {
-            c.properties
-                .private_endpoint
-                .as_ref()
-                .map(|e| e.id.as_str())
-        })
+        .filter_map(|c| c.properties.private_endpoint.as_ref())
+        .map(|e| e.id.clone())
         .collect();
-    let groups_approved: Vec<&str> = approved
-        .iter()
-        .flat_map(|id| {
-            obs.endpoint_groups
-                .iter()
-                .filter(|(k, _)| same(k, id))
-                .flat_map(|(_, g)| g.iter().map(String::as_str))
-        })
-        .collect();
-    let missing: Vec<&str> = expect
-        .private_endpoint_groups
-        .iter()
-        .map(String::as_str)
-        .filter(|g| !groups_approved.iter().any(|h| h.eq_ignore_ascii_case(g)))
-        .collect();
-    let observed = if approved.is_empty() {
-        "no Approved private endpoint connection".to_string()
-    } else if missing.is_empty() {
-        format!("Approved for {}", expect.private_endpoint_groups.join(", "))
-    } else {
-        format!("no Approved connection for {}", missing.join(", "))
-    };
-    Finding::check(
+    super::common::endpoint_finding(
         "storage.private-endpoint",
-        missing.is_empty(),
-        format!(
-            "an Approved private endpoint for {}",
-            expect.private_endpoint_groups.join(", ")
-        ),
-        observed,
+        &approved,
+        &obs.endpoints,
+        &expect.private_endpoint_groups,
+        &expect.endpoint_dns,
     )
 }
 
@@ -981,6 +955,7 @@ pub(crate) mod tests {
             network_bypass: "AzureServices".into(),
             allowed_ip_ranges: vec![],
             private_endpoint_groups: vec!["blob".into()],
+            endpoint_dns: crate::controls::common::fixtures::dns(&["blob"]),
             key: ExpectedKey {
                 vault_uri: "https://kv-clinical.vault.azure.net/".into(),
                 vault_id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv-clinical".into(),
@@ -1020,7 +995,7 @@ pub(crate) mod tests {
             latest_key_version: None,
             key_access: None,
             key_rotation_policy: None,
-            endpoint_groups: BTreeMap::new(),
+            endpoints: BTreeMap::new(),
             now: now(),
         }
     }
@@ -1094,7 +1069,7 @@ pub(crate) mod tests {
             latest_key_version: Some("v2".into()),
             key_access: Some(vec!["911871cc-ffd1-4fc4-ac11-7a316433ea66".into()]),
             key_rotation_policy: Some(RotationPolicy::new("P90D", "P1Y", "P30D")),
-            endpoint_groups: [(PE.to_string(), vec!["blob".to_string()])].into(),
+            endpoints: crate::controls::common::fixtures::registered(PE, "blob"),
             now: now(),
         }
     }

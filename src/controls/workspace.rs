@@ -92,6 +92,8 @@ pub struct WorkspaceExpectations {
     pub log_analytics_id: String,
     /// Private endpoints are expected (the workspace names a subnet).
     pub private_networking: bool,
+    /// The private DNS zones the vault's endpoint must be registered in.
+    pub vault_endpoint_dns: super::common::EndpointDns,
     pub retention_in_days: i64,
     pub total_retention_in_days: i64,
     pub audit_tables: Vec<String>,
@@ -156,8 +158,8 @@ pub struct Reaching {
 pub struct WorkspaceObservation {
     pub vault: ArmResource,
     pub vault_diagnostics: Vec<DiagnosticSetting>,
-    /// Group ids of the endpoints connected to the vault, by endpoint id.
-    pub vault_endpoint_groups: BTreeMap<String, Vec<String>>,
+    /// The private endpoints connected to the vault, by endpoint id.
+    pub vault_endpoints: super::common::SeenEndpoints,
     pub log_analytics: ArmResource,
     pub log_analytics_diagnostics: Vec<DiagnosticSetting>,
     /// Audit tables by name; `None` when the table was not found.
@@ -175,7 +177,7 @@ impl WorkspaceObservation {
         VaultObservation {
             vault: self.vault.clone(),
             diagnostics: self.vault_diagnostics.clone(),
-            endpoint_groups: self.vault_endpoint_groups.clone(),
+            endpoints: self.vault_endpoints.clone(),
         }
     }
 }
@@ -187,6 +189,7 @@ impl WorkspaceExpectations {
             vault_id: self.vault_id.clone(),
             log_analytics_id: self.log_analytics_id.clone(),
             private_networking: self.private_networking,
+            endpoint_dns: self.vault_endpoint_dns.clone(),
             classification_tag: None,
             category_groups: vec!["audit".into()],
             categories: vec![],
@@ -532,6 +535,7 @@ pub(crate) mod tests {
                 "{SUB}/providers/Microsoft.OperationalInsights/workspaces/law"
             ),
             private_networking: true,
+            vault_endpoint_dns: crate::controls::common::fixtures::dns(&["vault"]),
             retention_in_days: 90,
             total_retention_in_days: 2192,
             audit_tables: vec!["StorageBlobLogs".into()],
@@ -565,7 +569,7 @@ pub(crate) mod tests {
         WorkspaceObservation {
             vault: example("Microsoft.KeyVault/2024-11-01/getVault.json", "200"),
             vault_diagnostics: vec![],
-            vault_endpoint_groups: BTreeMap::new(),
+            vault_endpoints: BTreeMap::new(),
             log_analytics: example(
                 "Microsoft.OperationalInsights/2025-02-01/WorkspacesGet.json",
                 "200",
@@ -590,7 +594,7 @@ pub(crate) mod tests {
             "privateEndpointConnections": [{"properties": {"privateEndpoint": {"id": pe},
                 "privateLinkServiceConnectionState": {"status": "Approved"}}}]
         });
-        obs.vault_endpoint_groups = BTreeMap::from([(pe, vec!["vault".into()])]);
+        obs.vault_endpoints = crate::controls::common::fixtures::registered(&pe, "vault");
         obs.vault_diagnostics = vec![setting(&e.log_analytics_id)];
         obs.log_analytics.properties = json!({
             "retentionInDays": 90, "publicNetworkAccessForIngestion": "Disabled",

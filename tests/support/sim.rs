@@ -145,6 +145,32 @@ impl Sim {
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 
+    /// A PUT to ARM as the operator's principal but outside the operator's client: what another
+    /// tool (a portal user, an Azure Landing Zone policy) writes. Waits for nothing.
+    pub async fn arm_put(&self, url: &str, body: &Value) -> Value {
+        let token = self
+            .admin(
+                reqwest::Method::POST,
+                "tokens",
+                Some(serde_json::json!({"clientId": OPERATOR_CLIENT_ID})),
+            )
+            .await;
+        let token = token["access_token"].as_str().expect("a token").to_string();
+        let response = self
+            .admin
+            .put(url)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(body).expect("json"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert!(status.is_success(), "PUT {url}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
     /// Requests in the simulator's log since the last [`Sim::clear_log`].
     pub async fn requests(&self) -> Vec<Value> {
         let log = self.admin(reqwest::Method::GET, "requests", None).await;

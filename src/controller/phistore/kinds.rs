@@ -9,6 +9,7 @@ use crate::api::phistore::{NetworkBypass, PhiStore, ResourceKind};
 use crate::api::{HipaaWorkspace, duration};
 use crate::azure::cloud::Cloud;
 use crate::azure::keyvault::RotationPolicy;
+use crate::controller::intent::endpoint_dns;
 use crate::controller::intent::{
     self, EndpointPlacement, Intent, KeyGrant, StorageWrites, WritePlan,
 };
@@ -314,6 +315,7 @@ pub fn storage_expectations(
             .map(|p| p.allowed_ip_ranges.clone())
             .unwrap_or_default(),
         file_shares: services.iter().any(|s| s == "file") || groups.iter().any(|g| g == "file"),
+        endpoint_dns: endpoint_dns(ws, cloud, &groups),
         private_endpoint_groups: groups,
         key: ExpectedKey {
             vault_uri: cloud.vault_uri(&vault_name(ws)),
@@ -345,12 +347,17 @@ pub fn storage_expectations(
 }
 
 /// What a Key Vault store expects.
-pub fn vault_expectations(store: &PhiStore, ws: &HipaaWorkspace) -> VaultExpectations {
+pub fn vault_expectations(
+    store: &PhiStore,
+    ws: &HipaaWorkspace,
+    cloud: &Cloud,
+) -> VaultExpectations {
     let (category_groups, categories) = diagnostic_categories(store);
     VaultExpectations {
         vault_id: store.spec.resource.id.clone(),
         log_analytics_id: ws.spec.log_analytics.resource_id.clone(),
         private_networking: ws.spec.private_networking.is_some(),
+        endpoint_dns: endpoint_dns(ws, cloud, &["vault".to_string()]),
         classification_tag: Some(classification_tag(ws)),
         category_groups,
         categories,
@@ -368,6 +375,7 @@ pub fn cosmos_expectations(
         account_id: store.spec.resource.id.clone(),
         log_analytics_id: ws.spec.log_analytics.resource_id.clone(),
         private_endpoint_groups: store_endpoint_groups(store),
+        endpoint_dns: endpoint_dns(ws, cloud, &store_endpoint_groups(store)),
         vault_uri: cloud.vault_uri(&vault_name(ws)),
         allowed_ip_ranges: store
             .spec
@@ -400,6 +408,7 @@ pub fn health_expectations(
         resource_id: store.spec.resource.id.clone(),
         log_analytics_id: ws.spec.log_analytics.resource_id.clone(),
         private_endpoint_groups: store_endpoint_groups(store),
+        endpoint_dns: endpoint_dns(ws, cloud, &store_endpoint_groups(store)),
         key_url: format!(
             "{}/keys/{}",
             cloud.vault_uri(&vault_name(ws)).trim_end_matches('/'),
@@ -423,6 +432,7 @@ pub fn sql_expectations(store: &PhiStore, ws: &HipaaWorkspace, cloud: &Cloud) ->
         server_id: store.spec.resource.id.clone(),
         log_analytics_id: ws.spec.log_analytics.resource_id.clone(),
         private_endpoint_groups: store_endpoint_groups(store),
+        endpoint_dns: endpoint_dns(ws, cloud, &store_endpoint_groups(store)),
         vault_uri: cloud.vault_uri(&vault_name),
         vault_name,
         key_name: store_key_name(store),
@@ -522,6 +532,26 @@ mod tests {
             "metadata": {"name": "referrals", "namespace": "clinic"}, "spec": spec
         }))
         .expect("store")
+    }
+
+    #[test]
+    fn every_group_the_api_accepts_has_its_zones_in_every_cloud() {
+        for cloud in [
+            Cloud::azure_public(),
+            Cloud::azure_us_government(),
+            Cloud::azure_china(),
+        ] {
+            for kind in ResourceKind::ALL {
+                for group in kind.private_endpoint_groups() {
+                    let zones = cloud.private_dns.for_group(group);
+                    assert!(
+                        !zones.is_empty() && zones.iter().all(|z| z.starts_with("privatelink.")),
+                        "{} {group}: {zones:?}",
+                        cloud.name
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -359,15 +359,9 @@ async fn pass(
     // Audit, what the grants hold back in Enforce.
     let mut plan = review::plan(store, ws, d.mode, &access_view, &d.reviews, &now);
     let mut unplannable = None;
-    let zone_of = |group: &str| {
-        ctx.azure_cloud()
-            .private_dns
-            .for_group(group)
-            .map(str::to_string)
-    };
     let placement = EndpointPlacement {
         ws,
-        zone_of: &zone_of,
+        zones: &ctx.azure_cloud().private_dns,
     };
     let wanted = pass.to_fix(&findings, &conflict);
     let (held, why_held) = if d.mode == Mode::Enforce {

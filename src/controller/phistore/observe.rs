@@ -13,7 +13,7 @@ use crate::api::phistore::{PhiStore, ResourceKind};
 use crate::azure::resources;
 use crate::azure::{AzureClient, AzureError};
 use crate::controller::context::Context;
-use crate::controller::observe::{diagnostic_settings, endpoint_groups, endpoint_groups_of};
+use crate::controller::observe::{diagnostic_settings, endpoints, endpoints_of};
 use crate::controller::pipeline::Failure;
 use crate::controls::cosmos::CosmosObservation;
 use crate::controls::healthdata::{HealthObservation, Service};
@@ -59,10 +59,10 @@ pub async fn target(
             let obs = VaultObservation {
                 vault: t.resource,
                 diagnostics: t.diagnostics,
-                endpoint_groups: t.endpoint_groups,
+                endpoints: t.endpoints,
             };
             Ok(Observed {
-                target: Target::Vault(Box::new((kinds::vault_expectations(store, ws), obs))),
+                target: Target::Vault(Box::new((kinds::vault_expectations(store, ws, cloud), obs))),
                 print,
             })
         }
@@ -72,7 +72,7 @@ pub async fn target(
             let obs = CosmosObservation {
                 account: t.resource,
                 diagnostics: t.diagnostics,
-                endpoint_groups: t.endpoint_groups,
+                endpoints: t.endpoints,
                 now: Timestamp::now(),
             };
             let expect = kinds::cosmos_expectations(store, ws, cloud);
@@ -97,7 +97,7 @@ pub async fn target(
             let obs = HealthObservation {
                 resource: t.resource,
                 diagnostics: t.diagnostics,
-                endpoint_groups: t.endpoint_groups,
+                endpoints: t.endpoints,
             };
             let governed_storage: Vec<String> = ctx
                 .stores
@@ -145,7 +145,7 @@ pub async fn target(
 struct Read {
     resource: crate::azure::resources::ArmResource,
     diagnostics: Vec<crate::azure::insights::DiagnosticSetting>,
-    endpoint_groups: std::collections::BTreeMap<String, Vec<String>>,
+    endpoints: crate::controls::common::SeenEndpoints,
 }
 
 async fn read_target(
@@ -169,12 +169,11 @@ async fn read_target(
         }
     };
     let (resource, diagnostics) = futures::try_join!(resource, diagnostics)?;
-    let endpoint_groups =
-        endpoint_groups(azure, &json!({ "properties": resource.properties })).await?;
+    let endpoints = endpoints(azure, &json!({ "properties": resource.properties })).await?;
     Ok(Read {
         resource,
         diagnostics,
-        endpoint_groups,
+        endpoints,
     })
 }
 
@@ -260,18 +259,18 @@ async fn observe_sql(
                 .map(|k| k.key.version().to_string()),
         )
     };
-    let endpoint_groups = async {
-        endpoint_groups(azure, &json!({ "properties": server.properties }))
+    let endpoints = async {
+        endpoints(azure, &json!({ "properties": server.properties }))
             .await
             .map_err(Failure::from)
     };
     let master = format!("{id}/databases/master");
     let (
-        (firewall_rules, databases, latest_key_version, endpoint_groups),
+        (firewall_rules, databases, latest_key_version, endpoints),
         (encryption_protector, auditing, master_diagnostics),
         (administrator, entra_only, alert_policy),
     ) = futures::try_join!(
-        async { futures::try_join!(firewall, databases, latest_key_version, endpoint_groups) },
+        async { futures::try_join!(firewall, databases, latest_key_version, endpoints) },
         async {
             futures::try_join!(
                 opt(
@@ -311,7 +310,7 @@ async fn observe_sql(
         administrator,
         entra_only,
         alert_policy,
-        endpoint_groups,
+        endpoints,
         latest_key_version,
         server,
     })
@@ -356,19 +355,10 @@ async fn observe_storage(
         .iter()
         .filter_map(|c| c.properties.private_endpoint.as_ref())
         .map(|e| e.id.clone());
-    let endpoint_groups = async {
-        endpoint_groups_of(azure, endpoints)
-            .await
-            .map_err(Failure::from)
-    };
+    let endpoints = async { endpoints_of(azure, endpoints).await.map_err(Failure::from) };
     let key = observe_key(azure, expect);
-    let (blob_service, file_service, diagnostics, endpoint_groups, key) = futures::try_join!(
-        blob_service,
-        file_service,
-        diagnostics,
-        endpoint_groups,
-        key
-    )?;
+    let (blob_service, file_service, diagnostics, endpoints, key) =
+        futures::try_join!(blob_service, file_service, diagnostics, endpoints, key)?;
     Ok(StorageObservation {
         account,
         blob_service,
@@ -377,7 +367,7 @@ async fn observe_storage(
         latest_key_version: key.latest_version,
         key_access: key.access,
         key_rotation_policy: key.rotation_policy,
-        endpoint_groups,
+        endpoints,
         now: Timestamp::now(),
     })
 }
