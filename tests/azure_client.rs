@@ -760,6 +760,96 @@ async fn file_service_settings_round_trip() {
     assert_eq!(after, wanted);
 }
 
+/// A service setting the operator changes is merged into the whole set it read: what a person
+/// configured beside it (CORS rules, SMB authentication, multichannel, a retention policy's
+/// fields the operator does not model) is still there afterwards.
+#[tokio::test]
+async fn service_settings_change_only_what_the_plan_changes() {
+    use hipaa_operator::azure::storage::{
+        BlobServiceProperties, FileServiceProperties, ProtocolSettings, RetentionPolicy,
+        SmbSettings,
+    };
+    use hipaa_operator::azure::types::ArmOp;
+    let sim = Sim::start().await;
+    let azure = sim.client(Sim::operator_identity());
+    let account = sim::account_id();
+    let cors = json!({"corsRules": [{"allowedOrigins": ["https://portal.clinic.example"],
+        "allowedMethods": ["GET"], "maxAgeInSeconds": 60, "exposedHeaders": ["*"], "allowedHeaders": ["*"]}]});
+    sim.arm_put(
+        &format!("{}{account}/fileServices/default?api-version=2025-01-01", sim.sim.base_url),
+        &json!({"properties": {"cors": cors,
+            "shareDeleteRetentionPolicy": {"enabled": false},
+            "protocolSettings": {"smb": {"versions": "SMB3.0;SMB3.1.1", "authenticationMethods": "Kerberos",
+                "multichannel": {"enabled": true}}}}}),
+    )
+    .await;
+    sim.arm_put(
+        &format!("{}{account}/blobServices/default?api-version=2025-01-01", sim.sim.base_url),
+        &json!({"properties": {"cors": cors, "isVersioningEnabled": true,
+            "deleteRetentionPolicy": {"enabled": false, "allowPermanentDelete": false},
+            "lastAccessTimeTrackingPolicy": {"enable": true, "name": "AccessTimeTracking", "trackingGranularityInDays": 1}}}),
+    )
+    .await;
+    azure
+        .set_file_service(
+            &account,
+            &FileServiceProperties {
+                share_delete_retention_policy: None,
+                protocol_settings: Some(ProtocolSettings {
+                    smb: Some(SmbSettings {
+                        versions: Some("SMB3.1.1".into()),
+                        channel_encryption: Some("AES-256-GCM".into()),
+                    }),
+                }),
+            },
+        )
+        .await
+        .expect("PUT the file service");
+    azure
+        .set_blob_service(
+            &account,
+            &BlobServiceProperties {
+                delete_retention_policy: Some(RetentionPolicy {
+                    enabled: true,
+                    days: Some(14),
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("PUT the blob service");
+    let read = |path: &'static str| {
+        let azure = azure.clone();
+        let id = format!("{account}/{path}");
+        async move {
+            let op = ArmOp::new("Services_Get", "Microsoft.Storage", "2025-01-01");
+            azure
+                .get_opt::<serde_json::Value>(&op, &id)
+                .await
+                .expect("GET")
+                .expect("exists")
+        }
+    };
+    let file = read("fileServices/default").await;
+    let smb = &file["properties"]["protocolSettings"]["smb"];
+    assert_eq!(smb["versions"], "SMB3.1.1");
+    assert_eq!(smb["channelEncryption"], "AES-256-GCM");
+    assert_eq!(smb["authenticationMethods"], "Kerberos", "{file}");
+    assert_eq!(smb["multichannel"]["enabled"], true, "{file}");
+    assert_eq!(file["properties"]["cors"], cors);
+    let blob = read("blobServices/default").await;
+    let p = &blob["properties"];
+    assert_eq!(p["deleteRetentionPolicy"]["enabled"], true);
+    assert_eq!(p["deleteRetentionPolicy"]["days"], 14);
+    assert_eq!(
+        p["deleteRetentionPolicy"]["allowPermanentDelete"], false,
+        "{blob}"
+    );
+    assert_eq!(p["isVersioningEnabled"], true);
+    assert_eq!(p["lastAccessTimeTrackingPolicy"]["enable"], true, "{blob}");
+    assert_eq!(p["cors"], cors);
+}
+
 #[tokio::test]
 async fn a_role_is_granted_once_on_a_single_key() {
     use hipaa_operator::azure::authorization::KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER;

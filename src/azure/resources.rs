@@ -153,15 +153,8 @@ impl AzureClient {
                 return Ok(false);
             }
             let etag = body.get("etag").and_then(Value::as_str).map(str::to_string);
-            // Read-only fields must not be sent back.
-            if let Some(obj) = body.as_object_mut() {
-                for field in ["etag", "systemData"] {
-                    obj.remove(field);
-                }
-                if let Some(props) = obj.get_mut("properties").and_then(Value::as_object_mut) {
-                    props.remove("provisioningState");
-                }
-            }
+            // What the operation's model marks read-only is not sent back.
+            super::readonly::strip(put, &mut body);
             match self.write(put, Method::Put, id, Some(&body), etag).await {
                 Ok(_) => return Ok(true),
                 Err(e @ AzureError::PreconditionFailed { .. }) => last = Some(e),

@@ -91,6 +91,11 @@ pub struct NetworkAcls {
     pub ip_rules: Vec<IpRule>,
     #[serde(default)]
     pub virtual_network_rules: Vec<serde_json::Value>,
+    /// Everything else Azure returns (`resourceAccessRules`, `ipv6Rules`, fields of newer
+    /// API versions), carried through unchanged: the rule set is written whole, so a field the
+    /// operator does not model must not be dropped from it.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -340,29 +345,52 @@ impl AzureClient {
             .unwrap_or_default())
     }
 
-    /// `FileServices_SetServiceProperties`: a PUT carrying only the settings given.
+    /// `FileServices_SetServiceProperties`: the whole property set as read, with `changes`
+    /// merged in (see [`AzureClient::set_blob_service`]).
     pub async fn set_file_service(
         &self,
         account_id: &str,
-        properties: &FileServiceProperties,
+        changes: &FileServiceProperties,
     ) -> Result<(), AzureError> {
         let id = format!("{account_id}/fileServices/default");
-        let body = serde_json::json!({ "properties": properties });
-        self.write(&SET_FILE_SERVICE, Method::Put, &id, Some(&body), None)
+        self.set_service(&GET_FILE_SERVICE, &SET_FILE_SERVICE, &id, changes)
             .await
-            .map(|_| ())
     }
 
-    /// `BlobServices_SetServiceProperties`: a PUT whose body carries only the settings given
-    /// (the service merges them).
+    /// `BlobServices_SetServiceProperties`: the whole property set as read, with `changes`
+    /// merged in. The service's PUT takes the properties it is given; whatever the service
+    /// does with an omitted one, a body that carries every setting as read (CORS, restore
+    /// policy, last-access tracking, fields the operator does not model) changes only what the
+    /// plan changes.
     pub async fn set_blob_service(
         &self,
         account_id: &str,
-        properties: &BlobServiceProperties,
+        changes: &BlobServiceProperties,
     ) -> Result<(), AzureError> {
         let id = format!("{account_id}/blobServices/default");
-        let body = serde_json::json!({ "properties": properties });
-        self.write(&SET_BLOB_SERVICE, Method::Put, &id, Some(&body), None)
+        self.set_service(&GET_BLOB_SERVICE, &SET_BLOB_SERVICE, &id, changes)
+            .await
+    }
+
+    async fn set_service<T: Serialize>(
+        &self,
+        get: &ArmOp,
+        put: &ArmOp,
+        id: &str,
+        changes: &T,
+    ) -> Result<(), AzureError> {
+        let current: Option<serde_json::Value> = self.get_opt(get, id).await?;
+        let mut body = serde_json::json!({
+            "properties": current
+                .as_ref()
+                .and_then(|c| c.get("properties"))
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!({})),
+        });
+        let changes = serde_json::json!({ "properties": changes });
+        super::readonly::merge_into(&mut body, &changes);
+        super::readonly::strip(put, &mut body);
+        self.write(put, Method::Put, id, Some(&body), None)
             .await
             .map(|_| ())
     }
@@ -417,6 +445,36 @@ mod tests {
         assert_eq!(
             serde_json::to_value(StorageAccountPatch::default()).expect("json"),
             serde_json::json!({})
+        );
+    }
+
+    #[test]
+    fn a_rule_set_written_back_keeps_the_rules_the_operator_does_not_model() {
+        let read: NetworkAcls = serde_json::from_value(serde_json::json!({
+            "bypass": "AzureServices",
+            "defaultAction": "Allow",
+            "ipRules": [{"value": "203.0.113.7", "action": "Allow"}],
+            "virtualNetworkRules": [],
+            "resourceAccessRules": [{
+                "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Synapse/workspaces/ws"
+            }]
+        }))
+        .expect("acls");
+        let mut acls = read.clone();
+        acls.default_action = "Deny".into();
+        let patch = StorageAccountPatch {
+            properties: StorageAccountPatchProperties {
+                network_acls: Some(acls),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let body = serde_json::to_value(&patch).expect("json");
+        assert_eq!(body["properties"]["networkAcls"]["defaultAction"], "Deny");
+        assert_eq!(
+            body["properties"]["networkAcls"]["resourceAccessRules"][0]["resourceId"],
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Synapse/workspaces/ws"
         );
     }
 }

@@ -65,7 +65,9 @@ fn passing(state: ControlState) -> bool {
 /// state changes again.
 ///
 /// `recentRemediations` counts remediations that each came within `flap_window` (one drift-check
-/// interval) of the previous one.
+/// interval) of the previous one, and after which the operator wrote nothing else: when it
+/// fixed another control of the object in between, that write may be what undid this one (a
+/// body that dropped the setting), so the count starts again rather than blaming someone else.
 pub fn controls(
     previous: &[ControlStatus],
     evaluated: &[Evaluated],
@@ -133,11 +135,21 @@ pub fn controls(
                     prev.and_then(|p| p.last_remediated.clone())
                 },
                 recent_remediations: if e.remediated_now {
+                    let operator_wrote_since = |p: &ControlStatus| {
+                        let Some(mine) = p.last_remediated.as_ref() else {
+                            return false;
+                        };
+                        previous.iter().any(|other| {
+                            other.id != p.id
+                                && other.last_remediated.as_ref().is_some_and(|t| t.0 > mine.0)
+                        })
+                    };
                     let streak = prev
                         .filter(|p| {
                             p.last_remediated
                                 .as_ref()
                                 .is_some_and(|t| within(t, now, flap_window))
+                                && !operator_wrote_since(p)
                         })
                         .and_then(|p| p.recent_remediations)
                         .unwrap_or(0);
@@ -404,6 +416,52 @@ mod tests {
         // A drift a day later is not a fight: the count starts again.
         status = controls(&status, &[fixed()], &at("2026-11-23T09:20:00Z"), HOUR, HOUR);
         assert_eq!(status[0].recent_remediations, Some(1));
+    }
+
+    #[test]
+    fn a_drift_after_the_operators_own_other_write_does_not_count_toward_a_conflict() {
+        let fixed = |id: &str| Evaluated {
+            remediated_now: true,
+            ..evaluated(id, Found::Drifted, "off")
+        };
+        let fine = |id: &str| evaluated(id, Found::Compliant, "on");
+        let soft = "storage.blob-soft-delete";
+        let versioning = "storage.blob-versioning";
+        // Soft delete fixed; then versioning fixed (a write to the same service); then soft
+        // delete drifts again: the operator's own write may have undone it.
+        let mut status = controls(
+            &[],
+            &[fixed(soft), fine(versioning)],
+            &at("2026-11-22T08:00:00Z"),
+            HOUR,
+            HOUR,
+        );
+        status = controls(
+            &status,
+            &[fine(soft), fixed(versioning)],
+            &at("2026-11-22T08:10:00Z"),
+            HOUR,
+            HOUR,
+        );
+        status = controls(
+            &status,
+            &[fixed(soft), fine(versioning)],
+            &at("2026-11-22T08:20:00Z"),
+            HOUR,
+            HOUR,
+        );
+        let soft_status = status.iter().find(|c| c.id == soft).expect("soft");
+        assert_eq!(soft_status.recent_remediations, Some(1));
+        // With nothing else written in between, the same drift counts.
+        status = controls(
+            &status,
+            &[fixed(soft), fine(versioning)],
+            &at("2026-11-22T08:30:00Z"),
+            HOUR,
+            HOUR,
+        );
+        let soft_status = status.iter().find(|c| c.id == soft).expect("soft");
+        assert_eq!(soft_status.recent_remediations, Some(2));
     }
 
     fn at(s: &str) -> Time {

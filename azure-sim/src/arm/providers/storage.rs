@@ -28,6 +28,10 @@ pub fn on_put(
 ) -> ArmResult<()> {
     match spec.name {
         ACCOUNT => account(st, p, existing, body, now),
+        BLOB_SERVICE | FILE_SERVICE => {
+            keep_omitted_settings(existing, body);
+            Ok(())
+        }
         CONTAINER => container(p, existing, body, now),
         POLICY => policy(existing, body),
         _ => Ok(()),
@@ -317,6 +321,28 @@ pub fn after_write(st: &mut State, spec: &TypeSpec, r: &Resource, now: OffsetDat
         }
         POLICY => reflect_policy_on_container(st, r, now),
         _ => {}
+    }
+}
+
+/// The Blob and File services' "Set Service Properties" keep every setting a request leaves
+/// out: "If an element is not specified in the request, the existing setting for that
+/// functionality is preserved" (Microsoft's Storage REST reference, Set Blob Service
+/// Properties and Set File Service Properties). A setting the request names replaces that
+/// setting whole.
+fn keep_omitted_settings(existing: Option<&Resource>, body: &mut Value) {
+    let Some(existing) = existing else {
+        return;
+    };
+    let Some(before) = existing.body["properties"].as_object() else {
+        return;
+    };
+    if !body["properties"].is_object() {
+        body["properties"] = json!({});
+    }
+    if let Some(props) = body["properties"].as_object_mut() {
+        for (key, value) in before {
+            props.entry(key.clone()).or_insert_with(|| value.clone());
+        }
     }
 }
 
