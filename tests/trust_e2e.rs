@@ -359,6 +359,124 @@ async fn a_status_the_operator_did_not_write_is_rewritten() {
     e.ns.delete().await.expect("delete namespace");
 }
 
+/// Who owns part of a store's status, besides the operator's PhiStore controller.
+async fn other_status_writers(api: &Api<PhiStore>, name: &str) -> Vec<String> {
+    let s = api.get(name).await.expect("store");
+    s.metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.subresource.as_deref() == Some("status"))
+        .filter_map(|m| m.manager)
+        .filter(|m| m != "hipaa-operator-phistore")
+        .collect()
+}
+
+/// A status written by someone else is caught by who wrote it, not only by what changed: a
+/// forged `observed` value that moves no state is rewritten while the operator runs, and a
+/// status forged while the operator is down is not taken as the baseline to resume from (the
+/// next full pass is a day away) but rewritten on the first pass after the restart, with a
+/// Warning event naming the writer.
+#[tokio::test]
+async fn a_status_forged_quietly_or_while_the_operator_is_down_is_rewritten() {
+    let mut e = Estate::test("forged-quiet").audit().start().await;
+    e.create(&storage_store("referral-letters", &sim::account_id()))
+        .await;
+    wait(
+        "the store settles (Drifted in Audit)",
+        &e.operator,
+        async || {
+            let s = e.stores.get_opt("referral-letters").await.ok()??;
+            s.status
+                .as_ref()
+                .filter(|st| st.drift_baseline.is_some())
+                .map(|_| ())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // 1. While the operator runs: one control's observed value, its state unchanged.
+    let s = e.stores.get("referral-letters").await.expect("store");
+    let mut controls =
+        serde_json::to_value(&s.status.as_ref().expect("status").controls).expect("controls");
+    let tls = controls
+        .as_array_mut()
+        .expect("a list")
+        .iter_mut()
+        .find(|c| c["id"] == "storage.min-tls-1-2")
+        .expect("the TLS control");
+    let truth = tls["observed"].clone();
+    tls["observed"] = json!("TLS1_2 (forged)");
+    e.stores
+        .patch_status(
+            "referral-letters",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"status": {"controls": controls}})),
+        )
+        .await
+        .expect("forge an observed value");
+    let observed = wait(
+        "the forged observed value is rewritten",
+        &e.operator,
+        async || {
+            let s = e.stores.get_opt("referral-letters").await.ok()??;
+            let c = s
+                .status?
+                .controls
+                .into_iter()
+                .find(|c| c.id == "storage.min-tls-1-2")?;
+            (c.observed != "TLS1_2 (forged)").then_some(c.observed)
+        },
+    )
+    .await;
+    assert_eq!(json!(observed), truth);
+    assert!(
+        other_status_writers(&e.stores, "referral-letters")
+            .await
+            .is_empty(),
+        "the rewritten status is the operator's alone"
+    );
+    // 2. While the operator is down: Ready=True and full compliance.
+    e.restart_operator(async |e| {
+        let forged = json!({"status": {"compliance": "25/25", "conditions": [{
+            "type": "Ready", "status": "True", "reason": "Compliant",
+            "message": "all controls compliant", "lastTransitionTime": "2026-12-01T00:00:00Z"
+        }]}});
+        e.stores
+            .patch_status(
+                "referral-letters",
+                &PatchParams::default(),
+                &Patch::Merge(&forged),
+            )
+            .await
+            .expect("forge status");
+    })
+    .await;
+    let (status, reason, _) = wait("the operator's status is back", &e.operator, async || {
+        ready(&e.stores, "referral-letters")
+            .await
+            .filter(|(_, r, _)| r != "Compliant")
+    })
+    .await;
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "Drifted"));
+    assert!(
+        other_status_writers(&e.stores, "referral-letters")
+            .await
+            .is_empty()
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> = e.api();
+    let said = wait("a StatusOverwritten event", &e.operator, async || {
+        let list = events.list(&Default::default()).await.ok()?;
+        list.items
+            .into_iter()
+            .find(|ev| ev.reason.as_deref() == Some("StatusOverwritten"))
+            .and_then(|ev| ev.note)
+    })
+    .await;
+    assert!(said.contains("status fields written by"), "{said}");
+    e.ns.delete().await.expect("delete namespace");
+}
+
 /// A workspace's own identity is presented as a token of the ServiceAccount `hipaa-workspace` in
 /// the workspace's namespace. Entra (the simulator, as Azure does) accepts it only where the
 /// identity's federated credential names that namespace: team-b naming team-a's client id gets

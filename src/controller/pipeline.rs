@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt};
@@ -414,7 +414,11 @@ pub fn ready_reason(conditions: &[Condition]) -> Option<&str> {
 /// controller reads either (passes read the object itself). `slim` drops whatever else of `K`
 /// no reader of the cache needs. Memory then grows with the number of objects and the size of
 /// what the controllers use.
-pub fn lean_controller<K>(api: kube::Api<K>, slim: fn(&mut K)) -> kube::runtime::Controller<K>
+pub fn lean_controller<K>(
+    api: kube::Api<K>,
+    manager: &'static str,
+    slim: fn(&mut K),
+) -> kube::runtime::Controller<K>
 where
     K: kube::Resource
         + Clone
@@ -434,6 +438,13 @@ where
     .default_backoff()
     .modify(move |o: &mut K| {
         let meta = o.meta_mut();
+        // Who else wrote the status survives the trim, as a mark only the cache carries.
+        let others = foreign_status_writers(meta, manager);
+        if !others.is_empty() {
+            meta.annotations
+                .get_or_insert_with(Default::default)
+                .insert(STATUS_WRITERS.into(), others.join(","));
+        }
         meta.managed_fields = None;
         if let Some(annotations) = meta.annotations.as_mut() {
             annotations.remove(LAST_APPLIED);
@@ -494,6 +505,68 @@ where
 
 /// kubectl's client-side apply record: a copy of the whole object as last applied.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The mark the controllers' caches put on an object whose status someone else wrote (the
+/// cache drops `managedFields`); never written to the API server.
+pub const STATUS_WRITERS: &str = "hipaa-operator.io/status-written-by";
+
+/// The field managers other than `ours` that own part of the object's status: a status the
+/// operator did not write (`kubectl patch --subresource=status`, a tool that copies status
+/// between clusters). Such a status is not evidence: the next pass evaluates afresh and writes
+/// the whole status again.
+pub fn foreign_status_writers(meta: &ObjectMeta, ours: &str) -> Vec<String> {
+    let mut others: Vec<String> = meta
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|m| m.subresource.as_deref() == Some("status"))
+        .filter_map(|m| m.manager.clone())
+        .filter(|m| m != ours)
+        .collect();
+    others.sort();
+    others.dedup();
+    others
+}
+
+/// [`foreign_status_writers`] of a full object, or the mark the cache left on a trimmed one.
+pub fn status_written_by_others(meta: &ObjectMeta, ours: &str) -> Vec<String> {
+    let mut others = foreign_status_writers(meta, ours);
+    if let Some(mark) = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(STATUS_WRITERS))
+    {
+        others.extend(mark.split(',').map(str::to_string));
+    }
+    others.sort();
+    others.dedup();
+    others
+}
+
+/// Removes the whole status, under `manager`, so that no other manager owns any of it: the
+/// status written next (by server-side apply) is the operator's alone. A merge of the new
+/// status would leave another manager the fields it wrote with the same value.
+pub async fn clear_status<K>(ctx: &Context, object: &K, manager: &str) -> Result<(), kube::Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.kube.clone(), &object.namespace().unwrap_or_default());
+    // A JSON merge patch's null removes the field.
+    let patch = json!({ "status": null });
+    api.patch_status(
+        &object.name_any(),
+        &PatchParams {
+            field_manager: Some(manager.to_string()),
+            ..PatchParams::default()
+        },
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
 
 /// The note of an event covering several controls, within the 1 kB an event note may hold.
 pub fn event_note(items: &[String]) -> String {

@@ -57,7 +57,7 @@ pub async fn run(
 ) {
     let workspaces: Api<HipaaWorkspace> = ctx.scoped_api();
     let stores: Api<PhiStore> = ctx.scoped_api();
-    let controller = pipeline::lean_controller(workspaces, |_| {})
+    let controller = pipeline::lean_controller(workspaces, MANAGER, |_| {})
         // Store changes come in bursts (a rollout, a drift check of every store): one recount
         // per burst.
         .with_config(controller::Config::default().debounce(Duration::from_secs(1)));
@@ -142,6 +142,9 @@ async fn reconcile_inner(
             _ => Ok(()),
         }
     };
+    // A status someone else wrote is evaluated again at once, whatever is due.
+    let forged = !pipeline::status_written_by_others(ws.meta(), MANAGER).is_empty();
+    let due = if forged { Ok(()) } else { due };
     let result = match due {
         Err(remaining) => recount(&ws, &ctx, counts)
             .await
@@ -251,7 +254,10 @@ async fn recount(
         Api::namespaced(ctx.kube.clone(), &ws.namespace().unwrap_or_default());
     api.patch_status(
         &ws.name_any(),
-        &kube::api::PatchParams::default(),
+        &kube::api::PatchParams {
+            field_manager: Some(MANAGER.to_string()),
+            ..Default::default()
+        },
         &kube::api::Patch::Merge(serde_json::json!({ "status": { "stores": counts } })),
     )
     .await?;
@@ -315,13 +321,15 @@ async fn evaluate(
     interval: Duration,
     counts: StoreCounts,
 ) -> Result<Duration, ReconcileError> {
-    let pass = Pass::new(
-        report_of(ws.status.as_ref()),
-        ws.meta().generation,
-        interval,
-        &[],
-    )
-    .checked_every(ctx.drift.full_check().max(Duration::from_secs(3600)));
+    // A status someone else wrote is not evidence: nothing of it is carried.
+    let forged = pipeline::status_written_by_others(ws.meta(), MANAGER);
+    let previous = if forged.is_empty() {
+        report_of(ws.status.as_ref())
+    } else {
+        Report::default()
+    };
+    let pass = Pass::new(previous, ws.meta().generation, interval, &[])
+        .checked_every(ctx.drift.full_check().max(Duration::from_secs(3600)));
     let old = ws.status.clone().unwrap_or_default();
     match safeguards(ws, ctx, &pass).await {
         Ok(done) => {
@@ -379,8 +387,25 @@ async fn write(
     old: &HipaaWorkspaceStatus,
     status: &HipaaWorkspaceStatus,
 ) -> Result<(), ReconcileError> {
-    if status == old {
+    let others = pipeline::status_written_by_others(ws.meta(), MANAGER);
+    if status == old && others.is_empty() {
         return Ok(());
+    }
+    if !others.is_empty() {
+        tracing::warn!(workspace = %ws.name_any(), writers = ?others, "status written by someone else: rewriting it");
+        pipeline::publish(
+            ctx,
+            &ws.object_ref(&()),
+            EventType::Warning,
+            "StatusOverwritten",
+            "Evaluate",
+            format!(
+                "status fields written by {} are not the operator's: the workspace was evaluated afresh and its status written again",
+                others.join(", ")
+            ),
+        )
+        .await;
+        pipeline::clear_status(ctx, ws, MANAGER).await?;
     }
     if tracing::enabled!(tracing::Level::DEBUG) {
         let (was, now) = (

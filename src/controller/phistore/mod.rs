@@ -87,7 +87,7 @@ pub async fn run(
 ) {
     let stores: Api<PhiStore> = ctx.scoped_api();
     let workspaces: Api<HipaaWorkspace> = ctx.scoped_api();
-    let controller = pipeline::lean_controller(stores, resume::slim)
+    let controller = pipeline::lean_controller(stores, MANAGER, resume::slim)
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.concurrency));
     let cache = controller.store();
     let grants_cache = cache.clone();
@@ -344,7 +344,13 @@ async fn pass(
     let mut findings = kind_findings.clone();
     findings.extend(review::report(ws, &access_view, &d.reviews, &[], generation, &now).findings);
     // 5. Decide.
-    let previous = report::report_of(store.status.as_ref());
+    // A status someone else wrote is not evidence: nothing of it is carried (states, `since`,
+    // remediation counts); the status is written afresh.
+    let previous = if pipeline::status_written_by_others(store.meta(), MANAGER).is_empty() {
+        report::report_of(store.status.as_ref())
+    } else {
+        pipeline::Report::default()
+    };
     let pass = Pass::new(
         previous.clone(),
         generation,

@@ -154,8 +154,33 @@ pub fn report_of(status: Option<&PhiStoreStatus>) -> Report {
         .unwrap_or_default()
 }
 
-/// Writes the store's status when it differs from what is stored, with events for the
-/// transitions and the control gauges.
+/// When someone else wrote part of the store's status: says so (a Warning event naming the
+/// field managers) and removes the whole status, so that the status written next is the
+/// operator's alone. Returns whether it did.
+async fn take_back_status(store: &PhiStore, ctx: &Context) -> Result<bool, kube::Error> {
+    let others = pipeline::status_written_by_others(store.meta(), MANAGER);
+    if others.is_empty() {
+        return Ok(false);
+    }
+    tracing::warn!(store = %kube::ResourceExt::name_any(store), writers = ?others, "status written by someone else: rewriting it");
+    pipeline::publish(
+        ctx,
+        &store.object_ref(&()),
+        EventType::Warning,
+        "StatusOverwritten",
+        "Evaluate",
+        format!(
+            "status fields written by {} are not the operator's: the store was evaluated afresh and its status written again",
+            others.join(", ")
+        ),
+    )
+    .await;
+    pipeline::clear_status(ctx, store, MANAGER).await?;
+    Ok(true)
+}
+
+/// Writes the store's status when it differs from what is stored (or someone else wrote part
+/// of it), with events for the transitions and the control gauges.
 async fn write_status(
     store: &PhiStore,
     ctx: &Context,
@@ -165,7 +190,13 @@ async fn write_status(
 ) -> Result<u64, Failure> {
     let old = store.status.clone().unwrap_or_default();
     let written = resume::status_print(Some(&status));
-    if status == old {
+    let forged = take_back_status(store, ctx).await.map_err(|e| {
+        Failure::new(
+            Failed::KubernetesUnavailable,
+            format!("writing status: {e}"),
+        )
+    })?;
+    if status == old && !forged {
         return Ok(written);
     }
     pipeline::transition_events(ctx, &store.object_ref(&()), previous, report).await;
@@ -215,7 +246,8 @@ pub async fn fail(
         review_cycles: old.review_cycles.clone(),
         planned_changes: old.planned_changes.clone(),
     };
-    if status != old {
+    let forged = take_back_status(store, ctx).await?;
+    if status != old || forged {
         pipeline::transition_events(ctx, &store.object_ref(&()), &pass.previous, &report).await;
         pipeline::patch_status(ctx, store, MANAGER, &status).await?;
     }

@@ -85,7 +85,10 @@ pub async fn settled_inputs(
 ) -> Result<Option<(Arc<HipaaWorkspace>, Vec<crate::api::AccessReview>)>, kube::Error> {
     let drops_finalizer = store.spec.deletion_policy == DeletionPolicy::Retain
         && store.finalizers().iter().any(|f| f == super::FINALIZER);
-    if drops_finalizer || !ctx.drift.knows(&ObjectRef::from_obj(store)) {
+    if drops_finalizer
+        || !ctx.drift.knows(&ObjectRef::from_obj(store))
+        || !pipeline::status_written_by_others(store.meta(), super::MANAGER).is_empty()
+    {
         return Ok(None);
     }
     let Some(ws) = ctx.workspaces.get().and_then(|cache| {
@@ -150,7 +153,10 @@ pub fn quiet(
     inputs: u64,
 ) -> Option<Action> {
     let me = ObjectRef::from_obj(store);
-    if !ctx.drift.batched(interval) {
+    // A status someone else wrote is neither a quiet exit nor a baseline to resume from.
+    if !ctx.drift.batched(interval)
+        || !pipeline::status_written_by_others(store.meta(), super::MANAGER).is_empty()
+    {
         return None;
     }
     if ctx.drift.knows(&me) {

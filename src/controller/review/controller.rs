@@ -45,7 +45,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let reviews: Api<AccessReview> = ctx.scoped_api();
-    let controller = pipeline::lean_controller(reviews, slim);
+    let controller = pipeline::lean_controller(reviews, MANAGER, slim);
     pipeline::report_synced(controller.store(), ctx.readiness.clone(), "AccessReview");
     controller
         .graceful_shutdown_on(shutdown)
