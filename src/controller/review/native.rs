@@ -196,14 +196,18 @@ fn definition_body(store: &PhiStore, ws: &HipaaWorkspace, now: &Time) -> Value {
         })
         .unwrap_or_default()
         .into_iter()
-        .map(|p| json!({"principalId": p, "principalType": "user"}))
+        .map(|p| json!({"principalId": p}))
         .collect();
+    // What the 2021-12-01-preview model marks readOnly is not sent: the scope (the URL names
+    // it), `reviewersType`, each reviewer's `principalType`, `status`, `createdBy`. The body is
+    // wrapped in `properties`, as Microsoft's recorded example and the service's other
+    // access-review examples send it; the swagger's unwrapped body parameter is reported as an
+    // authoring error (Azure/azure-rest-api-specs#16217), and no SDK has recorded live traffic
+    // of this call.
     json!({"properties": {
         "displayName": format!("HIPAA access review of {}", store.name_any()),
         "descriptionForReviewers": "Who can reach this PHI store: approve what is still needed, deny the rest (45 CFR 164.308(a)(3)(ii)(B)/(C), (a)(4)).",
-        "scope": {"resourceId": store.spec.resource.id},
         "reviewers": reviewers,
-        "reviewersType": "Assigned",
         "settings": {
             "justificationRequiredOnApproval": true,
             "defaultDecisionEnabled": false,
@@ -246,4 +250,45 @@ fn decision_of(d: &ArmResource) -> Option<Decision> {
             .and_then(|t| t.parse().ok())
             .map(Time),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_definition_sends_nothing_the_model_marks_read_only() {
+        let ws: HipaaWorkspace = serde_json::from_value(json!({
+            "apiVersion": "hipaa-operator.io/v1alpha1", "kind": "HipaaWorkspace",
+            "metadata": {"name": "ws", "namespace": "n"},
+            "spec": {
+                "subscriptionId": "00000000-0000-4000-8000-000000000000", "resourceGroup": "rg",
+                "keyVault": {"resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv"},
+                "logAnalytics": {"resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/la"},
+                "accessReview": {"cadence": "P90D", "dueAfter": "P14D", "azureNative": true,
+                    "reviewers": [{"name": "privacy-officer@contoso-health.example",
+                                   "principalId": "22222222-2222-4222-8222-222222222222"}]}
+            }
+        }))
+        .expect("workspace");
+        let store: PhiStore = serde_json::from_value(json!({
+            "apiVersion": "hipaa-operator.io/v1alpha1", "kind": "PhiStore",
+            "metadata": {"name": "st", "namespace": "n"},
+            "spec": {"workspaceRef": {"name": "ws"}, "resource": {"kind": "StorageAccount",
+                "id": "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st"}}
+        }))
+        .expect("store");
+        let body = definition_body(&store, &ws, &Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+        let props = &body["properties"];
+        for read_only in ["scope", "reviewersType", "status", "createdBy", "instances"] {
+            assert!(props.get(read_only).is_none(), "{read_only} sent: {body}");
+        }
+        assert_eq!(
+            props["reviewers"],
+            json!([{"principalId": "22222222-2222-4222-8222-222222222222"}])
+        );
+        assert_eq!(props["settings"]["instanceDurationInDays"], 14);
+    }
 }

@@ -38,12 +38,14 @@ pub fn on_put_definition(p: &ProviderPath, body: &mut Value, now: OffsetDateTime
             "properties.displayName is required.",
         ));
     }
+    // readOnly in the 2021-12-01-preview model: the scope comes from the URL, and the type of
+    // the reviewers from whether any are named.
     if !props["scope"].is_object() {
         props["scope"] = json!({});
     }
-    if props["scope"]["resourceId"].as_str().is_none() {
-        props["scope"]["resourceId"] = json!(p.scope);
-    }
+    props["scope"]["resourceId"] = json!(p.scope);
+    let assigned = props["reviewers"].as_array().is_some_and(|r| !r.is_empty());
+    props["reviewersType"] = json!(if assigned { "Assigned" } else { "Self" });
     let start = parse_time(&props["settings"]["recurrence"]["range"]["startDate"]);
     let started = start.is_none_or(|s| s <= now);
     props["status"] = json!(if started { "InProgress" } else { "NotStarted" });
@@ -86,8 +88,25 @@ fn start_instance(st: &mut State, def: &Resource, now: OffsetDateTime) {
         .unwrap_or_default()
         .to_string();
     let creator = principal_ref(st, &created_by);
+    // Each reviewer's principalType is readOnly: the directory says what the principal is.
+    let reviewers: Vec<Value> = def.body["properties"]["reviewers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let id = r["principalId"].as_str().unwrap_or_default();
+            let mut known = principal_ref(st, id);
+            if let Some(o) = known.as_object_mut() {
+                o.remove("principalName");
+            }
+            known
+        })
+        .collect();
     if let Some(d) = st.get_mut(&def.id) {
         d.body["properties"]["createdBy"] = creator;
+        if !reviewers.is_empty() {
+            d.body["properties"]["reviewers"] = json!(reviewers);
+        }
     }
     let props = &def.body["properties"];
     if props["status"] != "InProgress"
@@ -113,7 +132,7 @@ fn start_instance(st: &mut State, def: &Resource, now: OffsetDateTime) {
             "status": "InProgress",
             "startDateTime": arm_timestamp(now),
             "endDateTime": arm_timestamp(now + time::Duration::days(days)),
-            "reviewers": props["reviewers"],
+            "reviewers": if reviewers.is_empty() { props["reviewers"].clone() } else { json!(reviewers) },
             "reviewersType": props["reviewersType"],
         }
     });
