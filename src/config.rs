@@ -88,8 +88,8 @@ pub struct Args {
     #[arg(long, env = "HIPAA_CA_BUNDLE")]
     pub ca_bundle: Option<PathBuf>,
     /// The operator's own Azure identity: auto (workload identity if its token file is set,
-    /// else a client secret from AZURE_CLIENT_SECRET, else managed identity),
-    /// workload-identity, managed-identity, azure-cli, or client-secret-env.
+    /// else a client secret from AZURE_CLIENT_SECRET, else an error: never a managed identity
+    /// by accident), workload-identity, managed-identity, azure-cli, or client-secret-env.
     #[arg(long, env = "HIPAA_AZURE_IDENTITY", default_value = "auto")]
     pub azure_identity: String,
     /// How often each store is read in full (ISO-8601) when nothing changes. Between full
@@ -111,6 +111,12 @@ pub struct Args {
     /// Reconciles of one kind that may run at once.
     #[arg(long, env = "HIPAA_MAX_CONCURRENT_RECONCILES", default_value_t = 32)]
     pub max_concurrent_reconciles: u16,
+    /// How long a reconcile waits for a long-running Azure operation (ISO-8601) before it
+    /// records the operation in the object's status and comes back when Azure says to look
+    /// again, freeing its slot for other objects. Operations that end sooner are followed to
+    /// their end in the same pass.
+    #[arg(long, env = "HIPAA_LRO_HAND_OVER_AFTER", default_value = "PT3S", value_parser = iso_duration)]
+    pub lro_hand_over_after: std::time::Duration,
 }
 
 fn iso_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -125,6 +131,7 @@ impl Args {
         settings.budget.reads_per_hour = self.azure_reads_per_hour.max(1);
         settings.budget.writes_per_hour = self.azure_writes_per_hour.max(1);
         settings.budget.burst = self.azure_burst.max(1);
+        settings.lro.hand_over_after = Some(self.lro_hand_over_after);
         settings
     }
 
@@ -158,7 +165,12 @@ impl Args {
 
     /// The operator's own identity.
     pub fn identity(&self) -> anyhow::Result<Identity> {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        self.identity_from(|k| std::env::var(k).ok())
+    }
+
+    /// [`Args::identity`] from the environment `env` gives.
+    fn identity_from(&self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Identity> {
+        let env = |k: &str| env(k).filter(|v| !v.is_empty());
         let client_secret = || -> anyhow::Result<Identity> {
             Ok(Identity::ClientSecret {
                 tenant_id: env("AZURE_TENANT_ID")
@@ -182,7 +194,13 @@ impl Args {
         match self.azure_identity.as_str() {
             "auto" if env("AZURE_FEDERATED_TOKEN_FILE").is_some() => Ok(workload()),
             "auto" if env("AZURE_CLIENT_SECRET").is_some() => client_secret(),
-            "auto" | "managed-identity" => Ok(managed()),
+            // Never the node's identity by accident: a pod meant for workload identity whose
+            // token the webhook did not project (a missing label, a webhook outage) must not
+            // act as the node's managed identity, which may reach far more.
+            "auto" => anyhow::bail!(
+                "--azure-identity auto found no workload identity token (AZURE_FEDERATED_TOKEN_FILE, projected by the Azure Workload Identity webhook into pods labelled azure.workload.identity/use=true) and no AZURE_CLIENT_SECRET; it does not fall back to a managed identity: check the webhook and the pod's label, or set --azure-identity managed-identity to use one"
+            ),
+            "managed-identity" => Ok(managed()),
             "workload-identity" => Ok(workload()),
             "client-secret-env" => client_secret(),
             "azure-cli" => Ok(Identity::AzureCli {
@@ -238,6 +256,38 @@ mod tests {
             .cloud()
             .expect_err("needs endpoints");
         assert!(err.to_string().contains("--arm-endpoint"));
+        // auto: workload identity, else a client secret, else an error, never the node's
+        // managed identity.
+        let auto = Args::parse_from(["hipaa-operator"]);
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(matches!(
+            auto.identity_from(vars(&[("AZURE_FEDERATED_TOKEN_FILE", "/var/run/token")])),
+            Ok(Identity::WorkloadIdentity { .. })
+        ));
+        assert!(matches!(
+            auto.identity_from(vars(&[
+                ("AZURE_TENANT_ID", "t"),
+                ("AZURE_CLIENT_ID", "c"),
+                ("AZURE_CLIENT_SECRET", "s")
+            ])),
+            Ok(Identity::ClientSecret { .. })
+        ));
+        let none = auto
+            .identity_from(vars(&[("AZURE_CLIENT_ID", "c")]))
+            .expect_err("no silent managed identity");
+        assert!(none.to_string().contains("does not fall back"), "{none}");
+        assert!(matches!(
+            Args::parse_from(["hipaa-operator", "--azure-identity", "managed-identity"])
+                .identity_from(vars(&[])),
+            Ok(Identity::ManagedIdentity { .. })
+        ));
         let err = Args::parse_from(["hipaa-operator", "--azure-identity", "magic"])
             .identity()
             .expect_err("unknown");

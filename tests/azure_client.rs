@@ -423,6 +423,7 @@ async fn long_running_operations_fail_and_time_out_as_typed_errors() {
                 default_poll_interval: Duration::from_millis(200),
                 max_poll_interval: Duration::from_millis(500),
                 deadline: Duration::from_secs(2),
+                hand_over_after: None,
             },
             ..ClientSettings::default()
         },
@@ -1108,4 +1109,81 @@ async fn an_unregistered_endpoint_is_seen_and_registered_and_a_foreign_group_is_
         seen[&theirs.id].foreign_zone_group.as_deref(),
         Some("deployedByPolicy")
     );
+}
+
+/// With a hand-over time, a long-running write is not waited for: it comes back as a running
+/// operation, which is then polled once per call until it ends; a URL on another origin (a
+/// forged record) is never followed.
+#[tokio::test]
+async fn a_long_running_write_is_handed_over_and_polled_to_its_end() {
+    use hipaa_operator::azure::client::ClientSettings;
+    use hipaa_operator::azure::lro::{Polled, RunningOperation};
+    let sim = Sim::start().await;
+    let azure = sim.client_with(
+        Sim::operator_identity(),
+        ClientSettings {
+            lro: LroOptions {
+                default_poll_interval: Duration::from_millis(200),
+                max_poll_interval: Duration::from_secs(2),
+                deadline: Duration::from_secs(30),
+                hand_over_after: Some(Duration::from_millis(500)),
+            },
+            retry_initial_delay: Duration::from_millis(200),
+            ..ClientSettings::default()
+        },
+    );
+    sim.set_config(json!({"lroDurationMs": 3000, "lroRetryAfterSecs": 1}))
+        .await;
+    let desired = DesiredPrivateEndpoint {
+        id: format!(
+            "{}/providers/Microsoft.Network/privateEndpoints/pe-slow-blob",
+            sim::RG
+        ),
+        location: "eastus2".into(),
+        subnet_id: format!(
+            "{}/providers/Microsoft.Network/virtualNetworks/vnet-clinical/subnets/snet-private-endpoints",
+            sim::RG
+        ),
+        target_id: sim::account_id(),
+        group_id: "blob".into(),
+        dns_zone_ids: vec![],
+    };
+    let started = std::time::Instant::now();
+    let running: RunningOperation = match azure.ensure_private_endpoint(&desired).await {
+        Err(AzureError::Running(r)) => *r,
+        other => panic!("expected a handed-over operation, got {other:?}"),
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "it was waited for"
+    );
+    assert_eq!(running.operation, "PrivateEndpoints_CreateOrUpdate");
+    assert_eq!(running.resource, desired.id);
+    // While it runs, keeping the endpoint writes nothing: the same operation is followed.
+    sim.clear_log().await;
+    match azure.ensure_private_endpoint(&desired).await {
+        Err(AzureError::Running(_)) => {}
+        other => panic!("expected the endpoint still running, got {other:?}"),
+    }
+    assert!(sim.writes().await.is_empty(), "{:?}", sim.writes().await);
+    assert!(matches!(
+        azure.poll_operation(&running).await.expect("poll"),
+        Polled::Running(_)
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match azure.poll_operation(&running).await.expect("poll") {
+            Polled::Succeeded => break,
+            Polled::Running(_) => {
+                assert!(std::time::Instant::now() < deadline, "never ended");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    // A record pointing elsewhere is refused before any request.
+    let forged = RunningOperation {
+        poll_url: "https://attacker.example/steal".into(),
+        ..running.clone()
+    };
+    assert!(azure.poll_operation(&forged).await.is_err());
 }

@@ -990,6 +990,27 @@ fn values_schema_refuses_cidrs_that_are_not_cidrs() {
         "1::/16",
         "::1/128",
     ];
+    // A managed identity gets its tokens from IMDS (169.254.169.254:80): the policy lets it
+    // through then, and only then.
+    let imds = |identity: &str| {
+        let ran = render(&json!({"networkPolicy": {"enabled": true},
+            "workloadIdentity": {"enabled": false}, "azure": {"identity": identity}}));
+        assert!(ran.success, "{}", ran.stderr);
+        let policy = documents(&ran.stdout)
+            .into_iter()
+            .find(|d| d["kind"] == "NetworkPolicy")
+            .expect("a NetworkPolicy");
+        policy["spec"]["egress"]
+            .as_array()
+            .expect("egress")
+            .iter()
+            .any(|rule| {
+                rule["to"][0]["ipBlock"]["cidr"] == "169.254.169.254/32"
+                    && rule["ports"][0]["port"] == 80
+            })
+    };
+    assert!(imds("managed-identity"));
+    assert!(!imds("azure-cli"));
     let values = json!({"networkPolicy": {
         "enabled": true,
         "apiServer": {"cidrs": cidrs},

@@ -700,3 +700,53 @@ async fn a_throttled_pass_waits_before_the_same_write_goes_out_again() {
     );
     e.ns.delete().await.expect("delete namespace");
 }
+
+/// A write Azure works on for a while is not waited for: the pass records it in the store's
+/// status and comes back when Azure says to; a restarted operator follows it from there,
+/// without writing it again; once it ends the store converges and the record is gone.
+#[tokio::test]
+async fn long_running_writes_are_state_followed_across_passes_and_a_restart() {
+    let mut e = Estate::test("lro-state").enforce().start().await;
+    // Every long-running operation from now on takes 15 s and asks to be polled every 5 s.
+    e.sim
+        .set_config(json!({"lroDurationMs": 15000, "lroRetryAfterSecs": 5}))
+        .await;
+    e.sim.clear_log().await;
+    e.create(&store_exempting_infrastructure_encryption()).await;
+    let recorded = e
+        .wait_store(STORE, "the endpoint's creation recorded", secs(60), |s| {
+            s.status.as_ref().is_some_and(|st| {
+                st.operations
+                    .iter()
+                    .any(|o| o.operation == "PrivateEndpoints_CreateOrUpdate")
+            })
+        })
+        .await;
+    let op = &recorded.status.as_ref().expect("status").operations[0];
+    assert_eq!(op.style, "AsyncOperation");
+    assert!(op.poll_url.starts_with(&e.sim.sim.base_url), "{op:?}");
+    assert!(
+        !is_ready(&recorded),
+        "not Ready while Azure works: {:?}",
+        ready(&recorded)
+    );
+    e.restart_operator(async |_| {}).await;
+    let converged = e.wait_store(STORE, "Ready", secs(150), is_ready).await;
+    let st = converged.status.as_ref().expect("status");
+    assert!(st.operations.is_empty(), "{:?}", st.operations);
+    assert_eq!(states(&converged)["storage.private-endpoint"], "Remediated");
+    // One PUT of the endpoint, whatever the passes and the restart in between.
+    let endpoint_puts: Vec<String> = e
+        .sim
+        .writes()
+        .await
+        .into_iter()
+        .filter(|(m, p)| {
+            m == "PUT"
+                && p.contains("/privateEndpoints/pe-streferralletters-blob")
+                && !p.contains("/privateDnsZoneGroups/")
+        })
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(endpoint_puts.len(), 1, "{endpoint_puts:?}");
+}

@@ -155,6 +155,9 @@ pub mod condition {
         pub const DRIFTED: &str = "Drifted";
         pub const REMEDIATING: &str = "Remediating";
         pub const AZURE_UNAVAILABLE: &str = "AzureUnavailable";
+        /// Azure accepted a write, and its long-running operation failed; the message carries
+        /// ARM's error code and message.
+        pub const OPERATION_FAILED: &str = "OperationFailed";
         /// Azure throttled the operator; the message says when it may call again.
         pub const THROTTLED: &str = "Throttled";
         pub const FORBIDDEN: &str = "Forbidden";
@@ -188,6 +191,7 @@ pub mod condition {
         VaultUnreachable,
         Throttled,
         AzureUnavailable,
+        OperationFailed,
         KubernetesUnavailable,
     }
 
@@ -227,6 +231,7 @@ pub mod condition {
                 Failed::VaultUnreachable => reason::VAULT_UNREACHABLE,
                 Failed::Throttled => reason::THROTTLED,
                 Failed::AzureUnavailable => reason::AZURE_UNAVAILABLE,
+                Failed::OperationFailed => reason::OPERATION_FAILED,
                 Failed::KubernetesUnavailable => reason::KUBERNETES_UNAVAILABLE,
             }
         }
@@ -253,6 +258,9 @@ pub mod condition {
                 | Failed::Throttled
                 | Failed::AzureUnavailable
                 | Failed::KubernetesUnavailable => Retry::Backoff(Duration::from_secs(30)),
+                // Azure's own operation failed: the same write may fail the same way, so the
+                // next try waits longer.
+                Failed::OperationFailed => Retry::Backoff(Duration::from_secs(120)),
             }
         }
     }

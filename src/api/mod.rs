@@ -24,11 +24,68 @@ pub const GROUP: &str = "hipaa-operator.io";
 /// Every CRD with the file name `crdgen` writes it to, in a stable order.
 pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
     vec![
-        ("hipaaworkspaces.yaml", HipaaWorkspace::crd()),
-        ("phistores.yaml", PhiStore::crd()),
-        ("accessreviews.yaml", AccessReview::crd()),
-        ("azurescopegrants.yaml", AzureScopeGrant::crd()),
+        ("hipaaworkspaces.yaml", reflowed(HipaaWorkspace::crd())),
+        ("phistores.yaml", reflowed(PhiStore::crd())),
+        ("accessreviews.yaml", reflowed(AccessReview::crd())),
+        ("azurescopegrants.yaml", reflowed(AzureScopeGrant::crd())),
     ]
+}
+
+/// The CRD with every description's doc-comment line breaks joined: `kubectl explain` wraps
+/// text to the terminal itself, so a break kept from the source would cut sentences in two.
+/// Paragraphs (blank lines) and list items (`* `, `- `, `1. `) keep their own lines.
+fn reflowed(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map.iter_mut() {
+                    match v {
+                        serde_json::Value::String(text) if key == "description" => {
+                            *text = reflow(text);
+                        }
+                        other => walk(other),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let Ok(mut value) = serde_json::to_value(&crd) else {
+        return crd;
+    };
+    walk(&mut value);
+    serde_json::from_value(value).unwrap_or(crd)
+}
+
+/// Joins the lines of each paragraph of `text`, keeping list items on lines of their own.
+pub fn reflow(text: &str) -> String {
+    let item = |line: &str| {
+        let line = line.trim_start();
+        line.starts_with("* ")
+            || line.starts_with("- ")
+            || line
+                .split_once(". ")
+                .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    };
+    text.split("\n\n")
+        .map(|paragraph| {
+            let mut out = String::new();
+            for line in paragraph.lines() {
+                if out.is_empty() {
+                    out.push_str(line.trim_end());
+                } else if item(line) {
+                    out.push('\n');
+                    out.push_str(line.trim_end());
+                } else {
+                    out.push(' ');
+                    out.push_str(line.trim());
+                }
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// A CRD as the YAML document `crdgen` writes (and the chart ships).
@@ -63,6 +120,45 @@ mod tests {
                 "crds/{file} differs from the types in src/api: run `cargo run --bin crdgen`"
             );
         }
+    }
+
+    /// `kubectl explain` wraps descriptions itself: none keeps a line break inside a sentence.
+    #[test]
+    fn descriptions_break_only_between_paragraphs_and_list_items() {
+        fn check(value: &serde_json::Value, path: &str) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, v) in map {
+                        if let (true, Some(text)) = (key == "description", v.as_str()) {
+                            let lines: Vec<&str> = text.split('\n').collect();
+                            for pair in lines.windows(2) {
+                                let next = pair[1].trim_start();
+                                let ok = pair[0].is_empty()
+                                    || next.is_empty()
+                                    || next.starts_with("* ")
+                                    || next.starts_with("- ")
+                                    || next.split_once(". ").is_some_and(|(n, _)| {
+                                        !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())
+                                    });
+                                assert!(ok, "{path}: a line break inside a sentence: {text:?}");
+                            }
+                        }
+                        check(v, &format!("{path}.{key}"));
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| check(v, path)),
+                _ => {}
+            }
+        }
+        for (file, crd) in crds() {
+            check(&serde_json::to_value(&crd).expect("json"), file);
+        }
+        assert_eq!(
+            reflow(
+                "Writes Azure accepted, polled on\nlater passes.\n\nEither:\n* one\n  more\n* two"
+            ),
+            "Writes Azure accepted, polled on later passes.\n\nEither:\n* one more\n* two"
+        );
     }
 
     /// What `crdgen` writes reads back as the same CRD: the YAML is only a spelling of it.

@@ -558,6 +558,35 @@ pub struct PhiStoreStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
     pub planned_changes: Vec<PlannedChange>,
+    /// Writes Azure accepted and is still working on (long-running operations), polled on
+    /// later passes, after a restart too. While one runs the operator writes nothing else to
+    /// the store's resources. Maintained by the operator.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub operations: Vec<RunningOperation>,
+}
+
+/// A write Azure accepted and is still working on.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningOperation {
+    /// The operation that started it, e.g. `PrivateEndpoints_CreateOrUpdate`.
+    pub operation: String,
+    /// The Azure resource it writes (an ARM id).
+    pub resource: String,
+    /// When the operator started it (RFC 3339).
+    pub started_at: String,
+    /// Where its progress is read: Azure's operation URL, on the cloud's Resource Manager
+    /// origin only (any other is never followed).
+    pub poll_url: String,
+    /// `AsyncOperation` (an `Azure-AsyncOperation` status), `Location` (202 until done) or
+    /// `Resource` (the resource's own `provisioningState`).
+    pub style: String,
+    /// The controls the write fixes: `Remediated` once it ends and they are read back
+    /// compliant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub remediates: Vec<String>,
 }
 
 /// One write the operator would make.

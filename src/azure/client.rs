@@ -30,6 +30,10 @@ pub struct LroOptions {
     pub max_poll_interval: Duration,
     /// Give up (with a `Deadline` error) after this long.
     pub deadline: Duration,
+    /// Stop waiting after this long and hand the operation over as state
+    /// ([`AzureError::Running`]): a reconcile records it and polls it again on a later pass,
+    /// so no reconcile slot is held while Azure works. `None` waits to the end (or the deadline).
+    pub hand_over_after: Option<Duration>,
 }
 
 impl Default for LroOptions {
@@ -38,6 +42,7 @@ impl Default for LroOptions {
             default_poll_interval: Duration::from_secs(5),
             max_poll_interval: Duration::from_secs(60),
             deadline: Duration::from_secs(600),
+            hand_over_after: None,
         }
     }
 }

@@ -90,6 +90,10 @@ pub enum AzureError {
         resource: String,
         waited: Duration,
     },
+    /// Azure accepted the write and is still working on it; the operation is handed over to
+    /// be polled again later ([`super::lro::RunningOperation`]). Not a failure.
+    #[error("{} on {}: Azure is still working on it (started {})", .0.operation, .0.resource, .0.started_at)]
+    Running(Box<super::lro::RunningOperation>),
     #[error("{operation} on {resource}: unexpected response ({detail})")]
     Unexpected {
         operation: String,
@@ -165,6 +169,8 @@ pub enum ErrorClass {
     Invalid,
     OperationFailed,
     Deadline,
+    /// A long-running operation handed over, still running.
+    Running,
     Unexpected,
     Configuration,
 }
@@ -184,6 +190,7 @@ impl ErrorClass {
             ErrorClass::Invalid => "invalid",
             ErrorClass::OperationFailed => "operation_failed",
             ErrorClass::Deadline => "deadline",
+            ErrorClass::Running => "running",
             ErrorClass::Unexpected => "unexpected",
             ErrorClass::Configuration => "configuration",
         }
@@ -198,6 +205,7 @@ impl ErrorClass {
                 | ErrorClass::Conflict
                 | ErrorClass::PreconditionFailed
                 | ErrorClass::Deadline
+                | ErrorClass::Running
         )
     }
 }
@@ -217,6 +225,7 @@ impl AzureError {
             AzureError::Invalid { .. } => ErrorClass::Invalid,
             AzureError::OperationFailed { .. } => ErrorClass::OperationFailed,
             AzureError::Deadline { .. } => ErrorClass::Deadline,
+            AzureError::Running(_) => ErrorClass::Running,
             AzureError::Unexpected { .. } => ErrorClass::Unexpected,
             AzureError::Configuration(_) | AzureError::InvalidId(_) => ErrorClass::Configuration,
         }

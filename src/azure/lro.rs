@@ -68,6 +68,51 @@ fn body_json(reply: &Reply) -> Option<Value> {
     }
 }
 
+/// How a running operation is polled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PollStyle {
+    /// An `Azure-AsyncOperation` status resource: `status` says where it stands.
+    AsyncOperation,
+    /// A `Location` URL: 202 while running, 200/204 once done.
+    Location,
+    /// The resource itself: its `provisioningState`.
+    Resource,
+}
+
+/// A long-running operation Azure is still working on, handed over by the client so that the
+/// caller can record it (in an object's status) and poll it on a later pass, after a restart
+/// too, instead of holding a task while Azure works.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningOperation {
+    /// The operation id that started it, e.g. `PrivateEndpoints_CreateOrUpdate`.
+    pub operation: String,
+    /// The ARM id of the resource it writes.
+    pub resource: String,
+    /// The URL to poll: on ARM's own origin only (the token goes with it).
+    pub poll_url: String,
+    pub style: PollStyle,
+    /// RFC 3339.
+    pub started_at: String,
+    /// What Azure last asked the caller to wait, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
+}
+
+impl RunningOperation {
+    /// When to look again: Azure's `Retry-After`, within 5 s and 60 s.
+    pub fn next_poll(&self) -> Duration {
+        Duration::from_secs(self.retry_after_secs.unwrap_or(10).clamp(5, 60))
+    }
+}
+
+/// Where a polled operation stands.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Polled {
+    Running(RunningOperation),
+    Succeeded,
+}
+
 /// Whether a caller wants the resource as it is once its operation has ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Final {
@@ -113,7 +158,9 @@ pub async fn complete(
     if let Some(status_url) = &reply.async_operation {
         let status_url = poller.parse(status_url)?;
         loop {
-            poller.wait(delay).await?;
+            poller
+                .wait(delay, &status_url, PollStyle::AsyncOperation)
+                .await?;
             let poll = poller.get(&status_url).await?;
             delay = poll.retry_after;
             let status: AsyncStatus = poll.json(operation, resource)?;
@@ -137,7 +184,7 @@ pub async fn complete(
     if let Some(location) = &reply.location {
         let location = poller.parse(location)?;
         loop {
-            poller.wait(delay).await?;
+            poller.wait(delay, &location, PollStyle::Location).await?;
             let poll = poller.send_raw(&location).await?;
             delay = poll.retry_after;
             match poll.status {
@@ -175,7 +222,7 @@ pub async fn complete(
     }
     // 201/202 without a status URL: watch the resource's own provisioningState.
     loop {
-        poller.wait(delay).await?;
+        poller.wait(delay, url, PollStyle::Resource).await?;
         let poll = poller.get(url).await?;
         delay = poll.retry_after;
         let body: Value = poll.json(operation, resource)?;
@@ -210,11 +257,36 @@ impl Poller<'_> {
         self.client.arm_link(url, self.operation, self.resource)
     }
 
-    /// Sleeps for `Retry-After` (bounded) or the default interval, unless past the deadline.
-    async fn wait(&self, retry_after: Option<Duration>) -> Result<(), AzureError> {
+    /// Sleeps for `Retry-After` (bounded) or the default interval, unless past the deadline,
+    /// or past the hand-over time: then the operation is handed over as
+    /// [`AzureError::Running`], to be polled at `url` in `style` on a later pass.
+    async fn wait(
+        &self,
+        retry_after: Option<Duration>,
+        url: &Url,
+        style: PollStyle,
+    ) -> Result<(), AzureError> {
         let delay = retry_after
             .unwrap_or(self.options.default_poll_interval)
             .min(self.options.max_poll_interval);
+        if let Some(limit) = self.options.hand_over_after
+            && self.started.elapsed() + delay > limit
+        {
+            return Err(AzureError::Running(Box::new(RunningOperation {
+                operation: self.operation.to_string(),
+                resource: self.resource.to_string(),
+                poll_url: url.to_string(),
+                style,
+                started_at: k8s_openapi::jiff::Timestamp::now()
+                    .checked_sub(
+                        k8s_openapi::jiff::SignedDuration::try_from(self.started.elapsed())
+                            .unwrap_or_default(),
+                    )
+                    .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now())
+                    .to_string(),
+                retry_after_secs: retry_after.map(|d| d.as_secs()),
+            })));
+        }
         if self.started.elapsed() + delay > self.options.deadline {
             return Err(AzureError::Deadline {
                 operation: self.operation.to_string(),
@@ -347,6 +419,110 @@ impl AzureClient {
         )
         .await?;
         Ok(())
+    }
+
+    /// A resource Azure is still changing, as an operation to follow through the resource's
+    /// own `provisioningState` (an error only when `id` is not an ARM id).
+    pub fn still_running(&self, op: &ArmOp, id: &str) -> AzureError {
+        match self.arm_url(id, op.api_version) {
+            Ok(url) => AzureError::Running(Box::new(RunningOperation {
+                operation: op.operation.to_string(),
+                resource: id.to_string(),
+                poll_url: url.to_string(),
+                style: PollStyle::Resource,
+                started_at: k8s_openapi::jiff::Timestamp::now().to_string(),
+                retry_after_secs: None,
+            })),
+            Err(e) => e,
+        }
+    }
+
+    /// Polls a handed-over operation once: still running (with Azure's latest `Retry-After`),
+    /// succeeded, or an [`AzureError::OperationFailed`] with ARM's code and message. The URL
+    /// is followed only on ARM's own origin, whoever recorded it.
+    pub async fn poll_operation(&self, running: &RunningOperation) -> Result<Polled, AzureError> {
+        const OPERATION: &str = "LongRunningOperation_Poll";
+        let resource = running.resource.as_str();
+        let url = self.arm_link(&running.poll_url, OPERATION, resource)?;
+        let call = Call {
+            operation: OPERATION,
+            provider: "Microsoft.Resources",
+            method: Method::Get,
+            url,
+            resource,
+            body: None,
+            if_match: None,
+            audience: Audience::ResourceManager,
+        };
+        let failed = |status: String, code: String, message: String| AzureError::OperationFailed {
+            operation: running.operation.clone(),
+            resource: resource.to_string(),
+            status,
+            code,
+            message,
+        };
+        let still = |retry_after: Option<Duration>| {
+            Polled::Running(RunningOperation {
+                retry_after_secs: retry_after.map(|d| d.as_secs()),
+                ..running.clone()
+            })
+        };
+        let state = match running.style {
+            PollStyle::AsyncOperation => {
+                let reply = self.send(call).await?;
+                let status: AsyncStatus = reply.json(OPERATION, resource)?;
+                (
+                    state_of(&status.status, status.error.as_ref()),
+                    reply.retry_after,
+                )
+            }
+            PollStyle::Location => {
+                let reply = self.send_raw(&call).await?;
+                match reply.status {
+                    202 => (State::Running, reply.retry_after),
+                    200 | 201 | 204 => (
+                        body_json(&reply)
+                            .as_ref()
+                            .and_then(provisioning_state)
+                            .map(|s| state_of(s, None))
+                            .filter(|s| matches!(s, State::Failed { .. }))
+                            .unwrap_or(State::Succeeded),
+                        reply.retry_after,
+                    ),
+                    status => {
+                        return Err(AzureError::from_response(
+                            OPERATION,
+                            resource,
+                            status,
+                            reply.retry_after,
+                            &reply.body,
+                        ));
+                    }
+                }
+            }
+            PollStyle::Resource => {
+                let reply = self.send(call).await?;
+                let body: Value = reply.json(OPERATION, resource)?;
+                (
+                    provisioning_state(&body)
+                        .map(|s| state_of(s, None))
+                        .unwrap_or(State::Succeeded),
+                    reply.retry_after,
+                )
+            }
+        };
+        match state {
+            (State::Running, retry_after) => Ok(still(retry_after)),
+            (State::Succeeded, _) => Ok(Polled::Succeeded),
+            (
+                State::Failed {
+                    status,
+                    code,
+                    message,
+                },
+                _,
+            ) => Err(failed(status, code, message)),
+        }
     }
 
     /// DELETE an ARM resource, following a long-running delete; "already gone" is success.

@@ -257,6 +257,15 @@ impl AzureClient {
     ) -> Result<Ensured, AzureError> {
         let mut outcome = Ensured::Unchanged;
         let found = self.get_private_endpoint(&desired.id).await?;
+        // An endpoint Azure is still making (an operation handed over earlier, or someone
+        // else's) is neither written again nor registered yet: it is followed as it is.
+        if let Some(pe) = &found
+            && !pe.properties.succeeded()
+            && !pe.properties.failed()
+            && pe.properties.provisioning_state.is_some()
+        {
+            return Err(self.still_running(&PUT_ENDPOINT, &desired.id));
+        }
         let created = found.is_none();
         if !found.as_ref().is_some_and(|f| desired.is_met_by(f)) {
             self.write_and_wait(

@@ -7,7 +7,8 @@
 //!   the admin's grants allow ([`Permit::covers`]) — a user-written string cannot aim a write;
 //! * no irreversible remediation without a grant that allows it.
 //!
-//! A refused plan writes nothing. Intents run in order and stop at the first error.
+//! A refused plan writes nothing. Intents run in order and stop at the first error, or at the
+//! first write Azure is still working on (handed over as a running operation, polled later).
 
 use azure_core::http::Method;
 use serde_json::Value;
@@ -45,6 +46,9 @@ pub struct Executed {
     pub removed: Vec<String>,
     /// Whether any Azure write was made.
     pub wrote_azure: bool,
+    /// A write Azure accepted and is still working on: the plan stopped there (what follows
+    /// may depend on it) and the operation is polled on a later pass.
+    pub running: Option<crate::azure::lro::RunningOperation>,
     pub error: Option<ExecuteError>,
 }
 
@@ -81,11 +85,18 @@ impl<'a> Executor<'a> {
             return done;
         }
         for intent in &plan.intents {
-            if let Err(e) = self.one(intent, &mut done).await {
-                done.error = Some(e);
-                break;
+            match self.one(intent, &mut done).await {
+                Ok(()) => done.wrote_azure |= intent.writes_azure(),
+                Err(ExecuteError::Azure(AzureError::Running(running))) => {
+                    done.wrote_azure = true;
+                    done.running = Some(*running);
+                    break;
+                }
+                Err(e) => {
+                    done.error = Some(e);
+                    break;
+                }
             }
-            done.wrote_azure |= intent.writes_azure();
         }
         done
     }

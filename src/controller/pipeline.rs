@@ -65,6 +65,7 @@ impl From<AzureError> for Failure {
             ErrorClass::Unreachable => Failed::VaultUnreachable,
             ErrorClass::Invalid | ErrorClass::Configuration => Failed::InvalidSpec,
             ErrorClass::Throttled => Failed::Throttled,
+            ErrorClass::OperationFailed => Failed::OperationFailed,
             _ => Failed::AzureUnavailable,
         };
         Failure {

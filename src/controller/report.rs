@@ -93,9 +93,15 @@ pub fn controls(
                     prev.and_then(|p| p.message.clone()),
                 )
             } else if e.remediated_now {
+                // Fixed by an operation that ended since: what it was is what the last report
+                // saw.
+                let was = match (e.finding.found, prev) {
+                    (Found::Compliant, Some(p)) => p.observed.clone(),
+                    _ => e.finding.observed.clone(),
+                };
                 (
                     e.finding.expected.clone(),
-                    Some(format!("remediated; was {}", e.finding.observed)),
+                    Some(format!("remediated; was {was}")),
                 )
             } else {
                 (e.finding.observed.clone(), e.finding.message.clone())

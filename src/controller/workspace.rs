@@ -531,7 +531,11 @@ async fn safeguards(ws: &HipaaWorkspace, ctx: &Context, pass: &Pass) -> Result<D
         (None, Some(e)) => Some((e.to_string(), e.into())),
         (None, None) => None,
     };
-    let remediated: Vec<&'static str> = if apply_error.is_none() && executed.wrote_azure {
+    // A write Azure is still working on is not remediated yet: the next pass (soon) finds it
+    // still running through the resource's own state, or done.
+    let running = executed.running.is_some();
+    let remediated: Vec<&'static str> = if apply_error.is_none() && executed.wrote_azure && !running
+    {
         plan.remediates.clone()
     } else {
         vec![]
@@ -569,7 +573,11 @@ async fn safeguards(ws: &HipaaWorkspace, ctx: &Context, pass: &Pass) -> Result<D
             message: format!("remediation failed: {text}"),
         },
         None => Outcome::Evaluated {
-            remediating: vec![],
+            remediating: if running {
+                plan.remediates.iter().map(|r| r.to_string()).collect()
+            } else {
+                vec![]
+            },
             conflict,
         },
     };
@@ -601,7 +609,7 @@ async fn safeguards(ws: &HipaaWorkspace, ctx: &Context, pass: &Pass) -> Result<D
         report,
         policy,
         planned,
-        remediated: !remediated.is_empty() || policy_fixed,
+        remediated: !remediated.is_empty() || policy_fixed || running,
         events,
     })
 }

@@ -72,7 +72,11 @@ impl Estate {
 
     /// Stops the operator (SIGTERM), runs `meanwhile`, and starts it again as it was started.
     pub async fn restart_operator(&mut self, meanwhile: impl AsyncFnOnce(&Estate)) {
-        assert!(self.operator.terminate(), "the operator did not stop");
+        assert!(
+            self.operator.terminate(),
+            "the operator did not stop within 20 s of SIGTERM; its log:\n{}",
+            self.operator.log_text()
+        );
         meanwhile(self).await;
         let (name, args, env) = &self.launch;
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

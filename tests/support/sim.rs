@@ -70,6 +70,7 @@ impl Sim {
                     default_poll_interval: Duration::from_millis(200),
                     max_poll_interval: Duration::from_secs(2),
                     deadline: Duration::from_secs(30),
+                    hand_over_after: None,
                 },
                 retry_initial_delay: Duration::from_millis(200),
                 ..ClientSettings::default()

@@ -123,20 +123,35 @@ pub async fn cleanup(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, 
         intents,
         remediates: vec![],
     };
-    let result: Result<(), Failure> = async {
+    let result: Result<Option<String>, Failure> = async {
         let azure = ctx.azure.client_for(&ws, &permit).await?;
-        match Executor::new(Some(&azure), &ctx.kube, &permit, Mode::Enforce)
+        let executed = Executor::new(Some(&azure), &ctx.kube, &permit, Mode::Enforce)
             .run(&plan)
-            .await
-            .error
-        {
-            Some(e) => Err(e.into()),
-            None => Ok(()),
+            .await;
+        match (executed.error, executed.running) {
+            (Some(e), _) => Err(e.into()),
+            // A delete Azure is still working on: the store keeps its finalizer until it ends.
+            (None, Some(running)) => Ok(Some(running.resource)),
+            (None, None) => Ok(None),
         }
     }
     .await;
+    if let Ok(Some(resource)) = &result {
+        let note =
+            format!("Azure is still deleting {resource}; the store is released once it is gone");
+        pipeline::publish(
+            &ctx,
+            &store.object_ref(&()),
+            EventType::Normal,
+            "CleanupWaiting",
+            "Delete",
+            note.clone(),
+        )
+        .await;
+        return Err(ReconcileError::Finalizer(note));
+    }
     match result {
-        Ok(()) => {
+        Ok(_) => {
             pipeline::publish(
                 &ctx,
                 &store.object_ref(&()),

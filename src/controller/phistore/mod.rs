@@ -333,6 +333,12 @@ async fn pass(
     let ws = &d.workspace;
     let generation = store.meta().generation;
     let azure = ctx.azure.client_for(ws, &d.permit).await?;
+    // A write Azure is still working on, recorded by an earlier pass (of this process or
+    // another): look at it first, and come back later while it runs. One that ended clears.
+    let finished = match still_running(store, &azure).await? {
+        Operations::Running(wait) => return Ok(Action::requeue(wait)),
+        Operations::Ended(remediates) => remediates,
+    };
     // 3. Observe.
     let (observed, access_view) = futures::try_join!(
         observe::target(&azure, ctx, store, ws),
@@ -388,6 +394,24 @@ async fn pass(
         Ok(held_plan) => preview::rows(&held_plan, &why_held, &|id| observed.target.observed(id)),
         Err(_) => Vec::new(),
     };
+    // Never write to a resource Azure is still changing (its provisioningState not terminal):
+    // the write would land in the middle of someone's operation.
+    let busy = observed
+        .target
+        .observed(&store.spec.resource.id)
+        .and_then(|body| {
+            body.pointer("/properties/provisioningState")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        })
+        .filter(|state| !terminal(state));
+    if let Some(state) = &busy
+        && plan.writes_azure()
+    {
+        tracing::info!(store = %store.name_any(), %state, "the resource is still being changed in Azure: no write this pass");
+        plan.intents.retain(|i| !i.writes_azure());
+        plan.remediates.clear();
+    }
     // 7. Execute.
     let executed = Executor::new(Some(&azure), &ctx.kube, &d.permit, d.mode)
         .run(&plan)
@@ -425,13 +449,34 @@ async fn pass(
         (None, Some(e)) => Some(e.to_string()).zip(Some(Failure::from(e))),
         (None, None) => None,
     };
+    let running = executed.running;
+    // What an operation recorded by an earlier pass fixed counts as remediated once it ended
+    // and the control reads back compliant.
+    let ended: Vec<&'static str> = findings
+        .iter()
+        .filter(|f| f.found == crate::controls::Found::Compliant)
+        .map(|f| f.id())
+        .filter(|id| finished.iter().any(|r| r == id))
+        .collect();
     let written = report::Written {
-        remediated: if error.is_none() && executed.wrote_azure {
+        remediated: if error.is_none() && executed.wrote_azure && running.is_none() {
+            let mut fixed = plan.remediates.clone();
+            for id in ended {
+                if !fixed.contains(&id) {
+                    fixed.push(id);
+                }
+            }
+            fixed
+        } else {
+            ended
+        },
+        remediating: if running.is_some() {
             plan.remediates.clone()
         } else {
             vec![]
         },
         wrote_azure: executed.wrote_azure,
+        running,
         error,
     };
     let seen = report::Seen {
@@ -439,8 +484,67 @@ async fn pass(
         workspace_generation: ws.meta().generation,
         inputs: inputs_of(store, ws, d.mode, access.cycles),
     };
-    report::conclude(
+    let action = report::conclude(
         store, ctx, d.mode, pass, findings, written, access, seen, planned,
     )
-    .await
+    .await?;
+    // A resource Azure is still changing is looked at again soon: its operation ends on
+    // Azure's schedule, not on a watch.
+    Ok(if busy.is_some() {
+        Action::requeue(Duration::from_secs(30))
+    } else {
+        action
+    })
+}
+
+/// `Succeeded`, `Failed` and `Canceled` end an operation; any other provisioningState
+/// (`Updating`, `Creating`, `ResolvingDNS`, ...) means Azure is still changing the resource.
+fn terminal(state: &str) -> bool {
+    ["Succeeded", "Failed", "Canceled"]
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(state))
+}
+
+/// Where the operations a store's status records stand.
+enum Operations {
+    /// One still runs (the status already says so): look again after the wait.
+    Running(Duration),
+    /// All ended (or none was recorded): the controls they fix, for the report.
+    Ended(Vec<String>),
+}
+
+/// Polls the operations the store's status records. A failed operation fails the pass with
+/// ARM's code and message; once all ended, the pass goes on and its report clears them.
+async fn still_running(
+    store: &PhiStore,
+    azure: &crate::azure::AzureClient,
+) -> Result<Operations, Failure> {
+    use crate::azure::lro::Polled;
+    let recorded = store
+        .status
+        .as_ref()
+        .map(|s| s.operations.as_slice())
+        .unwrap_or_default();
+    let mut wait: Option<Duration> = None;
+    for record in recorded {
+        let Some(running) = report::operation_of(record) else {
+            continue;
+        };
+        match azure.poll_operation(&running).await? {
+            Polled::Running(now) => {
+                let next = now.next_poll();
+                wait = Some(wait.map_or(next, |w| w.min(next)));
+            }
+            Polled::Succeeded => {}
+        }
+    }
+    Ok(match wait {
+        Some(wait) => Operations::Running(wait),
+        None => Operations::Ended(
+            recorded
+                .iter()
+                .flat_map(|r| r.remediates.iter().cloned())
+                .collect(),
+        ),
+    })
 }

@@ -31,7 +31,10 @@ pub struct Seen {
 /// all (read back soon), and the error that stopped them.
 pub struct Written {
     pub remediated: Vec<&'static str>,
+    /// Controls whose fix Azure is still working on (`running`).
+    pub remediating: Vec<&'static str>,
     pub wrote_azure: bool,
+    pub running: Option<crate::azure::lro::RunningOperation>,
     pub error: Option<(String, Failure)>,
 }
 
@@ -55,7 +58,9 @@ pub async fn conclude(
     let conflict = pass.conflicts(&findings);
     let Written {
         remediated,
+        remediating,
         wrote_azure,
+        running,
         error: apply_error,
     } = written;
     let apply_wait = apply_error
@@ -68,7 +73,7 @@ pub async fn conclude(
             message: format!("remediation failed: {text}"),
         },
         None => Outcome::Evaluated {
-            remediating: vec![],
+            remediating: remediating.iter().map(|r| r.to_string()).collect(),
             conflict,
         },
     };
@@ -94,8 +99,17 @@ pub async fn conclude(
         drift_baseline: baseline,
         review_cycles: access.cycle_refs.clone(),
         planned_changes: planned,
+        operations: running
+            .iter()
+            .map(|r| operation_status(r, &remediating))
+            .collect(),
     };
     let written = write_status(store, ctx, &pass.previous, &report, status).await?;
+    if let Some(running) = &running {
+        // Azure works on it; the pass comes back when Azure said to look again.
+        ctx.drift.forget(&ObjectRef::from_obj(store));
+        return Ok(Action::requeue(running.next_poll()));
+    }
     let me = ObjectRef::from_obj(store);
     if apply_error.is_some() || !remediated.is_empty() || wrote_azure {
         ctx.drift.forget(&me);
@@ -140,6 +154,43 @@ pub async fn conclude(
         resume::settled(store, seen.print, seen.inputs, written, next),
     );
     Ok(Action::requeue(next))
+}
+
+/// A running operation as the status records it.
+pub fn operation_status(
+    running: &crate::azure::lro::RunningOperation,
+    remediates: &[&str],
+) -> crate::api::phistore::RunningOperation {
+    crate::api::phistore::RunningOperation {
+        operation: running.operation.clone(),
+        resource: running.resource.clone(),
+        started_at: running.started_at.clone(),
+        poll_url: running.poll_url.clone(),
+        style: format!("{:?}", running.style),
+        remediates: remediates.iter().map(|r| r.to_string()).collect(),
+    }
+}
+
+/// A running operation the status records, to poll it; `None` when the record does not name
+/// a style the operator knows.
+pub fn operation_of(
+    recorded: &crate::api::phistore::RunningOperation,
+) -> Option<crate::azure::lro::RunningOperation> {
+    use crate::azure::lro::PollStyle;
+    let style = match recorded.style.as_str() {
+        "AsyncOperation" => PollStyle::AsyncOperation,
+        "Location" => PollStyle::Location,
+        "Resource" => PollStyle::Resource,
+        _ => return None,
+    };
+    Some(crate::azure::lro::RunningOperation {
+        operation: recorded.operation.clone(),
+        resource: recorded.resource.clone(),
+        poll_url: recorded.poll_url.clone(),
+        style,
+        started_at: recorded.started_at.clone(),
+        retry_after_secs: None,
+    })
 }
 
 /// The shared report fields of a store's status.
@@ -245,6 +296,9 @@ pub async fn fail(
         drift_baseline: None,
         review_cycles: old.review_cycles.clone(),
         planned_changes: old.planned_changes.clone(),
+        // A failed pass is not waiting on Azure: an operation that failed is over, and one
+        // still running is polled again by the next pass from what it started.
+        operations: Vec::new(),
     };
     let forged = take_back_status(store, ctx).await?;
     if status != old || forged {
