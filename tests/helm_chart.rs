@@ -586,6 +586,26 @@ fn grants_values_render_azure_scope_grants_and_bad_ones_are_refused() {
     assert_eq!(grant["spec"]["scopes"][0], scope);
     assert_eq!(grant["spec"]["allowEnforce"], true);
     assert_eq!(grant["spec"]["allowIrreversible"], false);
+    assert_eq!(grant["spec"]["exclusive"], true, "exclusive by default");
+    let docs = template(
+        "hipaa",
+        "ops",
+        &[
+            "--set",
+            "grants[0].name=platform",
+            "--set",
+            "grants[0].namespaces[0]=platform",
+            "--set",
+            "grants[0].scopes[0]=/subscriptions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b",
+            "--set",
+            "grants[0].exclusive=false",
+        ],
+    );
+    assert_eq!(
+        find(&docs, "AzureScopeGrant", "platform")["spec"]["exclusive"],
+        false,
+        "an explicit false is kept"
+    );
     for bad in [
         format!("{scope}?x=1"),
         // A Kelvin sign where an ASCII K belongs.
@@ -601,6 +621,76 @@ fn grants_values_render_azure_scope_grants_and_bad_ones_are_refused() {
     assert_schema_refuses(
         &json!({"grants": [{"name": "clinical", "namespaces": ["clinical"]}]}),
         "/grants/0",
+    );
+}
+
+/// The grant-reservation policy (tested against the API server in `tests/grant_policy.rs`) is
+/// rendered by default, denying, with the grants as params, and not when disabled.
+#[test]
+fn grant_reservation_policy_is_rendered_by_default_and_not_when_disabled() {
+    let docs = template("hipaa", "ops", &[]);
+    let name = "hipaa-hipaa-operator-grant-reservations";
+    let policy = find(&docs, "ValidatingAdmissionPolicy", name);
+    assert_eq!(policy["spec"]["failurePolicy"], "Fail");
+    assert_eq!(
+        policy["spec"]["paramKind"],
+        json!({"apiVersion": "hipaa-operator.io/v1alpha1", "kind": "AzureScopeGrant"})
+    );
+    assert_eq!(
+        policy["spec"]["matchConstraints"]["resourceRules"][0]["resources"],
+        json!(["hipaaworkspaces", "phistores"])
+    );
+    assert_eq!(
+        policy["spec"]["matchConstraints"]["resourceRules"][0]["operations"],
+        json!(["CREATE", "UPDATE"])
+    );
+    let binding = find(&docs, "ValidatingAdmissionPolicyBinding", name);
+    assert_eq!(binding["spec"]["policyName"], name);
+    assert_eq!(binding["spec"]["validationActions"], json!(["Deny"]));
+    assert_eq!(
+        binding["spec"]["paramRef"],
+        json!({"selector": {}, "parameterNotFoundAction": "Allow"})
+    );
+    // Like the other policies, it binds only the watched namespaces when some are listed.
+    let docs = template("hipaa", "ops", &["--set", "watchNamespaces[0]=clinical"]);
+    let binding = find(&docs, "ValidatingAdmissionPolicyBinding", name);
+    assert_eq!(
+        binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"][0]["values"],
+        json!(["clinical"])
+    );
+
+    for off in [
+        vec!["--set", "admissionPolicy.grants.enabled=false"],
+        vec![
+            "--set",
+            "admissionPolicy.grants.enabled=false",
+            "--set",
+            "admissionPolicy.enabled=false",
+        ],
+    ] {
+        let docs = template("hipaa", "ops", &off);
+        assert!(
+            !docs.iter().any(|d| d["metadata"]["name"] == name),
+            "{off:?} still renders the grant-reservation policy"
+        );
+    }
+    // The warnings switch does not turn the denying policy off.
+    let docs = template("hipaa", "ops", &["--set", "admissionPolicy.enabled=false"]);
+    find(&docs, "ValidatingAdmissionPolicy", name);
+    assert!(!docs.iter().any(|d| {
+        d["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| n.ends_with("-warnings"))
+    }));
+    assert_schema_refuses(
+        &json!({"admissionPolicy": {"grants": {"enabled": "yes"}}}),
+        "/admissionPolicy/grants/enabled",
+    );
+    assert_schema_refuses(
+        &json!({"grants": [{"name": "clinical", "namespaces": ["clinical"],
+                            "scopes": ["/subscriptions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"],
+                            "exclusive": "no"}]}),
+        "/grants/0/exclusive",
     );
 }
 
@@ -1743,6 +1833,8 @@ fn install_upgrade_uninstall_on_a_cluster_without_the_crds() {
         "validatingadmissionpolicy.admissionregistration.k8s.io/hipaa-operator-phistore-warnings",
         "validatingadmissionpolicybinding.admissionregistration.k8s.io/hipaa-operator-workspace-warnings",
         "validatingadmissionpolicybinding.admissionregistration.k8s.io/hipaa-operator-phistore-warnings",
+        "validatingadmissionpolicy.admissionregistration.k8s.io/hipaa-operator-grant-reservations",
+        "validatingadmissionpolicybinding.admissionregistration.k8s.io/hipaa-operator-grant-reservations",
     ] {
         assert!(
             installed.contains(expected),

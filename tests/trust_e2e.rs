@@ -1,5 +1,6 @@
 //! Trust boundaries end to end: two teams on one cluster, each namespace granted its own Azure
-//! scope by a cluster admin's AzureScopeGrant, with team-b trying to reach team-a's resources.
+//! scope by a cluster admin's AzureScopeGrant, with team-b trying to reach team-a's resources and
+//! team-a reaching into what team-b's exclusive grant reserves.
 //! The simulator's request log is the witness that nothing reached Azure for a refused object,
 //! and the operator's own status writes are the only ones that stand.
 
@@ -16,6 +17,7 @@ use support::estate::{EXAMPLE_SCOPE, Estate, grant, storage_store, workspace};
 use support::operator::Operator;
 use support::sim::{self, Sim};
 
+const SUBSCRIPTION_SCOPE: &str = "/subscriptions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b";
 const TEAM_B_SCOPE: &str =
     "/subscriptions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b/resourceGroups/rg-team-b";
 
@@ -95,15 +97,18 @@ async fn a_namespace_reaches_only_what_its_grant_allows_and_one_resource_has_one
     support::install_crds(&client).await;
     let a = TestNamespace::create(&client, "team-a").await.expect("ns");
     let b = TestNamespace::create(&client, "team-b").await.expect("ns");
-    // team-a: the example group, the operator's identity, Enforce, nothing irreversible.
+    // team-a: the whole subscription (the example group among it), the operator's identity,
+    // Enforce, nothing irreversible. Not exclusive: it overlaps team-b's group, and the other
+    // tests of this binary grant the example group to their own namespaces.
     grant(
         &client,
         &a.name,
-        json!({"namespaces": [a.name], "scopes": [EXAMPLE_SCOPE], "allowOperatorIdentity": true,
-               "allowEnforce": true}),
+        json!({"namespaces": [a.name], "scopes": [SUBSCRIPTION_SCOPE], "allowOperatorIdentity": true,
+               "allowEnforce": true, "exclusive": false}),
     )
     .await;
-    // team-b: its own group, its own identity (and the operator's).
+    // team-b: its own group, its own identity (and the operator's), exclusive (the default):
+    // reserved from every other namespace, team-a's broad grant notwithstanding.
     grant(
         &client,
         &b.name,
@@ -142,6 +147,14 @@ async fn a_namespace_reaches_only_what_its_grant_allows_and_one_resource_has_one
     ws_b.create(&pp, &marked_workspace("own", "rg-team-b", "teambown", None))
         .await
         .expect("create");
+    // team-a aims a workspace at team-b's group, which its own grant covers but team-b's
+    // reserves.
+    ws_a.create(
+        &pp,
+        &marked_workspace("reach-b", "rg-team-b", "reachb", None),
+    )
+    .await
+    .expect("create");
 
     let mut operator = operator_for(&sim, "trust", &[&a.name, &b.name]);
 
@@ -174,6 +187,22 @@ async fn a_namespace_reaches_only_what_its_grant_allows_and_one_resource_has_one
         assert_eq!(status, "False");
         assert!(message.contains(says), "{reason}: {message}");
     }
+    let (status, _, message) = wait("reach-b refused", &operator, async || {
+        ws_ready(&ws_a, "reach-b")
+            .await
+            .filter(|(_, r, _)| r == "NotPermitted")
+    })
+    .await;
+    assert_eq!(status, "False");
+    assert!(
+        message.contains(&format!(
+            "spec.resourceGroup: {TEAM_B_SCOPE}, spec.keyVault.resourceId: {TEAM_B_SCOPE}/providers/Microsoft.KeyVault/vaults/kv-reachb"
+        )) && message.contains(&format!(
+            "and 9 more are reserved by AzureScopeGrant {} to namespaces {}; namespace {} is not among them",
+            b.name, b.name, a.name
+        )),
+        "{message}"
+    );
     let (_, _, message) = wait("poach refused", &operator, async || {
         ready(&stores_b, "poach")
             .await
@@ -218,7 +247,7 @@ async fn a_namespace_reaches_only_what_its_grant_allows_and_one_resource_has_one
         .iter()
         .filter_map(|r| r["path"].as_str().map(str::to_ascii_lowercase))
         .collect();
-    for marker in ["grabgroup", "stolenid", "stpoachtarget"] {
+    for marker in ["grabgroup", "stolenid", "stpoachtarget", "reachb"] {
         assert!(
             !paths.iter().any(|p| p.contains(marker)),
             "a request reached Azure for a refused object ({marker}): {:?}",
@@ -305,6 +334,11 @@ async fn a_namespace_reaches_only_what_its_grant_allows_and_one_resource_has_one
         "requests for team-a's group after the revocation: {after:?}"
     );
     assert!(operator.running(), "{}", operator.log_text());
+    // team-b's reservation would outlive the test on this shared control plane.
+    grants
+        .delete(&b.name, &Default::default())
+        .await
+        .expect("revoke");
     a.delete().await.expect("delete");
     b.delete().await.expect("delete");
 }
@@ -483,6 +517,9 @@ async fn a_status_forged_quietly_or_while_the_operator_is_down_is_rewritten() {
 /// no token, even where an admin's grant wrongly lists the id for team-b.
 #[tokio::test]
 async fn a_workspace_identity_works_only_from_the_namespace_it_is_federated_to() {
+    // A group of its own: the first test's team-b reserves rg-team-b.
+    const FED_B_SCOPE: &str =
+        "/subscriptions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b/resourceGroups/rg-fed-b";
     const APP: &str = "3a4b5c6d-7e8f-4a9b-8c0d-1e2f3a4b5c6d";
     const OBJECT: &str = "4b5c6d7e-8f9a-4b0c-9d1e-2f3a4b5c6d7e";
     let sim = Sim::start().await;
@@ -520,17 +557,22 @@ async fn a_workspace_identity_works_only_from_the_namespace_it_is_federated_to()
             .await
             .expect("service account");
     }
+    // Neither grant is exclusive: an exclusive grant would reserve APP to its own namespace and
+    // refuse the other before Entra is asked, and this test is about Entra's answer. (team-a's
+    // also shares the example group with the other tests of this binary.)
     grant(
         &client,
         &a.name,
-        json!({"namespaces": [a.name], "scopes": [EXAMPLE_SCOPE], "identities": [APP]}),
+        json!({"namespaces": [a.name], "scopes": [EXAMPLE_SCOPE], "identities": [APP],
+               "exclusive": false}),
     )
     .await;
     // The admin's mistake: team-b's grant lists team-a's client id too.
     grant(
         &client,
         &b.name,
-        json!({"namespaces": [b.name], "scopes": [TEAM_B_SCOPE], "identities": [APP]}),
+        json!({"namespaces": [b.name], "scopes": [FED_B_SCOPE], "identities": [APP],
+               "exclusive": false}),
     )
     .await;
     let ws_a: Api<HipaaWorkspace> = Api::namespaced(client.clone(), &a.name);
@@ -543,7 +585,7 @@ async fn a_workspace_identity_works_only_from_the_namespace_it_is_federated_to()
     .expect("team-a workspace");
     ws_b.create(
         &PostParams::default(),
-        &marked_workspace("borrowed", "rg-team-b", "borrowedid", Some(APP)),
+        &marked_workspace("borrowed", "rg-fed-b", "borrowedid", Some(APP)),
     )
     .await
     .expect("team-b workspace");

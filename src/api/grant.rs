@@ -15,7 +15,8 @@ use super::rules;
 /// Lets the HipaaWorkspaces of some namespaces govern some Azure scopes. With no grant covering a
 /// workspace, the operator makes no Azure request for it or its stores and reports
 /// `Ready=False`, reason `NotPermitted`. Grants add up: a workspace is served when one grant
-/// covers its namespace, its resource group and its identity.
+/// covers its namespace, its resource group and its identity, and no exclusive grant of other
+/// namespaces reserves what it names (`exclusive`).
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[kube(
     group = "hipaa-operator.io",
@@ -26,6 +27,7 @@ use super::rules;
     category = "hipaa",
     printcolumn(name = "Namespaces", type_ = "string", json_path = ".spec.namespaces"),
     printcolumn(name = "Scopes", type_ = "string", json_path = ".spec.scopes"),
+    printcolumn(name = "Exclusive", type_ = "boolean", json_path = ".spec.exclusive"),
     printcolumn(name = "Enforce", type_ = "boolean", json_path = ".spec.allowEnforce"),
     printcolumn(
         name = "Age",
@@ -65,6 +67,16 @@ pub struct AzureScopeGrantSpec {
     #[x_kube(validation = Rule::new(format!("self.all(c, c.matches('^{}$'))", rules::GUID)).message(Message::Message("each of identities must be a client id (a GUID)".into())))]
     pub identities: Vec<String>,
 
+    /// Whether the grant reserves its `scopes` and `identities` to the namespaces it selects
+    /// (default `true`). A HipaaWorkspace or PhiStore in any other namespace may not name an
+    /// Azure id inside one of the scopes (the resource group, a safeguard, a store's resource)
+    /// nor one of the client ids, whatever other grants allow it: the chart's admission policy
+    /// refuses it at apply time and the operator reports `NotPermitted` naming this grant. Set
+    /// `false` on a broad grant that overlaps narrower grants of other namespaces (a platform
+    /// team's subscription-wide grant), which would otherwise lock them out.
+    #[serde(default = "reserves")]
+    pub exclusive: bool,
+
     /// Whether workspaces that name no identity may use the operator's own Azure identity.
     #[serde(default)]
     pub allow_operator_identity: bool,
@@ -78,4 +90,8 @@ pub struct AzureScopeGrantSpec {
     /// policy). Without it they are reported as planned and not made.
     #[serde(default)]
     pub allow_irreversible: bool,
+}
+
+fn reserves() -> bool {
+    true
 }

@@ -4,8 +4,10 @@
 //! with which identities, and whether `Enforce` and irreversible actions are allowed. A
 //! workspace is served only through a [`Permit`] built from the grants that cover it; a store
 //! only when its resource lies inside its workspace's resource group and the permit's scopes,
-//! and when no other store governs the same resource. Everything here but the cache plumbing is
-//! pure and unit-tested.
+//! and when no other store governs the same resource. An exclusive grant also reserves its
+//! scopes and identities: no object of a namespace it does not select may name them, whatever
+//! other grants allow (the chart's admission policy refuses the same at apply time). Everything
+//! here but the cache plumbing is pure and unit-tested.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,6 +30,8 @@ pub struct Permit {
     pub grants: Vec<String>,
     /// The Azure scopes those grants allow.
     scopes: Vec<ArmId>,
+    /// What exclusive grants of other namespaces reserve: never reachable from this one.
+    reserved: Vec<Reservation>,
     pub allow_enforce: bool,
     pub allow_irreversible: bool,
 }
@@ -43,9 +47,15 @@ impl Permit {
         }
     }
 
-    /// Whether `id` lies inside one of the granted scopes.
+    /// Whether `id` lies inside one of the granted scopes and outside every scope another
+    /// namespace's exclusive grant reserves.
     pub fn covers(&self, id: &ArmId) -> bool {
-        self.scopes.iter().any(|s| id.is_within(s))
+        self.scopes.iter().any(|s| id.is_within(s)) && self.reserving(id).is_none()
+    }
+
+    /// The exclusive grant of other namespaces whose scopes hold `id`, if any.
+    fn reserving(&self, id: &ArmId) -> Option<&Reservation> {
+        self.reserved.iter().find(|r| r.holds(id))
     }
 
     /// A permit of `scopes` for unit tests of what consumes permits (the executor).
@@ -58,6 +68,7 @@ impl Permit {
         Permit {
             grants: vec!["test-grant".into()],
             scopes: scopes.iter().filter_map(|s| ArmId::parse(s).ok()).collect(),
+            reserved: Vec::new(),
             allow_enforce,
             allow_irreversible,
         }
@@ -117,6 +128,79 @@ fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool 
         }
     });
     labels_ok && expressions_ok
+}
+
+/// What an exclusive grant reserves against a namespace it does not select: its scopes and its
+/// identities.
+#[derive(Clone, Debug, PartialEq)]
+struct Reservation {
+    grant: String,
+    /// The namespaces it reserves them to, as a refusal names them.
+    holders: String,
+    scopes: Vec<ArmId>,
+    identities: Vec<String>,
+}
+
+impl Reservation {
+    fn of(grant: &AzureScopeGrant) -> Reservation {
+        let names = &grant.spec.namespaces;
+        let holders = match (names.is_empty(), grant.spec.namespace_selector.is_some()) {
+            (false, false) => format!("namespaces {}", listed(names, 5)),
+            (false, true) => format!(
+                "namespaces {} and those its namespaceSelector selects",
+                listed(names, 5)
+            ),
+            (true, _) => "the namespaces its namespaceSelector selects".to_string(),
+        };
+        Reservation {
+            grant: grant.name_any(),
+            holders,
+            scopes: grant
+                .spec
+                .scopes
+                .iter()
+                .filter_map(|s| ArmId::parse(s).ok())
+                .collect(),
+            identities: grant.spec.identities.clone(),
+        }
+    }
+
+    fn holds(&self, id: &ArmId) -> bool {
+        self.scopes.iter().any(|s| id.is_within(s))
+    }
+
+    fn holds_identity(&self, client_id: &str) -> bool {
+        self.identities
+            .iter()
+            .any(|i| i.eq_ignore_ascii_case(client_id))
+    }
+
+    /// The refusal of `named` (`field: value` each) in `namespace`, in the words of the chart's
+    /// admission policy.
+    fn refusal(&self, named: &[String], namespace: &str) -> Refusal {
+        not_permitted(format!(
+            "{} {} reserved by AzureScopeGrant {} to {}; namespace {namespace} is not among them; nothing was sent to Azure",
+            listed(named, 3),
+            if named.len() == 1 { "is" } else { "are" },
+            self.grant,
+            self.holders
+        ))
+    }
+}
+
+/// The first `at_most` of `items`, and how many more: "a, b, c and 4 more". The admission
+/// policy words its messages the same way, to stay under the API server's 5 KiB.
+fn listed(items: &[String], at_most: usize) -> String {
+    let shown = items
+        .iter()
+        .take(at_most)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match items.len().checked_sub(at_most) {
+        Some(more) if more > 0 => format!("{shown} and {more} more"),
+        _ => shown,
+    }
 }
 
 /// Whether `grant` covers `namespace` (by name, or by label when `labels` are known).
@@ -186,10 +270,33 @@ pub fn permit(
     };
     let mut sorted: Vec<&Arc<AzureScopeGrant>> = grants.iter().collect();
     sorted.sort_by_key(|g| g.name_any());
-    let for_namespace: Vec<&Arc<AzureScopeGrant>> = sorted
+    let (for_namespace, others): (Vec<&Arc<AzureScopeGrant>>, Vec<_>) = sorted
         .into_iter()
-        .filter(|g| covers_namespace(g, &namespace, labels))
+        .partition(|g| covers_namespace(g, &namespace, labels));
+    let reserved: Vec<Reservation> = others
+        .into_iter()
+        .filter(|g| g.spec.exclusive)
+        .map(|g| Reservation::of(g))
         .collect();
+    let mut named = vec![("spec.resourceGroup", scope.clone())];
+    named.extend(
+        named_resources(ws)
+            .into_iter()
+            .filter_map(|(field, id)| ArmId::parse(id).ok().map(|id| (field, id))),
+    );
+    for r in &reserved {
+        let mut intrusions: Vec<String> = named
+            .iter()
+            .filter(|(_, id)| r.holds(id))
+            .map(|(field, id)| format!("{field}: {id}"))
+            .collect();
+        if let Some(c) = client_id.as_deref().filter(|c| r.holds_identity(c)) {
+            intrusions.push(format!("spec.identity.clientId: {c}"));
+        }
+        if !intrusions.is_empty() {
+            return Err(r.refusal(&intrusions, &namespace));
+        }
+    }
     if for_namespace.is_empty() {
         return Err(not_permitted(format!(
             "no AzureScopeGrant covers namespace {namespace}: a cluster admin must grant it {scope} with {identity} before the operator makes any Azure request for this workspace"
@@ -225,6 +332,7 @@ pub fn permit(
     let permit = Permit {
         grants: covering.iter().map(|g| g.name_any()).collect(),
         scopes: covering.iter().flat_map(|g| granted_scopes(g)).collect(),
+        reserved,
         allow_enforce: covering.iter().any(|g| g.spec.allow_enforce),
         allow_irreversible: covering.iter().any(|g| g.spec.allow_irreversible),
     };
@@ -255,6 +363,12 @@ pub fn store_in_scope(
         reason: Failed::InvalidSpec,
         message: format!("spec.resource.id: {e}"),
     })?;
+    if let Some(r) = permit.reserving(&id) {
+        return Err(r.refusal(
+            &[format!("spec.resource.id: {id}")],
+            &store.namespace().unwrap_or_default(),
+        ));
+    }
     if !id.is_within(&scope) {
         return Err(not_permitted(format!(
             "spec.resource.id {id} is outside workspace {}'s scope {scope}: a store governs a resource of its workspace's resource group only; nothing was sent to Azure",
@@ -347,22 +461,25 @@ mod tests {
         ws
     }
 
-    fn team_grants() -> Vec<Arc<AzureScopeGrant>> {
+    /// team-a's and team-b's grants, each of its own group and identity, reserving them when
+    /// `exclusive`.
+    fn team_grants(exclusive: bool) -> Vec<Arc<AzureScopeGrant>> {
         vec![
             grant(
                 "team-a",
-                json!({"namespaces": ["team-a"], "scopes": [rg(SUB_A, "rg-a")], "identities": [CLIENT_A], "allowEnforce": true}),
+                json!({"namespaces": ["team-a"], "scopes": [rg(SUB_A, "rg-a")], "identities": [CLIENT_A], "allowEnforce": true, "exclusive": exclusive}),
             ),
             grant(
                 "team-b",
-                json!({"namespaces": ["team-b"], "scopes": [rg(SUB_A, "rg-b")], "identities": [CLIENT_B]}),
+                json!({"namespaces": ["team-b"], "scopes": [rg(SUB_A, "rg-b")], "identities": [CLIENT_B], "exclusive": exclusive}),
             ),
         ]
     }
 
     #[test]
     fn a_workspace_is_served_only_where_a_grant_covers_namespace_scope_and_identity() {
-        let grants = team_grants();
+        // Not exclusive: what the namespace's own grants allow decides alone.
+        let grants = team_grants(false);
         let ok = permit(
             &workspace("team-a", SUB_A, "rg-a", Some(CLIENT_A)),
             None,
@@ -414,7 +531,7 @@ mod tests {
 
     #[test]
     fn a_workspace_whose_safeguards_lie_outside_the_grant_is_refused() {
-        let grants = team_grants();
+        let grants = team_grants(false);
         let mut ws = workspace("team-b", SUB_A, "rg-b", Some(CLIENT_B));
         ws.spec.key_vault.resource_id = format!(
             "{}/providers/Microsoft.KeyVault/vaults/kv-a",
@@ -422,7 +539,8 @@ mod tests {
         );
         let refusal = permit(&ws, None, &grants).expect_err("vault of team-a");
         assert!(
-            refusal.message.contains("spec.keyVault.resourceId"),
+            refusal.message.contains("spec.keyVault.resourceId")
+                && refusal.message.contains("outside the scopes granted"),
             "{}",
             refusal.message
         );
@@ -454,7 +572,7 @@ mod tests {
 
     #[test]
     fn a_store_governs_only_its_workspaces_group_and_one_resource_has_one_store() {
-        let grants = team_grants();
+        let grants = team_grants(false);
         let ws = workspace("team-a", SUB_A, "rg-a", Some(CLIENT_A));
         let p = permit(&ws, None, &grants).expect("permit");
         let own = format!(
@@ -495,5 +613,199 @@ mod tests {
             first_claim(&second, &all).map(|s| s.name_any()),
             Some("a".into())
         );
+    }
+    /// team-a's exclusive grant of rg-a and CLIENT_A, and a platform team's broad grant of the
+    /// whole subscription to team-b, not exclusive, which alone would allow team-b everything.
+    fn reserved_and_platform_grants(team_a_exclusive: bool) -> Vec<Arc<AzureScopeGrant>> {
+        vec![
+            grant(
+                "team-a",
+                json!({"namespaces": ["team-a"], "scopes": [rg(SUB_A, "rg-a")], "identities": [CLIENT_A],
+                       "exclusive": team_a_exclusive}),
+            ),
+            grant(
+                "platform",
+                json!({"namespaces": ["team-b"], "scopes": [format!("/subscriptions/{SUB_A}")],
+                       "identities": [CLIENT_A, CLIENT_B], "exclusive": false}),
+            ),
+        ]
+    }
+
+    #[test]
+    fn an_exclusive_grant_reserves_its_scopes_and_identities_to_the_namespaces_it_selects() {
+        let grants = reserved_and_platform_grants(true);
+        let vault_in_a = format!(
+            "{}/providers/Microsoft.KeyVault/vaults/kv-a",
+            rg(SUB_A, "rg-a")
+        );
+        let mut vault_of_a = workspace("team-b", SUB_A, "rg-b", Some(CLIENT_B));
+        vault_of_a.spec.key_vault.resource_id = vault_in_a.clone();
+        for (ws, says) in [
+            // team-b's own grant covers rg-a, but team-a's reserves it,
+            (
+                workspace("team-b", SUB_A, "rg-a", Some(CLIENT_B)),
+                format!(
+                    "spec.resourceGroup: {}, spec.keyVault.resourceId: {}/providers/Microsoft.KeyVault/vaults/kv1, spec.logAnalytics.resourceId: {}/providers/Microsoft.OperationalInsights/workspaces/law1 are reserved by AzureScopeGrant team-a to namespaces team-a; namespace team-b is not among them",
+                    rg(SUB_A, "rg-a"),
+                    rg(SUB_A, "rg-a"),
+                    rg(SUB_A, "rg-a")
+                ),
+            ),
+            // and team-a's identity, whatever its case,
+            (
+                workspace("team-b", SUB_A, "rg-b", Some(&CLIENT_A.to_uppercase())),
+                format!(
+                    "spec.identity.clientId: {} is reserved by AzureScopeGrant team-a to namespaces team-a; namespace team-b is not among them",
+                    CLIENT_A.to_uppercase()
+                ),
+            ),
+            // and every safeguard inside rg-a.
+            (
+                vault_of_a,
+                format!(
+                    "spec.keyVault.resourceId: {vault_in_a} is reserved by AzureScopeGrant team-a"
+                ),
+            ),
+        ] {
+            let refusal = permit(&ws, None, &grants).expect_err(&says);
+            assert_eq!(refusal.reason, Failed::NotPermitted);
+            assert!(refusal.message.contains(&says), "{}", refusal.message);
+        }
+        // team-a's own workspace is served under its grant; team-b's own group under the
+        // platform grant, whose permit still never reaches into rg-a (the executor's check).
+        assert!(
+            permit(
+                &workspace("team-a", SUB_A, "rg-a", Some(CLIENT_A)),
+                None,
+                &grants
+            )
+            .is_ok()
+        );
+        let b = permit(
+            &workspace("team-b", SUB_A, "rg-b", Some(CLIENT_B)),
+            None,
+            &grants,
+        )
+        .expect("team-b on its own group");
+        let parse = |s: &str| ArmId::parse(s).expect("an ARM id");
+        assert!(b.covers(&parse(&format!(
+            "{}/providers/Microsoft.Storage/storageAccounts/stb",
+            rg(SUB_A, "rg-b")
+        ))));
+        assert!(!b.covers(&parse(&vault_in_a)));
+        assert!(!b.covers(&parse(&rg(SUB_A, "rg-a"))));
+
+        // A store of team-b's own workspace on an account in rg-a: refused, naming the grant.
+        let account_in_a = format!(
+            "{}/providers/Microsoft.Storage/storageAccounts/sta",
+            rg(SUB_A, "rg-a")
+        );
+        let refusal = store_in_scope(
+            &store("team-b", "poach", &account_in_a, "2026-12-01T00:00:00Z"),
+            &workspace("team-b", SUB_A, "rg-b", Some(CLIENT_B)),
+            &b,
+        )
+        .expect_err("a store in rg-a");
+        assert_eq!(refusal.reason, Failed::NotPermitted);
+        assert!(
+            refusal.message.contains(&format!(
+                "spec.resource.id: {account_in_a} is reserved by AzureScopeGrant team-a to namespaces team-a; namespace team-b is not among them"
+            )),
+            "{}",
+            refusal.message
+        );
+
+        // Not exclusive, team-a's grant reserves nothing: the platform grant serves team-b.
+        let shared = reserved_and_platform_grants(false);
+        assert!(
+            permit(
+                &workspace("team-b", SUB_A, "rg-a", Some(CLIENT_A)),
+                None,
+                &shared
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_reservation_by_label_spares_the_namespaces_its_selector_selects() {
+        let grants = vec![
+            grant(
+                "clinical",
+                json!({"namespaces": ["clinical"],
+                       "namespaceSelector": {"matchLabels": {"tier": "phi"},
+                                             "matchExpressions": [{"key": "legacy", "operator": "DoesNotExist"}]},
+                       "scopes": [rg(SUB_B, "rg-clinical")], "allowOperatorIdentity": true}),
+            ),
+            grant(
+                "platform",
+                json!({"namespaceSelector": {}, "scopes": [format!("/subscriptions/{SUB_B}")],
+                       "allowOperatorIdentity": true, "exclusive": false}),
+            ),
+        ];
+        let ws = workspace("research", SUB_B, "rg-clinical", None);
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let phi = labels(&[("tier", "phi")]);
+        let p = permit(&ws, Some(&phi), &grants).expect("a namespace the selector selects");
+        assert_eq!(p.grants, ["clinical", "platform"]);
+        for other in [
+            labels(&[("tier", "web")]),
+            labels(&[("tier", "phi"), ("legacy", "yes")]),
+        ] {
+            let refusal = permit(&ws, Some(&other), &grants).expect_err("not selected");
+            assert!(
+                refusal.message.contains(
+                    "reserved by AzureScopeGrant clinical to namespaces clinical and those its namespaceSelector selects; namespace research is not among them"
+                ),
+                "{}",
+                refusal.message
+            );
+        }
+        // Elsewhere in the subscription the platform grant serves any namespace.
+        assert!(
+            permit(
+                &workspace("research", SUB_B, "rg-research", None),
+                Some(&labels(&[])),
+                &grants
+            )
+            .is_ok()
+        );
+    }
+    #[test]
+    fn a_reservation_names_at_most_three_ids_and_five_namespaces() {
+        let namespaces: Vec<String> = (1..=7).map(|i| format!("team-{i}")).collect();
+        let grants = vec![grant(
+            "wide",
+            json!({"namespaces": namespaces, "scopes": [rg(SUB_A, "rg-a")]}),
+        )];
+        let mut ws = workspace("team-b", SUB_A, "rg-a", Some(CLIENT_B));
+        ws.spec.audit_archive = Some(crate::api::workspace::AuditArchive {
+            storage_account_id: format!(
+                "{}/providers/Microsoft.Storage/storageAccounts/starchive",
+                rg(SUB_A, "rg-a")
+            ),
+            ..serde_saphyr::from_str::<HipaaWorkspace>(include_str!(
+                "../../examples/workspace.yaml"
+            ))
+            .expect("example")
+            .spec
+            .audit_archive
+            .expect("an archive")
+        });
+        let refusal = permit(&ws, None, &grants).expect_err("reserved");
+        assert!(
+            refusal.message.ends_with(
+                "/providers/Microsoft.OperationalInsights/workspaces/law1 and 1 more are reserved by AzureScopeGrant wide to namespaces team-1, team-2, team-3, team-4, team-5 and 2 more; namespace team-b is not among them; nothing was sent to Azure"
+            ),
+            "{}",
+            refusal.message
+        );
+        assert_eq!(listed(&["a".to_string()], 3), "a");
+        assert_eq!(listed(&[], 3), "");
     }
 }

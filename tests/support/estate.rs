@@ -407,7 +407,9 @@ pub const EXAMPLE_SCOPE: &str =
 pub const EXAMPLE_CLIENT: &str = "8a9b0c1d-2e3f-4a5b-8c7d-9e0f1a2b3c4d";
 
 /// A grant of the example resource group to `namespace`: the operator's identity and every
-/// application of the simulated estate, Enforce and irreversible changes allowed.
+/// application of the simulated estate, Enforce and irreversible changes allowed. Not
+/// exclusive: every test of a binary shares one control plane and grants the same group to its
+/// own namespace, and an exclusive grant would reserve it from the others.
 pub fn example_grant(namespace: &str) -> serde_json::Value {
     json!({
         "namespaces": [namespace],
@@ -415,7 +417,8 @@ pub fn example_grant(namespace: &str) -> serde_json::Value {
         "identities": [EXAMPLE_CLIENT, super::sim::READER_CLIENT_ID, super::sim::LEGACY_CLIENT_ID],
         "allowOperatorIdentity": true,
         "allowEnforce": true,
-        "allowIrreversible": true
+        "allowIrreversible": true,
+        "exclusive": false
     })
 }
 
