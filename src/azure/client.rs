@@ -185,6 +185,50 @@ struct Inner {
     /// Role definitions by GUID with when they were read: they change rarely, and every
     /// evaluation of who can reach a store needs them.
     role_definitions: Mutex<HashMap<String, (std::time::Instant, super::roles::RoleDefinition)>>,
+    /// No Resource Graph query before this: its per-user quota is used up until it resets.
+    graph_quota_until: Mutex<Option<Instant>>,
+}
+
+/// What ARM says is left of the limit a call counts against: per instance (`-reads`,
+/// `-writes`, `-deletes`) and, under its token-bucket throttling, per subscription and
+/// principal (`-global-reads`, `-global-writes`). The lowest one throttles next.
+fn lowest_remaining(
+    access: Access,
+    delete: bool,
+    header: &dyn Fn(&'static str) -> Option<String>,
+) -> Option<u32> {
+    let names: &[&'static str] = match (access, delete) {
+        (Access::Read, _) => &[
+            "x-ms-ratelimit-remaining-subscription-reads",
+            "x-ms-ratelimit-remaining-subscription-global-reads",
+        ],
+        (Access::Write, true) => &[
+            "x-ms-ratelimit-remaining-subscription-deletes",
+            "x-ms-ratelimit-remaining-subscription-global-writes",
+        ],
+        (Access::Write, false) => &[
+            "x-ms-ratelimit-remaining-subscription-writes",
+            "x-ms-ratelimit-remaining-subscription-global-writes",
+        ],
+    };
+    names
+        .iter()
+        .filter_map(|n| header(n))
+        .filter_map(|r| r.trim().parse::<u32>().ok())
+        .min()
+}
+
+/// `hh:mm:ss`, as Resource Graph's `x-ms-user-quota-resets-after` says it.
+fn parse_hms(text: &str) -> Option<Duration> {
+    let parts: Vec<u64> = text
+        .trim()
+        .split(':')
+        .map(|p| p.trim().parse::<u64>().ok())
+        .collect::<Option<Vec<_>>>()?;
+    match parts.as_slice() {
+        [h, m, s] => Some(Duration::from_secs(h * 3600 + m * 60 + s)),
+        _ => None,
+    }
 }
 
 impl std::fmt::Debug for AzureClient {
@@ -257,6 +301,7 @@ impl AzureClient {
                 budget,
                 stats: Arc::new(CallStats::default()),
                 lro: settings.lro,
+                graph_quota_until: Mutex::new(None),
                 role_definitions: Mutex::new(HashMap::new()),
             }),
         }
@@ -355,6 +400,16 @@ impl AzureClient {
         } else {
             Access::Write
         };
+        if call.provider == "Microsoft.ResourceGraph" {
+            let until = *self
+                .inner
+                .graph_quota_until
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(wait) = until.and_then(|u| u.checked_duration_since(Instant::now())) {
+                tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+            }
+        }
         let subscription = subscription_of(call.resource);
         if let Some(subscription) = subscription {
             let waited = self.inner.budget.acquire(subscription, access).await;
@@ -422,15 +477,31 @@ impl AzureClient {
             .record(key(&format!("{}xx", status / 100)), elapsed);
         let header = |name: &'static str| headers.get_optional_string(&HeaderName::from(name));
         if let Some(subscription) = subscription {
-            let remaining = match access {
-                Access::Read => header("x-ms-ratelimit-remaining-subscription-reads"),
-                Access::Write => header("x-ms-ratelimit-remaining-subscription-writes"),
-            };
-            if let Some(remaining) = remaining.and_then(|r| r.trim().parse::<u32>().ok()) {
+            let remaining = lowest_remaining(access, call.method == Method::Delete, &header);
+            if let Some(remaining) = remaining {
                 self.inner
                     .budget
                     .observe_remaining(subscription, access, remaining);
             }
+        }
+        // Resource Graph has a quota of its own, per user: none left means no query until it
+        // resets.
+        if call.provider == "Microsoft.ResourceGraph"
+            && let Some(0) =
+                header("x-ms-user-quota-remaining").and_then(|r| r.trim().parse::<u32>().ok())
+        {
+            let resets = header("x-ms-user-quota-resets-after")
+                .and_then(|r| parse_hms(&r))
+                .unwrap_or(Duration::from_secs(5));
+            *self
+                .inner
+                .graph_quota_until
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + resets);
+            tracing::warn!(
+                ?resets,
+                "Azure Resource Graph quota used up; waiting for it to reset"
+            );
         }
         Ok(Reply {
             status,
@@ -516,6 +587,32 @@ fn to_time(d: Duration) -> azure_core::time::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lowest_remaining_limit_counts_deletes_and_global_buckets_too() {
+        let headers = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &'static str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let arm = headers(&[
+            ("x-ms-ratelimit-remaining-subscription-reads", "11990"),
+            ("x-ms-ratelimit-remaining-subscription-global-reads", "240"),
+            ("x-ms-ratelimit-remaining-subscription-writes", "1190"),
+            ("x-ms-ratelimit-remaining-subscription-deletes", "14"),
+            ("x-ms-ratelimit-remaining-subscription-global-writes", "180"),
+        ]);
+        assert_eq!(lowest_remaining(Access::Read, false, &arm), Some(240));
+        assert_eq!(lowest_remaining(Access::Write, false, &arm), Some(180));
+        assert_eq!(lowest_remaining(Access::Write, true, &arm), Some(14));
+        assert_eq!(lowest_remaining(Access::Read, false, &headers(&[])), None);
+        assert_eq!(parse_hms("00:00:03"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_hms("01:02:03"), Some(Duration::from_secs(3723)));
+        assert_eq!(parse_hms("soon"), None);
+    }
 
     #[test]
     fn subscription_is_read_from_resource_ids_case_insensitively() {

@@ -91,9 +91,9 @@ pub enum AzureError {
         waited: Duration,
     },
     /// Azure accepted the write and is still working on it; the operation is handed over to
-    /// be polled again later ([`super::lro::RunningOperation`]). Not a failure.
+    /// be polled again later ([`super::types::RunningOperation`]). Not a failure.
     #[error("{} on {}: Azure is still working on it (started {})", .0.operation, .0.resource, .0.started_at)]
-    Running(Box<super::lro::RunningOperation>),
+    Running(Box<super::types::RunningOperation>),
     #[error("{operation} on {resource}: unexpected response ({detail})")]
     Unexpected {
         operation: String,

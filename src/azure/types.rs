@@ -45,3 +45,41 @@ pub struct IdRef {
 pub struct ConnectionState {
     pub status: String,
 }
+
+/// How a running operation is polled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PollStyle {
+    /// An `Azure-AsyncOperation` status resource: `status` says where it stands.
+    AsyncOperation,
+    /// A `Location` URL: 202 while running, 200/204 once done.
+    Location,
+    /// The resource itself: its `provisioningState`.
+    Resource,
+}
+
+/// A long-running operation Azure is still working on, handed over by the client so that the
+/// caller can record it (in an object's status) and poll it on a later pass, after a restart
+/// too, instead of holding a task while Azure works.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningOperation {
+    /// The operation id that started it, e.g. `PrivateEndpoints_CreateOrUpdate`.
+    pub operation: String,
+    /// The ARM id of the resource it writes.
+    pub resource: String,
+    /// The URL to poll: on ARM's own origin only (the token goes with it).
+    pub poll_url: String,
+    pub style: PollStyle,
+    /// RFC 3339.
+    pub started_at: String,
+    /// What Azure last asked the caller to wait, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
+}
+
+impl RunningOperation {
+    /// When to look again: Azure's `Retry-After`, within 5 s and 60 s.
+    pub fn next_poll(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.retry_after_secs.unwrap_or(10).clamp(5, 60))
+    }
+}
