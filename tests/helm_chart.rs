@@ -1269,7 +1269,16 @@ fn values_schema_refuses_what_the_operator_refuses_at_startup() {
             })
             .collect()
     };
-    operator_starts(&defaults, &[]).expect("the operator starts with the default args");
+    // The defaults use workload identity: its webhook projects the token file into the pod.
+    let webhook = [(
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "/var/run/secrets/azure/tokens/azure-identity-token",
+    )];
+    operator_starts(&defaults, &webhook).expect("the operator starts with the default args");
+    // Without the webhook's token (a missing label, a webhook outage) auto stops, naming what
+    // is missing, instead of acting as the node's managed identity.
+    let err = operator_starts(&defaults, &[]).expect_err("auto without a token starts");
+    assert!(err.contains("does not fall back to a managed identity"), "{err}");
 
     // Log filters: a directive with an unknown level stops the operator at startup.
     for bad in [

@@ -95,6 +95,10 @@ fn start_instance(st: &mut State, def: &Resource, now: OffsetDateTime) {
         .flatten()
         .map(|r| {
             let id = r["principalId"].as_str().unwrap_or_default();
+            // A principal the directory does not hold: nothing to say better than the request.
+            if st.principal(id).is_none() {
+                return r.clone();
+            }
             let mut known = principal_ref(st, id);
             if let Some(o) = known.as_object_mut() {
                 o.remove("principalName");
