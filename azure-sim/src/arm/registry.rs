@@ -46,6 +46,9 @@ pub struct TypeSpec {
     pub created_status: u16,
     /// Written only by the service (review instances, decisions): clients cannot PUT or DELETE.
     pub read_only: bool,
+    /// Status of a successful synchronous replace of an existing resource (200 for almost every
+    /// type; role definitions answer 201, the only status their spec declares).
+    pub updated_status: u16,
 }
 
 const STORAGE: &[&str] = &["2025-01-01"];
@@ -53,7 +56,8 @@ const SQL: &[&str] = &["2023-08-01"];
 const COSMOS: &[&str] = &["2025-04-15"];
 const KEYVAULT: &[&str] = &["2024-11-01"];
 const HEALTH: &[&str] = &["2024-03-31"];
-const NETWORK: &[&str] = &["2024-05-01"];
+/// 2024-07-01 is the version of the recorded subnet create and virtual network get examples.
+const NETWORK: &[&str] = &["2024-05-01", "2024-07-01"];
 const PRIVATE_DNS: &[&str] = &["2018-09-01", "2020-01-01", "2020-06-01", "2024-06-01"];
 const INSIGHTS: &[&str] = &["2021-05-01-preview"];
 const LOGS: &[&str] = &["2025-02-01"];
@@ -93,6 +97,7 @@ const fn spec(name: &'static str, api_versions: &'static [&'static str]) -> Type
         provisioning_state: false,
         created_status: 201,
         read_only: false,
+        updated_status: 200,
     }
 }
 
@@ -352,6 +357,7 @@ pub static TYPES: &[TypeSpec] = &[
     },
     TypeSpec {
         patch_scope: PatchScope::None,
+        updated_status: 201,
         ..spec("Microsoft.Authorization/roleDefinitions", RBAC)
     },
     TypeSpec {

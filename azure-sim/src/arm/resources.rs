@@ -467,7 +467,11 @@ pub fn put(call: &Call<'_>, spec: &TypeSpec, p: &ProviderPath) -> ArmResult<Resp
             StatusCode::from_u16(spec.created_status).unwrap_or(StatusCode::CREATED),
         )
     } else {
-        (spec.update, OpKind::Update, StatusCode::OK)
+        (
+            spec.update,
+            OpKind::Update,
+            StatusCode::from_u16(spec.updated_status).unwrap_or(StatusCode::OK),
+        )
     };
     let reply = Reply {
         style,

@@ -60,11 +60,41 @@ fn categories_for(
     }
 }
 
+/// The activity log's categories: what a subscription diagnostic setting exports (Learn, "Azure
+/// activity log event schema"); every one is in the `allLogs` group.
+const SUBSCRIPTION_CATEGORIES: &[(&str, &str, &[&str])] = &[
+    ("Administrative", "Logs", &["allLogs"]),
+    ("Security", "Logs", &["allLogs"]),
+    ("ServiceHealth", "Logs", &["allLogs"]),
+    ("Alert", "Logs", &["allLogs"]),
+    ("Recommendation", "Logs", &["allLogs"]),
+    ("Policy", "Logs", &["allLogs"]),
+    ("Autoscale", "Logs", &["allLogs"]),
+    ("ResourceHealth", "Logs", &["allLogs"]),
+];
+
 fn scope_type(scope: &str) -> Option<String> {
     match ids::parse(scope).ok()? {
         Target::Provider(p) if !p.is_collection() => Some(p.type_name()),
         _ => None,
     }
+}
+
+/// The subscription id when the scope is a subscription itself.
+fn subscription_scope(scope: &str) -> Option<String> {
+    match ids::parse(scope).ok()? {
+        Target::Subscription { sub } => Some(sub),
+        _ => None,
+    }
+}
+
+fn categories_of_scope(
+    scope: &str,
+) -> &'static [(&'static str, &'static str, &'static [&'static str])] {
+    if subscription_scope(scope).is_some() {
+        return SUBSCRIPTION_CATEGORIES;
+    }
+    scope_type(scope).map(|t| categories_for(&t)).unwrap_or(&[])
 }
 
 pub fn on_put(p: &ProviderPath, body: &mut Value) -> ArmResult<()> {
@@ -89,9 +119,7 @@ pub fn on_put(p: &ProviderPath, body: &mut Value) -> ArmResult<()> {
             "At least one of storage account, event hub, workspace or partner solution should be specified.",
         ));
     }
-    let known = scope_type(&p.scope)
-        .map(|t| categories_for(&t))
-        .unwrap_or(&[]);
+    let known = categories_of_scope(&p.scope);
     if !known.is_empty() {
         for log in props["logs"].as_array().into_iter().flatten() {
             let ok = match (log["category"].as_str(), log["categoryGroup"].as_str()) {
@@ -117,6 +145,17 @@ pub fn on_put(p: &ProviderPath, body: &mut Value) -> ArmResult<()> {
             }
         }
     }
+    if let Some(sub) = subscription_scope(&p.scope) {
+        // Both recorded subscription settings (createOrUpdateSubscriptionDiagnosticSetting.json,
+        // getSubscriptionDiagnosticSetting.json) answer with this id, without a leading slash,
+        // and a null type.
+        body["id"] = json!(format!(
+            "subscriptions/{sub}/providers/AzureResourceManager/diagnosticSettings/{}",
+            p.name().unwrap_or_default()
+        ));
+        body["type"] = Value::Null;
+        return Ok(());
+    }
     body["id"] = json!(format!(
         "{}/providers/microsoft.insights/diagnosticSettings/{}",
         p.scope,
@@ -139,6 +178,12 @@ fn category_body(scope: &str, name: &str, kind: &str, groups: &[&str]) -> Value 
 }
 
 fn scope_must_exist(st: &State, scope: &str) -> ArmResult<()> {
+    if let Some(sub) = subscription_scope(scope) {
+        return match st.subscription(&sub) {
+            Some(_) => Ok(()),
+            None => Err(super::super::groups::subscription_not_found(&sub)),
+        };
+    }
     if st.get(scope).is_none() {
         return Err(ArmError::new(
             StatusCode::NOT_FOUND,
@@ -157,8 +202,7 @@ pub fn virtual_get(st: &State, spec: &TypeSpec, p: &ProviderPath) -> Option<ArmR
         return Some(Err(e));
     }
     let name = p.name()?;
-    let t = scope_type(&p.scope).unwrap_or_default();
-    let found = categories_for(&t)
+    let found = categories_of_scope(&p.scope)
         .iter()
         .find(|(n, _, _)| n.eq_ignore_ascii_case(name));
     Some(
@@ -184,8 +228,7 @@ pub fn virtual_list(
             if let Err(e) = scope_must_exist(st, &p.scope) {
                 return Some(Err(e));
             }
-            let t = scope_type(&p.scope).unwrap_or_default();
-            Some(Ok(categories_for(&t)
+            Some(Ok(categories_of_scope(&p.scope)
                 .iter()
                 .map(|(n, k, g)| category_body(&p.scope, n, k, g))
                 .collect()))

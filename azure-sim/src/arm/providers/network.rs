@@ -49,10 +49,15 @@ pub fn on_put(
             body["properties"]["resourceGuid"] = existing
                 .map(|e| e.body["properties"]["resourceGuid"].clone())
                 .unwrap_or_else(|| json!(uuid::Uuid::new_v4().to_string()));
+            // VirtualNetworkGet.json (2024-07-01) lists the (empty) peerings.
+            if !body["properties"]["virtualNetworkPeerings"].is_array() {
+                body["properties"]["virtualNetworkPeerings"] = json!([]);
+            }
             Ok(())
         }
         SUBNET => {
             let props = &mut body["properties"];
+            strip_subnet_read_only(props);
             if props["addressPrefix"].as_str().is_none()
                 && props["addressPrefixes"].as_array().is_none()
             {
@@ -448,6 +453,27 @@ pub fn after_write(st: &mut State, spec: &TypeSpec, r: &Resource, previous: Opti
     }
 }
 
+/// The read-only properties of a subnet (`SubnetPropertiesFormat` in virtualNetwork.json): Azure
+/// computes them from the resources that use the subnet, so a request cannot set them. The
+/// writable ones (delegations, serviceEndpoints, routeTable, networkSecurityGroup, the network
+/// policies...) are kept as sent.
+const SUBNET_READ_ONLY: &[&str] = &[
+    "ipConfigurations",
+    "ipConfigurationProfiles",
+    "privateEndpoints",
+    "resourceNavigationLinks",
+    "serviceAssociationLinks",
+    "purpose",
+];
+
+fn strip_subnet_read_only(props: &mut Value) {
+    if let Some(o) = props.as_object_mut() {
+        for k in SUBNET_READ_ONLY {
+            o.remove(*k);
+        }
+    }
+}
+
 /// Subnets sent inline in a virtual network PUT become child resources, as in Azure.
 fn sync_inline_subnets(st: &mut State, vnet: &Resource) {
     let inline = vnet.body["properties"]["subnets"]
@@ -463,6 +489,7 @@ fn sync_inline_subnets(st: &mut State, vnet: &Resource) {
         if !props.is_object() {
             props = json!({});
         }
+        strip_subnet_read_only(&mut props);
         props["provisioningState"] = json!("Succeeded");
         if props.get("privateEndpointNetworkPolicies").is_none() {
             props["privateEndpointNetworkPolicies"] = json!("Disabled");

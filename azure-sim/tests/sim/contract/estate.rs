@@ -22,7 +22,7 @@ pub(super) fn fill(template: &str, params: &Value) -> String {
         let value = params[name]
             .as_str()
             .unwrap_or_else(|| panic!("parameter {name} in {template}"));
-        if name == "scope" || name == "resourceUri" {
+        if name == "scope" || name == "scopeId" || name == "resourceUri" {
             out.push_str(value.trim_start_matches('/'));
         } else {
             out.push_str(
@@ -170,8 +170,7 @@ pub(super) async fn prepare(h: &Harness, case: &Case, example: &Value, path: &st
     };
     let tenant = h.sim.tenant_id.clone();
     let request = case
-        .body
-        .map(|b| example["parameters"][b].clone())
+        .request_body(&example["parameters"])
         .unwrap_or(Value::Null);
     let mut done: BTreeSet<String> = BTreeSet::new();
     for p in prerequisites(&id, &request) {

@@ -51,7 +51,7 @@ fn example_files() -> BTreeSet<String> {
 #[test]
 fn every_example_file_is_covered_or_listed_as_not_served() {
     let files = example_files();
-    assert_eq!(files.len(), 61, "the crate carries all recorded examples");
+    assert_eq!(files.len(), 109, "the crate carries all recorded examples");
     let covered: BTreeSet<String> = cases().iter().map(|c| c.file.to_string()).collect();
     let not_served: BTreeSet<String> = NOT_SERVED.iter().map(|(f, _)| f.to_string()).collect();
     let missing: Vec<&String> = files
@@ -92,7 +92,7 @@ fn example_files_match_their_recorded_provenance() {
         assert_eq!(hex, cols[5], "{rel} sha256");
         checked += 1;
     }
-    assert_eq!(checked, 61);
+    assert_eq!(checked, 109);
 }
 
 fn load(file: &str) -> Value {
@@ -116,7 +116,7 @@ async fn run_case(case: &Case) -> Result<(), String> {
     });
     let h = Harness::with_seed(seed_json).await;
     let token = h.token(CONTRACT_PRINCIPAL).await;
-    let request_body = case.body.map(|b| params[b].clone());
+    let request_body = case.request_body(params);
     let (url, resp) = match case.target {
         Target::Arm => {
             let path = fill(case.path, params);
