@@ -5,6 +5,7 @@ mod actions;
 pub mod graph;
 mod groups;
 mod kql;
+pub mod locks;
 mod ops;
 mod providers;
 pub mod registry;
@@ -189,6 +190,18 @@ fn provider(
     )?;
     if spec.read_only && matches!(req.method, Method::PUT | Method::DELETE) {
         return Err(method_not_allowed(&req.method));
+    }
+    // Resource Manager applies management locks before the provider sees the request; locks
+    // themselves stay writable, or no lock could ever be removed.
+    if !p.is_collection() && spec.name != locks::LOCK_TYPE {
+        let op = match req.method {
+            Method::PUT | Method::PATCH => Some(locks::Operation::Write),
+            Method::DELETE => Some(locks::Operation::Delete),
+            _ => None,
+        };
+        if let Some(op) = op {
+            locks::enforce(&shared.lock(), &p.id(), op)?;
+        }
     }
     match (req.method.clone(), p.is_collection()) {
         (Method::GET, true) => resources::list(&call, spec, &p),

@@ -67,6 +67,8 @@ const POLICY_INSIGHTS: &[&str] = &["2024-10-01"];
 const GRAPH: &[&str] = &["2024-04-01"];
 const REVIEWS: &[&str] = &["2021-12-01-preview"];
 const LOGIC: &[&str] = &["2019-05-01"];
+/// The recorded lock deletes and the list use 2016-09-01; the creates and the get 2020-05-01.
+const LOCKS: &[&str] = &["2016-09-01", "2020-05-01"];
 /// ARM's own resource types accept many versions; these are the ones SDKs send today.
 pub const RESOURCES: &[&str] = &[
     "2020-01-01",
@@ -359,6 +361,11 @@ pub static TYPES: &[TypeSpec] = &[
         patch_scope: PatchScope::None,
         updated_status: 201,
         ..spec("Microsoft.Authorization/roleDefinitions", RBAC)
+    },
+    // Plain proxy resources: no long-running operation anywhere in locks.json.
+    TypeSpec {
+        patch_scope: PatchScope::None,
+        ..spec("Microsoft.Authorization/locks", LOCKS)
     },
     TypeSpec {
         ..spec("Microsoft.Authorization/policyAssignments", POLICY)

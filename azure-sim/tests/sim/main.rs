@@ -11,6 +11,7 @@ mod contract;
 mod drift;
 mod entra;
 mod keyvault;
+mod locks;
 mod lro;
 mod network;
 mod persistence;

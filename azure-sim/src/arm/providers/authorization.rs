@@ -16,6 +16,7 @@ use crate::state::{Resource, State};
 pub const ASSIGNMENT: &str = "Microsoft.Authorization/roleAssignments";
 pub const DEFINITION: &str = "Microsoft.Authorization/roleDefinitions";
 pub const POLICY_ASSIGNMENT: &str = "Microsoft.Authorization/policyAssignments";
+pub const LOCK: &str = crate::arm::locks::LOCK_TYPE;
 
 pub fn on_put(
     st: &State,
@@ -29,6 +30,7 @@ pub fn on_put(
         ASSIGNMENT => role_assignment(st, p, existing, body, now),
         DEFINITION => role_definition(p, body),
         POLICY_ASSIGNMENT => policy_assignment(p, existing, body),
+        LOCK => lock(body),
         super::reviews::DEFINITION => super::reviews::on_put_definition(p, body, now),
         _ => Ok(()),
     }
@@ -153,6 +155,31 @@ fn role_definition(p: &ProviderPath, body: &mut Value) -> ArmResult<()> {
     Ok(())
 }
 
+/// A management lock (`ManagementLockObject`, locks.json): `properties.level` is required and
+/// is one of the declared levels; `notes` holds at most 512 characters.
+fn lock(body: &mut Value) -> ArmResult<()> {
+    let props = &body["properties"];
+    if !crate::arm::locks::valid_level(&props["level"]) {
+        return Err(ArmError::bad_request(
+            "InvalidRequestContent",
+            format!(
+                "The lock property 'properties.level' must be one of {}.",
+                crate::arm::locks::LEVELS.join(", ")
+            ),
+        ));
+    }
+    if props["notes"]
+        .as_str()
+        .is_some_and(|n| n.chars().count() > 512)
+    {
+        return Err(ArmError::bad_request(
+            "InvalidRequestContent",
+            "The lock property 'properties.notes' can hold at most 512 characters.",
+        ));
+    }
+    Ok(())
+}
+
 fn policy_assignment(
     p: &ProviderPath,
     existing: Option<&Resource>,
@@ -216,6 +243,24 @@ pub fn virtual_get(st: &State, spec: &TypeSpec, p: &ProviderPath) -> Option<ArmR
     }))
 }
 
+/// The subscription, resource group or resource a collection is listed at must exist.
+fn scope_exists(st: &State, scope: &str) -> ArmResult<()> {
+    match crate::ids::parse(scope) {
+        Ok(crate::ids::Target::Subscription { sub }) if st.subscription(&sub).is_none() => {
+            Err(crate::arm::groups::subscription_not_found(&sub))
+        }
+        Ok(crate::ids::Target::ResourceGroup { rg, .. }) if st.get(scope).is_none() => {
+            Err(crate::arm::groups::group_not_found(&rg))
+        }
+        Ok(crate::ids::Target::Provider(_)) if st.get(scope).is_none() => Err(ArmError::new(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            format!("The Resource '{scope}' was not found."),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The value of a `$filter` clause like `principalId eq 'x'`.
 fn filter_value<'a>(filter: &'a str, field: &str) -> Option<&'a str> {
     let lower = filter.to_ascii_lowercase();
@@ -269,6 +314,26 @@ pub fn virtual_list(
                 .map(|r| r.body.clone())
                 .collect();
             Some(Ok(value))
+        }
+        LOCK => {
+            // Locks at the scope and below it; `atScope()` gives those at the scope and above,
+            // the ones that apply to it.
+            if let Err(e) = scope_exists(st, &scope) {
+                return Some(Err(e));
+            }
+            let mut found: Vec<&Resource> = if filter.to_ascii_lowercase().contains("atscope()") {
+                st.extensions_at_or_above(&scope, crate::arm::locks::LOCK_SEGMENT)
+            } else {
+                st.descendants(&scope)
+                    .iter()
+                    .filter_map(|k| st.resources.get(k))
+                    .chain(st.extensions_at(&scope, crate::arm::locks::LOCK_SEGMENT))
+                    .collect()
+            };
+            found.retain(|r| r.type_name == LOCK);
+            found.sort_by_cached_key(|r| r.id.to_ascii_lowercase());
+            found.dedup_by(|a, b| a.id.eq_ignore_ascii_case(&b.id));
+            Some(Ok(found.into_iter().map(|r| r.body.clone()).collect()))
         }
         DEFINITION => {
             let role_name = filter_value(&filter, "roleName").map(str::to_string);

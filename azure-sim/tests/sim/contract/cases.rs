@@ -75,6 +75,8 @@ pub(super) const PE: &str = "/subscriptions/{subscriptionId}/resourceGroups/{res
 pub(super) const HDS: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.HealthcareApis/workspaces/{workspaceName}";
 pub(super) const COSMOS: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.DocumentDB/databaseAccounts/{accountName}";
 pub(super) const LAW: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.OperationalInsights/workspaces/{workspaceName}";
+pub(super) const LOCKS_RG: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Authorization/locks/{lockName}";
+pub(super) const LOCKS_RESOURCE: &str = "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}/providers/{resourceProviderNamespace}/{resourceType}/{resourceName}/providers/Microsoft.Authorization/locks/{lockName}";
 pub(super) const STORAGE_COMPUTED: &[&str] = &[
     // Region-pair and routing details of the recording's test region (eastus2euap).
     "/properties/primaryLocation",
@@ -630,6 +632,69 @@ pub(super) fn cases() -> Vec<Case> {
         },
         Case {
             body: Some("parameters"),
+            ..arm(
+                "Microsoft.Authorization/2020-05-01/ManagementLocks_CreateOrUpdateAtResourceGroupLevel.json",
+                "PUT",
+                LOCKS_RG,
+            )
+        },
+        Case {
+            body: Some("parameters"),
+            // The recording locks the subscription and answers with a resource group lock's id.
+            ignore: &["/id"],
+            ..arm(
+                "Microsoft.Authorization/2020-05-01/ManagementLocks_CreateOrUpdateAtScope.json",
+                "PUT",
+                "/{scope}/providers/Microsoft.Authorization/locks/{lockName}",
+            )
+        },
+        Case {
+            seed_target: true,
+            ..arm(
+                "Microsoft.Authorization/2020-05-01/ManagementLocks_DeleteAtScope.json",
+                "DELETE",
+                "/{scope}/providers/Microsoft.Authorization/locks/{lockName}",
+            )
+        },
+        Case {
+            seed_target: true,
+            ..arm(
+                "Microsoft.Authorization/2016-09-01/ManagementLocks_DeleteAtResourceGroupLevel.json",
+                "DELETE",
+                LOCKS_RG,
+            )
+        },
+        // The recording's 'parentResourcePath' is a placeholder; a top-level resource (a storage
+        // account) has none, so the path leaves that segment out.
+        Case {
+            seed_target: true,
+            ..arm(
+                "Microsoft.Authorization/2016-09-01/ManagementLocks_DeleteAtResourceLevel.json",
+                "DELETE",
+                LOCKS_RESOURCE,
+            )
+        },
+        Case {
+            seed_target: true,
+            // The recording reads a storage account's lock and answers with a resource group
+            // lock's id.
+            ignore: &["/id"],
+            ..arm(
+                "Microsoft.Authorization/2020-05-01/ManagementLocks_GetAtResourceLevel.json",
+                "GET",
+                LOCKS_RESOURCE,
+            )
+        },
+        Case {
+            seed_target: true,
+            ..arm(
+                "Microsoft.Authorization/2020-05-01/ManagementLocks_ListAtResourceGroupLevel.json",
+                "GET",
+                "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Authorization/locks",
+            )
+        },
+        Case {
+            body: Some("parameters"),
             ignore: &[
                 // The recorded response shows another 'assignedBy' than the request sent, and a definition version the simulator does not track.
                 "/properties/metadata",
@@ -837,34 +902,6 @@ pub(super) const NOT_SERVED: &[(&str, &str)] = &[
     (
         "Microsoft.Security/2024-01-01/ListResourcePricings_example.json",
         "Microsoft.Security/pricings",
-    ),
-    (
-        "Microsoft.Authorization/2020-05-01/ManagementLocks_CreateOrUpdateAtResourceGroupLevel.json",
-        "Microsoft.Authorization/locks",
-    ),
-    (
-        "Microsoft.Authorization/2020-05-01/ManagementLocks_GetAtResourceLevel.json",
-        "Microsoft.Authorization/locks",
-    ),
-    (
-        "Microsoft.Authorization/2020-05-01/ManagementLocks_ListAtResourceGroupLevel.json",
-        "Microsoft.Authorization/locks",
-    ),
-    (
-        "Microsoft.Authorization/2020-05-01/ManagementLocks_CreateOrUpdateAtScope.json",
-        "Microsoft.Authorization/locks",
-    ),
-    (
-        "Microsoft.Authorization/2020-05-01/ManagementLocks_DeleteAtScope.json",
-        "Microsoft.Authorization/locks",
-    ),
-    (
-        "Microsoft.Authorization/2016-09-01/ManagementLocks_DeleteAtResourceGroupLevel.json",
-        "Microsoft.Authorization/locks",
-    ),
-    (
-        "Microsoft.Authorization/2016-09-01/ManagementLocks_DeleteAtResourceLevel.json",
-        "Microsoft.Authorization/locks",
     ),
     (
         "Microsoft.Authorization/2022-04-01/GetDenyAssignmentByNameId.json",

@@ -325,6 +325,20 @@ pub(super) async fn prepare(h: &Harness, case: &Case, example: &Value, path: &st
                     .await;
                 }
             }
+            f if f.contains("ManagementLocks_Delete") => {
+                // The recorded deletes carry no body; the lock they remove is any valid one.
+                seed(h, json!({"resources": [{"id": id, "body": {"properties": {"level": "CanNotDelete"}}}]})).await;
+            }
+            _ if case.method == "GET" && recorded["value"].is_array() => {
+                // A recorded list: every entry is stored where its id says.
+                for item in recorded["value"].as_array().into_iter().flatten() {
+                    seed(
+                        h,
+                        json!({"resources": [{"id": item["id"], "body": seed_body_from(item)}]}),
+                    )
+                    .await;
+                }
+            }
             _ => {
                 let mut body = seed_body_from(recorded);
                 if case.file.contains("BlobContainersLockImmutabilityPolicy") {
