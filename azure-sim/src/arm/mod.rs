@@ -279,6 +279,22 @@ pub fn authorize(st: &State, who: &Identity, action: &str, scope: &str) -> ArmRe
     } else {
         &who.app_id
     };
+    if crate::authz::granted(st, &who.object_id, action, scope, false)
+        && let Some(deny) = crate::authz::denied_by(st, &who.object_id, action, scope, false)
+    {
+        let p = &deny.body["properties"];
+        return Err(ArmError::new(
+            StatusCode::FORBIDDEN,
+            "AuthorizationFailed",
+            format!(
+                "The client '{client}' with object id '{}' has permission to perform action '{action}' on scope '{scope}'; however, the access is denied because of the deny assignment with name '{}' and Id '{}' at scope '{}'.",
+                who.object_id,
+                p["denyAssignmentName"].as_str().unwrap_or_default(),
+                deny.id.rsplit('/').next().unwrap_or_default(),
+                p["scope"].as_str().unwrap_or_default()
+            ),
+        ));
+    }
     Err(ArmError::new(
         StatusCode::FORBIDDEN,
         "AuthorizationFailed",

@@ -362,6 +362,13 @@ pub static TYPES: &[TypeSpec] = &[
         updated_status: 201,
         ..spec("Microsoft.Authorization/roleDefinitions", RBAC)
     },
+    // Written by Azure (managed applications, deployment stacks): readable, never writable
+    // through the API (authorization-DenyAssignmentCalls.json has GET operations only).
+    TypeSpec {
+        patch_scope: PatchScope::None,
+        read_only: true,
+        ..spec("Microsoft.Authorization/denyAssignments", RBAC)
+    },
     // Plain proxy resources: no long-running operation anywhere in locks.json.
     TypeSpec {
         patch_scope: PatchScope::None,

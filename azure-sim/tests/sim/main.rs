@@ -15,6 +15,7 @@ mod locks;
 mod lro;
 mod network;
 mod persistence;
+mod rbac;
 mod sdk;
 mod sql;
 mod storage;

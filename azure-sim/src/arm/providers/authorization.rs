@@ -17,6 +17,7 @@ pub const ASSIGNMENT: &str = "Microsoft.Authorization/roleAssignments";
 pub const DEFINITION: &str = "Microsoft.Authorization/roleDefinitions";
 pub const POLICY_ASSIGNMENT: &str = "Microsoft.Authorization/policyAssignments";
 pub const LOCK: &str = crate::arm::locks::LOCK_TYPE;
+pub const DENY: &str = authz::DENY_ASSIGNMENT_TYPE;
 
 pub fn on_put(
     st: &State,
@@ -31,6 +32,7 @@ pub fn on_put(
         DEFINITION => role_definition(p, body),
         POLICY_ASSIGNMENT => policy_assignment(p, existing, body),
         LOCK => lock(body),
+        DENY => deny_assignment(p, body),
         super::reviews::DEFINITION => super::reviews::on_put_definition(p, body, now),
         _ => Ok(()),
     }
@@ -151,6 +153,33 @@ fn role_definition(p: &ProviderPath, body: &mut Value) -> ArmResult<()> {
     props["type"] = json!("CustomRole");
     if !props["assignableScopes"].is_array() {
         props["assignableScopes"] = json!([p.scope]);
+    }
+    Ok(())
+}
+
+/// A deny assignment as Azure writes it (only seeds can: the API has no PUT). Its `scope` is
+/// where it is stored; the lists default as in the recorded examples.
+fn deny_assignment(p: &ProviderPath, body: &mut Value) -> ArmResult<()> {
+    let props = &mut body["properties"];
+    if !props["permissions"].is_array() {
+        return Err(ArmError::bad_request(
+            "InvalidRequestContent",
+            "A deny assignment needs properties.permissions.",
+        ));
+    }
+    props["scope"] = json!(if p.scope.is_empty() { "/" } else { &p.scope });
+    for (k, v) in [
+        ("principals", json!([])),
+        ("excludePrincipals", json!([])),
+        ("doNotApplyToChildScopes", json!(false)),
+        ("isSystemProtected", json!(true)),
+    ] {
+        if props.get(k).is_none_or(Value::is_null) {
+            props[k] = v;
+        }
+    }
+    if props.get("denyAssignmentName").is_none() {
+        props["denyAssignmentName"] = json!(p.name().unwrap_or_default());
     }
     Ok(())
 }
@@ -309,6 +338,41 @@ pub fn virtual_list(
                         r.body["properties"]["principalId"]
                             .as_str()
                             .is_some_and(|x| x.eq_ignore_ascii_case(id))
+                    })
+                })
+                .map(|r| r.body.clone())
+                .collect();
+            Some(Ok(value))
+        }
+        DENY => {
+            // As role assignments: at, above or below the scope; `atScope()` at or above it.
+            if let Err(e) = scope_exists(st, &scope) {
+                return Some(Err(e));
+            }
+            let at_scope = filter.to_ascii_lowercase().contains("atscope()");
+            let principal = filter_value(&filter, "principalId").map(str::to_string);
+            let name = filter_value(&filter, "denyAssignmentName").map(str::to_string);
+            let mut found = st.extensions_at_or_above(&scope, authz::DENY_ASSIGNMENT_SEGMENT);
+            if !at_scope {
+                found.extend(st.descendants(&scope).iter().filter_map(|k| st.get(k)));
+            }
+            found.retain(|r| r.type_name == DENY);
+            found.sort_by_cached_key(|r| r.id.to_ascii_lowercase());
+            found.dedup_by(|a, b| a.id.eq_ignore_ascii_case(&b.id));
+            let value = found
+                .into_iter()
+                .filter(|r| {
+                    let p = &r.body["properties"];
+                    principal.as_deref().is_none_or(|id| {
+                        p["principals"].as_array().into_iter().flatten().any(|x| {
+                            x["id"]
+                                .as_str()
+                                .is_some_and(|x| x.eq_ignore_ascii_case(id) || x == authz::EVERYONE)
+                        })
+                    }) && name.as_deref().is_none_or(|n| {
+                        p["denyAssignmentName"]
+                            .as_str()
+                            .is_some_and(|x| x.eq_ignore_ascii_case(n))
                     })
                 })
                 .map(|r| r.body.clone())

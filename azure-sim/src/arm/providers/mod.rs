@@ -153,9 +153,10 @@ pub fn reflect_policy(st: &mut State, policy: &Resource, now: OffsetDateTime) {
 /// The body a synchronous DELETE returns, for the types whose spec declares one.
 pub fn delete_body(spec: &TypeSpec, r: &Resource) -> Option<Value> {
     match spec.name {
-        "Microsoft.Authorization/roleAssignments" | "Microsoft.Authorization/policyAssignments" => {
-            Some(r.body.clone())
-        }
+        // RoleDefinitions_Delete answers 200 with the deleted definition.
+        "Microsoft.Authorization/roleAssignments"
+        | "Microsoft.Authorization/policyAssignments"
+        | "Microsoft.Authorization/roleDefinitions" => Some(r.body.clone()),
         _ => None,
     }
 }

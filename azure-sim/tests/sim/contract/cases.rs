@@ -694,6 +694,22 @@ pub(super) fn cases() -> Vec<Case> {
             )
         },
         Case {
+            seed_target: true,
+            ..arm(
+                "Microsoft.Authorization/2022-04-01/GetDenyAssignmentByNameId.json",
+                "GET",
+                "/{scope}/providers/Microsoft.Authorization/denyAssignments/{denyAssignmentId}",
+            )
+        },
+        Case {
+            seed_target: true,
+            ..arm(
+                "Microsoft.Authorization/2022-04-01/GetDenyAssignmentsForResourceGroup.json",
+                "GET",
+                "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Authorization/denyAssignments",
+            )
+        },
+        Case {
             body: Some("parameters"),
             ignore: &[
                 // The recorded response shows another 'assignedBy' than the request sent, and a definition version the simulator does not track.
@@ -902,14 +918,6 @@ pub(super) const NOT_SERVED: &[(&str, &str)] = &[
     (
         "Microsoft.Security/2024-01-01/ListResourcePricings_example.json",
         "Microsoft.Security/pricings",
-    ),
-    (
-        "Microsoft.Authorization/2022-04-01/GetDenyAssignmentByNameId.json",
-        "Microsoft.Authorization/denyAssignments",
-    ),
-    (
-        "Microsoft.Authorization/2022-04-01/GetDenyAssignmentsForResourceGroup.json",
-        "Microsoft.Authorization/denyAssignments",
     ),
     (
         "Microsoft.Insights/2020-10-01/ActivityLogAlertRule_CreateOrUpdate.json",
