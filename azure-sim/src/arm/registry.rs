@@ -69,6 +69,10 @@ const REVIEWS: &[&str] = &["2021-12-01-preview"];
 const LOGIC: &[&str] = &["2019-05-01"];
 /// The recorded lock deletes and the list use 2016-09-01; the creates and the get 2020-05-01.
 const LOCKS: &[&str] = &["2016-09-01", "2020-05-01"];
+const SECURITY: &[&str] = &["2024-01-01"];
+/// No Compute example is recorded: virtual machines are served only as the scope of
+/// resource-level Defender pricing (`Pricings_Get` on a resource), with Compute's current versions.
+const COMPUTE: &[&str] = &["2024-07-01", "2024-11-01"];
 /// ARM's own resource types accept many versions; these are the ones SDKs send today.
 pub const RESOURCES: &[&str] = &[
     "2020-01-01",
@@ -414,6 +418,17 @@ pub static TYPES: &[TypeSpec] = &[
         provisioning_state: true,
         ..spec("Microsoft.Logic/workflows", LOGIC)
     },
+    // The scope of the recorded resource-level Defender pricing examples; stored generically.
+    TypeSpec {
+        requires_location: true,
+        provisioning_state: true,
+        ..spec("Microsoft.Compute/virtualMachines", COMPUTE)
+    },
+    // Pricings_Update answers 200 or 201 and is not long-running.
+    TypeSpec {
+        patch_scope: PatchScope::None,
+        ..spec("Microsoft.Security/pricings", SECURITY)
+    },
 ];
 
 pub fn lookup(type_name: &str) -> Option<&'static TypeSpec> {
@@ -448,7 +463,7 @@ mod tests {
         let s = lookup("microsoft.storage/STORAGEACCOUNTS").expect("served");
         assert_eq!(s.name, "Microsoft.Storage/storageAccounts");
         assert_eq!(s.create, Style::Location);
-        assert!(lookup("Microsoft.Compute/virtualMachines").is_none());
+        assert!(lookup("Microsoft.Compute/disks").is_none());
         assert!(namespace_versions("Microsoft.Network").contains(&"2024-05-01"));
     }
 }

@@ -656,6 +656,7 @@ fn page(call: &Call<'_>, st: &State, value: Vec<Value>) -> ArmResult<Response> {
 }
 
 pub fn delete(call: &Call<'_>, spec: &TypeSpec, p: &ProviderPath) -> ArmResult<Response> {
+    providers::check_delete(spec, p)?;
     let mut st = call.shared.lock();
     let Some(existing) = st.get(&p.id()).cloned() else {
         check_preconditions(call, None)?;

@@ -17,5 +17,6 @@ mod network;
 mod persistence;
 mod rbac;
 mod sdk;
+mod security;
 mod sql;
 mod storage;

@@ -9,6 +9,7 @@ mod insights;
 mod logs;
 mod network;
 mod reviews;
+mod security;
 mod sql;
 mod storage;
 mod vaults;
@@ -45,6 +46,7 @@ pub fn on_put(
         "Microsoft.DocumentDB" => cosmos::on_put(p, existing, body, now),
         "Microsoft.HealthcareApis" => health::on_put(st, spec, p, existing, body),
         "Microsoft.OperationalInsights" => logs::on_put(spec, existing, body, now),
+        "Microsoft.Security" => security::on_put(st, p, existing, body, now),
         _ => Ok(()),
     }
 }
@@ -96,6 +98,14 @@ pub fn stop_review(st: &mut State, instance_id: &str) -> ArmResult<()> {
     reviews::stop(st, instance_id)
 }
 
+/// Checks a DELETE before looking for the resource (some scopes take no DELETE at all).
+pub fn check_delete(spec: &TypeSpec, p: &ProviderPath) -> ArmResult<()> {
+    match spec.name {
+        security::PRICING => security::check_delete(p),
+        _ => Ok(()),
+    }
+}
+
 /// Checks and side effects before a delete.
 pub fn on_delete(st: &mut State, spec: &TypeSpec, r: &Resource) -> ArmResult<()> {
     match ns(spec) {
@@ -110,6 +120,7 @@ pub fn virtual_get(st: &State, spec: &TypeSpec, p: &ProviderPath) -> Option<ArmR
     match ns(spec) {
         "Microsoft.Authorization" => authorization::virtual_get(st, spec, p),
         "Microsoft.Insights" => insights::virtual_get(st, spec, p),
+        "Microsoft.Security" => security::virtual_get(st, spec, p),
         _ => None,
     }
 }
@@ -123,6 +134,7 @@ pub fn virtual_list(
     match ns(spec) {
         "Microsoft.Authorization" => authorization::virtual_list(call, st, spec, p),
         "Microsoft.Insights" => insights::virtual_list(st, spec, p),
+        "Microsoft.Security" => security::virtual_list(call, st, spec, p),
         _ => None,
     }
 }

@@ -19,6 +19,8 @@ pub(super) struct Case {
     pub(super) params: &'static [(&'static str, &'static str)],
     /// Lists may hold more entries than recorded (the harness's own); match recorded ones by id.
     pub(super) subset: bool,
+    /// The field that pairs list entries in subset mode (`id` unless the case says why not).
+    pub(super) subset_key: &'static str,
     pub(super) target: Target,
     /// Builds the request body from the example's parameters when the recording does not carry
     /// it in the spec's shape under one parameter (see the case for why).
@@ -61,6 +63,7 @@ pub(super) const fn arm(file: &'static str, method: &'static str, path: &'static
         ignore: &[],
         params: &[],
         subset: false,
+        subset_key: "id",
         target: Target::Arm,
         body_from: None,
     }
@@ -77,6 +80,11 @@ pub(super) const COSMOS: &str = "/subscriptions/{subscriptionId}/resourceGroups/
 pub(super) const LAW: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.OperationalInsights/workspaces/{workspaceName}";
 pub(super) const LOCKS_RG: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Authorization/locks/{lockName}";
 pub(super) const LOCKS_RESOURCE: &str = "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}/providers/{resourceProviderNamespace}/{resourceType}/{resourceName}/providers/Microsoft.Authorization/locks/{lockName}";
+pub(super) const PRICING: &str = "/{scopeId}/providers/Microsoft.Security/pricings/{pricingName}";
+pub(super) const PRICINGS: &str = "/{scopeId}/providers/Microsoft.Security/pricings";
+/// Exclusion tags the recording's subscription had configured on agentless scanning; the
+/// recorded request does not send them.
+pub(super) const EXCLUSION_TAGS: &str = "/properties/extensions/1/additionalExtensionProperties";
 pub(super) const STORAGE_COMPUTED: &[&str] = &[
     // Region-pair and routing details of the recording's test region (eastus2euap).
     "/properties/primaryLocation",
@@ -631,6 +639,91 @@ pub(super) fn cases() -> Vec<Case> {
             )
         },
         Case {
+            body: Some("pricing"),
+            ..arm(
+                "Microsoft.Security/2024-01-01/PutPricingByName_example.json",
+                "PUT",
+                PRICING,
+            )
+        },
+        Case {
+            body: Some("pricing"),
+            ignore: &[EXCLUSION_TAGS],
+            ..arm(
+                "Microsoft.Security/2024-01-01/PutPricingVMsByName_example.json",
+                "PUT",
+                PRICING,
+            )
+        },
+        Case {
+            seed_target: true,
+            ..arm(
+                "Microsoft.Security/2024-01-01/GetPricingByNameVirtualMachines_example.json",
+                "GET",
+                PRICING,
+            )
+        },
+        Case {
+            seed_target: true,
+            // The recorded list mixes two subscriptions' ids: entries are paired by plan name,
+            // and the ids of the other subscription's entries are not compared.
+            subset: true,
+            subset_key: "name",
+            ignore: &[
+                "/value/4/id",
+                "/value/5/id",
+                "/value/6/id",
+                "/value/7/id",
+                "/value/8/id",
+                "/value/9/id",
+                "/value/10/id",
+                "/value/11/id",
+                "/value/12/id",
+            ],
+            ..arm(
+                "Microsoft.Security/2024-01-01/ListPricings_example.json",
+                "GET",
+                PRICINGS,
+            )
+        },
+        Case {
+            body: Some("pricing"),
+            ignore: &[EXCLUSION_TAGS],
+            ..arm(
+                "Microsoft.Security/2024-01-01/PutResourcePricingByNameVirtualMachines_example.json",
+                "PUT",
+                PRICING,
+            )
+        },
+        Case {
+            seed_target: true,
+            ..arm(
+                "Microsoft.Security/2024-01-01/GetResourcePricingByNameVirtualMachines_example.json",
+                "GET",
+                PRICING,
+            )
+        },
+        Case {
+            seed_target: true,
+            ..arm(
+                "Microsoft.Security/2024-01-01/DeleteResourcePricing_example.json",
+                "DELETE",
+                PRICING,
+            )
+        },
+        Case {
+            seed_target: true,
+            subset: true,
+            subset_key: "name",
+            // The recorded CloudPosture entry's id names another subscription than the request.
+            ignore: &["/value/1/id"],
+            ..arm(
+                "Microsoft.Security/2024-01-01/ListResourcePricings_example.json",
+                "GET",
+                PRICINGS,
+            )
+        },
+        Case {
             body: Some("parameters"),
             ..arm(
                 "Microsoft.Authorization/2020-05-01/ManagementLocks_CreateOrUpdateAtResourceGroupLevel.json",
@@ -887,38 +980,6 @@ pub(super) fn cases() -> Vec<Case> {
 /// Example files of operations the simulator does not serve yet; the coverage test keeps this
 /// list honest by checking none of their resource types is registered.
 pub(super) const NOT_SERVED: &[(&str, &str)] = &[
-    (
-        "Microsoft.Security/2024-01-01/PutPricingByName_example.json",
-        "Microsoft.Security/pricings",
-    ),
-    (
-        "Microsoft.Security/2024-01-01/PutPricingVMsByName_example.json",
-        "Microsoft.Security/pricings",
-    ),
-    (
-        "Microsoft.Security/2024-01-01/GetPricingByNameVirtualMachines_example.json",
-        "Microsoft.Security/pricings",
-    ),
-    (
-        "Microsoft.Security/2024-01-01/PutResourcePricingByNameVirtualMachines_example.json",
-        "Microsoft.Security/pricings",
-    ),
-    (
-        "Microsoft.Security/2024-01-01/GetResourcePricingByNameVirtualMachines_example.json",
-        "Microsoft.Security/pricings",
-    ),
-    (
-        "Microsoft.Security/2024-01-01/ListPricings_example.json",
-        "Microsoft.Security/pricings",
-    ),
-    (
-        "Microsoft.Security/2024-01-01/DeleteResourcePricing_example.json",
-        "Microsoft.Security/pricings",
-    ),
-    (
-        "Microsoft.Security/2024-01-01/ListResourcePricings_example.json",
-        "Microsoft.Security/pricings",
-    ),
     (
         "Microsoft.Insights/2020-10-01/ActivityLogAlertRule_CreateOrUpdate.json",
         "Microsoft.Insights/activityLogAlerts",

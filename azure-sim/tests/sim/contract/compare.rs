@@ -6,6 +6,8 @@ use serde_json::Value;
 pub(super) struct Cmp<'a> {
     pub(super) ignore: &'a [&'a str],
     pub(super) subset: bool,
+    /// The field that pairs recorded list entries with the answer's in subset mode.
+    pub(super) key: &'a str,
     /// The recorded request as text: a GUID or timestamp the client sent must come back as sent.
     pub(super) request: &'a str,
 }
@@ -71,16 +73,17 @@ pub(super) fn compare(
                 }
             }
         }
-        (Value::Array(e), Value::Array(a)) if ctx.subset => {
+        // Subset mode is about the list itself, not the arrays inside its entries.
+        (Value::Array(e), Value::Array(a)) if ctx.subset && path == "/value" => {
             for (i, ev) in e.iter().enumerate() {
-                let id = ev["id"].as_str().unwrap_or_default();
+                let id = ev[ctx.key].as_str().unwrap_or_default();
                 match a.iter().find(|av| {
-                    av["id"]
+                    av[ctx.key]
                         .as_str()
                         .is_some_and(|x| x.eq_ignore_ascii_case(id))
                 }) {
                     Some(av) => compare(ev, av, &format!("{path}/{i}"), key, ctx, out),
-                    None => out.push(format!("{path}/{i}: no entry with id {id}")),
+                    None => out.push(format!("{path}/{i}: no entry with {} {id}", ctx.key)),
                 }
             }
         }

@@ -62,6 +62,7 @@ pub(super) fn minimal_body(type_name: &str, tenant: &str) -> Option<Value> {
             json!({"location": "eastus", "properties": {"databaseAccountOfferType": "Standard", "locations": [{"locationName": "eastus"}]}})
         }
         "microsoft.logic/workflows" => json!({"location": "eastus"}),
+        "microsoft.compute/virtualmachines" => json!({"location": "eastus"}),
         // A review that has not started, so that seeding it opens no instance of its own.
         "microsoft.authorization/accessreviewscheduledefinitions" => {
             json!({"properties": {"displayName": "review",
@@ -325,6 +326,9 @@ pub(super) async fn prepare(h: &Harness, case: &Case, example: &Value, path: &st
                     .await;
                 }
             }
+            f if f.starts_with("Microsoft.Security/") => {
+                seed_pricings(h, f, example, &id).await;
+            }
             f if f.contains("ManagementLocks_Delete") => {
                 // The recorded deletes carry no body; the lock they remove is any valid one.
                 seed(h, json!({"resources": [{"id": id, "body": {"properties": {"level": "CanNotDelete"}}}]})).await;
@@ -347,5 +351,66 @@ pub(super) async fn prepare(h: &Harness, case: &Case, example: &Value, path: &st
                 seed(h, json!({"resources": [{"id": id, "body": body}]})).await;
             }
         }
+    }
+}
+
+/// The Defender pricings a recorded pricing example implies, at the request's scope.
+async fn seed_pricings(h: &Harness, file: &str, example: &Value, id: &str) {
+    let params = &example["parameters"];
+    let scope = format!("/{}", params["scopeId"].as_str().unwrap_or_default());
+    let sub_scope = scope.split('/').take(3).collect::<Vec<_>>().join("/");
+    let recorded = &example["responses"]["200"]["body"];
+    let pricing = |at: &str, item: &Value| {
+        let mut props = item["properties"].clone();
+        if let Some(o) = props.as_object_mut() {
+            o.remove("inherited");
+            o.remove("inheritedFrom");
+        }
+        let name = item["name"].as_str().unwrap_or_default();
+        json!({"id": format!("{at}/providers/Microsoft.Security/pricings/{name}"), "body": {"properties": props}})
+    };
+    // The recording's subscription covers VirtualMachines 'PartiallyCovered': a machine there
+    // has opted out.
+    let opted_out = json!({"id": format!("{sub_scope}/resourceGroups/DEMO/providers/Microsoft.Compute/virtualMachines/VM-OPTED-OUT/providers/Microsoft.Security/pricings/VirtualMachines"),
+        "body": {"properties": {"pricingTier": "Free"}}});
+    let machine = json!({"id": format!("{sub_scope}/resourceGroups/DEMO/providers/Microsoft.Compute/virtualMachines/VM-OPTED-OUT"), "body": {"location": "eastus"}});
+    let sub = sub_scope.trim_start_matches("/subscriptions/");
+    seed(
+        h,
+        json!({"resourceGroups": [{"subscriptionId": sub, "name": "DEMO"}]}),
+    )
+    .await;
+    let mut resources = Vec::new();
+    if file.contains("GetPricingByName") {
+        resources.push(pricing(&scope, recorded));
+        resources.extend([machine.clone(), opted_out.clone()]);
+    } else if file.contains("ListPricings") {
+        resources.extend(
+            recorded["value"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|item| pricing(&scope, item)),
+        );
+        resources.extend([machine, opted_out]);
+    } else if file.contains("GetResourcePricing") {
+        // The resource has no pricing of its own: the subscription's is what it inherits.
+        resources.push(pricing(&sub_scope, recorded));
+    } else if file.contains("ListResourcePricings") {
+        for item in recorded["value"].as_array().into_iter().flatten() {
+            let at = if item["properties"]["inherited"] == "True" {
+                &sub_scope
+            } else {
+                &scope
+            };
+            resources.push(pricing(at, item));
+        }
+    } else if file.contains("DeleteResourcePricing") {
+        resources.push(
+            json!({"id": id, "body": {"properties": {"pricingTier": "Standard", "subPlan": "P1"}}}),
+        );
+    }
+    for r in resources {
+        seed(h, json!({"resources": [r]})).await;
     }
 }

@@ -267,6 +267,7 @@ async fn run_case(case: &Case) -> Result<(), String> {
     let ctx = Cmp {
         ignore: case.ignore,
         subset: case.subset,
+        key: case.subset_key,
         request: &request,
     };
     compare(&expected, &actual, "", "", &ctx, &mut diffs);
