@@ -70,6 +70,10 @@ const LOGIC: &[&str] = &["2019-05-01"];
 /// The recorded lock deletes and the list use 2016-09-01; the creates and the get 2020-05-01.
 const LOCKS: &[&str] = &["2016-09-01", "2020-05-01"];
 const SECURITY: &[&str] = &["2024-01-01"];
+const ACTIVITY_ALERTS: &[&str] = &["2020-10-01"];
+/// The recorded create is 2022-06-01, the recorded get 2023-01-01.
+const ACTION_GROUPS: &[&str] = &["2022-06-01", "2023-01-01"];
+const QUERY_RULES: &[&str] = &["2023-12-01"];
 /// No Compute example is recorded: virtual machines are served only as the scope of
 /// resource-level Defender pricing (`Pricings_Get` on a resource), with Compute's current versions.
 const COMPUTE: &[&str] = &["2024-07-01", "2024-11-01"];
@@ -340,10 +344,25 @@ pub static TYPES: &[TypeSpec] = &[
         created_status: 200,
         ..spec("Microsoft.Insights/diagnosticSettings", INSIGHTS)
     },
+    // Computed per resource type: the API has GET and list only.
     TypeSpec {
         patch_scope: PatchScope::None,
         created_status: 200,
+        read_only: true,
         ..spec("Microsoft.Insights/diagnosticSettingsCategories", INSIGHTS)
+    },
+    // Alerting: synchronous creates answering 200 or 201 (none of the recordings is an LRO).
+    TypeSpec {
+        requires_location: true,
+        ..spec("Microsoft.Insights/activityLogAlerts", ACTIVITY_ALERTS)
+    },
+    TypeSpec {
+        requires_location: true,
+        ..spec("Microsoft.Insights/actionGroups", ACTION_GROUPS)
+    },
+    TypeSpec {
+        requires_location: true,
+        ..spec("Microsoft.Insights/scheduledQueryRules", QUERY_RULES)
     },
     TypeSpec {
         requires_location: true,

@@ -3,6 +3,7 @@
 mod common;
 
 mod admin;
+mod alerts;
 mod arm_basics;
 mod auth;
 mod bad_input;

@@ -80,6 +80,9 @@ pub(super) const COSMOS: &str = "/subscriptions/{subscriptionId}/resourceGroups/
 pub(super) const LAW: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.OperationalInsights/workspaces/{workspaceName}";
 pub(super) const LOCKS_RG: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Authorization/locks/{lockName}";
 pub(super) const LOCKS_RESOURCE: &str = "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}/providers/{resourceProviderNamespace}/{resourceType}/{resourceName}/providers/Microsoft.Authorization/locks/{lockName}";
+pub(super) const ACTIVITY_ALERT: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Insights/activityLogAlerts/{activityLogAlertName}";
+pub(super) const ACTION_GROUP: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Insights/actionGroups/{actionGroupName}";
+pub(super) const QUERY_RULE: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Insights/scheduledQueryRules/{ruleName}";
 pub(super) const PRICING: &str = "/{scopeId}/providers/Microsoft.Security/pricings/{pricingName}";
 pub(super) const PRICINGS: &str = "/{scopeId}/providers/Microsoft.Security/pricings";
 /// Exclusion tags the recording's subscription had configured on agentless scanning; the
@@ -440,6 +443,74 @@ pub(super) fn cases() -> Vec<Case> {
                 "Microsoft.Insights/2021-05-01-preview/getSubscriptionDiagnosticSetting.json",
                 "GET",
                 "/subscriptions/{subscriptionId}/providers/Microsoft.Insights/diagnosticSettings/{name}",
+            )
+        },
+        Case {
+            body: Some("activityLogAlertRule"),
+            // The recorded create answers with the condition fields capitalised ('Category',
+            // 'Level') while the recorded get of the same rule returns them as sent; the
+            // simulator keeps them as sent (the spec compares them case-insensitively).
+            ignore: &["/properties/condition/allOf/*/field"],
+            ..arm(
+                "Microsoft.Insights/2020-10-01/ActivityLogAlertRule_CreateOrUpdate.json",
+                "PUT",
+                ACTIVITY_ALERT,
+            )
+        },
+        Case {
+            seed_target: true,
+            ..arm(
+                "Microsoft.Insights/2020-10-01/ActivityLogAlertRule_Get.json",
+                "GET",
+                ACTIVITY_ALERT,
+            )
+        },
+        Case {
+            seed_target: true,
+            ..arm(
+                "Microsoft.Insights/2020-10-01/ActivityLogAlertRule_ListByResourceGroupName.json",
+                "GET",
+                "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Insights/activityLogAlerts",
+            )
+        },
+        Case {
+            body: Some("actionGroup"),
+            // The recording masks the function's trigger URL in the response ('<httpTriggerUrl>').
+            ignore: &["/properties/azureFunctionReceivers/0/httpTriggerUrl"],
+            ..arm(
+                "Microsoft.Insights/2022-06-01/createOrUpdateActionGroup.json",
+                "PUT",
+                ACTION_GROUP,
+            )
+        },
+        Case {
+            seed_target: true,
+            // Receivers whose recipients had unsubscribed when the recording was made; the
+            // simulator does not model unsubscribing, so receivers stay Enabled.
+            ignore: &[
+                "/properties/emailReceivers/1/status",
+                "/properties/smsReceivers/0/status",
+            ],
+            ..arm(
+                "Microsoft.Insights/2023-01-01/getActionGroup.json",
+                "GET",
+                ACTION_GROUP,
+            )
+        },
+        Case {
+            body: Some("parameters"),
+            ..arm(
+                "Microsoft.Insights/2023-12-01/createOrUpdateScheduledQueryRule.json",
+                "PUT",
+                QUERY_RULE,
+            )
+        },
+        Case {
+            seed_target: true,
+            ..arm(
+                "Microsoft.Insights/2023-12-01/getScheduledQueryRule.json",
+                "GET",
+                QUERY_RULE,
             )
         },
         Case {
@@ -980,34 +1051,6 @@ pub(super) fn cases() -> Vec<Case> {
 /// Example files of operations the simulator does not serve yet; the coverage test keeps this
 /// list honest by checking none of their resource types is registered.
 pub(super) const NOT_SERVED: &[(&str, &str)] = &[
-    (
-        "Microsoft.Insights/2020-10-01/ActivityLogAlertRule_CreateOrUpdate.json",
-        "Microsoft.Insights/activityLogAlerts",
-    ),
-    (
-        "Microsoft.Insights/2020-10-01/ActivityLogAlertRule_Get.json",
-        "Microsoft.Insights/activityLogAlerts",
-    ),
-    (
-        "Microsoft.Insights/2020-10-01/ActivityLogAlertRule_ListByResourceGroupName.json",
-        "Microsoft.Insights/activityLogAlerts",
-    ),
-    (
-        "Microsoft.Insights/2022-06-01/createOrUpdateActionGroup.json",
-        "Microsoft.Insights/actionGroups",
-    ),
-    (
-        "Microsoft.Insights/2023-01-01/getActionGroup.json",
-        "Microsoft.Insights/actionGroups",
-    ),
-    (
-        "Microsoft.Insights/2023-12-01/createOrUpdateScheduledQueryRule.json",
-        "Microsoft.Insights/scheduledQueryRules",
-    ),
-    (
-        "Microsoft.Insights/2023-12-01/getScheduledQueryRule.json",
-        "Microsoft.Insights/scheduledQueryRules",
-    ),
     (
         "Microsoft.Network/2024-05-01/NetworkSecurityGroupCreateWithRule.json",
         "Microsoft.Network/networkSecurityGroups",
