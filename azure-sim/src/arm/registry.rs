@@ -10,6 +10,8 @@ pub enum PatchScope {
     Merge,
     /// Only `tags` and `identity` (Health Data Services): properties need a PUT.
     TagsAndIdentity,
+    /// Only `tags` (Network's `UpdateTags` operations).
+    Tags,
     /// The type has no PATCH operation.
     None,
 }
@@ -305,6 +307,30 @@ pub static TYPES: &[TypeSpec] = &[
         requires_location: true,
         provisioning_state: true,
         ..spec("Microsoft.Network/privateEndpoints", NETWORK)
+    },
+    // `final-state-via: azure-async-operation` on PUT, `location` on DELETE
+    // (networkSecurityGroup.json, 2024-05-01); PATCH is `UpdateTags`.
+    TypeSpec {
+        create: Style::AsyncOperation,
+        update: Style::AsyncOperation,
+        delete: Style::Both,
+        etag: EtagStyle::WeakGuid,
+        patch_scope: PatchScope::Tags,
+        requires_location: true,
+        provisioning_state: true,
+        ..spec("Microsoft.Network/networkSecurityGroups", NETWORK)
+    },
+    TypeSpec {
+        create: Style::AsyncOperation,
+        update: Style::AsyncOperation,
+        delete: Style::Both,
+        etag: EtagStyle::WeakGuid,
+        patch_scope: PatchScope::None,
+        provisioning_state: true,
+        ..spec(
+            "Microsoft.Network/networkSecurityGroups/securityRules",
+            NETWORK,
+        )
     },
     TypeSpec {
         create: Style::AsyncOperation,

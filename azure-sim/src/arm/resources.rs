@@ -512,6 +512,7 @@ pub fn patch(call: &Call<'_>, spec: &TypeSpec, p: &ProviderPath) -> ArmResult<Re
     let mut merged = existing.body.clone();
     let keys: &[&str] = match spec.patch_scope {
         PatchScope::TagsAndIdentity => &["tags", "identity"],
+        PatchScope::Tags => &["tags"],
         _ => &["tags", "identity", "sku", "kind", "properties"],
     };
     for k in keys {

@@ -8,6 +8,7 @@ mod health;
 mod insights;
 mod logs;
 mod network;
+mod nsg;
 mod reviews;
 mod security;
 mod sql;

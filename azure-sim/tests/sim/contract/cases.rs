@@ -80,6 +80,8 @@ pub(super) const COSMOS: &str = "/subscriptions/{subscriptionId}/resourceGroups/
 pub(super) const LAW: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.OperationalInsights/workspaces/{workspaceName}";
 pub(super) const LOCKS_RG: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Authorization/locks/{lockName}";
 pub(super) const LOCKS_RESOURCE: &str = "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}/providers/{resourceProviderNamespace}/{resourceType}/{resourceName}/providers/Microsoft.Authorization/locks/{lockName}";
+pub(super) const NSG: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/networkSecurityGroups/{networkSecurityGroupName}";
+pub(super) const NSG_RULE: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/networkSecurityGroups/{networkSecurityGroupName}/securityRules/{securityRuleName}";
 pub(super) const ACTIVITY_ALERT: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Insights/activityLogAlerts/{activityLogAlertName}";
 pub(super) const ACTION_GROUP: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Insights/actionGroups/{actionGroupName}";
 pub(super) const QUERY_RULE: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Insights/scheduledQueryRules/{ruleName}";
@@ -322,6 +324,38 @@ pub(super) fn cases() -> Vec<Case> {
                 "Microsoft.Network/2024-05-01/PrivateEndpointDelete.json",
                 "DELETE",
                 PE,
+            )
+        },
+        Case {
+            body: Some("parameters"),
+            ..arm(
+                "Microsoft.Network/2024-05-01/NetworkSecurityGroupCreateWithRule.json",
+                "PUT",
+                NSG,
+            )
+        },
+        Case {
+            seed_target: true,
+            ..arm(
+                "Microsoft.Network/2024-05-01/NetworkSecurityGroupGet.json",
+                "GET",
+                NSG,
+            )
+        },
+        Case {
+            body: Some("securityRuleParameters"),
+            ..arm(
+                "Microsoft.Network/2024-05-01/NetworkSecurityGroupRuleCreate.json",
+                "PUT",
+                NSG_RULE,
+            )
+        },
+        Case {
+            seed_target: true,
+            ..arm(
+                "Microsoft.Network/2024-05-01/NetworkSecurityGroupRuleGet.json",
+                "GET",
+                NSG_RULE,
             )
         },
         Case {
@@ -1051,22 +1085,6 @@ pub(super) fn cases() -> Vec<Case> {
 /// Example files of operations the simulator does not serve yet; the coverage test keeps this
 /// list honest by checking none of their resource types is registered.
 pub(super) const NOT_SERVED: &[(&str, &str)] = &[
-    (
-        "Microsoft.Network/2024-05-01/NetworkSecurityGroupCreateWithRule.json",
-        "Microsoft.Network/networkSecurityGroups",
-    ),
-    (
-        "Microsoft.Network/2024-05-01/NetworkSecurityGroupGet.json",
-        "Microsoft.Network/networkSecurityGroups",
-    ),
-    (
-        "Microsoft.Network/2024-05-01/NetworkSecurityGroupRuleCreate.json",
-        "Microsoft.Network/networkSecurityGroups/securityRules",
-    ),
-    (
-        "Microsoft.Network/2024-05-01/NetworkSecurityGroupRuleGet.json",
-        "Microsoft.Network/networkSecurityGroups/securityRules",
-    ),
     (
         "Microsoft.OperationalInsights/2025-02-01/ClustersCreate.json",
         "Microsoft.OperationalInsights/clusters",

@@ -55,6 +55,7 @@ pub(super) fn minimal_body(type_name: &str, tenant: &str) -> Option<Value> {
             json!({"properties": {"addressPrefix": "10.0.0.0/24"}})
         }
         "microsoft.network/privateendpoints" => return None,
+        "microsoft.network/networksecuritygroups" => json!({"location": "eastus"}),
         "microsoft.network/privatednszones" => json!({"location": "global"}),
         "microsoft.healthcareapis/workspaces" => json!({"location": "eastus"}),
         "microsoft.operationalinsights/workspaces" => json!({"location": "eastus"}),
