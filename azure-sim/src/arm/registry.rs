@@ -51,6 +51,12 @@ pub struct TypeSpec {
     /// Status of a successful synchronous replace of an existing resource (200 for almost every
     /// type; role definitions answer 201, the only status their spec declares).
     pub updated_status: u16,
+    /// DELETE of an absent resource answers 404 rather than 204 (Log Analytics data exports,
+    /// whose spec declares 200 and 404 only).
+    pub delete_absent_not_found: bool,
+    /// What `provisioningState` shows while a create runs (`Creating`; a linked service shows
+    /// `ProvisioningAccount`, the value its recorded create responses carry).
+    pub creating_state: &'static str,
 }
 
 const STORAGE: &[&str] = &["2025-01-01"];
@@ -110,6 +116,8 @@ const fn spec(name: &'static str, api_versions: &'static [&'static str]) -> Type
         created_status: 201,
         read_only: false,
         updated_status: 200,
+        delete_absent_not_found: false,
+        creating_state: "Creating",
     }
 }
 
@@ -401,6 +409,35 @@ pub static TYPES: &[TypeSpec] = &[
         provisioning_state: true,
         created_status: 200,
         ..spec("Microsoft.OperationalInsights/workspaces/tables", LOGS)
+    },
+    // `Clusters_CreateOrUpdate` and `Clusters_Update` answer 202 with `Location` and
+    // `Azure-AsyncOperation` (ClustersCreate.json, ClustersUpdate.json).
+    TypeSpec {
+        create: Style::Both,
+        update: Style::Both,
+        patch: Style::Both,
+        delete: Style::Both,
+        requires_location: true,
+        provisioning_state: true,
+        ..spec("Microsoft.OperationalInsights/clusters", LOGS)
+    },
+    // 200/201 with the link still `ProvisioningAccount` (LinkedServicesCreate.json).
+    TypeSpec {
+        create: Style::AsyncOperation,
+        update: Style::AsyncOperation,
+        delete: Style::Both,
+        patch_scope: PatchScope::None,
+        provisioning_state: true,
+        creating_state: "ProvisioningAccount",
+        ..spec(
+            "Microsoft.OperationalInsights/workspaces/linkedServices",
+            LOGS,
+        )
+    },
+    TypeSpec {
+        patch_scope: PatchScope::None,
+        delete_absent_not_found: true,
+        ..spec("Microsoft.OperationalInsights/workspaces/dataExports", LOGS)
     },
     TypeSpec {
         patch_scope: PatchScope::None,

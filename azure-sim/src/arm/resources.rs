@@ -30,6 +30,7 @@ const WRITABLE: &[&str] = &[
 
 const RUNNING: &[&str] = &[
     "Creating",
+    "ProvisioningAccount",
     "Updating",
     "Deleting",
     "Accepted",
@@ -661,6 +662,9 @@ pub fn delete(call: &Call<'_>, spec: &TypeSpec, p: &ProviderPath) -> ArmResult<R
     let mut st = call.shared.lock();
     let Some(existing) = st.get(&p.id()).cloned() else {
         check_preconditions(call, None)?;
+        if spec.delete_absent_not_found {
+            return Err(missing(&st, p, spec));
+        }
         if let (Some(sub), Some(rg)) = (&p.subscription, &p.resource_group)
             && st
                 .get(&format!("/subscriptions/{sub}/resourceGroups/{rg}"))

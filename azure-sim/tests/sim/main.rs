@@ -13,6 +13,7 @@ mod drift;
 mod entra;
 mod keyvault;
 mod locks;
+mod logs;
 mod lro;
 mod network;
 mod persistence;

@@ -46,7 +46,7 @@ pub fn on_put(
         "Microsoft.Sql" => sql::on_put(st, spec, p, existing, body, now),
         "Microsoft.DocumentDB" => cosmos::on_put(p, existing, body, now),
         "Microsoft.HealthcareApis" => health::on_put(st, spec, p, existing, body),
-        "Microsoft.OperationalInsights" => logs::on_put(spec, existing, body, now),
+        "Microsoft.OperationalInsights" => logs::on_put(st, spec, p, existing, body, now),
         "Microsoft.Security" => security::on_put(st, p, existing, body, now),
         _ => Ok(()),
     }
@@ -80,6 +80,7 @@ pub fn after_write(
         "Microsoft.Authorization" => reviews::after_write(st, spec, r, now),
         "Microsoft.HealthcareApis" => health::after_write(st, spec, r),
         "Microsoft.Sql" => sql::after_write(st, spec, r),
+        "Microsoft.OperationalInsights" => logs::after_write(st, spec, r, previous),
         _ => {}
     }
 }
@@ -112,6 +113,7 @@ pub fn on_delete(st: &mut State, spec: &TypeSpec, r: &Resource) -> ArmResult<()>
     match ns(spec) {
         "Microsoft.Storage" => storage::on_delete(st, spec, r),
         "Microsoft.Network" => network::on_delete(st, spec, r),
+        "Microsoft.OperationalInsights" => logs::on_delete(st, spec, r),
         _ => Ok(()),
     }
 }

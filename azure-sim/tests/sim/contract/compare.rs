@@ -20,12 +20,26 @@ pub(super) fn is_volatile(key: &str, e: &Value, a: &Value, request: &str) -> boo
     let rfc3339 = |s: &str| {
         time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
     };
+    // RFC 1123 (`Mon, 13 Jan 2020 14:40:33 GMT`), Log Analytics' format for cluster and export
+    // dates; the weekday is not checked (one recording pairs a date with the wrong weekday).
+    let rfc1123 = |s: &str| {
+        s.split_once(", ").is_some_and(|(_, rest)| {
+            time::PrimitiveDateTime::parse(
+                rest,
+                time::macros::format_description!(
+                    "[day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+                ),
+            )
+            .is_ok()
+        })
+    };
     let guid = |s: &str| uuid::Uuid::parse_str(s).is_ok();
     let etag = |s: &str| {
         key == "etag" || s.starts_with("W/\"") || (s.starts_with('"') && s.ends_with('"'))
     };
     let generated = !request.contains(es);
     (generated && rfc3339(es) && rfc3339(as_))
+        || (generated && rfc1123(es) && rfc1123(as_))
         || (generated && guid(es) && guid(as_))
         || (etag(es) && etag(as_))
         || (key == "kid" && es.rsplit_once('/').map(|x| x.0) == as_.rsplit_once('/').map(|x| x.0))

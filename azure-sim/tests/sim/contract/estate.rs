@@ -59,6 +59,9 @@ pub(super) fn minimal_body(type_name: &str, tenant: &str) -> Option<Value> {
         "microsoft.network/privatednszones" => json!({"location": "global"}),
         "microsoft.healthcareapis/workspaces" => json!({"location": "eastus"}),
         "microsoft.operationalinsights/workspaces" => json!({"location": "eastus"}),
+        "microsoft.operationalinsights/clusters" => {
+            json!({"location": "eastus", "sku": {"name": "CapacityReservation", "capacity": 100}})
+        }
         "microsoft.documentdb/databaseaccounts" => {
             json!({"location": "eastus", "properties": {"databaseAccountOfferType": "Standard", "locations": [{"locationName": "eastus"}]}})
         }
@@ -106,7 +109,7 @@ pub(super) fn prerequisites(id: &str, request: &Value) -> Vec<String> {
     for end in 2..segs.len() {
         out.push(format!("/{}", segs[..end].join("/")));
     }
-    for pointer in ["/properties/subnet/id"] {
+    for pointer in ["/properties/subnet/id", "/properties/writeAccessResourceId"] {
         if let Some(s) = request.pointer(pointer).and_then(Value::as_str) {
             let segs: Vec<&str> = s.trim_start_matches('/').split('/').collect();
             for end in 2..=segs.len() {
@@ -326,6 +329,63 @@ pub(super) async fn prepare(h: &Harness, case: &Case, example: &Value, path: &st
                     )
                     .await;
                 }
+            }
+            f if f.contains("Microsoft.OperationalInsights/2025-02-01/Clusters") => {
+                // The cluster, then the workspaces the recording shows linked to it.
+                seed(
+                    h,
+                    json!({"resources": [{"id": id, "body": seed_body_from(recorded)}]}),
+                )
+                .await;
+                for w in recorded["properties"]["associatedWorkspaces"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let ws = w["resourceId"].as_str().unwrap_or_default();
+                    for p in prerequisites(ws, &Value::Null)
+                        .into_iter()
+                        .chain([ws.to_string()])
+                    {
+                        let segs: Vec<&str> = p.trim_start_matches('/').split('/').collect();
+                        if segs.len() == 4 {
+                            seed(h, json!({"resourceGroups": [{"subscriptionId": segs[1], "name": segs[3]}]})).await;
+                        } else if let Some(t) = type_of(&p)
+                            && let Some(body) = minimal_body(&t, &tenant)
+                        {
+                            seed(h, json!({"resources": [{"id": p, "body": body}]})).await;
+                        }
+                    }
+                    seed(
+                        h,
+                        json!({"resources": [{"id": format!("{ws}/linkedServices/cluster"),
+                        "body": {"properties": {"writeAccessResourceId": id}}}]}),
+                    )
+                    .await;
+                }
+            }
+            f if f.contains("LinkedServicesGet") => {
+                let cluster = recorded["properties"]["writeAccessResourceId"]
+                    .as_str()
+                    .unwrap_or_default();
+                for p in prerequisites(cluster, &Value::Null)
+                    .into_iter()
+                    .chain([cluster.to_string()])
+                {
+                    let segs: Vec<&str> = p.trim_start_matches('/').split('/').collect();
+                    if segs.len() == 4 {
+                        seed(h, json!({"resourceGroups": [{"subscriptionId": segs[1], "name": segs[3]}]})).await;
+                    } else if let Some(t) = type_of(&p)
+                        && let Some(body) = minimal_body(&t, &tenant)
+                    {
+                        seed(h, json!({"resources": [{"id": p, "body": body}]})).await;
+                    }
+                }
+                seed(
+                    h,
+                    json!({"resources": [{"id": id, "body": seed_body_from(recorded)}]}),
+                )
+                .await;
             }
             f if f.starts_with("Microsoft.Security/") => {
                 seed_pricings(h, f, example, &id).await;
