@@ -78,6 +78,9 @@ const LOGIC: &[&str] = &["2019-05-01"];
 /// The recorded lock deletes and the list use 2016-09-01; the creates and the get 2020-05-01.
 const LOCKS: &[&str] = &["2016-09-01", "2020-05-01"];
 const SECURITY: &[&str] = &["2024-01-01"];
+/// `SqlVulnerabilityAssessmentsSettings.json` sits in the 2023-08-01 stable folder but declares
+/// `2023-08-01-preview`, the version its recorded get sends.
+const SQL_VA_EXPRESS: &[&str] = &["2023-08-01", "2023-08-01-preview"];
 const ACTIVITY_ALERTS: &[&str] = &["2020-10-01"];
 /// The recorded create is 2022-06-01, the recorded get 2023-01-01.
 const ACTION_GROUPS: &[&str] = &["2022-06-01", "2023-01-01"];
@@ -202,6 +205,20 @@ pub static TYPES: &[TypeSpec] = &[
         update: Style::Location,
         created_status: 200,
         ..spec("Microsoft.Sql/servers/securityAlertPolicies", SQL)
+    },
+    // Synchronous, 200 or 201 as recorded; the name is the one-value enum 'default'.
+    TypeSpec {
+        fixed_name: Some("default"),
+        patch_scope: PatchScope::None,
+        ..spec("Microsoft.Sql/servers/vulnerabilityAssessments", SQL)
+    },
+    TypeSpec {
+        fixed_name: Some("default"),
+        patch_scope: PatchScope::None,
+        ..spec(
+            "Microsoft.Sql/servers/sqlVulnerabilityAssessments",
+            SQL_VA_EXPRESS,
+        )
     },
     TypeSpec {
         create: Style::Both,

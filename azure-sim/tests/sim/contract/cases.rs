@@ -73,6 +73,8 @@ pub(super) const ACCT: &str = "/subscriptions/{subscriptionId}/resourceGroups/{r
 pub(super) const CONTAINER: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Storage/storageAccounts/{accountName}/blobServices/default/containers/{containerName}";
 pub(super) const POLICY: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Storage/storageAccounts/{accountName}/blobServices/default/containers/{containerName}/immutabilityPolicies/default";
 pub(super) const SQL: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Sql/servers/{serverName}";
+pub(super) const SQL_VA_CLASSIC: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Sql/servers/{serverName}/vulnerabilityAssessments/{vulnerabilityAssessmentName}";
+pub(super) const SQL_VA_EXPRESS: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Sql/servers/{serverName}/sqlVulnerabilityAssessments/{vulnerabilityAssessmentName}";
 pub(super) const KVM: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.KeyVault/vaults/{vaultName}";
 pub(super) const PE: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network/privateEndpoints/{privateEndpointName}";
 pub(super) const HDS: &str = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.HealthcareApis/workspaces/{workspaceName}";
@@ -267,6 +269,38 @@ pub(super) fn cases() -> Vec<Case> {
                 "Microsoft.Sql/2023-08-01/ServerBlobAuditingCreateMax.json",
                 "PUT",
                 "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Sql/servers/{serverName}/auditingSettings/default",
+            )
+        },
+        Case {
+            body: Some("parameters"),
+            ..arm(
+                "Microsoft.Sql/2023-08-01/ServerVulnerabilityAssessmentCreateStorageAccessKeyMin.json",
+                "PUT",
+                SQL_VA_CLASSIC,
+            )
+        },
+        Case {
+            seed_target: true,
+            ..arm(
+                "Microsoft.Sql/2023-08-01/ServerVulnerabilityAssessmentGet.json",
+                "GET",
+                SQL_VA_CLASSIC,
+            )
+        },
+        Case {
+            body: Some("parameters"),
+            ..arm(
+                "Microsoft.Sql/2023-08-01/SqlVulnerabilityAssessmentCreate.json",
+                "PUT",
+                SQL_VA_EXPRESS,
+            )
+        },
+        Case {
+            seed_target: true,
+            ..arm(
+                "Microsoft.Sql/2023-08-01/SqlVulnerabilityAssessmentGet.json",
+                "GET",
+                SQL_VA_EXPRESS,
             )
         },
         Case {
@@ -1174,22 +1208,6 @@ pub(super) fn cases() -> Vec<Case> {
 /// Example files of operations the simulator does not serve yet; the coverage test keeps this
 /// list honest by checking none of their resource types is registered.
 pub(super) const NOT_SERVED: &[(&str, &str)] = &[
-    (
-        "Microsoft.Sql/2023-08-01/ServerVulnerabilityAssessmentCreateStorageAccessKeyMin.json",
-        "Microsoft.Sql/servers/vulnerabilityAssessments",
-    ),
-    (
-        "Microsoft.Sql/2023-08-01/ServerVulnerabilityAssessmentGet.json",
-        "Microsoft.Sql/servers/vulnerabilityAssessments",
-    ),
-    (
-        "Microsoft.Sql/2023-08-01/SqlVulnerabilityAssessmentCreate.json",
-        "Microsoft.Sql/servers/sqlVulnerabilityAssessments",
-    ),
-    (
-        "Microsoft.Sql/2023-08-01/SqlVulnerabilityAssessmentGet.json",
-        "Microsoft.Sql/servers/sqlVulnerabilityAssessments",
-    ),
     (
         "KeyVault.DataPlane/7.6/GetSecret-example.json",
         "KeyVault.DataPlane/secrets",
