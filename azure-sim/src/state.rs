@@ -1,4 +1,5 @@
-//! Everything the simulator remembers (subscriptions, resources, operations, principals, keys),
+//! Everything the simulator remembers (subscriptions, resources, operations, principals, keys,
+//! secrets),
 //! and its persistence to `--state-dir`.
 
 use std::collections::BTreeMap;
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ids::lower;
-use crate::keyvault::KvKey;
+use crate::keyvault::{KvKey, KvSecret};
 use crate::lro::Operation;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -115,6 +116,8 @@ pub struct State {
     pub operations: BTreeMap<String, Operation>,
     pub principals: BTreeMap<String, Principal>,
     pub keys: BTreeMap<String, KvKey>,
+    /// Key Vault secrets by `{vault}/{name}`, lower-case.
+    pub secrets: BTreeMap<String, KvSecret>,
     pub config: RuntimeConfig,
     pub clock_offset_ms: i64,
     /// Monotonic counter behind generated etags.

@@ -42,7 +42,13 @@ pub(super) fn is_volatile(key: &str, e: &Value, a: &Value, request: &str) -> boo
         || (generated && rfc1123(es) && rfc1123(as_))
         || (generated && guid(es) && guid(as_))
         || (etag(es) && etag(as_))
-        || (key == "kid" && es.rsplit_once('/').map(|x| x.0) == as_.rsplit_once('/').map(|x| x.0))
+        // A Key Vault object's version (the last segment of a key's `kid` or a secret's `id`) is
+        // generated.
+        || ((key == "kid" || (key == "id" && es.starts_with("https://")))
+            && es.rsplit_once('/').is_some_and(|(_, v)| {
+                v.len() == 32 && v.chars().all(|c| c.is_ascii_hexdigit())
+            })
+            && es.rsplit_once('/').map(|x| x.0) == as_.rsplit_once('/').map(|x| x.0))
         || [
             "access_token",
             "expires_on",
