@@ -7,6 +7,12 @@ use crate::ids::lower;
 use crate::state::State;
 
 pub const ROLE_ASSIGNMENT_SEGMENT: &str = "/providers/microsoft.authorization/roleassignments/";
+pub const ROLE_DEFINITION_SEGMENT: &str = "/providers/microsoft.authorization/roledefinitions/";
+pub const DENY_ASSIGNMENT_SEGMENT: &str = "/providers/microsoft.authorization/denyassignments/";
+pub const DENY_ASSIGNMENT_TYPE: &str = "Microsoft.Authorization/denyAssignments";
+/// The principal a deny assignment names to apply to everyone (Learn, "Understand Azure deny
+/// assignments": `principals[i].id` of this value with type `SystemDefined`).
+pub const EVERYONE: &str = "00000000-0000-0000-0000-000000000000";
 
 /// A built-in role: name, GUID, permissions.
 pub struct BuiltInRole {
@@ -143,6 +149,38 @@ pub const BUILT_IN_ROLES: &[BuiltInRole] = &[
         not_actions: &[],
         data_actions: &[
             "Microsoft.KeyVault/vaults/*/read",
+            "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+        ],
+        not_data_actions: &[],
+    },
+    BuiltInRole {
+        name: "Key Vault Secrets Officer",
+        id: "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+        description: "Perform any action on the secrets of a key vault, except manage permissions.",
+        actions: &[
+            "Microsoft.Authorization/*/read",
+            "Microsoft.Insights/alertRules/*",
+            "Microsoft.Resources/deployments/*",
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            "Microsoft.Support/*",
+            "Microsoft.KeyVault/checkNameAvailability/read",
+            "Microsoft.KeyVault/deletedVaults/read",
+            "Microsoft.KeyVault/locations/*/read",
+            "Microsoft.KeyVault/vaults/*/read",
+            "Microsoft.KeyVault/operations/read",
+        ],
+        not_actions: &[],
+        data_actions: &["Microsoft.KeyVault/vaults/secrets/*"],
+        not_data_actions: &[],
+    },
+    BuiltInRole {
+        name: "Key Vault Secrets User",
+        id: "4633458b-17de-408a-b874-0445c86b69e6",
+        description: "Read secret contents.",
+        actions: &[],
+        not_actions: &[],
+        data_actions: &[
+            "Microsoft.KeyVault/vaults/secrets/getSecret/action",
             "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
         ],
         not_data_actions: &[],
@@ -389,8 +427,9 @@ pub fn role_guid(role_definition_id: &str) -> &str {
         .unwrap_or(role_definition_id)
 }
 
-/// The permissions of a role definition, built-in or custom (stored at any scope).
-fn role_permissions(state: &State, role_definition_id: &str) -> Option<Value> {
+/// The permissions of a role definition, built-in or custom. A custom role is looked for at and
+/// above the scope of the assignment that names it (where it is usually defined), then anywhere.
+fn role_permissions(state: &State, role_definition_id: &str, near: &str) -> Option<Value> {
     let guid = role_guid(role_definition_id);
     if let Some(b) = built_in_by_guid(guid) {
         return Some(built_in_body(b)["properties"]["permissions"].clone());
@@ -398,10 +437,19 @@ fn role_permissions(state: &State, role_definition_id: &str) -> Option<Value> {
     if let Some(r) = state.get(role_definition_id) {
         return Some(r.body["properties"]["permissions"].clone());
     }
-    let suffix = format!(
-        "/providers/microsoft.authorization/roledefinitions/{}",
-        lower(guid)
-    );
+    let name_is = |r: &&crate::state::Resource| {
+        r.id.rsplit('/')
+            .next()
+            .is_some_and(|n| n.eq_ignore_ascii_case(guid))
+    };
+    if let Some(r) = state
+        .extensions_at_or_above(near, ROLE_DEFINITION_SEGMENT)
+        .into_iter()
+        .find(name_is)
+    {
+        return Some(r.body["properties"]["permissions"].clone());
+    }
+    let suffix = format!("{ROLE_DEFINITION_SEGMENT}{}", lower(guid));
     state
         .resources
         .iter()
@@ -409,8 +457,60 @@ fn role_permissions(state: &State, role_definition_id: &str) -> Option<Value> {
         .map(|(_, r)| r.body["properties"]["permissions"].clone())
 }
 
-/// Whether `principal` may perform `action` at `scope` through any role assignment at or above it.
+fn listed(list: &Value, principal: &str) -> bool {
+    list.as_array().into_iter().flatten().any(|p| {
+        p["id"]
+            .as_str()
+            .is_some_and(|id| id.eq_ignore_ascii_case(principal) || id == EVERYONE)
+    })
+}
+
+/// The deny assignment at or above `scope` that refuses `action` to `principal`, if any. A deny
+/// assignment names its principals (or Everyone) and may exclude some; `doNotApplyToChildScopes`
+/// limits it to its own scope (Learn, "Understand Azure deny assignments").
+pub fn denied_by<'a>(
+    state: &'a State,
+    principal: &str,
+    action: &str,
+    scope: &str,
+    data: bool,
+) -> Option<&'a crate::state::Resource> {
+    state
+        .extensions_at_or_above(scope, DENY_ASSIGNMENT_SEGMENT)
+        .into_iter()
+        .filter(|r| r.type_name == DENY_ASSIGNMENT_TYPE)
+        .find(|r| {
+            let p = &r.body["properties"];
+            let at = p["scope"].as_str().unwrap_or_default();
+            let reaches = if p["doNotApplyToChildScopes"].as_bool().unwrap_or(false) {
+                lower(at.trim_end_matches('/')) == lower(scope.trim_end_matches('/'))
+            } else {
+                scope_contains(at, scope)
+            };
+            reaches
+                && listed(&p["principals"], principal)
+                && !p["excludePrincipals"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|x| {
+                        x["id"]
+                            .as_str()
+                            .is_some_and(|id| id.eq_ignore_ascii_case(principal))
+                    })
+                && permissions_grant(&p["permissions"], action, data)
+        })
+}
+
+/// Whether `principal` may perform `action` at `scope`: granted by a role assignment at or above
+/// it (built-in or custom role) and not refused by a deny assignment, which takes precedence.
 pub fn is_allowed(state: &State, principal: &str, action: &str, scope: &str, data: bool) -> bool {
+    granted(state, principal, action, scope, data)
+        && denied_by(state, principal, action, scope, data).is_none()
+}
+
+/// Whether a role assignment at or above `scope` grants `action` to `principal`.
+pub fn granted(state: &State, principal: &str, action: &str, scope: &str, data: bool) -> bool {
     state
         .assignments_at_or_above(scope)
         .into_iter()
@@ -425,8 +525,11 @@ pub fn is_allowed(state: &State, principal: &str, action: &str, scope: &str, dat
                 .and_then(Value::as_str)
                 .is_some_and(|s| scope_contains(s, scope))
         })
-        .filter_map(|p| p.get("roleDefinitionId").and_then(Value::as_str))
-        .filter_map(|rd| role_permissions(state, rd))
+        .filter_map(|p| {
+            let rd = p.get("roleDefinitionId").and_then(Value::as_str)?;
+            let at = p.get("scope").and_then(Value::as_str).unwrap_or("/");
+            role_permissions(state, rd, at)
+        })
         .any(|perms| permissions_grant(&perms, action, data))
 }
 

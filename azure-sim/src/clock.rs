@@ -63,6 +63,25 @@ pub fn arm_timestamp(t: OffsetDateTime) -> String {
     )
 }
 
+/// RFC 1123 (`Mon, 13 Jan 2020 14:40:33 GMT`), as Log Analytics writes the dates of clusters and
+/// data exports in its recorded examples.
+pub fn rfc1123(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let weekday = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        [usize::from(t.weekday().number_days_from_monday())];
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][usize::from(u8::from(t.month()) - 1)];
+    format!(
+        "{weekday}, {:02} {month} {:04} {:02}:{:02}:{:02} GMT",
+        t.day(),
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// Parses an ISO-8601 duration of the forms Key Vault uses (`P90D`, `P2Y`, `P1M`, `PT12H`, `P1Y2M3DT4H5M6S`).
 /// Years count 365 days and months 30 days, as Key Vault documents for rotation policies.
 pub fn parse_iso8601_duration(s: &str) -> Option<time::Duration> {
@@ -105,6 +124,12 @@ pub fn parse_iso8601_duration(s: &str) -> Option<time::Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc1123_dates() {
+        let t = OffsetDateTime::from_unix_timestamp(1_578_926_433).expect("time");
+        assert_eq!(rfc1123(t), "Mon, 13 Jan 2020 14:40:33 GMT");
+    }
 
     #[test]
     fn durations_parse_like_key_vault() {

@@ -241,7 +241,11 @@ pub fn start(state: &mut State, mut op: Operation, now: OffsetDateTime) -> Opera
     if op.kind != OpKind::Delete
         && let Some(r) = state.get_mut(&op.resource_id)
     {
-        set_provisioning_state(&mut r.body, running_state(op.kind));
+        let label = match (op.kind, crate::arm::registry::lookup(&r.type_name)) {
+            (OpKind::Create, Some(spec)) => spec.creating_state,
+            _ => running_state(op.kind),
+        };
+        set_provisioning_state(&mut r.body, label);
     }
     if op.kind == OpKind::Delete
         && let Some(r) = state.get_mut(&op.resource_id)

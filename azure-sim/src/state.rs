@@ -1,4 +1,5 @@
-//! Everything the simulator remembers (subscriptions, resources, operations, principals, keys),
+//! Everything the simulator remembers (subscriptions, resources, operations, principals, keys,
+//! secrets),
 //! and its persistence to `--state-dir`.
 
 use std::collections::BTreeMap;
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ids::lower;
-use crate::keyvault::KvKey;
+use crate::keyvault::{KvKey, KvSecret};
 use crate::lro::Operation;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -115,6 +116,8 @@ pub struct State {
     pub operations: BTreeMap<String, Operation>,
     pub principals: BTreeMap<String, Principal>,
     pub keys: BTreeMap<String, KvKey>,
+    /// Key Vault secrets by `{vault}/{name}`, lower-case.
+    pub secrets: BTreeMap<String, KvSecret>,
     pub config: RuntimeConfig,
     pub clock_offset_ms: i64,
     /// Monotonic counter behind generated etags.
@@ -165,30 +168,41 @@ impl State {
             .collect()
     }
 
-    /// Role assignments stored at exactly `scope`: their ids are
-    /// `{scope}/providers/Microsoft.Authorization/roleAssignments/{name}`, so they are one key range.
-    pub fn assignments_at<'a>(&'a self, scope: &str) -> impl Iterator<Item = &'a Resource> + 'a {
-        let prefix = format!(
-            "{}{}",
-            lower(scope.trim_end_matches('/')),
-            crate::authz::ROLE_ASSIGNMENT_SEGMENT
-        );
+    /// Extension resources of one kind stored at exactly `scope`: their ids are
+    /// `{scope}{segment}{name}` (the segment lower-case, such as
+    /// `/providers/microsoft.authorization/roleassignments/`), so they are one key range.
+    pub fn extensions_at<'a>(
+        &'a self,
+        scope: &str,
+        segment: &str,
+    ) -> impl Iterator<Item = &'a Resource> + 'a {
+        let prefix = format!("{}{segment}", lower(scope.trim_end_matches('/')));
         self.resources
             .range(prefix.clone()..)
             .take_while(move |(k, _)| k.starts_with(&prefix))
             .map(|(_, r)| r)
     }
 
-    /// Role assignments at `scope` or at any scope above it (segment-wise): one key range per
-    /// ancestor, so an authorization check costs the depth of the scope, not the size of the estate.
-    pub fn assignments_at_or_above(&self, scope: &str) -> Vec<&Resource> {
+    /// Extension resources of one kind at `scope` or at any scope above it (segment-wise): one
+    /// key range per ancestor, so a check costs the depth of the scope, not the size of the estate.
+    pub fn extensions_at_or_above(&self, scope: &str, segment: &str) -> Vec<&Resource> {
         let s = lower(scope.trim_end_matches('/'));
         let mut ends: Vec<usize> = s.match_indices('/').map(|(i, _)| i).collect();
         ends.push(s.len());
         ends.dedup();
         ends.into_iter()
-            .flat_map(|end| self.assignments_at(&s[..end]))
+            .flat_map(|end| self.extensions_at(&s[..end], segment))
             .collect()
+    }
+
+    /// Role assignments stored at exactly `scope`.
+    pub fn assignments_at<'a>(&'a self, scope: &str) -> impl Iterator<Item = &'a Resource> + 'a {
+        self.extensions_at(scope, crate::authz::ROLE_ASSIGNMENT_SEGMENT)
+    }
+
+    /// Role assignments at `scope` or at any scope above it.
+    pub fn assignments_at_or_above(&self, scope: &str) -> Vec<&Resource> {
+        self.extensions_at_or_above(scope, crate::authz::ROLE_ASSIGNMENT_SEGMENT)
     }
 
     pub fn next_etag_seed(&mut self) -> u64 {

@@ -62,6 +62,8 @@ pub fn handle(
     let target = p.parent_id();
     let mut st = shared.lock();
     authorize(&st, who, &format!("{}/{action}/action", spec.name), &target)?;
+    // Learn ("Lock your resources"): every POST on a resource under a ReadOnly lock is refused.
+    super::locks::enforce(&st, &target, super::locks::Operation::Write)?;
     if spec.name == "Microsoft.Authorization/accessReviewScheduleDefinitions/instances" {
         if action.eq_ignore_ascii_case("applyDecisions") {
             super::providers::apply_review_decisions(&mut st, &target, &who.object_id, now)?;

@@ -189,6 +189,14 @@ pub fn resource_group(call: &Call<'_>, sub: &str, rg: &str) -> ArmResult<Respons
         &format!("Microsoft.Resources/subscriptions/resourceGroups/{action}"),
         &id,
     )?;
+    let lock_op = match call.req.method {
+        Method::PUT | Method::PATCH => Some(super::locks::Operation::Write),
+        Method::DELETE => Some(super::locks::Operation::Delete),
+        _ => None,
+    };
+    if let Some(op) = lock_op {
+        super::locks::enforce(&st, &id, op)?;
+    }
     match call.req.method {
         Method::GET => {
             let r = st.get(&id).ok_or_else(|| group_not_found(rg))?;

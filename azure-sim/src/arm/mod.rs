@@ -5,6 +5,7 @@ mod actions;
 pub mod graph;
 mod groups;
 mod kql;
+pub mod locks;
 mod ops;
 mod providers;
 pub mod registry;
@@ -190,6 +191,18 @@ fn provider(
     if spec.read_only && matches!(req.method, Method::PUT | Method::DELETE) {
         return Err(method_not_allowed(&req.method));
     }
+    // Resource Manager applies management locks before the provider sees the request; locks
+    // themselves stay writable, or no lock could ever be removed.
+    if !p.is_collection() && spec.name != locks::LOCK_TYPE {
+        let op = match req.method {
+            Method::PUT | Method::PATCH => Some(locks::Operation::Write),
+            Method::DELETE => Some(locks::Operation::Delete),
+            _ => None,
+        };
+        if let Some(op) = op {
+            locks::enforce(&shared.lock(), &p.id(), op)?;
+        }
+    }
     match (req.method.clone(), p.is_collection()) {
         (Method::GET, true) => resources::list(&call, spec, &p),
         (Method::GET, false) => resources::get(&call, spec, &p),
@@ -266,6 +279,22 @@ pub fn authorize(st: &State, who: &Identity, action: &str, scope: &str) -> ArmRe
     } else {
         &who.app_id
     };
+    if crate::authz::granted(st, &who.object_id, action, scope, false)
+        && let Some(deny) = crate::authz::denied_by(st, &who.object_id, action, scope, false)
+    {
+        let p = &deny.body["properties"];
+        return Err(ArmError::new(
+            StatusCode::FORBIDDEN,
+            "AuthorizationFailed",
+            format!(
+                "The client '{client}' with object id '{}' has permission to perform action '{action}' on scope '{scope}'; however, the access is denied because of the deny assignment with name '{}' and Id '{}' at scope '{}'.",
+                who.object_id,
+                p["denyAssignmentName"].as_str().unwrap_or_default(),
+                deny.id.rsplit('/').next().unwrap_or_default(),
+                p["scope"].as_str().unwrap_or_default()
+            ),
+        ));
+    }
     Err(ArmError::new(
         StatusCode::FORBIDDEN,
         "AuthorizationFailed",

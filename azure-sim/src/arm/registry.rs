@@ -10,6 +10,8 @@ pub enum PatchScope {
     Merge,
     /// Only `tags` and `identity` (Health Data Services): properties need a PUT.
     TagsAndIdentity,
+    /// Only `tags` (Network's `UpdateTags` operations).
+    Tags,
     /// The type has no PATCH operation.
     None,
 }
@@ -46,6 +48,15 @@ pub struct TypeSpec {
     pub created_status: u16,
     /// Written only by the service (review instances, decisions): clients cannot PUT or DELETE.
     pub read_only: bool,
+    /// Status of a successful synchronous replace of an existing resource (200 for almost every
+    /// type; role definitions answer 201, the only status their spec declares).
+    pub updated_status: u16,
+    /// DELETE of an absent resource answers 404 rather than 204 (Log Analytics data exports,
+    /// whose spec declares 200 and 404 only).
+    pub delete_absent_not_found: bool,
+    /// What `provisioningState` shows while a create runs (`Creating`; a linked service shows
+    /// `ProvisioningAccount`, the value its recorded create responses carry).
+    pub creating_state: &'static str,
 }
 
 const STORAGE: &[&str] = &["2025-01-01"];
@@ -53,7 +64,8 @@ const SQL: &[&str] = &["2023-08-01"];
 const COSMOS: &[&str] = &["2025-04-15"];
 const KEYVAULT: &[&str] = &["2024-11-01"];
 const HEALTH: &[&str] = &["2024-03-31"];
-const NETWORK: &[&str] = &["2024-05-01"];
+/// 2024-07-01 is the version of the recorded subnet create and virtual network get examples.
+const NETWORK: &[&str] = &["2024-05-01", "2024-07-01"];
 const PRIVATE_DNS: &[&str] = &["2018-09-01", "2020-01-01", "2020-06-01", "2024-06-01"];
 const INSIGHTS: &[&str] = &["2021-05-01-preview"];
 const LOGS: &[&str] = &["2025-02-01"];
@@ -63,6 +75,19 @@ const POLICY_INSIGHTS: &[&str] = &["2024-10-01"];
 const GRAPH: &[&str] = &["2024-04-01"];
 const REVIEWS: &[&str] = &["2021-12-01-preview"];
 const LOGIC: &[&str] = &["2019-05-01"];
+/// The recorded lock deletes and the list use 2016-09-01; the creates and the get 2020-05-01.
+const LOCKS: &[&str] = &["2016-09-01", "2020-05-01"];
+const SECURITY: &[&str] = &["2024-01-01"];
+/// `SqlVulnerabilityAssessmentsSettings.json` sits in the 2023-08-01 stable folder but declares
+/// `2023-08-01-preview`, the version its recorded get sends.
+const SQL_VA_EXPRESS: &[&str] = &["2023-08-01", "2023-08-01-preview"];
+const ACTIVITY_ALERTS: &[&str] = &["2020-10-01"];
+/// The recorded create is 2022-06-01, the recorded get 2023-01-01.
+const ACTION_GROUPS: &[&str] = &["2022-06-01", "2023-01-01"];
+const QUERY_RULES: &[&str] = &["2023-12-01"];
+/// No Compute example is recorded: virtual machines are served only as the scope of
+/// resource-level Defender pricing (`Pricings_Get` on a resource), with Compute's current versions.
+const COMPUTE: &[&str] = &["2024-07-01", "2024-11-01"];
 /// ARM's own resource types accept many versions; these are the ones SDKs send today.
 pub const RESOURCES: &[&str] = &[
     "2020-01-01",
@@ -93,6 +118,9 @@ const fn spec(name: &'static str, api_versions: &'static [&'static str]) -> Type
         provisioning_state: false,
         created_status: 201,
         read_only: false,
+        updated_status: 200,
+        delete_absent_not_found: false,
+        creating_state: "Creating",
     }
 }
 
@@ -177,6 +205,20 @@ pub static TYPES: &[TypeSpec] = &[
         update: Style::Location,
         created_status: 200,
         ..spec("Microsoft.Sql/servers/securityAlertPolicies", SQL)
+    },
+    // Synchronous, 200 or 201 as recorded; the name is the one-value enum 'default'.
+    TypeSpec {
+        fixed_name: Some("default"),
+        patch_scope: PatchScope::None,
+        ..spec("Microsoft.Sql/servers/vulnerabilityAssessments", SQL)
+    },
+    TypeSpec {
+        fixed_name: Some("default"),
+        patch_scope: PatchScope::None,
+        ..spec(
+            "Microsoft.Sql/servers/sqlVulnerabilityAssessments",
+            SQL_VA_EXPRESS,
+        )
     },
     TypeSpec {
         create: Style::Both,
@@ -291,6 +333,30 @@ pub static TYPES: &[TypeSpec] = &[
         provisioning_state: true,
         ..spec("Microsoft.Network/privateEndpoints", NETWORK)
     },
+    // `final-state-via: azure-async-operation` on PUT, `location` on DELETE
+    // (networkSecurityGroup.json, 2024-05-01); PATCH is `UpdateTags`.
+    TypeSpec {
+        create: Style::AsyncOperation,
+        update: Style::AsyncOperation,
+        delete: Style::Both,
+        etag: EtagStyle::WeakGuid,
+        patch_scope: PatchScope::Tags,
+        requires_location: true,
+        provisioning_state: true,
+        ..spec("Microsoft.Network/networkSecurityGroups", NETWORK)
+    },
+    TypeSpec {
+        create: Style::AsyncOperation,
+        update: Style::AsyncOperation,
+        delete: Style::Both,
+        etag: EtagStyle::WeakGuid,
+        patch_scope: PatchScope::None,
+        provisioning_state: true,
+        ..spec(
+            "Microsoft.Network/networkSecurityGroups/securityRules",
+            NETWORK,
+        )
+    },
     TypeSpec {
         create: Style::AsyncOperation,
         update: Style::AsyncOperation,
@@ -329,10 +395,25 @@ pub static TYPES: &[TypeSpec] = &[
         created_status: 200,
         ..spec("Microsoft.Insights/diagnosticSettings", INSIGHTS)
     },
+    // Computed per resource type: the API has GET and list only.
     TypeSpec {
         patch_scope: PatchScope::None,
         created_status: 200,
+        read_only: true,
         ..spec("Microsoft.Insights/diagnosticSettingsCategories", INSIGHTS)
+    },
+    // Alerting: synchronous creates answering 200 or 201 (none of the recordings is an LRO).
+    TypeSpec {
+        requires_location: true,
+        ..spec("Microsoft.Insights/activityLogAlerts", ACTIVITY_ALERTS)
+    },
+    TypeSpec {
+        requires_location: true,
+        ..spec("Microsoft.Insights/actionGroups", ACTION_GROUPS)
+    },
+    TypeSpec {
+        requires_location: true,
+        ..spec("Microsoft.Insights/scheduledQueryRules", QUERY_RULES)
     },
     TypeSpec {
         requires_location: true,
@@ -346,13 +427,55 @@ pub static TYPES: &[TypeSpec] = &[
         created_status: 200,
         ..spec("Microsoft.OperationalInsights/workspaces/tables", LOGS)
     },
+    // `Clusters_CreateOrUpdate` and `Clusters_Update` answer 202 with `Location` and
+    // `Azure-AsyncOperation` (ClustersCreate.json, ClustersUpdate.json).
+    TypeSpec {
+        create: Style::Both,
+        update: Style::Both,
+        patch: Style::Both,
+        delete: Style::Both,
+        requires_location: true,
+        provisioning_state: true,
+        ..spec("Microsoft.OperationalInsights/clusters", LOGS)
+    },
+    // 200/201 with the link still `ProvisioningAccount` (LinkedServicesCreate.json).
+    TypeSpec {
+        create: Style::AsyncOperation,
+        update: Style::AsyncOperation,
+        delete: Style::Both,
+        patch_scope: PatchScope::None,
+        provisioning_state: true,
+        creating_state: "ProvisioningAccount",
+        ..spec(
+            "Microsoft.OperationalInsights/workspaces/linkedServices",
+            LOGS,
+        )
+    },
+    TypeSpec {
+        patch_scope: PatchScope::None,
+        delete_absent_not_found: true,
+        ..spec("Microsoft.OperationalInsights/workspaces/dataExports", LOGS)
+    },
     TypeSpec {
         patch_scope: PatchScope::None,
         ..spec("Microsoft.Authorization/roleAssignments", RBAC)
     },
     TypeSpec {
         patch_scope: PatchScope::None,
+        updated_status: 201,
         ..spec("Microsoft.Authorization/roleDefinitions", RBAC)
+    },
+    // Written by Azure (managed applications, deployment stacks): readable, never writable
+    // through the API (authorization-DenyAssignmentCalls.json has GET operations only).
+    TypeSpec {
+        patch_scope: PatchScope::None,
+        read_only: true,
+        ..spec("Microsoft.Authorization/denyAssignments", RBAC)
+    },
+    // Plain proxy resources: no long-running operation anywhere in locks.json.
+    TypeSpec {
+        patch_scope: PatchScope::None,
+        ..spec("Microsoft.Authorization/locks", LOCKS)
     },
     TypeSpec {
         ..spec("Microsoft.Authorization/policyAssignments", POLICY)
@@ -394,6 +517,17 @@ pub static TYPES: &[TypeSpec] = &[
         provisioning_state: true,
         ..spec("Microsoft.Logic/workflows", LOGIC)
     },
+    // The scope of the recorded resource-level Defender pricing examples; stored generically.
+    TypeSpec {
+        requires_location: true,
+        provisioning_state: true,
+        ..spec("Microsoft.Compute/virtualMachines", COMPUTE)
+    },
+    // Pricings_Update answers 200 or 201 and is not long-running.
+    TypeSpec {
+        patch_scope: PatchScope::None,
+        ..spec("Microsoft.Security/pricings", SECURITY)
+    },
 ];
 
 pub fn lookup(type_name: &str) -> Option<&'static TypeSpec> {
@@ -428,7 +562,7 @@ mod tests {
         let s = lookup("microsoft.storage/STORAGEACCOUNTS").expect("served");
         assert_eq!(s.name, "Microsoft.Storage/storageAccounts");
         assert_eq!(s.create, Style::Location);
-        assert!(lookup("Microsoft.Compute/virtualMachines").is_none());
+        assert!(lookup("Microsoft.Compute/disks").is_none());
         assert!(namespace_versions("Microsoft.Network").contains(&"2024-05-01"));
     }
 }

@@ -30,6 +30,7 @@ const WRITABLE: &[&str] = &[
 
 const RUNNING: &[&str] = &[
     "Creating",
+    "ProvisioningAccount",
     "Updating",
     "Deleting",
     "Accepted",
@@ -467,7 +468,11 @@ pub fn put(call: &Call<'_>, spec: &TypeSpec, p: &ProviderPath) -> ArmResult<Resp
             StatusCode::from_u16(spec.created_status).unwrap_or(StatusCode::CREATED),
         )
     } else {
-        (spec.update, OpKind::Update, StatusCode::OK)
+        (
+            spec.update,
+            OpKind::Update,
+            StatusCode::from_u16(spec.updated_status).unwrap_or(StatusCode::OK),
+        )
     };
     let reply = Reply {
         style,
@@ -508,6 +513,7 @@ pub fn patch(call: &Call<'_>, spec: &TypeSpec, p: &ProviderPath) -> ArmResult<Re
     let mut merged = existing.body.clone();
     let keys: &[&str] = match spec.patch_scope {
         PatchScope::TagsAndIdentity => &["tags", "identity"],
+        PatchScope::Tags => &["tags"],
         _ => &["tags", "identity", "sku", "kind", "properties"],
     };
     for k in keys {
@@ -652,9 +658,13 @@ fn page(call: &Call<'_>, st: &State, value: Vec<Value>) -> ArmResult<Response> {
 }
 
 pub fn delete(call: &Call<'_>, spec: &TypeSpec, p: &ProviderPath) -> ArmResult<Response> {
+    providers::check_delete(spec, p)?;
     let mut st = call.shared.lock();
     let Some(existing) = st.get(&p.id()).cloned() else {
         check_preconditions(call, None)?;
+        if spec.delete_absent_not_found {
+            return Err(missing(&st, p, spec));
+        }
         if let (Some(sub), Some(rg)) = (&p.subscription, &p.resource_group)
             && st
                 .get(&format!("/subscriptions/{sub}/resourceGroups/{rg}"))

@@ -1,5 +1,5 @@
-//! Key Vault keys operations over HTTP: create, get (+ versions), list, rotate, rotation policy,
-//! authorized by RBAC data actions or by the vault's access policies.
+//! Key Vault operations over HTTP: keys (create, get (+ versions), list, rotate, rotation policy)
+//! and secrets (in `secrets`), authorized by RBAC data actions or by the vault's access policies.
 
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -21,6 +21,18 @@ fn authorize(
     st: &State,
     who: &Identity,
     vault: &str,
+    data_action: &str,
+    permission: &str,
+) -> Result<(), ArmError> {
+    authorize_object(st, who, vault, "keys", data_action, permission)
+}
+
+/// `object` is the access-policy permission list (`keys`, `secrets`).
+fn authorize_object(
+    st: &State,
+    who: &Identity,
+    vault: &str,
+    object: &str,
     data_action: &str,
     permission: &str,
 ) -> Result<(), ArmError> {
@@ -46,7 +58,7 @@ fn authorize(
                 ap["objectId"]
                     .as_str()
                     .is_some_and(|o| o.eq_ignore_ascii_case(&who.object_id))
-                    && ap["permissions"]["keys"]
+                    && ap["permissions"][object]
                         .as_array()
                         .into_iter()
                         .flatten()
@@ -68,7 +80,7 @@ fn authorize(
         )
     } else {
         format!(
-            "The user, group or application '{caller}' does not have keys {permission} permission on key vault '{vault};location={location}'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287"
+            "The user, group or application '{caller}' does not have {object} {permission} permission on key vault '{vault};location={location}'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287"
         )
     };
     let inner = if rbac {
@@ -145,6 +157,17 @@ fn dispatch(shared: &Shared, req: &Req, vault: &str, who: &Identity) -> Result<R
     let valid_name = |n: &str| {
         (1..=127).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     };
+    let allow = |st: &State, action: &str, permission: &str| {
+        authorize_object(st, who, vault, "secrets", action, permission)
+    };
+    if let Some(done) = super::secrets::dispatch(&mut st, req, vault, &segs, now, &allow) {
+        let (resp, changed) = done?;
+        if changed {
+            drop(st);
+            shared.mark_dirty();
+        }
+        return Ok(resp);
+    }
     match (req.method.clone(), segs.as_slice()) {
         (Method::POST, ["keys", name, "create"]) => {
             authorize(

@@ -1,9 +1,11 @@
-//! Key Vault data plane (keys): the stored keys and versions, their JSON form, rotation
-//! policies and clock-driven rotation. The HTTP operations live in `api`.
+//! Key Vault data plane: the stored keys and versions, their JSON form, rotation policies and
+//! clock-driven rotation; secrets in `secrets`. The HTTP operations live in `api`.
 
 mod api;
+mod secrets;
 
 pub use api::handle;
+pub use secrets::{KvSecret, SecretVersion};
 
 use axum::http::StatusCode;
 use base64::Engine;
@@ -17,7 +19,8 @@ use crate::clock::parse_iso8601_duration;
 use crate::errors::ArmError;
 use crate::state::State;
 
-pub const API_VERSIONS: &[&str] = &["7.5"];
+/// 7.5 (the recorded key examples) and 7.6 (the recorded secret examples).
+pub const API_VERSIONS: &[&str] = &["7.5", "7.6"];
 const VAULT_TYPE: &str = "Microsoft.KeyVault/vaults";
 /// Each clock jump rotates at most this many versions per key, so a huge jump cannot stall.
 const MAX_ROTATIONS_PER_SETTLE: usize = 1000;

@@ -1,4 +1,5 @@
-//! Key Vault: management-plane rules and the keys data plane with RBAC and clock-driven rotation.
+//! Key Vault: management-plane rules, the keys data plane with RBAC and clock-driven rotation,
+//! and secrets (versions, expiry, paging, data roles and access policies).
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -473,4 +474,329 @@ async fn key_attributes_are_updated_in_place() {
     )
     .await;
     assert_eq!(bad.status, 400);
+}
+
+async fn kv76(
+    h: &Harness,
+    token: &str,
+    method: Method,
+    vault: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Resp {
+    let url = format!(
+        "{}{path}{}api-version=7.6",
+        h.sim.vault_url(vault),
+        if path.contains('?') { "&" } else { "?" }
+    );
+    h.send(method, &url, Some(token), body, &[]).await
+}
+
+async fn grant(h: &Harness, vault_id: &str, principal: &str, role_guid: &str, n: u32) {
+    let r = h
+        .arm(
+            Method::PUT,
+            &format!("{vault_id}/providers/Microsoft.Authorization/roleAssignments/7d3c0f10-0000-4000-8000-0000000001{n:02}?api-version=2022-04-01"),
+            Some(&json!({"properties": {"roleDefinitionId": format!("/providers/Microsoft.Authorization/roleDefinitions/{role_guid}"), "principalId": principal}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_keep_versions_and_expiry_and_list_without_values() {
+    let h = Harness::start().await;
+    let vault_id = vault(&h, "kv-secrets", true).await;
+    // Key Vault Secrets Officer for the owner.
+    grant(
+        &h,
+        &vault_id,
+        OWNER,
+        "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+        1,
+    )
+    .await;
+    let t = h.token_for(OWNER, "https://vault.azure.net", 600).await;
+
+    let exp = 1_900_000_000_i64;
+    let set = kv76(
+        &h,
+        &t,
+        Method::PUT,
+        "kv-secrets",
+        "/secrets/fhir-client",
+        Some(&json!({
+        "value": "s3cr3t", "contentType": "text/plain", "tags": {"app": "fhir"},
+        "attributes": {"exp": exp, "nbf": 1_700_000_000}})),
+    )
+    .await;
+    assert_eq!(set.status, 200, "{:?}", set.body);
+    assert_eq!(set.body["value"], "s3cr3t");
+    assert_eq!(set.body["attributes"]["exp"], exp);
+    assert_eq!(
+        set.body["attributes"]["recoveryLevel"],
+        "Recoverable+Purgeable"
+    );
+    let first = set.body["id"].as_str().unwrap_or_default().to_string();
+    assert!(
+        first.starts_with("https://kv-secrets.vault.azure.net/secrets/fhir-client/"),
+        "{first}"
+    );
+
+    let again = kv76(
+        &h,
+        &t,
+        Method::PUT,
+        "kv-secrets",
+        "/secrets/fhir-client",
+        Some(&json!({"value": "rotated"})),
+    )
+    .await;
+    assert_eq!(again.status, 200);
+    assert!(
+        again.body["attributes"].get("exp").is_none(),
+        "a new version has its own attributes"
+    );
+    let latest = kv76(
+        &h,
+        &t,
+        Method::GET,
+        "kv-secrets",
+        "/secrets/fhir-client",
+        None,
+    )
+    .await;
+    assert_eq!(latest.body["value"], "rotated");
+    let version = first.rsplit('/').next().unwrap_or_default();
+    let old = kv76(
+        &h,
+        &t,
+        Method::GET,
+        "kv-secrets",
+        &format!("/secrets/fhir-client/{version}"),
+        None,
+    )
+    .await;
+    assert_eq!(old.body["value"], "s3cr3t");
+    assert_eq!(old.body["contentType"], "text/plain");
+    let versions = kv76(
+        &h,
+        &t,
+        Method::GET,
+        "kv-secrets",
+        "/secrets/fhir-client/versions",
+        None,
+    )
+    .await;
+    assert_eq!(versions.body["value"].as_array().map(Vec::len), Some(2));
+
+    kv76(
+        &h,
+        &t,
+        Method::PUT,
+        "kv-secrets",
+        "/secrets/dicom-client",
+        Some(&json!({"value": "x"})),
+    )
+    .await;
+    let page1 = kv76(
+        &h,
+        &t,
+        Method::GET,
+        "kv-secrets",
+        "/secrets?maxresults=1",
+        None,
+    )
+    .await;
+    assert_eq!(page1.status, 200, "{:?}", page1.body);
+    assert_eq!(
+        page1.body["value"][0]["id"],
+        "https://kv-secrets.vault.azure.net/secrets/dicom-client"
+    );
+    assert!(
+        page1.body["value"][0].get("value").is_none(),
+        "lists never carry values"
+    );
+    let next = page1.body["nextLink"]
+        .as_str()
+        .expect("a second page")
+        .to_string();
+    let page2 = h.send(Method::GET, &next, Some(&t), None, &[]).await;
+    assert_eq!(
+        page2.body["value"][0]["id"],
+        "https://kv-secrets.vault.azure.net/secrets/fhir-client"
+    );
+    assert!(page2.body["nextLink"].is_null());
+
+    // UpdateSecret: expiry on the latest version, then disable it.
+    let upd = kv76(
+        &h,
+        &t,
+        Method::PATCH,
+        "kv-secrets",
+        "/secrets/fhir-client",
+        Some(&json!({"attributes": {"exp": exp}})),
+    )
+    .await;
+    assert_eq!(upd.status, 200, "{:?}", upd.body);
+    assert_eq!(upd.body["attributes"]["exp"], exp);
+    assert!(upd.body.get("value").is_none());
+    let off = kv76(
+        &h,
+        &t,
+        Method::PATCH,
+        "kv-secrets",
+        "/secrets/fhir-client",
+        Some(&json!({"attributes": {"enabled": false}})),
+    )
+    .await;
+    assert_eq!(off.status, 200);
+    let disabled = kv76(
+        &h,
+        &t,
+        Method::GET,
+        "kv-secrets",
+        "/secrets/fhir-client",
+        None,
+    )
+    .await;
+    assert_eq!(disabled.status, 403);
+    assert_eq!(
+        disabled.body["error"]["innererror"]["code"],
+        "SecretDisabled"
+    );
+    let missing = kv76(&h, &t, Method::GET, "kv-secrets", "/secrets/nope", None).await;
+    assert_eq!((missing.status, missing.code()), (404, "SecretNotFound"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secret_access_follows_the_data_roles_and_access_policies() {
+    let h = Harness::start().await;
+    let vault_id = vault(&h, "kv-roles", true).await;
+    grant(
+        &h,
+        &vault_id,
+        OWNER,
+        "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+        2,
+    )
+    .await;
+    // Key Vault Secrets User for the operator, Key Vault Reader for the reader.
+    grant(
+        &h,
+        &vault_id,
+        OPERATOR,
+        "4633458b-17de-408a-b874-0445c86b69e6",
+        3,
+    )
+    .await;
+    grant(
+        &h,
+        &vault_id,
+        READER,
+        "21090545-7ca7-4776-b22c-e363652d74d2",
+        4,
+    )
+    .await;
+    let owner = h.token_for(OWNER, "https://vault.azure.net", 600).await;
+    let op = h.token_for(OPERATOR, "https://vault.azure.net", 600).await;
+    let reader = h.token_for(READER, "https://vault.azure.net", 600).await;
+    let s = kv76(
+        &h,
+        &owner,
+        Method::PUT,
+        "kv-roles",
+        "/secrets/db-password",
+        Some(&json!({"value": "p"})),
+    )
+    .await;
+    assert_eq!(s.status, 200);
+    assert_eq!(
+        kv76(
+            &h,
+            &op,
+            Method::GET,
+            "kv-roles",
+            "/secrets/db-password",
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        kv76(
+            &h,
+            &op,
+            Method::PUT,
+            "kv-roles",
+            "/secrets/db-password",
+            Some(&json!({"value": "q"}))
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        kv76(&h, &reader, Method::GET, "kv-roles", "/secrets", None)
+            .await
+            .status,
+        200,
+        "metadata is readable"
+    );
+    assert_eq!(
+        kv76(
+            &h,
+            &reader,
+            Method::GET,
+            "kv-roles",
+            "/secrets/db-password",
+            None
+        )
+        .await
+        .status,
+        403,
+        "the value is not"
+    );
+
+    let ap = vault(&h, "kv-secret-ap", false).await;
+    let denied = kv76(
+        &h,
+        &op,
+        Method::PUT,
+        "kv-secret-ap",
+        "/secrets/s",
+        Some(&json!({"value": "v"})),
+    )
+    .await;
+    assert_eq!(denied.status, 403);
+    assert!(
+        denied.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("does not have secrets set permission"))
+    );
+    let p = h
+        .arm(Method::PATCH, &format!("{ap}?api-version={KV}"), Some(&json!({"properties": {"accessPolicies": [{"tenantId": h.sim.tenant_id, "objectId": OPERATOR, "permissions": {"secrets": ["set", "get"]}}]}})))
+        .await;
+    assert_eq!(p.status, 200);
+    assert_eq!(
+        kv76(
+            &h,
+            &op,
+            Method::PUT,
+            "kv-secret-ap",
+            "/secrets/s",
+            Some(&json!({"value": "v"}))
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        kv76(&h, &op, Method::GET, "kv-secret-ap", "/secrets", None)
+            .await
+            .status,
+        403,
+        "no list permission"
+    );
 }

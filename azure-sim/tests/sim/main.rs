@@ -3,6 +3,7 @@
 mod common;
 
 mod admin;
+mod alerts;
 mod arm_basics;
 mod auth;
 mod bad_input;
@@ -11,9 +12,13 @@ mod contract;
 mod drift;
 mod entra;
 mod keyvault;
+mod locks;
+mod logs;
 mod lro;
 mod network;
 mod persistence;
+mod rbac;
 mod sdk;
+mod security;
 mod sql;
 mod storage;

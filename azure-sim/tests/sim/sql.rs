@@ -235,3 +235,98 @@ async fn the_encryption_protector_reports_the_uri_of_the_server_key_it_names() {
     assert!(g.body["properties"]["uri"].is_null(), "{:?}", g.body);
     assert_eq!(g.body["kind"], "servicemanaged");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn express_and_classic_vulnerability_assessment_do_not_run_together() {
+    let h = Harness::start().await;
+    let srv =
+        format!("/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Sql/servers/sql-va");
+    let c = h.arm(Method::PUT, &format!("{srv}?{API}"), Some(&json!({"location": "eastus", "properties": {"administratorLogin": "a", "administratorLoginPassword": "p"}}))).await;
+    assert_eq!(c.status, 202);
+    let express = format!("{srv}/sqlVulnerabilityAssessments/default");
+    let classic = format!("{srv}/vulnerabilityAssessments/default");
+    let fresh = h
+        .arm(
+            Method::GET,
+            &format!("{express}?api-version=2023-08-01-preview"),
+            None,
+        )
+        .await;
+    assert_eq!(fresh.status, 200, "{:?}", fresh.body);
+    assert_eq!(fresh.body["properties"]["state"], "Disabled");
+
+    let no_path = h
+        .arm(
+            Method::PUT,
+            &format!("{classic}?{API}"),
+            Some(&json!({"properties": {"storageAccountAccessKey": "k"}})),
+        )
+        .await;
+    assert_eq!(no_path.status, 400);
+    let on = h
+        .arm(
+            Method::PUT,
+            &format!("{classic}?{API}"),
+            Some(&json!({"properties": {
+            "storageContainerPath": "https://phiva.blob.core.windows.net/vulnerability-assessment/",
+            "storageAccountAccessKey": "secret-key"}})),
+        )
+        .await;
+    assert_eq!(on.status, 201, "{:?}", on.body);
+    assert!(
+        on.body["properties"]
+            .get("storageAccountAccessKey")
+            .is_none(),
+        "the key is write-only"
+    );
+    assert_eq!(
+        on.body["properties"]["recurringScans"],
+        json!({"isEnabled": true, "emailSubscriptionAdmins": false, "emails": []})
+    );
+    let clash = h
+        .arm(
+            Method::PUT,
+            &format!("{express}?{API}"),
+            Some(&json!({"properties": {"state": "Enabled"}})),
+        )
+        .await;
+    assert_eq!(
+        (clash.status, clash.code()),
+        (409, "SqlVulnerabilityAssessmentStoragefullApiIsEnabled")
+    );
+    let bad = h
+        .arm(
+            Method::PUT,
+            &format!("{express}?{API}"),
+            Some(&json!({"properties": {"state": "On"}})),
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.code()),
+        (
+            400,
+            "SqlVulnerabilityAssessmentInvalidUserSuppliedParameter"
+        )
+    );
+    let off = h
+        .arm(Method::DELETE, &format!("{classic}?{API}"), None)
+        .await;
+    assert_eq!(off.status, 200);
+    let enabled = h
+        .arm(
+            Method::PUT,
+            &format!("{express}?{API}"),
+            Some(&json!({"properties": {"state": "Enabled"}})),
+        )
+        .await;
+    assert_eq!(enabled.status, 200, "{:?}", enabled.body);
+    assert_eq!(enabled.body["properties"]["state"], "Enabled");
+    let named = h
+        .arm(
+            Method::PUT,
+            &format!("{srv}/sqlVulnerabilityAssessments/other?{API}"),
+            Some(&json!({"properties": {"state": "Enabled"}})),
+        )
+        .await;
+    assert_eq!((named.status, named.code()), (400, "InvalidResourceName"));
+}

@@ -16,6 +16,8 @@ use crate::state::{Resource, State};
 pub const ASSIGNMENT: &str = "Microsoft.Authorization/roleAssignments";
 pub const DEFINITION: &str = "Microsoft.Authorization/roleDefinitions";
 pub const POLICY_ASSIGNMENT: &str = "Microsoft.Authorization/policyAssignments";
+pub const LOCK: &str = crate::arm::locks::LOCK_TYPE;
+pub const DENY: &str = authz::DENY_ASSIGNMENT_TYPE;
 
 pub fn on_put(
     st: &State,
@@ -29,6 +31,8 @@ pub fn on_put(
         ASSIGNMENT => role_assignment(st, p, existing, body, now),
         DEFINITION => role_definition(p, body),
         POLICY_ASSIGNMENT => policy_assignment(p, existing, body),
+        LOCK => lock(body),
+        DENY => deny_assignment(p, body),
         super::reviews::DEFINITION => super::reviews::on_put_definition(p, body, now),
         _ => Ok(()),
     }
@@ -153,6 +157,58 @@ fn role_definition(p: &ProviderPath, body: &mut Value) -> ArmResult<()> {
     Ok(())
 }
 
+/// A deny assignment as Azure writes it (only seeds can: the API has no PUT). Its `scope` is
+/// where it is stored; the lists default as in the recorded examples.
+fn deny_assignment(p: &ProviderPath, body: &mut Value) -> ArmResult<()> {
+    let props = &mut body["properties"];
+    if !props["permissions"].is_array() {
+        return Err(ArmError::bad_request(
+            "InvalidRequestContent",
+            "A deny assignment needs properties.permissions.",
+        ));
+    }
+    props["scope"] = json!(if p.scope.is_empty() { "/" } else { &p.scope });
+    for (k, v) in [
+        ("principals", json!([])),
+        ("excludePrincipals", json!([])),
+        ("doNotApplyToChildScopes", json!(false)),
+        ("isSystemProtected", json!(true)),
+    ] {
+        if props.get(k).is_none_or(Value::is_null) {
+            props[k] = v;
+        }
+    }
+    if props.get("denyAssignmentName").is_none() {
+        props["denyAssignmentName"] = json!(p.name().unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// A management lock (`ManagementLockObject`, locks.json): `properties.level` is required and
+/// is one of the declared levels; `notes` holds at most 512 characters.
+fn lock(body: &mut Value) -> ArmResult<()> {
+    let props = &body["properties"];
+    if !crate::arm::locks::valid_level(&props["level"]) {
+        return Err(ArmError::bad_request(
+            "InvalidRequestContent",
+            format!(
+                "The lock property 'properties.level' must be one of {}.",
+                crate::arm::locks::LEVELS.join(", ")
+            ),
+        ));
+    }
+    if props["notes"]
+        .as_str()
+        .is_some_and(|n| n.chars().count() > 512)
+    {
+        return Err(ArmError::bad_request(
+            "InvalidRequestContent",
+            "The lock property 'properties.notes' can hold at most 512 characters.",
+        ));
+    }
+    Ok(())
+}
+
 fn policy_assignment(
     p: &ProviderPath,
     existing: Option<&Resource>,
@@ -216,6 +272,24 @@ pub fn virtual_get(st: &State, spec: &TypeSpec, p: &ProviderPath) -> Option<ArmR
     }))
 }
 
+/// The subscription, resource group or resource a collection is listed at must exist.
+fn scope_exists(st: &State, scope: &str) -> ArmResult<()> {
+    match crate::ids::parse(scope) {
+        Ok(crate::ids::Target::Subscription { sub }) if st.subscription(&sub).is_none() => {
+            Err(crate::arm::groups::subscription_not_found(&sub))
+        }
+        Ok(crate::ids::Target::ResourceGroup { rg, .. }) if st.get(scope).is_none() => {
+            Err(crate::arm::groups::group_not_found(&rg))
+        }
+        Ok(crate::ids::Target::Provider(_)) if st.get(scope).is_none() => Err(ArmError::new(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            format!("The Resource '{scope}' was not found."),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The value of a `$filter` clause like `principalId eq 'x'`.
 fn filter_value<'a>(filter: &'a str, field: &str) -> Option<&'a str> {
     let lower = filter.to_ascii_lowercase();
@@ -269,6 +343,61 @@ pub fn virtual_list(
                 .map(|r| r.body.clone())
                 .collect();
             Some(Ok(value))
+        }
+        DENY => {
+            // As role assignments: at, above or below the scope; `atScope()` at or above it.
+            if let Err(e) = scope_exists(st, &scope) {
+                return Some(Err(e));
+            }
+            let at_scope = filter.to_ascii_lowercase().contains("atscope()");
+            let principal = filter_value(&filter, "principalId").map(str::to_string);
+            let name = filter_value(&filter, "denyAssignmentName").map(str::to_string);
+            let mut found = st.extensions_at_or_above(&scope, authz::DENY_ASSIGNMENT_SEGMENT);
+            if !at_scope {
+                found.extend(st.descendants(&scope).iter().filter_map(|k| st.get(k)));
+            }
+            found.retain(|r| r.type_name == DENY);
+            found.sort_by_cached_key(|r| r.id.to_ascii_lowercase());
+            found.dedup_by(|a, b| a.id.eq_ignore_ascii_case(&b.id));
+            let value = found
+                .into_iter()
+                .filter(|r| {
+                    let p = &r.body["properties"];
+                    principal.as_deref().is_none_or(|id| {
+                        p["principals"].as_array().into_iter().flatten().any(|x| {
+                            x["id"]
+                                .as_str()
+                                .is_some_and(|x| x.eq_ignore_ascii_case(id) || x == authz::EVERYONE)
+                        })
+                    }) && name.as_deref().is_none_or(|n| {
+                        p["denyAssignmentName"]
+                            .as_str()
+                            .is_some_and(|x| x.eq_ignore_ascii_case(n))
+                    })
+                })
+                .map(|r| r.body.clone())
+                .collect();
+            Some(Ok(value))
+        }
+        LOCK => {
+            // Locks at the scope and below it; `atScope()` gives those at the scope and above,
+            // the ones that apply to it.
+            if let Err(e) = scope_exists(st, &scope) {
+                return Some(Err(e));
+            }
+            let mut found: Vec<&Resource> = if filter.to_ascii_lowercase().contains("atscope()") {
+                st.extensions_at_or_above(&scope, crate::arm::locks::LOCK_SEGMENT)
+            } else {
+                st.descendants(&scope)
+                    .iter()
+                    .filter_map(|k| st.resources.get(k))
+                    .chain(st.extensions_at(&scope, crate::arm::locks::LOCK_SEGMENT))
+                    .collect()
+            };
+            found.retain(|r| r.type_name == LOCK);
+            found.sort_by_cached_key(|r| r.id.to_ascii_lowercase());
+            found.dedup_by(|a, b| a.id.eq_ignore_ascii_case(&b.id));
+            Some(Ok(found.into_iter().map(|r| r.body.clone()).collect()))
         }
         DEFINITION => {
             let role_name = filter_value(&filter, "roleName").map(str::to_string);

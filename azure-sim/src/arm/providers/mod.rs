@@ -8,7 +8,9 @@ mod health;
 mod insights;
 mod logs;
 mod network;
+mod nsg;
 mod reviews;
+mod security;
 mod sql;
 mod storage;
 mod vaults;
@@ -40,11 +42,12 @@ pub fn on_put(
         "Microsoft.Network" => network::on_put(st, spec, p, existing, body),
         "Microsoft.KeyVault" => vaults::on_put(st, p, existing, body),
         "Microsoft.Authorization" => authorization::on_put(st, spec, p, existing, body, now),
-        "Microsoft.Insights" => insights::on_put(p, body),
+        "Microsoft.Insights" => insights::on_put(spec, p, existing, body),
         "Microsoft.Sql" => sql::on_put(st, spec, p, existing, body, now),
         "Microsoft.DocumentDB" => cosmos::on_put(p, existing, body, now),
         "Microsoft.HealthcareApis" => health::on_put(st, spec, p, existing, body),
-        "Microsoft.OperationalInsights" => logs::on_put(spec, existing, body, now),
+        "Microsoft.OperationalInsights" => logs::on_put(st, spec, p, existing, body, now),
+        "Microsoft.Security" => security::on_put(st, p, existing, body, now),
         _ => Ok(()),
     }
 }
@@ -77,6 +80,7 @@ pub fn after_write(
         "Microsoft.Authorization" => reviews::after_write(st, spec, r, now),
         "Microsoft.HealthcareApis" => health::after_write(st, spec, r),
         "Microsoft.Sql" => sql::after_write(st, spec, r),
+        "Microsoft.OperationalInsights" => logs::after_write(st, spec, r, previous),
         _ => {}
     }
 }
@@ -96,11 +100,20 @@ pub fn stop_review(st: &mut State, instance_id: &str) -> ArmResult<()> {
     reviews::stop(st, instance_id)
 }
 
+/// Checks a DELETE before looking for the resource (some scopes take no DELETE at all).
+pub fn check_delete(spec: &TypeSpec, p: &ProviderPath) -> ArmResult<()> {
+    match spec.name {
+        security::PRICING => security::check_delete(p),
+        _ => Ok(()),
+    }
+}
+
 /// Checks and side effects before a delete.
 pub fn on_delete(st: &mut State, spec: &TypeSpec, r: &Resource) -> ArmResult<()> {
     match ns(spec) {
         "Microsoft.Storage" => storage::on_delete(st, spec, r),
         "Microsoft.Network" => network::on_delete(st, spec, r),
+        "Microsoft.OperationalInsights" => logs::on_delete(st, spec, r),
         _ => Ok(()),
     }
 }
@@ -110,6 +123,7 @@ pub fn virtual_get(st: &State, spec: &TypeSpec, p: &ProviderPath) -> Option<ArmR
     match ns(spec) {
         "Microsoft.Authorization" => authorization::virtual_get(st, spec, p),
         "Microsoft.Insights" => insights::virtual_get(st, spec, p),
+        "Microsoft.Security" => security::virtual_get(st, spec, p),
         _ => None,
     }
 }
@@ -123,6 +137,7 @@ pub fn virtual_list(
     match ns(spec) {
         "Microsoft.Authorization" => authorization::virtual_list(call, st, spec, p),
         "Microsoft.Insights" => insights::virtual_list(st, spec, p),
+        "Microsoft.Security" => security::virtual_list(call, st, spec, p),
         _ => None,
     }
 }
@@ -153,9 +168,10 @@ pub fn reflect_policy(st: &mut State, policy: &Resource, now: OffsetDateTime) {
 /// The body a synchronous DELETE returns, for the types whose spec declares one.
 pub fn delete_body(spec: &TypeSpec, r: &Resource) -> Option<Value> {
     match spec.name {
-        "Microsoft.Authorization/roleAssignments" | "Microsoft.Authorization/policyAssignments" => {
-            Some(r.body.clone())
-        }
+        // RoleDefinitions_Delete answers 200 with the deleted definition.
+        "Microsoft.Authorization/roleAssignments"
+        | "Microsoft.Authorization/policyAssignments"
+        | "Microsoft.Authorization/roleDefinitions" => Some(r.body.clone()),
         _ => None,
     }
 }

@@ -1,6 +1,7 @@
 //! Microsoft.Network: virtual networks and subnets, private DNS zones, private endpoints (the
 //! subnet must exist; creating one adds an Approved connection to the target) and their
-//! private DNS zone groups (record sets computed from the endpoint's address).
+//! private DNS zone groups (record sets computed from the endpoint's address). Network security
+//! groups and their subnets are in `nsg`.
 
 use serde_json::{Value, json};
 
@@ -8,6 +9,8 @@ use crate::arm::registry::TypeSpec;
 use crate::errors::{ArmError, ArmResult};
 use crate::ids::{self, ProviderPath, Target, lower};
 use crate::state::{Resource, State};
+
+use super::nsg;
 
 pub const VNET: &str = "Microsoft.Network/virtualNetworks";
 pub const SUBNET: &str = "Microsoft.Network/virtualNetworks/subnets";
@@ -49,10 +52,23 @@ pub fn on_put(
             body["properties"]["resourceGuid"] = existing
                 .map(|e| e.body["properties"]["resourceGuid"].clone())
                 .unwrap_or_else(|| json!(uuid::Uuid::new_v4().to_string()));
+            // VirtualNetworkGet.json (2024-07-01) lists the (empty) peerings.
+            if !body["properties"]["virtualNetworkPeerings"].is_array() {
+                body["properties"]["virtualNetworkPeerings"] = json!([]);
+            }
+            for sub in body["properties"]["subnets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let name = sub["name"].as_str().unwrap_or_default();
+                nsg::check_reference(st, &sub["properties"], &format!("{id}/subnets/{name}"))?;
+            }
             Ok(())
         }
         SUBNET => {
             let props = &mut body["properties"];
+            strip_subnet_read_only(props);
             if props["addressPrefix"].as_str().is_none()
                 && props["addressPrefixes"].as_array().is_none()
             {
@@ -64,8 +80,10 @@ pub fn on_put(
             if props.get("privateEndpointNetworkPolicies").is_none() {
                 props["privateEndpointNetworkPolicies"] = json!("Disabled");
             }
-            Ok(())
+            nsg::check_reference(st, props, &id)
         }
+        nsg::NSG => nsg::on_put_nsg(st, &id, existing, body),
+        nsg::RULE => nsg::on_put_rule(st, &p.parent_id(), &id, body),
         ENDPOINT => endpoint(st, p, &id, existing, body),
         ZONE_GROUP => zone_group(st, p, &id, body),
         ZONE => {
@@ -438,13 +456,53 @@ pub fn after_write(st: &mut State, spec: &TypeSpec, r: &Resource, previous: Opti
                 super::health::sync_network_access(st, &target);
             }
         }
-        VNET => sync_inline_subnets(st, r),
+        VNET => {
+            let mut touched = nsg::nsgs_of_vnet(st, &r.id);
+            sync_inline_subnets(st, r);
+            touched.extend(nsg::nsgs_of_vnet(st, &r.id));
+            nsg::refresh_subnets(st, &touched);
+        }
         SUBNET => {
             if let Ok(Target::Provider(p)) = ids::parse(&r.id) {
                 refresh_vnet_subnets(st, &p.parent_id());
             }
+            let touched: Vec<String> = [
+                previous.and_then(|p| nsg::nsg_of(&p.body)),
+                nsg::nsg_of(&r.body),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            nsg::refresh_subnets(st, &touched);
+        }
+        nsg::NSG => nsg::sync_inline_rules(st, r),
+        nsg::RULE => {
+            if let Ok(Target::Provider(p)) = ids::parse(&r.id) {
+                nsg::refresh_rules(st, &p.parent_id());
+            }
         }
         _ => {}
+    }
+}
+
+/// The read-only properties of a subnet (`SubnetPropertiesFormat` in virtualNetwork.json): Azure
+/// computes them from the resources that use the subnet, so a request cannot set them. The
+/// writable ones (delegations, serviceEndpoints, routeTable, networkSecurityGroup, the network
+/// policies...) are kept as sent.
+const SUBNET_READ_ONLY: &[&str] = &[
+    "ipConfigurations",
+    "ipConfigurationProfiles",
+    "privateEndpoints",
+    "resourceNavigationLinks",
+    "serviceAssociationLinks",
+    "purpose",
+];
+
+fn strip_subnet_read_only(props: &mut Value) {
+    if let Some(o) = props.as_object_mut() {
+        for k in SUBNET_READ_ONLY {
+            o.remove(*k);
+        }
     }
 }
 
@@ -463,6 +521,7 @@ fn sync_inline_subnets(st: &mut State, vnet: &Resource) {
         if !props.is_object() {
             props = json!({});
         }
+        strip_subnet_read_only(&mut props);
         props["provisioningState"] = json!("Succeeded");
         if props.get("privateEndpointNetworkPolicies").is_none() {
             props["privateEndpointNetworkPolicies"] = json!("Disabled");
@@ -536,6 +595,21 @@ pub fn on_delete(st: &mut State, spec: &TypeSpec, r: &Resource) -> ArmResult<()>
                     ),
                 ));
             }
+            if spec.name == SUBNET {
+                nsg::forget_subnet(st, r);
+            } else {
+                let prefix = format!("{}/subnets/", lower(&r.id));
+                let subnets: Vec<Resource> = st
+                    .resources
+                    .range(prefix.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&prefix))
+                    .filter(|(_, s)| s.type_name == SUBNET)
+                    .map(|(_, s)| s.clone())
+                    .collect();
+                for s in &subnets {
+                    nsg::forget_subnet(st, s);
+                }
+            }
             if spec.name == SUBNET
                 && let Ok(Target::Provider(p)) = ids::parse(&r.id)
                 && let Some(v) = st.get_mut(&p.parent_id())
@@ -546,6 +620,12 @@ pub fn on_delete(st: &mut State, spec: &TypeSpec, r: &Resource) -> ArmResult<()>
                         .as_str()
                         .is_some_and(|id| id.eq_ignore_ascii_case(&r.id))
                 });
+            }
+        }
+        nsg::NSG => nsg::check_delete(st, r)?,
+        nsg::RULE => {
+            if let Ok(Target::Provider(p)) = ids::parse(&r.id) {
+                nsg::forget_rule(st, &p.parent_id(), &r.id);
             }
         }
         _ => {}

@@ -1,7 +1,7 @@
 //! Microsoft.Sql: servers (write-only password, TLS values), server keys, encryption protector,
 //! auditing, firewall rules, Entra administrator and Entra-only authentication, Defender alert
-//! policies, databases with TDE and backup retention, and the singletons every server and
-//! database has from the start.
+//! policies, vulnerability assessment (express and classic), databases with TDE and backup
+//! retention, and the singletons every server and database has from the start.
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -16,6 +16,8 @@ use crate::state::{Resource, State};
 
 pub const SERVER: &str = "Microsoft.Sql/servers";
 pub const DATABASE: &str = "Microsoft.Sql/servers/databases";
+pub const VA_CLASSIC: &str = "Microsoft.Sql/servers/vulnerabilityAssessments";
+pub const VA_EXPRESS: &str = "Microsoft.Sql/servers/sqlVulnerabilityAssessments";
 
 pub fn on_put(
     st: &State,
@@ -177,6 +179,60 @@ pub fn on_put(
             default(props, "emailAccountAdmins", json!(false));
             default(props, "retentionDays", json!(0));
         }
+        // Classic (storage-based) vulnerability assessment: the storage key or SAS is write-only
+        // and the recorded minimal create reports recurring scans on, without admin emails.
+        VA_CLASSIC => {
+            if props["storageContainerPath"]
+                .as_str()
+                .is_none_or(str::is_empty)
+            {
+                return Err(ArmError::bad_request(
+                    "InvalidRequestContent",
+                    "A server vulnerability assessment needs properties.storageContainerPath.",
+                ));
+            }
+            if let Some(o) = props.as_object_mut() {
+                o.remove("storageAccountAccessKey");
+                o.remove("storageContainerSasKey");
+            }
+            let scans = &mut props["recurringScans"];
+            if !scans.is_object() {
+                *scans = json!({});
+            }
+            default(scans, "isEnabled", json!(true));
+            default(scans, "emailSubscriptionAdmins", json!(false));
+            default(scans, "emails", json!([]));
+        }
+        // Express configuration (SqlVulnerabilityAssessmentsSettings.json): state Enabled or
+        // Disabled, with the error codes that file lists.
+        VA_EXPRESS => {
+            let state = props["state"].as_str().unwrap_or_default().to_string();
+            if state.is_empty() {
+                return Err(ArmError::bad_request(
+                    "InvalidSqlVulnerabilityAssessmentSettingsInput",
+                    "The SQL vulnerability assessment setting input is null or empty",
+                ));
+            }
+            if state != "Enabled" && state != "Disabled" {
+                return Err(ArmError::bad_request(
+                    "SqlVulnerabilityAssessmentInvalidUserSuppliedParameter",
+                    "An invalid parameter value was provided by the client.",
+                ));
+            }
+            let classic = format!("{}/vulnerabilityAssessments/default", p.parent_id());
+            let classic_on = st.get(&classic).is_some_and(|c| {
+                c.body["properties"]["storageContainerPath"]
+                    .as_str()
+                    .is_some_and(|s| !s.is_empty())
+            });
+            if state == "Enabled" && classic_on {
+                return Err(ArmError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    "SqlVulnerabilityAssessmentStoragefullApiIsEnabled",
+                    "Vulnerability Assessment is enabled on this server or one of its underlying databases with an incompatible version. Additional troubleshooting information can be found https://aka.ms/SQLVAStoragelessDocumentation.",
+                ));
+            }
+        }
         DATABASE => {
             props["status"] = json!("Online");
             keep(
@@ -246,6 +302,11 @@ pub fn after_write(st: &mut State, spec: &TypeSpec, r: &Resource) {
                 "azureADOnlyAuthentications/Default",
                 "Microsoft.Sql/servers/azureADOnlyAuthentications",
                 json!({"azureADOnlyAuthentication": false}),
+            ),
+            (
+                "sqlVulnerabilityAssessments/default",
+                VA_EXPRESS,
+                json!({"state": "Disabled"}),
             ),
             (
                 "encryptionProtector/current",

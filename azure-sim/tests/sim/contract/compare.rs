@@ -6,6 +6,8 @@ use serde_json::Value;
 pub(super) struct Cmp<'a> {
     pub(super) ignore: &'a [&'a str],
     pub(super) subset: bool,
+    /// The field that pairs recorded list entries with the answer's in subset mode.
+    pub(super) key: &'a str,
     /// The recorded request as text: a GUID or timestamp the client sent must come back as sent.
     pub(super) request: &'a str,
 }
@@ -18,15 +20,35 @@ pub(super) fn is_volatile(key: &str, e: &Value, a: &Value, request: &str) -> boo
     let rfc3339 = |s: &str| {
         time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
     };
+    // RFC 1123 (`Mon, 13 Jan 2020 14:40:33 GMT`), Log Analytics' format for cluster and export
+    // dates; the weekday is not checked (one recording pairs a date with the wrong weekday).
+    let rfc1123 = |s: &str| {
+        s.split_once(", ").is_some_and(|(_, rest)| {
+            time::PrimitiveDateTime::parse(
+                rest,
+                time::macros::format_description!(
+                    "[day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+                ),
+            )
+            .is_ok()
+        })
+    };
     let guid = |s: &str| uuid::Uuid::parse_str(s).is_ok();
     let etag = |s: &str| {
         key == "etag" || s.starts_with("W/\"") || (s.starts_with('"') && s.ends_with('"'))
     };
     let generated = !request.contains(es);
     (generated && rfc3339(es) && rfc3339(as_))
+        || (generated && rfc1123(es) && rfc1123(as_))
         || (generated && guid(es) && guid(as_))
         || (etag(es) && etag(as_))
-        || (key == "kid" && es.rsplit_once('/').map(|x| x.0) == as_.rsplit_once('/').map(|x| x.0))
+        // A Key Vault object's version (the last segment of a key's `kid` or a secret's `id`) is
+        // generated.
+        || ((key == "kid" || (key == "id" && es.starts_with("https://")))
+            && es.rsplit_once('/').is_some_and(|(_, v)| {
+                v.len() == 32 && v.chars().all(|c| c.is_ascii_hexdigit())
+            })
+            && es.rsplit_once('/').map(|x| x.0) == as_.rsplit_once('/').map(|x| x.0))
         || [
             "access_token",
             "expires_on",
@@ -71,16 +93,17 @@ pub(super) fn compare(
                 }
             }
         }
-        (Value::Array(e), Value::Array(a)) if ctx.subset => {
+        // Subset mode is about the list itself, not the arrays inside its entries.
+        (Value::Array(e), Value::Array(a)) if ctx.subset && path == "/value" => {
             for (i, ev) in e.iter().enumerate() {
-                let id = ev["id"].as_str().unwrap_or_default();
+                let id = ev[ctx.key].as_str().unwrap_or_default();
                 match a.iter().find(|av| {
-                    av["id"]
+                    av[ctx.key]
                         .as_str()
                         .is_some_and(|x| x.eq_ignore_ascii_case(id))
                 }) {
                     Some(av) => compare(ev, av, &format!("{path}/{i}"), key, ctx, out),
-                    None => out.push(format!("{path}/{i}: no entry with id {id}")),
+                    None => out.push(format!("{path}/{i}: no entry with {} {id}", ctx.key)),
                 }
             }
         }

@@ -22,7 +22,7 @@ pub(super) fn fill(template: &str, params: &Value) -> String {
         let value = params[name]
             .as_str()
             .unwrap_or_else(|| panic!("parameter {name} in {template}"));
-        if name == "scope" || name == "resourceUri" {
+        if name == "scope" || name == "scopeId" || name == "resourceUri" {
             out.push_str(value.trim_start_matches('/'));
         } else {
             out.push_str(
@@ -55,13 +55,18 @@ pub(super) fn minimal_body(type_name: &str, tenant: &str) -> Option<Value> {
             json!({"properties": {"addressPrefix": "10.0.0.0/24"}})
         }
         "microsoft.network/privateendpoints" => return None,
+        "microsoft.network/networksecuritygroups" => json!({"location": "eastus"}),
         "microsoft.network/privatednszones" => json!({"location": "global"}),
         "microsoft.healthcareapis/workspaces" => json!({"location": "eastus"}),
         "microsoft.operationalinsights/workspaces" => json!({"location": "eastus"}),
+        "microsoft.operationalinsights/clusters" => {
+            json!({"location": "eastus", "sku": {"name": "CapacityReservation", "capacity": 100}})
+        }
         "microsoft.documentdb/databaseaccounts" => {
             json!({"location": "eastus", "properties": {"databaseAccountOfferType": "Standard", "locations": [{"locationName": "eastus"}]}})
         }
         "microsoft.logic/workflows" => json!({"location": "eastus"}),
+        "microsoft.compute/virtualmachines" => json!({"location": "eastus"}),
         // A review that has not started, so that seeding it opens no instance of its own.
         "microsoft.authorization/accessreviewscheduledefinitions" => {
             json!({"properties": {"displayName": "review",
@@ -104,7 +109,7 @@ pub(super) fn prerequisites(id: &str, request: &Value) -> Vec<String> {
     for end in 2..segs.len() {
         out.push(format!("/{}", segs[..end].join("/")));
     }
-    for pointer in ["/properties/subnet/id"] {
+    for pointer in ["/properties/subnet/id", "/properties/writeAccessResourceId"] {
         if let Some(s) = request.pointer(pointer).and_then(Value::as_str) {
             let segs: Vec<&str> = s.trim_start_matches('/').split('/').collect();
             for end in 2..=segs.len() {
@@ -170,8 +175,7 @@ pub(super) async fn prepare(h: &Harness, case: &Case, example: &Value, path: &st
     };
     let tenant = h.sim.tenant_id.clone();
     let request = case
-        .body
-        .map(|b| example["parameters"][b].clone())
+        .request_body(&example["parameters"])
         .unwrap_or(Value::Null);
     let mut done: BTreeSet<String> = BTreeSet::new();
     for p in prerequisites(&id, &request) {
@@ -326,6 +330,88 @@ pub(super) async fn prepare(h: &Harness, case: &Case, example: &Value, path: &st
                     .await;
                 }
             }
+            f if f.contains("Microsoft.OperationalInsights/2025-02-01/Clusters") => {
+                // The cluster, then the workspaces the recording shows linked to it.
+                seed(
+                    h,
+                    json!({"resources": [{"id": id, "body": seed_body_from(recorded)}]}),
+                )
+                .await;
+                for w in recorded["properties"]["associatedWorkspaces"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let ws = w["resourceId"].as_str().unwrap_or_default();
+                    for p in prerequisites(ws, &Value::Null)
+                        .into_iter()
+                        .chain([ws.to_string()])
+                    {
+                        let segs: Vec<&str> = p.trim_start_matches('/').split('/').collect();
+                        if segs.len() == 4 {
+                            seed(h, json!({"resourceGroups": [{"subscriptionId": segs[1], "name": segs[3]}]})).await;
+                        } else if let Some(t) = type_of(&p)
+                            && let Some(body) = minimal_body(&t, &tenant)
+                        {
+                            seed(h, json!({"resources": [{"id": p, "body": body}]})).await;
+                        }
+                    }
+                    seed(
+                        h,
+                        json!({"resources": [{"id": format!("{ws}/linkedServices/cluster"),
+                        "body": {"properties": {"writeAccessResourceId": id}}}]}),
+                    )
+                    .await;
+                }
+            }
+            f if f.contains("ServerVulnerabilityAssessmentGet") => {
+                // The recordings never show the storage container a classic assessment writes to;
+                // the assessment they read has one (the spec requires it).
+                let mut body = seed_body_from(recorded);
+                body["properties"]["storageContainerPath"] =
+                    json!("https://phistore.blob.core.windows.net/vulnerability-assessment/");
+                seed(h, json!({"resources": [{"id": id, "body": body}]})).await;
+            }
+            f if f.contains("LinkedServicesGet") => {
+                let cluster = recorded["properties"]["writeAccessResourceId"]
+                    .as_str()
+                    .unwrap_or_default();
+                for p in prerequisites(cluster, &Value::Null)
+                    .into_iter()
+                    .chain([cluster.to_string()])
+                {
+                    let segs: Vec<&str> = p.trim_start_matches('/').split('/').collect();
+                    if segs.len() == 4 {
+                        seed(h, json!({"resourceGroups": [{"subscriptionId": segs[1], "name": segs[3]}]})).await;
+                    } else if let Some(t) = type_of(&p)
+                        && let Some(body) = minimal_body(&t, &tenant)
+                    {
+                        seed(h, json!({"resources": [{"id": p, "body": body}]})).await;
+                    }
+                }
+                seed(
+                    h,
+                    json!({"resources": [{"id": id, "body": seed_body_from(recorded)}]}),
+                )
+                .await;
+            }
+            f if f.starts_with("Microsoft.Security/") => {
+                seed_pricings(h, f, example, &id).await;
+            }
+            f if f.contains("ManagementLocks_Delete") => {
+                // The recorded deletes carry no body; the lock they remove is any valid one.
+                seed(h, json!({"resources": [{"id": id, "body": {"properties": {"level": "CanNotDelete"}}}]})).await;
+            }
+            _ if case.method == "GET" && recorded["value"].is_array() => {
+                // A recorded list: every entry is stored where its id says.
+                for item in recorded["value"].as_array().into_iter().flatten() {
+                    seed(
+                        h,
+                        json!({"resources": [{"id": item["id"], "body": seed_body_from(item)}]}),
+                    )
+                    .await;
+                }
+            }
             _ => {
                 let mut body = seed_body_from(recorded);
                 if case.file.contains("BlobContainersLockImmutabilityPolicy") {
@@ -334,5 +420,66 @@ pub(super) async fn prepare(h: &Harness, case: &Case, example: &Value, path: &st
                 seed(h, json!({"resources": [{"id": id, "body": body}]})).await;
             }
         }
+    }
+}
+
+/// The Defender pricings a recorded pricing example implies, at the request's scope.
+async fn seed_pricings(h: &Harness, file: &str, example: &Value, id: &str) {
+    let params = &example["parameters"];
+    let scope = format!("/{}", params["scopeId"].as_str().unwrap_or_default());
+    let sub_scope = scope.split('/').take(3).collect::<Vec<_>>().join("/");
+    let recorded = &example["responses"]["200"]["body"];
+    let pricing = |at: &str, item: &Value| {
+        let mut props = item["properties"].clone();
+        if let Some(o) = props.as_object_mut() {
+            o.remove("inherited");
+            o.remove("inheritedFrom");
+        }
+        let name = item["name"].as_str().unwrap_or_default();
+        json!({"id": format!("{at}/providers/Microsoft.Security/pricings/{name}"), "body": {"properties": props}})
+    };
+    // The recording's subscription covers VirtualMachines 'PartiallyCovered': a machine there
+    // has opted out.
+    let opted_out = json!({"id": format!("{sub_scope}/resourceGroups/DEMO/providers/Microsoft.Compute/virtualMachines/VM-OPTED-OUT/providers/Microsoft.Security/pricings/VirtualMachines"),
+        "body": {"properties": {"pricingTier": "Free"}}});
+    let machine = json!({"id": format!("{sub_scope}/resourceGroups/DEMO/providers/Microsoft.Compute/virtualMachines/VM-OPTED-OUT"), "body": {"location": "eastus"}});
+    let sub = sub_scope.trim_start_matches("/subscriptions/");
+    seed(
+        h,
+        json!({"resourceGroups": [{"subscriptionId": sub, "name": "DEMO"}]}),
+    )
+    .await;
+    let mut resources = Vec::new();
+    if file.contains("GetPricingByName") {
+        resources.push(pricing(&scope, recorded));
+        resources.extend([machine.clone(), opted_out.clone()]);
+    } else if file.contains("ListPricings") {
+        resources.extend(
+            recorded["value"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|item| pricing(&scope, item)),
+        );
+        resources.extend([machine, opted_out]);
+    } else if file.contains("GetResourcePricing") {
+        // The resource has no pricing of its own: the subscription's is what it inherits.
+        resources.push(pricing(&sub_scope, recorded));
+    } else if file.contains("ListResourcePricings") {
+        for item in recorded["value"].as_array().into_iter().flatten() {
+            let at = if item["properties"]["inherited"] == "True" {
+                &sub_scope
+            } else {
+                &scope
+            };
+            resources.push(pricing(at, item));
+        }
+    } else if file.contains("DeleteResourcePricing") {
+        resources.push(
+            json!({"id": id, "body": {"properties": {"pricingTier": "Standard", "subPlan": "P1"}}}),
+        );
+    }
+    for r in resources {
+        seed(h, json!({"resources": [r]})).await;
     }
 }

@@ -51,7 +51,7 @@ fn example_files() -> BTreeSet<String> {
 #[test]
 fn every_example_file_is_covered_or_listed_as_not_served() {
     let files = example_files();
-    assert_eq!(files.len(), 61, "the crate carries all recorded examples");
+    assert_eq!(files.len(), 109, "the crate carries all recorded examples");
     let covered: BTreeSet<String> = cases().iter().map(|c| c.file.to_string()).collect();
     let not_served: BTreeSet<String> = NOT_SERVED.iter().map(|(f, _)| f.to_string()).collect();
     let missing: Vec<&String> = files
@@ -92,7 +92,7 @@ fn example_files_match_their_recorded_provenance() {
         assert_eq!(hex, cols[5], "{rel} sha256");
         checked += 1;
     }
-    assert_eq!(checked, 61);
+    assert_eq!(checked, 109);
 }
 
 fn load(file: &str) -> Value {
@@ -116,7 +116,7 @@ async fn run_case(case: &Case) -> Result<(), String> {
     });
     let h = Harness::with_seed(seed_json).await;
     let token = h.token(CONTRACT_PRINCIPAL).await;
-    let request_body = case.body.map(|b| params[b].clone());
+    let request_body = case.request_body(params);
     let (url, resp) = match case.target {
         Target::Arm => {
             let path = fill(case.path, params);
@@ -161,8 +161,54 @@ async fn run_case(case: &Case) -> Result<(), String> {
                 .await;
             let mut params = params.clone();
             let base = h.sim.vault_url(&vault);
+            let api = params["api-version"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let key = params["key-name"].as_str().unwrap_or_default().to_string();
-            if setup != KvSetup::None {
+            let recorded = &example["responses"]["200"]["body"];
+            let set_secret = |name: String, body: Value| {
+                let url = format!("{base}/secrets/{name}?api-version={api}");
+                let kv_token = kv_token.clone();
+                let h = &h;
+                async move {
+                    let r = h
+                        .send(Method::PUT, &url, Some(&kv_token), Some(&body), &[])
+                        .await;
+                    assert_eq!(r.status, 200, "{:?}", r.body);
+                    r.body
+                }
+            };
+            if setup == KvSetup::Secret {
+                let name = params["secret-name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let set = set_secret(name, json!({"value": recorded["value"]})).await;
+                let version = set["id"]
+                    .as_str()
+                    .and_then(|k| k.rsplit('/').next())
+                    .unwrap_or_default()
+                    .to_string();
+                params["secret-version"] = json!(version);
+            }
+            if setup == KvSetup::SecretList {
+                let items = recorded["value"].as_array().cloned().unwrap_or_default();
+                for (i, item) in items.iter().enumerate() {
+                    let name = item["id"]
+                        .as_str()
+                        .and_then(|k| k.rsplit('/').next())
+                        .unwrap_or_default()
+                        .to_string();
+                    set_secret(
+                        name,
+                        json!({"value": format!("secret {i}"), "contentType": item["contentType"]}),
+                    )
+                    .await;
+                }
+                set_secret("zz-listed-after".to_string(), json!({"value": "more"})).await;
+            }
+            if matches!(setup, KvSetup::Key | KvSetup::KeyAndPolicy) {
                 let created = h.send(Method::POST, &format!("{base}/keys/{key}/create?api-version=7.5"), Some(&kv_token), Some(&json!({"kty": "RSA", "key_size": 2048, "tags": example["responses"]["200"]["body"]["tags"]})), &[]).await;
                 assert_eq!(created.status, 200, "{:?}", created.body);
                 let version = created.body["key"]["kid"]
@@ -186,7 +232,10 @@ async fn run_case(case: &Case) -> Result<(), String> {
                     .await;
                 assert_eq!(r.status, 200, "{:?}", r.body);
             }
-            let url = format!("{base}{}?api-version=7.5", fill(case.path, &params));
+            let mut url = format!("{base}{}?api-version={api}", fill(case.path, &params));
+            if let Some(m) = params["maxresults"].as_u64() {
+                url.push_str(&format!("&maxresults={m}"));
+            }
             let method = Method::from_bytes(case.method.as_bytes()).expect("method");
             (
                 url.clone(),
@@ -267,6 +316,7 @@ async fn run_case(case: &Case) -> Result<(), String> {
     let ctx = Cmp {
         ignore: case.ignore,
         subset: case.subset,
+        key: case.subset_key,
         request: &request,
     };
     compare(&expected, &actual, "", "", &ctx, &mut diffs);
