@@ -1278,7 +1278,10 @@ fn values_schema_refuses_what_the_operator_refuses_at_startup() {
     // Without the webhook's token (a missing label, a webhook outage) auto stops, naming what
     // is missing, instead of acting as the node's managed identity.
     let err = operator_starts(&defaults, &[]).expect_err("auto without a token starts");
-    assert!(err.contains("does not fall back to a managed identity"), "{err}");
+    assert!(
+        err.contains("does not fall back to a managed identity"),
+        "{err}"
+    );
 
     // Log filters: a directive with an unknown level stops the operator at startup.
     for bad in [

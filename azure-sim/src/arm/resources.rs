@@ -51,7 +51,34 @@ pub fn missing(st: &State, p: &ProviderPath, spec: &TypeSpec) -> ArmError {
     {
         return groups::group_not_found(rg);
     }
+    // A nested resource whose parent is gone: ARM says so, not that the child is missing.
+    let parent = p.parent_id();
+    if lower(&parent).contains("/providers/")
+        && parent != p.scope
+        && st.get(&parent).is_none()
+        && !crate::keyvault::key_scope_exists(st, &parent)
+    {
+        let parent_name = parent.rsplit('/').next().unwrap_or_default();
+        return ArmError::new(
+            StatusCode::NOT_FOUND,
+            "ParentResourceNotFound",
+            format!(
+                "Can not perform requested operation on nested resource. Parent resource '{parent_name}' not found."
+            ),
+        );
+    }
     let name = p.names.join("/");
+    // Authorization answers for its own resources with codes of its own.
+    if spec
+        .name
+        .eq_ignore_ascii_case("Microsoft.Authorization/roleAssignments")
+    {
+        return ArmError::new(
+            StatusCode::NOT_FOUND,
+            "RoleAssignmentNotFound",
+            format!("The role assignment '{name}' is not found."),
+        );
+    }
     ArmError::not_found(spec.name, &name, p.resource_group.as_deref())
 }
 

@@ -202,6 +202,30 @@ async fn unknown_types_groups_and_subscriptions_use_arm_codes() {
         (child.status, child.code()),
         (404, "ParentResourceNotFound")
     );
+    // A GET below a missing parent says the parent is missing, as ARM does.
+    let child_get = h
+        .arm(
+            Method::GET,
+            &format!("/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Storage/storageAccounts/none/blobServices/default/containers/c1?api-version={STORAGE_API}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (child_get.status, child_get.code()),
+        (404, "ParentResourceNotFound")
+    );
+    // Authorization names its own missing resources.
+    let assignment = h
+        .arm(
+            Method::GET,
+            &format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments/00000000-0000-4000-8000-00000000dead?api-version=2022-04-01"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (assignment.status, assignment.code()),
+        (404, "RoleAssignmentNotFound")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
