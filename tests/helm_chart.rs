@@ -1314,7 +1314,7 @@ fn values_schema_refuses_what_the_operator_refuses_at_startup() {
         "hipaa_operator=",
     ] {
         let args = rendered_args(&json!({"logLevel": good}));
-        operator_starts(&args, &[])
+        operator_starts(&args, &webhook)
             .unwrap_or_else(|e| panic!("the operator refuses --log={good}: {e}"));
     }
 
@@ -1357,7 +1357,7 @@ fn values_schema_refuses_what_the_operator_refuses_at_startup() {
             "cloud": "Custom", "armEndpoint": good, "authorityHost": good,
             "keyVaultEndpoint": "https://{vault}.vault.example.net:8443"
         }}));
-        operator_starts(&args, &[])
+        operator_starts(&args, &webhook)
             .unwrap_or_else(|e| panic!("the operator refuses the endpoint {good}: {e}"));
     }
     // Endpoints on a cloud that is not Custom would be ignored without a word: refused.
