@@ -786,6 +786,27 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_long_running_operation_is_named_for_what_happened_with_arms_words() {
+        let failed = Failure::from(AzureError::OperationFailed {
+            operation: "PrivateEndpoints_CreateOrUpdate".into(),
+            resource:
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe"
+                    .into(),
+            status: "Failed".into(),
+            code: "PrivateEndpointCreationFailed".into(),
+            message: "subnet is full".into(),
+        });
+        assert_eq!(failed.reason, Failed::OperationFailed);
+        assert_eq!(failed.reason.as_str(), "OperationFailed");
+        assert!(
+            failed.message.contains("PrivateEndpointCreationFailed")
+                && failed.message.contains("subnet is full"),
+            "{}",
+            failed.message
+        );
+    }
+
+    #[test]
     fn a_failed_pass_keeps_controls_and_family_conditions_and_flips_only_ready() {
         let findings = vec![Finding::check(
             "storage.min-tls-1-2",
