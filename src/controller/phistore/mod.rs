@@ -404,7 +404,7 @@ async fn pass(
                 .and_then(serde_json::Value::as_str)
                 .map(str::to_string)
         })
-        .filter(|state| !terminal(state));
+        .filter(|state| in_progress(state));
     if let Some(state) = &busy
         && plan.writes_azure()
     {
@@ -497,12 +497,29 @@ async fn pass(
     })
 }
 
-/// `Succeeded`, `Failed` and `Canceled` end an operation; any other provisioningState
-/// (`Updating`, `Creating`, `ResolvingDNS`, ...) means Azure is still changing the resource.
-fn terminal(state: &str) -> bool {
-    ["Succeeded", "Failed", "Canceled"]
-        .iter()
-        .any(|t| t.eq_ignore_ascii_case(state))
+/// The provisioningStates in which Azure is still changing a resource. Only these hold the
+/// writes back: a state the operator does not know (Health Data Services' `Warned`, say, which
+/// stays until a person acts) must not stop remediation for good.
+fn in_progress(state: &str) -> bool {
+    [
+        "Accepted",
+        "Creating",
+        "Updating",
+        "Deleting",
+        "Provisioning",
+        "Deprovisioning",
+        "Moving",
+        "Migrating",
+        "Upgrading",
+        "Scaling",
+        "Restoring",
+        "ResolvingDNS",
+        "RegisteringDns",
+        "Running",
+        "InProgress",
+    ]
+    .iter()
+    .any(|t| t.eq_ignore_ascii_case(state))
 }
 
 /// Where the operations a store's status records stand.
@@ -547,4 +564,26 @@ async fn still_running(
                 .collect(),
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_progress;
+
+    #[test]
+    fn only_states_of_a_running_change_hold_the_writes_back() {
+        for busy in [
+            "Updating",
+            "creating",
+            "ResolvingDNS",
+            "RegisteringDns",
+            "Deleting",
+        ] {
+            assert!(in_progress(busy), "{busy}");
+        }
+        // Ended, or a state a person must resolve (HDS `Warned`): remediation goes on.
+        for settled in ["Succeeded", "Failed", "Canceled", "Warned", "Suspended", ""] {
+            assert!(!in_progress(settled), "{settled}");
+        }
+    }
 }
