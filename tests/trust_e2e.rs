@@ -472,9 +472,18 @@ async fn a_status_forged_quietly_or_while_the_operator_is_down_is_rewritten() {
     );
     // 2. While the operator is down: Ready=True and full compliance.
     e.restart_operator(async |e| {
+        e.sim.clear_log().await;
+        // A forged running operation, too: its URL must never be followed.
         let forged = json!({"status": {"compliance": "25/25", "conditions": [{
             "type": "Ready", "status": "True", "reason": "Compliant",
             "message": "all controls compliant", "lastTransitionTime": "2026-12-01T00:00:00Z"
+        }], "operations": [{
+            "operation": "PrivateEndpoints_CreateOrUpdate",
+            "resource": sim::account_id(),
+            "startedAt": "2026-12-01T00:00:00Z",
+            "pollUrl": format!("{}/subscriptions/{}/resourceGroups/forged-target?api-version=2022-09-01",
+                e.sim.sim.base_url, sim::SUBSCRIPTION),
+            "style": "Resource"
         }]}});
         e.stores
             .patch_status(
@@ -497,6 +506,21 @@ async fn a_status_forged_quietly_or_while_the_operator_is_down_is_rewritten() {
         other_status_writers(&e.stores, "referral-letters")
             .await
             .is_empty()
+    );
+    let followed: Vec<_> = e
+        .sim
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.contains("forged-target"))
+        })
+        .collect();
+    assert!(
+        followed.is_empty(),
+        "a forged operation was followed: {followed:?}"
     );
     let events: Api<k8s_openapi::api::events::v1::Event> = e.api();
     let said = wait("a StatusOverwritten event", &e.operator, async || {

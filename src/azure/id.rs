@@ -95,6 +95,17 @@ impl ArmId {
         &self.0
     }
 
+    /// The id of a child: this id, then `kind` and, when given, `name`, checked as any id is
+    /// (a name cannot smuggle a separator, query or fragment in).
+    pub fn child(&self, kind: &str, name: Option<&str>) -> Result<ArmId, IdError> {
+        let text = match name {
+            Some(name) if name.contains('/') => return Err(refuse(name, "a name cannot hold a /")),
+            Some(name) => format!("{}/{kind}/{name}", self.0),
+            None => format!("{}/{kind}", self.0),
+        };
+        ArmId::parse(&text)
+    }
+
     /// The segments, without the leading `/`.
     pub fn segments(&self) -> impl Iterator<Item = &str> {
         self.0[1..].split('/')
@@ -220,6 +231,27 @@ impl RoleAssignmentId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_id_is_checked_like_any_id() {
+        let pe = ArmId::parse(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe",
+        )
+        .expect("id");
+        assert_eq!(
+            pe.child("privateDnsZoneGroups", Some("default"))
+                .expect("child")
+                .as_str(),
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe/privateDnsZoneGroups/default"
+        );
+        assert!(pe.child("privateDnsZoneGroups", None).is_ok());
+        for bad in ["a/b", "x?api-version=1", "x#y", "%2F"] {
+            assert!(
+                pe.child("privateDnsZoneGroups", Some(bad)).is_err(),
+                "{bad}"
+            );
+        }
+    }
 
     const SA: &str = "/subscriptions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b/resourceGroups/rg-clinical-phi/providers/Microsoft.Storage/storageAccounts/stclinicalauditarchive";
     const GUID: &str = "3fc1b2d0-6a8e-4f1c-9b7e-2a4d6c8e0f13";

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::client::AzureClient;
 use super::error::AzureError;
+use super::id::ArmId;
 use super::types::ArmOp;
 pub use super::types::Ensured;
 
@@ -287,8 +288,9 @@ impl AzureClient {
             self.list_private_dns_zone_groups(&desired.id).await?
         };
         if let Some(body) = zone_group_body(desired, &groups) {
-            let group_id = format!("{}/privateDnsZoneGroups/{ZONE_GROUP_NAME}", desired.id);
-            self.write_and_wait(&PUT_ZONE_GROUP, Method::Put, &group_id, Some(&body))
+            let group_id =
+                ArmId::parse(&desired.id)?.child("privateDnsZoneGroups", Some(ZONE_GROUP_NAME))?;
+            self.write_and_wait(&PUT_ZONE_GROUP, Method::Put, group_id.as_str(), Some(&body))
                 .await?;
             outcome = Ensured::Written;
         }
@@ -301,8 +303,11 @@ impl AzureClient {
         &self,
         endpoint_id: &str,
     ) -> Result<Vec<PrivateDnsZoneGroup>, AzureError> {
-        let path = format!("{endpoint_id}/privateDnsZoneGroups");
-        match self.get::<ZoneGroupList>(&LIST_ZONE_GROUPS, &path).await {
+        let path = ArmId::parse(endpoint_id)?.child("privateDnsZoneGroups", None)?;
+        match self
+            .get::<ZoneGroupList>(&LIST_ZONE_GROUPS, path.as_str())
+            .await
+        {
             Ok(list) => Ok(list.value),
             Err(AzureError::NotFound { .. }) => Ok(Vec::new()),
             Err(e) => Err(e),

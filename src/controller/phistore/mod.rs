@@ -537,6 +537,11 @@ async fn still_running(
     azure: &crate::azure::AzureClient,
 ) -> Result<Operations, Failure> {
     use crate::azure::lro::Polled;
+    // Only what the operator itself recorded is followed: a status someone else wrote is not
+    // the operator's record (and a URL in it could aim the operator's reads).
+    if !pipeline::status_written_by_others(store.meta(), MANAGER).is_empty() {
+        return Ok(Operations::Ended(Vec::new()));
+    }
     let recorded = store
         .status
         .as_ref()
