@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod azure;
+pub mod catalog;
 pub mod config;
 pub mod controller;
 pub mod controls;

@@ -145,7 +145,7 @@ pub struct ControlStatus {
 pub mod condition {
     /// True only when the last reconcile succeeded and every non-exempt control is compliant.
     pub const READY: &str = "Ready";
-    // The safeguard-family conditions are named by `controls::catalog::Family::condition_type`.
+    // The safeguard-family conditions are named by `catalog::Family::condition_type`.
     /// Workspace level: the HIPAA HITRUST initiative is assigned as declared.
     pub const POLICY_ASSIGNED: &str = "PolicyAssigned";
 

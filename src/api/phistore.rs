@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::common::{ControlStatus, LocalObjectRef, Mode};
 use super::rules;
 use super::status::{Conditions, conditions_merge, controls_merge};
-use crate::controls::catalog;
+use crate::catalog;
 
 /// One existing Azure resource that holds PHI: which resource, which workspace governs it,
 /// per-store settings, approved exemptions, and what happens to the safeguards the operator

@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::common::condition::{READY, reason};
 use crate::api::common::{AppliedExemption, Awaiting, ControlState, ControlStatus};
-use crate::controls::catalog::Family;
+use crate::catalog::Family;
 use crate::controls::{Finding, Found};
 
 /// Remediations in a row, each within two drift-check intervals of the last, after which the
@@ -265,7 +265,7 @@ pub fn conditions(
     generation: Option<i64>,
     now: &Time,
 ) -> Vec<Condition> {
-    let family_of = |id: &str| crate::controls::catalog::control(id).map(|c| c.family);
+    let family_of = |id: &str| crate::catalog::control(id).map(|c| c.family);
     let mut by_family: BTreeMap<Family, Vec<&ControlStatus>> = BTreeMap::new();
     for c in controls {
         if let Some(family) = family_of(&c.id) {

@@ -349,7 +349,7 @@ pub(crate) mod tests {
             .map(Finding::id)
             .collect()
     }
-    use crate::controls::catalog;
+    use crate::catalog;
 
     const ACCOUNT: &str =
         "/subscriptions/s/resourceGroups/rg/providers/Microsoft.DocumentDB/databaseAccounts/ddb1";

@@ -1,7 +1,7 @@
 //! What evaluating one control on one resource finds.
 
-use super::catalog::{self, Control, Remediation};
 use crate::api::common::Awaiting;
+use crate::catalog::{self, Control, Remediation};
 
 /// The state an evaluator can find (exemptions and remediation are decided later).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -114,7 +114,7 @@ pub struct HealthObservation {
 
 fn id(service: Service, control: &str) -> &'static str {
     // Every id used here is in the catalog; look it up to get a 'static str.
-    super::catalog::control(&format!("{}.{control}", service.prefix()))
+    crate::catalog::control(&format!("{}.{control}", service.prefix()))
         .map(|c| c.id)
         .unwrap_or_else(|| panic!("{}.{control} is not in the catalog", service.prefix()))
 }
@@ -474,7 +474,7 @@ pub(crate) mod tests {
             })
             .collect()
     }
-    use crate::controls::catalog;
+    use crate::catalog;
 
     const TENANT: &str = "abfde7b2-df0f-47e6-aabf-2462b07508dc";
 

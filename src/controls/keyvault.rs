@@ -323,7 +323,7 @@ pub(crate) mod tests {
             .map(Finding::id)
             .collect()
     }
-    use crate::controls::catalog;
+    use crate::catalog;
 
     fn expect() -> VaultExpectations {
         VaultExpectations {

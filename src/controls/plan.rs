@@ -92,7 +92,7 @@ pub fn remediable(to_fix: &[&super::Finding], id: &str) -> bool {
     to_fix.iter().any(|f| {
         f.id() == id
             && f.found == super::Found::Drifted
-            && f.control.remediation == super::catalog::Remediation::Automatic
+            && f.control.remediation == crate::catalog::Remediation::Automatic
     })
 }
 

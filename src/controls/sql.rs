@@ -577,7 +577,7 @@ pub(crate) mod tests {
             .map(Finding::id)
             .collect()
     }
-    use crate::controls::catalog;
+    use crate::catalog;
 
     const SERVER: &str =
         "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/sqlcrud";

@@ -703,7 +703,7 @@ pub fn plan(
     obs: &StorageObservation,
     to_fix: &[&Finding],
 ) -> StoragePlan {
-    use super::catalog::Remediation;
+    use crate::catalog::Remediation;
     let mut plan = StoragePlan::default();
     let mut props = StorageAccountPatchProperties::default();
     let mut blob = BlobServiceProperties::default();
@@ -944,7 +944,7 @@ pub(crate) mod tests {
     }
     use crate::azure::insights::{DiagnosticSettingProperties, LogSetting};
     use crate::azure::storage::ConnectionState;
-    use crate::controls::catalog::Remediation;
+    use crate::catalog::Remediation;
 
     const ACCOUNT: &str = "/subscriptions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/streferral";
     const LAW: &str = "/subscriptions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/law";
@@ -1095,7 +1095,7 @@ pub(crate) mod tests {
             .iter()
             .map(|f| f.id())
             .collect();
-        for control in crate::controls::catalog::CATALOG
+        for control in crate::catalog::CATALOG
             .iter()
             .filter(|c| c.id.starts_with("storage."))
         {

@@ -514,7 +514,7 @@ pub(crate) mod tests {
             .map(Finding::id)
             .collect()
     }
-    use crate::controls::catalog;
+    use crate::catalog;
 
     const SUB: &str = "/subscriptions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b/resourceGroups/rg";
 
