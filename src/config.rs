@@ -117,6 +117,12 @@ pub struct Args {
     /// their end in the same pass.
     #[arg(long, env = "HIPAA_LRO_HAND_OVER_AFTER", default_value = "PT3S", value_parser = iso_duration)]
     pub lro_hand_over_after: std::time::Duration,
+    /// How long after Azure records a role assignment the operator counts on it being in
+    /// effect (ISO-8601). Azure applies a new assignment within minutes; a vault moving from
+    /// access policies to RBAC authorization switches only once every holder's new role is
+    /// this old, so no holder is locked out meanwhile.
+    #[arg(long, env = "HIPAA_ROLE_ASSIGNMENT_SETTLE", default_value = "PT10M", value_parser = iso_duration)]
+    pub role_assignment_settle: std::time::Duration,
 }
 
 fn iso_duration(text: &str) -> Result<std::time::Duration, String> {

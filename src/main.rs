@@ -98,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
             instance,
             full_check: args.full_check_interval,
             concurrency: args.max_concurrent_reconciles,
+            role_settle: args.role_assignment_settle,
         },
     ));
     {

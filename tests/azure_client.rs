@@ -872,7 +872,7 @@ async fn a_role_is_granted_once_on_a_single_key() {
             &key_scope,
             KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
             principal,
-            "ServicePrincipal",
+            Some("ServicePrincipal"),
         )
     };
     assert_eq!(grant().await.expect("grant"), Ensured::Written);
@@ -902,7 +902,7 @@ async fn a_role_is_granted_once_on_a_single_key() {
             &format!("{vault}/keys/no-such-key"),
             KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
             principal,
-            "ServicePrincipal",
+            Some("ServicePrincipal"),
         )
         .await;
     assert!(missing.is_err());

@@ -113,3 +113,150 @@ async fn a_key_vault_store_is_audited_enforced_kept_and_cleaned_up() {
     );
     e.ns.delete().await.expect("delete namespace");
 }
+
+/// `intake-clerk` (a User) and `legacy-deploy` (a ServicePrincipal) in the simulator's estate.
+const CLERK: &str = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
+const DEPLOY: &str = "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a";
+const SECRETS_USER: &str = "4633458b-17de-408a-b874-0445c86b69e6";
+const CRYPTO_SERVICE_ENCRYPTION_USER: &str = "e147488a-f6f5-4113-8e2d-b22465e65bf6";
+
+fn rbac(s: &PhiStore) -> (String, String) {
+    let c = s
+        .status
+        .iter()
+        .flat_map(|st| st.controls.iter())
+        .find(|c| c.id == "kv.rbac-authorization");
+    (
+        c.map(|c| format!("{:?}", c.state)).unwrap_or_default(),
+        c.and_then(|c| c.message.clone()).unwrap_or_default(),
+    )
+}
+
+/// Issue #18, no lock-outs: RBAC authorization makes every access policy stop working at once.
+/// Without the workspace's opt-in the operator never switches a vault that has policies; with
+/// it, each holder is first given the Key Vault role that covers its policy, and the switch
+/// waits until those roles are old enough for Azure to have applied them.
+#[tokio::test]
+async fn a_vault_with_access_policies_moves_to_rbac_only_by_opt_in_and_roles_first() {
+    const SETTLE_SECS: i64 = 8;
+    let e = Estate::test("kv-migrate")
+        .enforce()
+        .args(["--role-assignment-settle", &format!("PT{SETTLE_SECS}S")])
+        .start()
+        .await;
+    e.legacy_azure()
+        .write(
+            &PATCH_VAULT,
+            Method::Patch,
+            &vault_id(),
+            Some(&json!({"properties": {
+                "enableRbacAuthorization": false,
+                "accessPolicies": [
+                    {"tenantId": sim::TENANT, "objectId": CLERK,
+                     "permissions": {"secrets": ["get", "list"]}},
+                    {"tenantId": sim::TENANT, "objectId": DEPLOY,
+                     "permissions": {"keys": ["get", "wrapKey", "unwrapKey"]}}
+                ]
+            }})),
+            None,
+        )
+        .await
+        .expect("access policies");
+    e.sim.clear_log().await;
+    let store = PhiStore::test("phistore-keyvault.yaml").build();
+    e.create(&store).await;
+
+    // Not opted in: everything else converges, RBAC stays off and says why.
+    let s = e
+        .wait_store(
+            "integration-secrets",
+            "the rest converged",
+            secs(120),
+            |s| state(s, "kv.private-endpoint") == "Remediated" && rbac(s).0 == "Drifted",
+        )
+        .await;
+    assert!(rbac(&s).1.contains("not switched"), "{:?}", rbac(&s));
+    assert!(
+        rbac(&s).1.contains("migrateAccessPolicies"),
+        "{:?}",
+        rbac(&s)
+    );
+    let vault = e.resource(&resources::GET_VAULT, &vault_id()).await;
+    assert_eq!(vault.properties["enableRbacAuthorization"], json!(false));
+    let role_writes = |writes: &[(String, String)]| {
+        writes
+            .iter()
+            .filter(|(_, p)| p.to_ascii_lowercase().contains("/roleassignments/"))
+            .count()
+    };
+    assert_eq!(
+        role_writes(&e.sim.writes().await),
+        0,
+        "no role given unasked"
+    );
+
+    // Opted in: the roles first, then the switch, once they have settled.
+    e.patch_workspace(json!({"keyVault": {"migrateAccessPolicies": true}}))
+        .await;
+    let s = e
+        .wait_store("integration-secrets", "RBAC switched", secs(120), |s| {
+            matches!(rbac(s).0.as_str(), "Remediated" | "Compliant")
+        })
+        .await;
+    let vault = e.resource(&resources::GET_VAULT, &vault_id()).await;
+    assert_eq!(vault.properties["enableRbacAuthorization"], json!(true));
+    let held = e
+        .azure()
+        .list_role_assignments(&vault_id())
+        .await
+        .expect("assignments");
+    for (principal, role) in [
+        (CLERK, SECRETS_USER),
+        (DEPLOY, CRYPTO_SERVICE_ENCRYPTION_USER),
+    ] {
+        assert!(
+            held.iter().any(|a| a.properties.principal_id == principal
+                && a.properties.role_definition_id.ends_with(role)
+                && a.properties
+                    .scope
+                    .as_deref()
+                    .is_some_and(|sc| sc.eq_ignore_ascii_case(&vault_id()))),
+            "{principal} lacks {role} at the vault: {held:?} ({s:?})"
+        );
+    }
+    // The log: both roles were given before the vault's last PATCH (the switch), which came
+    // no sooner than the settle time after them.
+    let log = e.sim.requests().await;
+    let at = |r: &serde_json::Value| {
+        r["time"]
+            .as_str()
+            .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+            .expect("time")
+    };
+    let vault_path = vault_id().to_ascii_lowercase();
+    let grants: Vec<_> = log
+        .iter()
+        .filter(|r| r["method"] == "PUT")
+        .filter(|r| {
+            let p = r["path"].as_str().unwrap_or_default().to_ascii_lowercase();
+            p.starts_with(&format!(
+                "{vault_path}/providers/microsoft.authorization/roleassignments/"
+            ))
+        })
+        .collect();
+    assert_eq!(grants.len(), 2, "one PUT per holder: {grants:?}");
+    let switch = log
+        .iter()
+        .rev()
+        .filter(|r| r["method"] == "PATCH" && r["caller"] == sim::OPERATOR_OBJECT_ID)
+        .filter(|r| r["path"].as_str().unwrap_or_default().to_ascii_lowercase() == vault_path)
+        .find(|_| true)
+        .expect("the switch");
+    let last_grant = grants.iter().map(|r| at(r)).max().expect("a grant");
+    assert!(
+        at(switch).duration_since(last_grant).as_secs() >= SETTLE_SECS,
+        "switched {:?} after the roles were given",
+        at(switch).duration_since(last_grant)
+    );
+    e.ns.delete().await.expect("delete namespace");
+}

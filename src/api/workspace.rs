@@ -168,6 +168,16 @@ pub struct KeyVaultSafeguard {
     /// When keys rotate and expire.
     #[serde(default)]
     pub rotation: KeyRotation,
+    /// Move access policies to Azure RBAC before `kv.rbac-authorization` switches a vault (this
+    /// one and every Key Vault PhiStore of the workspace). RBAC authorization ignores access
+    /// policies, so without this the operator never switches a vault that has any. With it, in
+    /// `Enforce`, each policy's holder is first given the built-in Key Vault role(s) that cover
+    /// its permissions at the vault; the switch follows on a later pass, once every holder has
+    /// its role and Azure has applied it (`--role-assignment-settle`). Policies that no role can
+    /// express (compound identities, storage permissions, key release) stop the switch and are
+    /// named in the control's message. The policies themselves are left in place, unused.
+    #[serde(default)]
+    pub migrate_access_policies: bool,
 }
 
 fn default_key_size() -> i32 {

@@ -29,6 +29,9 @@ pub struct RoleAssignmentProperties {
     pub principal_type: Option<String>,
     #[serde(default)]
     pub scope: Option<String>,
+    /// When Azure recorded the assignment (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_on: Option<String>,
 }
 
 pub use super::roles::{Permission, RoleDefinition, RoleDefinitionProperties, glob};
@@ -121,7 +124,7 @@ impl AzureClient {
         scope: &str,
         role_guid: &str,
         principal_id: &str,
-        principal_type: &str,
+        principal_type: Option<&str>,
     ) -> Result<super::types::Ensured, AzureError> {
         let scope = scope.trim_end_matches('/');
         let held = self
@@ -145,13 +148,14 @@ impl AzureClient {
     /// Gives `principal_id` the built-in role `role_guid` at `scope` without listing what it
     /// holds first: for a principal that did not exist before this pass (an identity created
     /// just now holds nothing). The name is derived as in [`Self::ensure_role_assignment`], and
-    /// an assignment that exists already counts.
+    /// an assignment that exists already counts. `principal_type` is sent when known (it lets
+    /// Azure accept a principal created moments ago); Azure resolves it otherwise.
     pub async fn assign_role(
         &self,
         scope: &str,
         role_guid: &str,
         principal_id: &str,
-        principal_type: &str,
+        principal_type: Option<&str>,
     ) -> Result<super::types::Ensured, AzureError> {
         let scope = scope.trim_end_matches('/');
         let subscription = scope
@@ -165,11 +169,13 @@ impl AzureClient {
                 .to_ascii_lowercase()
                 .as_bytes(),
         );
-        let body = serde_json::json!({"properties": {
+        let mut body = serde_json::json!({"properties": {
             "roleDefinitionId": format!("/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/{role_guid}"),
             "principalId": principal_id,
-            "principalType": principal_type,
         }});
+        if let Some(t) = principal_type {
+            body["properties"]["principalType"] = serde_json::json!(t);
+        }
         let id = format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}");
         match self
             .write(

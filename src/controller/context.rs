@@ -18,6 +18,9 @@ pub struct Pacing {
     pub instance: String,
     pub full_check: std::time::Duration,
     pub concurrency: u16,
+    /// How long after Azure records a role assignment the operator counts on it being in
+    /// effect (before switching a vault to RBAC authorization).
+    pub role_settle: std::time::Duration,
 }
 
 pub struct Context {
@@ -44,6 +47,8 @@ pub struct Context {
     pub drift: super::drift::DriftWatch,
     /// Reconciles of one kind that may run at once.
     pub concurrency: u16,
+    /// See [`Pacing::role_settle`].
+    pub role_settle: std::time::Duration,
     /// The admins' AzureScopeGrants ([`super::trust`]), filled by [`super::trust::run`].
     pub grants: kube::runtime::reflector::Store<crate::api::AzureScopeGrant>,
     grants_writer: std::sync::Mutex<
@@ -79,6 +84,7 @@ impl Context {
             workspace_evaluations: Default::default(),
             drift: super::drift::DriftWatch::new(pacing.full_check),
             concurrency: pacing.concurrency,
+            role_settle: pacing.role_settle,
             grants,
             grants_writer: std::sync::Mutex::new(Some(grants_writer)),
             cloud,

@@ -194,6 +194,13 @@ impl<'a> Executor<'a> {
             Intent::Diagnostic(setting) => {
                 azure.put_diagnostic_setting(setting).await?;
             }
+            Intent::GrantRole(g) => {
+                // The principal exists already (it holds an access policy): no type is sent,
+                // Azure resolves it.
+                azure
+                    .assign_role(&g.scope, g.role_guid, &g.principal_id, None)
+                    .await?;
+            }
             Intent::RemoveRoleAssignment(id) => {
                 azure.delete_role_assignment(id).await?;
                 done.removed.push(id.as_str().to_string());
@@ -304,7 +311,7 @@ async fn storage(azure: &AzureClient, w: &StorageWrites) -> Result<(), AzureErro
                         &grant.key_scope,
                         KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
                         &principal,
-                        "ServicePrincipal",
+                        Some("ServicePrincipal"),
                     )
                     .await?;
             }
@@ -314,7 +321,7 @@ async fn storage(azure: &AzureClient, w: &StorageWrites) -> Result<(), AzureErro
                         &grant.key_scope,
                         KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
                         &principal,
-                        "ServicePrincipal",
+                        Some("ServicePrincipal"),
                     )
                     .await?;
             }

@@ -16,7 +16,7 @@ use crate::azure::keyvault::RotationPolicy;
 use crate::azure::network::DesiredPrivateEndpoint;
 use crate::azure::storage::{BlobServiceProperties, FileServiceProperties, StorageAccountPatch};
 use crate::controls::common::EndpointDns;
-use crate::controls::plan::{ArmWrite, Plan};
+use crate::controls::plan::{ArmWrite, Plan, RoleGrant};
 
 /// One write the operator will make.
 #[derive(Clone, Debug)]
@@ -45,6 +45,9 @@ pub enum Intent {
     /// list of the resource's settings, which showed none that meets it: the executor PUTs it
     /// without reading it again (an idempotent PUT of the whole setting).
     Diagnostic(DesiredDiagnosticSetting),
+    /// Give a principal the operator read from Azure a built-in role at a scope (a vault's
+    /// access-policy holders before RBAC authorization switches on).
+    GrantRole(RoleGrant),
     /// Remove a role assignment the operator listed itself (unreviewed or denied access).
     RemoveRoleAssignment(RoleAssignmentId),
     /// Remove the operator's private endpoint (cleanup); already gone is success.
@@ -91,6 +94,7 @@ impl Intent {
             Intent::Arm(write) => vec![write.id().to_string()],
             Intent::Diagnostic(d) => vec![d.resource_id.clone(), d.workspace_id.clone()],
             Intent::RemoveRoleAssignment(id) => vec![id.as_str().to_string()],
+            Intent::GrantRole(g) => vec![g.scope.clone()],
             Intent::RemovePrivateEndpoint(id) | Intent::RemoveDiagnosticSetting(id) => {
                 vec![id.clone()]
             }
@@ -283,6 +287,8 @@ pub fn of_arm_plan(
         target_location,
         &plan.private_endpoint_groups,
     )?);
+    // Roles before the writes that need them held (RBAC authorization).
+    intents.extend(plan.role_grants.iter().cloned().map(Intent::GrantRole));
     intents.extend(plan.writes.iter().cloned().map(Intent::Arm));
     intents.extend(plan.diagnostics.iter().cloned().map(Intent::Diagnostic));
     Ok(WritePlan {
@@ -351,6 +357,11 @@ mod tests {
             }],
             ensure_key: true,
             key_name: Some("n-st".into()),
+            role_grants: vec![RoleGrant {
+                scope: vault.into(),
+                role_guid: "12338af0-0e69-4776-bea7-57ae8d297424",
+                principal_id: "00000000-0000-0000-0000-00000000000a".into(),
+            }],
             remediates: vec!["kv.soft-delete"],
         };
         let placement = EndpointPlacement {
@@ -366,10 +377,13 @@ mod tests {
                 Intent::PrivateEndpoint(_) => "endpoint",
                 Intent::Arm(_) => "write",
                 Intent::Diagnostic(_) => "diagnostic",
+                Intent::GrantRole(_) => "role",
                 _ => "other",
             })
             .collect();
-        assert_eq!(order, ["key", "endpoint", "write", "diagnostic"]);
+        // Roles before the writes that need them held.
+        assert_eq!(order, ["key", "endpoint", "role", "write", "diagnostic"]);
+        assert_eq!(planned.intents[2].targets(), [vault]);
         let Intent::PrivateEndpoint(pe) = &planned.intents[1] else {
             panic!("an endpoint");
         };

@@ -8,6 +8,7 @@ use crate::azure::network::ZONE_GROUP_NAME;
 use crate::azure::{AzureClient, AzureError};
 use crate::controls::common::{SeenEndpoint, SeenEndpoints};
 use crate::controls::plan::at;
+use crate::controls::vault_rbac::{HeldRole, RoleHolders};
 
 /// The private endpoints connected to a resource (its ARM body's
 /// `properties.privateEndpointConnections`), read from the endpoints themselves.
@@ -76,4 +77,33 @@ pub async fn diagnostic_settings(
         Err(AzureError::NotFound { .. }) => Ok(Vec::new()),
         Err(e) => Err(e),
     }
+}
+
+/// The role assignments reaching `scope` (at it and inherited), for a vault's move from access
+/// policies to roles: who holds which role since when, judged in effect `settle` after Azure
+/// recorded it.
+pub async fn role_holders(
+    azure: &AzureClient,
+    scope: &str,
+    settle: std::time::Duration,
+) -> Result<RoleHolders, AzureError> {
+    let held = azure
+        .list_role_assignments(scope)
+        .await?
+        .into_iter()
+        .map(|a| HeldRole {
+            created_on: a
+                .properties
+                .created_on
+                .as_deref()
+                .and_then(|c| c.parse().ok()),
+            principal_id: a.properties.principal_id,
+            role_definition_id: a.properties.role_definition_id,
+        })
+        .collect();
+    Ok(RoleHolders {
+        held,
+        now: k8s_openapi::jiff::Timestamp::now(),
+        settle: k8s_openapi::jiff::SignedDuration::try_from(settle).unwrap_or_default(),
+    })
 }

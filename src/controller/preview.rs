@@ -152,6 +152,13 @@ fn describe(intent: &Intent, observed: &dyn Fn(&str) -> Option<Value>) -> Vec<Ro
                 d.workspace_id
             ),
         )],
+        Intent::GrantRole(g) => vec![(
+            "PUT",
+            g.scope.clone(),
+            "role assignment".into(),
+            "(not held)".into(),
+            format!("role {} for {}", g.role_guid, g.principal_id),
+        )],
         Intent::RemoveRoleAssignment(id) => vec![(
             "DELETE",
             id.as_str().to_string(),

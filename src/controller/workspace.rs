@@ -288,6 +288,7 @@ fn expectations(
         log_analytics_id: spec.log_analytics.resource_id.clone(),
         private_networking: spec.private_networking.is_some(),
         vault_endpoint_dns: intent::endpoint_dns(ws, cloud, &["vault".to_string()]),
+        migrate_access_policies: spec.key_vault.migrate_access_policies,
         retention_in_days: i64::from(spec.log_analytics.retention_in_days),
         total_retention_in_days: i64::from(spec.log_analytics.total_retention_in_days),
         audit_tables: if spec.log_analytics.audit_tables.is_empty() {
@@ -357,7 +358,8 @@ async fn evaluate(
             Ok(if done.remediated {
                 Duration::from_secs(5)
             } else {
-                pass.next_check(&[])
+                done.recheck
+                    .map_or(pass.next_check(&[]), |r| r.min(pass.next_check(&[])))
             })
         }
         Err(failure) => {
@@ -433,6 +435,8 @@ struct Done {
     /// `status.plannedChanges`.
     planned: Vec<crate::api::phistore::PlannedChange>,
     remediated: bool,
+    /// A finding changes by the clock (a role assignment taking effect): evaluate again then.
+    recheck: Option<Duration>,
     events: Vec<((EventType, &'static str), String)>,
 }
 
@@ -443,8 +447,10 @@ async fn safeguards(ws: &HipaaWorkspace, ctx: &Context, pass: &Pass) -> Result<D
         .map_err(|r| Failure::new(r.reason, r.message))?;
     let azure = ctx.azure.client_for(ws, &permit).await?;
     let expect = expectations(ws, &permit, ctx.azure_cloud());
-    let (obs, location) = observe(ws, &azure, &expect).await?;
+    let (obs, location) = observe(ws, &azure, &expect, ctx.role_settle).await?;
     let findings = controls::evaluate(&expect, &obs);
+    let recheck =
+        crate::controls::Finding::recheck_in(&findings, k8s_openapi::jiff::Timestamp::now());
     let conflict = pass.conflicts(&findings);
     let mode = permit.mode(ws.spec.mode);
     let assignment = read_policy(ws, &azure).await?;
@@ -609,7 +615,8 @@ async fn safeguards(ws: &HipaaWorkspace, ctx: &Context, pass: &Pass) -> Result<D
         report,
         policy,
         planned,
-        remediated: !remediated.is_empty() || policy_fixed || running,
+        remediated: !remediated.is_empty() || policy_fixed || running || executed.wrote_azure,
+        recheck,
         events,
     })
 }
@@ -648,6 +655,7 @@ async fn observe(
     ws: &HipaaWorkspace,
     azure: &AzureClient,
     expect: &WorkspaceExpectations,
+    role_settle: std::time::Duration,
 ) -> Result<(WorkspaceObservation, String), Failure> {
     let spec = &ws.spec;
     let vault = must_exist(
@@ -736,6 +744,13 @@ async fn observe(
     let vault_diagnostics = settings(expect.vault_id.clone()).await?;
     let vault_endpoints =
         super::observe::endpoints(azure, &json!({ "properties": vault.properties })).await?;
+    let vault_role_holders =
+        if crate::controls::keyvault::VaultObservation::needs_role_holders(&expect.vault(), &vault)
+        {
+            Some(super::observe::role_holders(azure, &expect.vault_id, role_settle).await?)
+        } else {
+            None
+        };
     let log_analytics_diagnostics = settings(expect.log_analytics_id.clone()).await?;
     let mut tables = std::collections::BTreeMap::new();
     for table in &expect.audit_tables {
@@ -780,6 +795,7 @@ async fn observe(
             vault,
             vault_diagnostics,
             vault_endpoints,
+            vault_role_holders,
             log_analytics: law,
             log_analytics_diagnostics,
             tables,

@@ -27,6 +27,9 @@ pub struct Finding {
     /// Drifted because of something only a person can do, although the catalog lets the
     /// operator remediate the control (a prerequisite a person must provide first).
     pub awaits_person: bool,
+    /// The finding changes by the clock at this time without anything in Azure or the cluster
+    /// changing (a new role assignment taking effect): the next full pass comes no later.
+    pub recheck_at: Option<k8s_openapi::jiff::Timestamp>,
 }
 
 impl Finding {
@@ -47,6 +50,7 @@ impl Finding {
             observed: observed.into(),
             message: None,
             awaits_person: false,
+            recheck_at: None,
         }
     }
 
@@ -63,6 +67,28 @@ impl Finding {
             expected,
             observed,
         )
+    }
+
+    /// Read the finding again no later than `at` (see [`Finding::recheck_at`]).
+    pub fn recheck_at(mut self, at: k8s_openapi::jiff::Timestamp) -> Finding {
+        self.recheck_at = Some(at);
+        self
+    }
+
+    /// How long until the earliest of `findings` must be read again, if any must.
+    pub fn recheck_in(
+        findings: &[Finding],
+        now: k8s_openapi::jiff::Timestamp,
+    ) -> Option<std::time::Duration> {
+        findings
+            .iter()
+            .filter_map(|f| f.recheck_at)
+            .min()
+            .map(|at| {
+                std::time::Duration::try_from(at.duration_since(now))
+                    .unwrap_or_default()
+                    .max(std::time::Duration::from_secs(1))
+            })
     }
 
     pub fn with_message(mut self, message: impl Into<String>) -> Finding {

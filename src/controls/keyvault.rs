@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 
 use super::common;
 use super::finding::{Finding, Found};
-use super::plan::{ArmWrite, Plan, at};
+use super::plan::{ArmWrite, Plan, RoleGrant, at};
+use super::vault_rbac::{Migration, RoleHolders, migration};
 use crate::azure::insights::{DesiredDiagnosticSetting, DiagnosticSetting};
 use crate::azure::resources::{ArmResource, api_version};
 use crate::azure::types::ArmOp;
@@ -55,6 +56,9 @@ pub struct VaultExpectations {
     /// The diagnostic categories and category groups the audit setting must carry.
     pub category_groups: Vec<String>,
     pub categories: Vec<String>,
+    /// The workspace opted in to moving access policies to role assignments
+    /// (`spec.keyVault.migrateAccessPolicies`) before `kv.rbac-authorization` switches.
+    pub migrate_access_policies: bool,
 }
 
 impl VaultExpectations {
@@ -75,6 +79,21 @@ pub struct VaultObservation {
     pub diagnostics: Vec<DiagnosticSetting>,
     /// The private endpoints connected to the vault, by endpoint id.
     pub endpoints: super::common::SeenEndpoints,
+    /// The role assignments reaching the vault, read only for a migration of its access
+    /// policies (opted in, RBAC off, policies present).
+    pub role_holders: Option<RoleHolders>,
+}
+
+impl VaultObservation {
+    /// Whether the pass must read the role assignments reaching the vault: only when a
+    /// migration to RBAC is opted in and still to do.
+    pub fn needs_role_holders(expect: &VaultExpectations, vault: &ArmResource) -> bool {
+        expect.migrate_access_policies
+            && !at(&vault.properties, "enableRbacAuthorization")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+            && policies_present(&vault.properties)
+    }
 }
 
 fn flag(body: &Value, path: &str) -> Option<bool> {
@@ -147,7 +166,7 @@ pub fn evaluate(expect: &VaultExpectations, obs: &VaultObservation) -> Vec<Findi
             "enablePurgeProtection=true",
             format!("enablePurgeProtection={purge}"),
         ),
-        rbac_finding(rbac, access_policies),
+        rbac_finding(rbac, access_policies, expect, obs),
         Finding::check(
             "kv.public-network-disabled",
             public.eq_ignore_ascii_case("Disabled"),
@@ -176,22 +195,67 @@ pub fn evaluate(expect: &VaultExpectations, obs: &VaultObservation) -> Vec<Findi
 }
 /// `kv.rbac-authorization`. Turning RBAC on makes every access policy stop working at once:
 /// with access policies present the switch would lock their holders out (the operator among
-/// them, when it reaches keys through a policy), so it is reported, not made, until the policies
-/// are gone (moved to role assignments).
-fn rbac_finding(rbac: bool, access_policies: usize) -> Finding {
+/// them, when it reaches keys through a policy). It is made only once no policy is left, or,
+/// when the workspace opts in to migration, once every holder has the equivalent role and
+/// Azure has applied it.
+fn rbac_finding(
+    rbac: bool,
+    access_policies: usize,
+    expect: &VaultExpectations,
+    obs: &VaultObservation,
+) -> Finding {
     let f = Finding::check(
         "kv.rbac-authorization",
         rbac,
         "enableRbacAuthorization=true",
         format!("enableRbacAuthorization={rbac}, {access_policies} access policies"),
     );
-    if !rbac && access_policies > 0 {
-        f.with_message(format!(
-            "not switched: the vault has {access_policies} access policies, which stop working the moment RBAC authorization is on (a lock-out); give each holder the equivalent Key Vault role (Crypto User/Officer, Secrets User/Officer, Certificates Officer) at the vault, remove the policies, and the operator switches it; or exempt this control"
-        ))
-    } else {
-        f
+    if rbac || access_policies == 0 {
+        return f;
     }
+    let person = |message: String| f.clone().awaiting_person(message);
+    let message = match migration_state(expect, obs) {
+        None => return person(format!(
+            "not switched: the vault has {access_policies} access policies, which stop working the moment RBAC authorization is on (a lock-out); set spec.keyVault.migrateAccessPolicies on the workspace and the operator first gives each holder the equivalent Key Vault role at the vault, or move them yourself (Crypto User/Officer, Secrets User/Officer, Certificates Officer); or exempt this control"
+        )),
+        Some(Migration::Blocked(why)) => return person(format!(
+            "not switched: {}; move these holders to role assignments by hand and remove their policies, or exempt this control",
+            why.join("; ")
+        )),
+        Some(Migration::Grant(grants)) => format!(
+            "migrating: the equivalent roles are given first ({}); RBAC authorization is switched on once every holder has its role and Azure has applied it",
+            grants
+                .iter()
+                .map(|g| format!("{} to {}", g.role.name(), g.principal_id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Some(Migration::Settling { until }) => {
+            return f.recheck_at(until).with_message(format!(
+                "migrating: every access-policy holder has its equivalent role; RBAC authorization is switched on after {until}, once Azure has applied the newest of them"
+            ));
+        }
+        Some(Migration::Ready) => {
+            "migrating: every access-policy holder has its equivalent role in effect; RBAC authorization is switched on next (the access policies stay, unused, for a person to remove)".to_string()
+        }
+    };
+    f.with_message(message)
+}
+
+/// Where the move of the vault's access policies to roles stands; `None` when it was not
+/// opted in (or not read).
+fn migration_state(expect: &VaultExpectations, obs: &VaultObservation) -> Option<Migration> {
+    if !expect.migrate_access_policies {
+        return None;
+    }
+    let holders = obs.role_holders.as_ref()?;
+    Some(migration(
+        obs.vault
+            .properties
+            .get("accessPolicies")
+            .unwrap_or(&Value::Null),
+        holders,
+    ))
 }
 
 /// A network control the operator closes only behind an Approved private endpoint: before it, a
@@ -221,9 +285,9 @@ fn endpoint_approved(expect: &VaultExpectations, obs: &VaultObservation) -> bool
         == Found::Compliant
 }
 
-/// Whether the vault's access policies block turning RBAC authorization on.
-fn has_access_policies(obs: &VaultObservation) -> bool {
-    at(&obs.vault.properties, "accessPolicies")
+/// Whether a vault's properties hold access policies.
+fn policies_present(properties: &Value) -> bool {
+    at(properties, "accessPolicies")
         .and_then(Value::as_array)
         .is_some_and(|a| !a.is_empty())
 }
@@ -254,10 +318,30 @@ pub fn plan(
         vault.insert("enablePurgeProtection".into(), json!(true));
         vault_fixes.push("kv.purge-protection");
     }
-    // Never over live access policies: their holders would be locked out.
-    if drifted("kv.rbac-authorization") && !has_access_policies(obs) {
-        vault.insert("enableRbacAuthorization".into(), json!(true));
-        vault_fixes.push("kv.rbac-authorization");
+    // Never over live access policies: their holders would be locked out. With migration
+    // opted in, their roles are given first and the switch follows once they are in effect.
+    if drifted("kv.rbac-authorization") {
+        let switch = if !policies_present(&obs.vault.properties) {
+            true
+        } else {
+            match migration_state(expect, obs) {
+                Some(Migration::Ready) => true,
+                Some(Migration::Grant(grants)) => {
+                    plan.role_grants
+                        .extend(grants.into_iter().map(|g| RoleGrant {
+                            scope: expect.vault_id.clone(),
+                            role_guid: g.role.guid(),
+                            principal_id: g.principal_id,
+                        }));
+                    false
+                }
+                _ => false,
+            }
+        };
+        if switch {
+            vault.insert("enableRbacAuthorization".into(), json!(true));
+            vault_fixes.push("kv.rbac-authorization");
+        }
     }
     // Public access goes off only once the private endpoint is in place.
     if drifted("kv.public-network-disabled") && endpoint_ok {
@@ -334,6 +418,7 @@ pub(crate) mod tests {
             classification_tag: Some(("data-classification".into(), "phi".into())),
             category_groups: vec![],
             categories: vec!["AuditEvent".into()],
+            migrate_access_policies: false,
         }
     }
 
@@ -348,6 +433,7 @@ pub(crate) mod tests {
             vault: serde_json::from_value(v["responses"]["200"]["body"].clone()).expect("vault"),
             diagnostics: vec![],
             endpoints: BTreeMap::new(),
+            role_holders: None,
         }
     }
 
@@ -407,6 +493,101 @@ pub(crate) mod tests {
         let body = format!("{:?}", plan.writes);
         assert!(body.contains("enableRbacAuthorization"), "{body}");
         assert!(body.contains("defaultAction"), "{body}");
+    }
+
+    /// Opted in, the holders of access policies get their roles in one pass and the switch
+    /// comes in a later one, once the roles have settled; not opted in, a person is awaited.
+    #[test]
+    fn an_opted_in_vault_gets_roles_first_and_the_switch_after_they_settle() {
+        use crate::controls::vault_rbac::{HeldRole, RoleHolders};
+        use k8s_openapi::jiff::{SignedDuration, Timestamp};
+        let mut obs = recorded();
+        obs.vault.properties["enableRbacAuthorization"] = json!(false);
+        obs.vault.properties["accessPolicies"] = json!([
+            {"objectId": "p1", "permissions": {"keys": ["get", "unwrapKey", "wrapKey"]}},
+            {"objectId": "p2", "permissions": {"secrets": ["get"], "certificates": ["list"]}}
+        ]);
+        let rbac = |e: &VaultExpectations, o: &VaultObservation| {
+            evaluate(e, o)
+                .into_iter()
+                .find(|f| f.id() == "kv.rbac-authorization")
+                .expect("rbac")
+        };
+        let plan_of = |e: &VaultExpectations, o: &VaultObservation| {
+            let findings = evaluate(e, o);
+            let mut p = Plan::default();
+            plan(e, o, &findings.iter().collect::<Vec<_>>(), &mut p);
+            p
+        };
+        let switches = |p: &Plan| format!("{:?}", p.writes).contains("enableRbacAuthorization");
+
+        // Not opted in: nothing is given, nothing switched, a person is awaited.
+        let f = rbac(&expect(), &obs);
+        assert_eq!(f.awaiting(), crate::api::common::Awaiting::Person);
+        let p = plan_of(&expect(), &obs);
+        assert!(p.role_grants.is_empty() && !switches(&p));
+
+        let opted = VaultExpectations {
+            migrate_access_policies: true,
+            ..expect()
+        };
+        assert!(VaultObservation::needs_role_holders(&opted, &obs.vault));
+        let now: Timestamp = "2026-12-07T12:00:00Z".parse().expect("now");
+        obs.role_holders = Some(RoleHolders {
+            held: vec![],
+            now,
+            settle: SignedDuration::from_mins(10),
+        });
+        let p = plan_of(&opted, &obs);
+        let given: Vec<(&str, &str)> = p
+            .role_grants
+            .iter()
+            .map(|g| (g.principal_id.as_str(), g.role_guid))
+            .collect();
+        assert_eq!(
+            given,
+            [
+                ("p1", "e147488a-f6f5-4113-8e2d-b22465e65bf6"),
+                ("p2", "4633458b-17de-408a-b874-0445c86b69e6"),
+                ("p2", "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba"),
+            ]
+        );
+        assert!(p.role_grants.iter().all(|g| g.scope == opted.vault_id));
+        assert!(!switches(&p), "no switch in the pass that gives the roles");
+        assert!(!p.remediates.contains(&"kv.rbac-authorization"));
+        assert_eq!(
+            rbac(&opted, &obs).awaiting(),
+            crate::api::common::Awaiting::Operator
+        );
+
+        // Given a minute ago: held, not yet in effect; the finding asks to be read again.
+        let held = |created: Timestamp| {
+            given
+                .iter()
+                .map(|(p, r)| HeldRole {
+                    principal_id: p.to_string(),
+                    role_definition_id: format!(
+                        "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/{r}"
+                    ),
+                    created_on: Some(created),
+                })
+                .collect::<Vec<_>>()
+        };
+        let minute_ago = now - SignedDuration::from_mins(1);
+        obs.role_holders.as_mut().expect("holders").held = held(minute_ago);
+        let p = plan_of(&opted, &obs);
+        assert!(p.role_grants.is_empty() && !switches(&p));
+        assert_eq!(
+            rbac(&opted, &obs).recheck_at,
+            Some(minute_ago + SignedDuration::from_mins(10))
+        );
+
+        // Settled: the switch.
+        obs.role_holders.as_mut().expect("holders").held =
+            held(now - SignedDuration::from_mins(11));
+        let p = plan_of(&opted, &obs);
+        assert!(switches(&p) && p.role_grants.is_empty());
+        assert!(p.remediates.contains(&"kv.rbac-authorization"));
     }
 
     #[test]

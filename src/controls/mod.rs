@@ -11,6 +11,7 @@ pub mod keyvault;
 pub mod plan;
 pub mod sql;
 pub mod storage;
+pub mod vault_rbac;
 pub mod workspace;
 
 pub use finding::{Finding, Found};

@@ -51,6 +51,14 @@ impl ArmWrite {
     }
 }
 
+/// A built-in role for a principal at a scope (an idempotent role assignment).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleGrant {
+    pub scope: String,
+    pub role_guid: &'static str,
+    pub principal_id: String,
+}
+
 /// The writes that remediate a set of drifted findings.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
@@ -66,6 +74,9 @@ pub struct Plan {
     pub ensure_key: bool,
     /// The name of that key in the workspace vault.
     pub key_name: Option<String>,
+    /// Roles to give before a switch that needs them (a vault's access-policy holders before
+    /// RBAC authorization): principals and scope from what the pass read.
+    pub role_grants: Vec<RoleGrant>,
     /// Ids of the controls the plan remediates.
     pub remediates: Vec<&'static str>,
 }
@@ -75,6 +86,7 @@ impl Plan {
         self.writes.is_empty()
             && self.private_endpoint_groups.is_empty()
             && self.diagnostics.is_empty()
+            && self.role_grants.is_empty()
             && !self.ensure_key
     }
 

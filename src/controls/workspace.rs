@@ -100,6 +100,8 @@ pub struct WorkspaceExpectations {
     /// Principals allowed to hold purge rights.
     pub break_glass: Vec<String>,
     pub archive: Option<ArchiveExpectations>,
+    /// `spec.keyVault.migrateAccessPolicies`.
+    pub migrate_access_policies: bool,
 }
 
 /// The immutable audit archive the spec names.
@@ -160,6 +162,9 @@ pub struct WorkspaceObservation {
     pub vault_diagnostics: Vec<DiagnosticSetting>,
     /// The private endpoints connected to the vault, by endpoint id.
     pub vault_endpoints: super::common::SeenEndpoints,
+    /// The role assignments reaching the vault, read only while its access policies move to
+    /// roles.
+    pub vault_role_holders: Option<super::vault_rbac::RoleHolders>,
     pub log_analytics: ArmResource,
     pub log_analytics_diagnostics: Vec<DiagnosticSetting>,
     /// Audit tables by name; `None` when the table was not found.
@@ -178,6 +183,7 @@ impl WorkspaceObservation {
             vault: self.vault.clone(),
             diagnostics: self.vault_diagnostics.clone(),
             endpoints: self.vault_endpoints.clone(),
+            role_holders: self.vault_role_holders.clone(),
         }
     }
 }
@@ -193,6 +199,7 @@ impl WorkspaceExpectations {
             classification_tag: None,
             category_groups: vec!["audit".into()],
             categories: vec![],
+            migrate_access_policies: self.migrate_access_policies,
         }
     }
     pub fn query_audit(&self) -> DesiredDiagnosticSetting {
@@ -530,6 +537,7 @@ pub(crate) mod tests {
 
     fn expect() -> WorkspaceExpectations {
         WorkspaceExpectations {
+            migrate_access_policies: false,
             vault_id: format!("{SUB}/providers/Microsoft.KeyVault/vaults/kv"),
             log_analytics_id: format!(
                 "{SUB}/providers/Microsoft.OperationalInsights/workspaces/law"
@@ -567,6 +575,7 @@ pub(crate) mod tests {
     /// The recorded vault and workspace (non-compliant as recorded), no tables, no archive.
     fn recorded() -> WorkspaceObservation {
         WorkspaceObservation {
+            vault_role_holders: None,
             vault: example("Microsoft.KeyVault/2024-11-01/getVault.json", "200"),
             vault_diagnostics: vec![],
             vault_endpoints: BTreeMap::new(),

@@ -361,6 +361,7 @@ pub fn vault_expectations(
         classification_tag: Some(classification_tag(ws)),
         category_groups,
         categories,
+        migrate_access_policies: ws.spec.key_vault.migrate_access_policies,
     }
 }
 

@@ -13,7 +13,7 @@ use crate::api::phistore::{PhiStore, ResourceKind};
 use crate::azure::resources;
 use crate::azure::{AzureClient, AzureError};
 use crate::controller::context::Context;
-use crate::controller::observe::{diagnostic_settings, endpoints, endpoints_of};
+use crate::controller::observe::{diagnostic_settings, endpoints, endpoints_of, role_holders};
 use crate::controller::pipeline::Failure;
 use crate::controls::cosmos::CosmosObservation;
 use crate::controls::healthdata::{HealthObservation, Service};
@@ -56,13 +56,20 @@ pub async fn target(
         ResourceKind::KeyVault => {
             let t = read_target(azure, &resources::GET_VAULT, kind, id, true).await?;
             let print = crate::controller::drift::resource_print(&t.resource);
+            let expect = kinds::vault_expectations(store, ws, cloud);
+            let role_holders = if VaultObservation::needs_role_holders(&expect, &t.resource) {
+                Some(role_holders(azure, id, ctx.role_settle).await?)
+            } else {
+                None
+            };
             let obs = VaultObservation {
                 vault: t.resource,
                 diagnostics: t.diagnostics,
                 endpoints: t.endpoints,
+                role_holders,
             };
             Ok(Observed {
-                target: Target::Vault(Box::new((kinds::vault_expectations(store, ws, cloud), obs))),
+                target: Target::Vault(Box::new((expect, obs))),
                 print,
             })
         }

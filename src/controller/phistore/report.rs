@@ -56,6 +56,7 @@ pub async fn conclude(
 ) -> Result<Action, Failure> {
     // The same conflicts the plan left alone.
     let conflict = pass.conflicts(&findings);
+    let recheck = Finding::recheck_in(&findings, k8s_openapi::jiff::Timestamp::now());
     let Written {
         remediated,
         remediating,
@@ -136,8 +137,14 @@ pub async fn conclude(
         // Read back soon so the status shows what Azure now reports.
         return Ok(Action::requeue(Duration::from_secs(5)));
     }
-    // The review cycles change by the clock too (the latest falls overdue, or the next opens).
-    let clock = |next: Duration| access.changes_in.map_or(next, |c| next.min(c));
+    // The review cycles change by the clock too (the latest falls overdue, or the next opens),
+    // and so may a finding (a role assignment taking effect).
+    let clock = |next: Duration| {
+        [access.changes_in, recheck]
+            .into_iter()
+            .flatten()
+            .fold(next, Duration::min)
+    };
     if !ctx.drift.batched(pass.interval) {
         return Ok(Action::requeue(clock(
             pass.next_check(&store.spec.exemptions),
