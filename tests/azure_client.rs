@@ -336,8 +336,8 @@ async fn ensure_verbs_write_once_then_nothing() {
             .iter()
             .filter(|p| !p.contains("operationStatuses") && !p.contains("asyncoperations"))
             .count(),
-        1,
-        "one GET of the endpoint before creating it: {reads:?}"
+        2,
+        "one GET of the endpoint and one of its virtual network (its region) before creating it: {reads:?}"
     );
     let account = azure
         .get_storage_account(&sim::account_id())
@@ -1186,4 +1186,52 @@ async fn a_long_running_write_is_handed_over_and_polled_to_its_end() {
         ..running.clone()
     };
     assert!(azure.poll_operation(&forged).await.is_err());
+}
+
+/// Hub and spoke: the endpoint goes where its subnet is, in the virtual network's region,
+/// whatever the target's region or the region the workspace suggests; Azure refuses an
+/// endpoint outside its network's region.
+#[tokio::test]
+async fn an_endpoint_is_made_in_its_virtual_networks_region() {
+    let sim = Sim::start().await;
+    let azure = sim.client(Sim::operator_identity());
+    let hub = format!(
+        "/subscriptions/{}/resourceGroups/rg-hub-network",
+        sim::SUBSCRIPTION
+    );
+    let vnet = format!("{hub}/providers/Microsoft.Network/virtualNetworks/vnet-hub");
+    // A hub network in another group and region, where the platform team lets the operator
+    // place endpoints.
+    sim.admin(
+        reqwest::Method::POST,
+        "seed",
+        Some(json!({
+            "resourceGroups": [{"subscriptionId": sim::SUBSCRIPTION, "name": "rg-hub-network", "location": "westus3"}],
+            "resources": [{"id": vnet, "body": {"location": "westus3", "properties": {
+                "addressSpace": {"addressPrefixes": ["10.90.0.0/16"]},
+                "subnets": [{"name": "snet-pe", "properties": {"addressPrefix": "10.90.1.0/24"}}]
+            }}}],
+            "roleAssignments": [{"scope": hub, "principalId": sim::OPERATOR_OBJECT_ID, "role": "Network Contributor"}]
+        })),
+    )
+    .await;
+    let desired = DesiredPrivateEndpoint {
+        id: format!("{hub}/providers/Microsoft.Network/privateEndpoints/pe-streferralletters-blob"),
+        // The target's region: not where the hub's network is.
+        location: "eastus2".into(),
+        subnet_id: format!("{vnet}/subnets/snet-pe"),
+        target_id: sim::account_id(),
+        group_id: "blob".into(),
+        dns_zone_ids: vec![],
+    };
+    azure
+        .ensure_private_endpoint(&desired)
+        .await
+        .expect("endpoint");
+    let made = azure
+        .get_private_endpoint(&desired.id)
+        .await
+        .expect("read")
+        .expect("made");
+    assert_eq!(made.location, "westus3");
 }

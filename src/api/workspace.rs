@@ -324,6 +324,17 @@ pub struct PrivateNetworking {
     #[x_kube(merge_strategy = ListMerge::Set)]
     #[x_kube(validation = zone_ids_rule())]
     pub private_dns_zone_ids: Vec<String>,
+    /// The resource group for the operator's private endpoints, in the subnet's subscription
+    /// (Azure places an endpoint in its subnet's subscription and its virtual network's
+    /// region). Default: the target's resource group when the subnet is in the target's
+    /// subscription; otherwise (a hub-and-spoke network) the subnet's resource group. Private
+    /// DNS zones may sit in a hub subscription too: the operator's identity then needs
+    /// `Microsoft.Network/privateDnsZones/join/action` on them (e.g. Private DNS Zone
+    /// Contributor), and the grants must cover the endpoints' group and the zones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 90))]
+    #[x_kube(validation = Rule::new(format!("self.matches('^{}$')", rules::RESOURCE_GROUP)).message(Message::Message("endpointResourceGroup must be a resource group name: letters, digits, '-', '_', '.', '(' and ')', not ending in '.'".into())))]
+    pub endpoint_resource_group: Option<String>,
 }
 
 fn zone_ids_rule() -> kube::core::cel::Rule {

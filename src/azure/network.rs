@@ -16,6 +16,7 @@ const PROVIDER: &str = "Microsoft.Network";
 const GET_ENDPOINT: ArmOp = ArmOp::new("PrivateEndpoints_Get", PROVIDER, API_VERSION);
 const PUT_ENDPOINT: ArmOp = ArmOp::new("PrivateEndpoints_CreateOrUpdate", PROVIDER, API_VERSION);
 const DELETE_ENDPOINT: ArmOp = ArmOp::new("PrivateEndpoints_Delete", PROVIDER, API_VERSION);
+pub const GET_VNET: ArmOp = ArmOp::new("VirtualNetworks_Get", PROVIDER, API_VERSION);
 const LIST_ZONE_GROUPS: ArmOp = ArmOp::new("PrivateDnsZoneGroups_List", PROVIDER, API_VERSION);
 const PUT_ZONE_GROUP: ArmOp =
     ArmOp::new("PrivateDnsZoneGroups_CreateOrUpdate", PROVIDER, API_VERSION);
@@ -269,13 +270,18 @@ impl AzureClient {
         }
         let created = found.is_none();
         if !found.as_ref().is_some_and(|f| desired.is_met_by(f)) {
-            self.write_and_wait(
-                &PUT_ENDPOINT,
-                Method::Put,
-                &desired.id,
-                Some(&desired.body()),
-            )
-            .await?;
+            // Azure places an endpoint in its virtual network's region (a hub's, in a
+            // hub-and-spoke network), whatever the target's: an existing endpoint keeps its own.
+            let location = match &found {
+                Some(pe) if !pe.location.is_empty() => Some(pe.location.clone()),
+                _ => self.vnet_location(&desired.subnet_id).await?,
+            };
+            let mut body = desired.body();
+            if let Some(location) = location {
+                body["location"] = json!(location);
+            }
+            self.write_and_wait(&PUT_ENDPOINT, Method::Put, &desired.id, Some(&body))
+                .await?;
             outcome = Ensured::Written;
         }
         if desired.dns_zone_ids.is_empty() {
@@ -295,6 +301,19 @@ impl AzureClient {
             outcome = Ensured::Written;
         }
         Ok(outcome)
+    }
+
+    /// The region of the virtual network a subnet belongs to; `None` when it cannot be read
+    /// as such (the endpoint's PUT then says what Azure thinks of the subnet).
+    async fn vnet_location(&self, subnet_id: &str) -> Result<Option<String>, AzureError> {
+        let subnet = ArmId::parse(subnet_id)?;
+        let Some((vnet, _)) = subnet.as_str().rsplit_once("/subnets/") else {
+            return Ok(None);
+        };
+        Ok(self
+            .get_resource(&GET_VNET, vnet)
+            .await?
+            .and_then(|v| v.location))
     }
 
     /// `PrivateDnsZoneGroups_List`: every zone group of an endpoint (at most one in practice),

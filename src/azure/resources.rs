@@ -107,11 +107,7 @@ pub const GET_SUBNET: ArmOp = ArmOp::new(
     "Microsoft.Network",
     super::network::API_VERSION,
 );
-pub const GET_VNET: ArmOp = ArmOp::new(
-    "VirtualNetworks_Get",
-    "Microsoft.Network",
-    super::network::API_VERSION,
-);
+pub use super::network::GET_VNET;
 pub const SUMMARIZE_POLICY_STATES: ArmOp = ArmOp::new(
     "PolicyStates_SummarizeForResourceGroup",
     "Microsoft.PolicyInsights",

@@ -10,7 +10,7 @@
 use crate::api::AccessReview;
 use crate::api::HipaaWorkspace;
 use crate::azure::cloud::PrivateDnsZones;
-use crate::azure::id::RoleAssignmentId;
+use crate::azure::id::{ArmId, RoleAssignmentId};
 use crate::azure::insights::DesiredDiagnosticSetting;
 use crate::azure::keyvault::RotationPolicy;
 use crate::azure::network::DesiredPrivateEndpoint;
@@ -184,14 +184,57 @@ pub fn ensure_key(ws: &HipaaWorkspace, name: &str) -> Intent {
     }
 }
 
-/// The private endpoint the operator keeps for one sub-resource of a target, in the target's
-/// resource group.
-pub fn endpoint_id(target_id: &str, target_name: &str, group: &str) -> String {
-    let rg_prefix = target_id.split("/providers/").next().unwrap_or_default();
+/// The resource group (as its ARM id) where the operator keeps the private endpoints of
+/// `target_id`. Azure requires an endpoint in its subnet's subscription, so in a hub-and-spoke
+/// network, where the subnet lives in another subscription than the target, the endpoint goes
+/// there: into `spec.privateNetworking.endpointResourceGroup` when set, else the target's
+/// resource group when the subnet is in the target's subscription, else the subnet's own group.
+pub fn endpoint_group(ws: &HipaaWorkspace, target_id: &str) -> String {
+    let target = ArmId::parse(target_id).ok();
+    let target_sub = target
+        .as_ref()
+        .and_then(|t| t.subscription().map(str::to_string));
+    let target_rg = target
+        .as_ref()
+        .and_then(|t| t.resource_group().map(str::to_string));
+    let subnet = ws
+        .spec
+        .private_networking
+        .as_ref()
+        .and_then(|n| ArmId::parse(&n.subnet_id).ok().map(|id| (n, id)));
+    let (subscription, group) = match subnet {
+        Some((networking, subnet)) => {
+            let subnet_sub = subnet.subscription().map(str::to_string);
+            let same_subscription = match (&subnet_sub, &target_sub) {
+                (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                _ => true,
+            };
+            let group = networking.endpoint_resource_group.clone().or_else(|| {
+                if same_subscription {
+                    target_rg.clone()
+                } else {
+                    subnet.resource_group().map(str::to_string)
+                }
+            });
+            (subnet_sub.or(target_sub), group)
+        }
+        None => (target_sub, target_rg),
+    };
     format!(
-        "{rg_prefix}/providers/Microsoft.Network/privateEndpoints/pe-{}-{}",
+        "/subscriptions/{}/resourceGroups/{}",
+        subscription.unwrap_or_default(),
+        group.unwrap_or_default()
+    )
+}
+
+/// The private endpoint the operator keeps for one sub-resource of a target, in `group` (see
+/// [`endpoint_group`]).
+pub fn endpoint_id(group: &str, target_name: &str, sub_resource: &str) -> String {
+    format!(
+        "{}/providers/Microsoft.Network/privateEndpoints/pe-{}-{}",
+        group.trim_end_matches('/'),
         target_name.to_ascii_lowercase(),
-        group.to_ascii_lowercase()
+        sub_resource.to_ascii_lowercase()
     )
 }
 
@@ -250,7 +293,7 @@ impl EndpointPlacement<'_> {
                     .cloned()
                     .collect();
                 Intent::PrivateEndpoint(DesiredPrivateEndpoint {
-                    id: endpoint_id(target_id, name, group),
+                    id: endpoint_id(&endpoint_group(self.ws, target_id), name, group),
                     location: self
                         .ws
                         .spec
@@ -327,15 +370,51 @@ mod tests {
     }
 
     #[test]
-    fn endpoint_ids_live_in_the_targets_resource_group() {
+    fn endpoint_ids_live_in_the_subnets_subscription() {
+        let kv =
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/KV-Clinical";
+        // The subnet in the target's subscription: the target's group.
+        let ws = workspace(true);
         assert_eq!(
-            endpoint_id(
-                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/KV-Clinical",
-                "KV-Clinical",
-                "vault"
-            ),
+            endpoint_id(&endpoint_group(&ws, kv), "KV-Clinical", "vault"),
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe-kv-clinical-vault"
         );
+        // Hub and spoke: the subnet in a hub subscription; Azure wants the endpoint there, in
+        // the subnet's group unless the workspace names one.
+        let mut hub = workspace(true);
+        let networking = hub.spec.private_networking.as_mut().expect("networking");
+        networking.subnet_id = "/subscriptions/hub/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/v/subnets/pe".into();
+        assert_eq!(
+            endpoint_group(&hub, kv),
+            "/subscriptions/hub/resourceGroups/rg-net"
+        );
+        hub.spec
+            .private_networking
+            .as_mut()
+            .expect("networking")
+            .endpoint_resource_group = Some("rg-endpoints".into());
+        assert_eq!(
+            endpoint_group(&hub, kv),
+            "/subscriptions/hub/resourceGroups/rg-endpoints"
+        );
+        let placement = EndpointPlacement {
+            ws: &hub,
+            zones: &Cloud::azure_public().private_dns,
+        };
+        let planned = placement
+            .endpoints(kv, "eastus", &["vault".to_string()])
+            .expect("placed");
+        let Intent::PrivateEndpoint(pe) = &planned[0] else {
+            panic!("an endpoint")
+        };
+        assert!(
+            pe.id
+                .starts_with("/subscriptions/hub/resourceGroups/rg-endpoints/"),
+            "{}",
+            pe.id
+        );
+        // Every id the intent names is checked against the grants, the hub's group included.
+        assert!(planned[0].targets().contains(&pe.id));
     }
 
     #[test]

@@ -112,7 +112,13 @@ pub async fn cleanup(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, 
     let name = id.rsplit('/').next().unwrap_or_default();
     let mut intents: Vec<Intent> = groups
         .iter()
-        .map(|group| Intent::RemovePrivateEndpoint(intent::endpoint_id(&id, name, group)))
+        .map(|group| {
+            Intent::RemovePrivateEndpoint(intent::endpoint_id(
+                &intent::endpoint_group(&ws, &id),
+                name,
+                group,
+            ))
+        })
         .collect();
     intents.extend(
         diagnostics_on
