@@ -18,10 +18,10 @@ use std::time::Duration;
 use hipaa_operator::api::PhiStore;
 use serde_json::{Value, json};
 use support::helm::{
-    Ran, all_features_values, apply, apply_expecting_warning, can_i, chart_dir, create_namespace,
-    delete_namespace, documents, find, get_json, helm, install_release, kinds, kubectl,
-    operator_accepts, operator_starts, poll, render, run, shared_kubeconfig, template, tools,
-    unique,
+    Ran, TEST_IMAGE_REPOSITORY, all_features_values, apply, apply_expecting_warning, can_i,
+    chart_dir, create_namespace, delete_namespace, documents, find, get_json, helm,
+    install_release, kinds, kubectl, operator_accepts, operator_starts, poll, render, run,
+    shared_kubeconfig, template, tools, unique,
 };
 use support::repo;
 use support::store::StoreFixture;
@@ -29,6 +29,39 @@ use support::store::StoreFixture;
 // ---------------------------------------------------------------------------------------------
 // Offline: lint, schema, rendering, files
 // ---------------------------------------------------------------------------------------------
+
+/// No public image is published, so the chart names none: an install without
+/// `image.repository` stops at once and says what to set, instead of pulling a placeholder.
+#[test]
+fn a_chart_without_an_image_repository_says_what_to_set() {
+    let chart = chart_dir();
+    let chart = chart.to_str().expect("a UTF-8 path");
+    let ran = helm(
+        None,
+        &["template", "x", chart, "--set", "image.repository="],
+    );
+    assert!(!ran.success, "rendered without an image: {}", ran.stdout);
+    assert!(
+        ran.stderr.contains("image.repository is required"),
+        "{}",
+        ran.stderr
+    );
+    let with = helm(
+        None,
+        &[
+            "template",
+            "x",
+            chart,
+            "--set",
+            "image.repository=myregistry.azurecr.io/hipaa-operator",
+        ],
+    )
+    .expect_success("helm template with an image");
+    assert!(
+        with.stdout
+            .contains("image: \"myregistry.azurecr.io/hipaa-operator:0.1.0\"")
+    );
+}
 
 #[test]
 fn helm_lint_strict_passes_with_defaults_and_with_every_feature_on() {
@@ -196,7 +229,7 @@ fn deployment_is_hardened_and_passes_the_operator_flags() {
     let containers = pod["containers"].as_array().expect("containers");
     assert_eq!(containers.len(), 1);
     let c = &containers[0];
-    assert_eq!(c["image"], "ghcr.io/hipaa-operator/hipaa-operator:0.1.0");
+    assert_eq!(c["image"], format!("{TEST_IMAGE_REPOSITORY}:0.1.0"));
     let sc = &c["securityContext"];
     assert_eq!(sc["runAsNonRoot"], true);
     assert_eq!(sc["runAsUser"], 65532);

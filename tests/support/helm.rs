@@ -102,8 +102,23 @@ pub fn helm(kubeconfig: Option<&Path>, args: &[&str]) -> Ran {
         command.arg("--kubeconfig").arg(kubeconfig);
     }
     command.args(args);
+    // The chart names no image of its own: every render and install passes one, as users must
+    // (`a_chart_without_an_image_repository_says_what_to_set` renders without).
+    if matches!(
+        args.first(),
+        Some(&("template" | "install" | "upgrade" | "lint"))
+    ) && !args.iter().any(|a| a.contains("image.repository"))
+    {
+        command.args([
+            "--set",
+            &format!("image.repository={TEST_IMAGE_REPOSITORY}"),
+        ]);
+    }
     run(command, None)
 }
+
+/// The image repository the tests install from.
+pub const TEST_IMAGE_REPOSITORY: &str = "registry.example.com/hipaa-operator";
 
 /// `kubectl` against `kubeconfig`, with `stdin` piped in when given.
 pub fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Ran {

@@ -92,12 +92,13 @@ app.kubernetes.io/part-of: hipaa-operator
 {{- default (include "hipaa-operator.fullname" .) .Values.leaderElection.leaseName -}}
 {{- end -}}
 
-{{/* repository:tag or repository@digest. */}}
+{{/* repository:tag or repository@digest; the repository is the user's to name. */}}
 {{- define "hipaa-operator.image" -}}
+{{- $repository := required "image.repository is required: build the operator's image from the Dockerfile, push it to your registry and pass --set image.repository=<registry>/hipaa-operator (README: First install on AKS)" .Values.image.repository -}}
 {{- if .Values.image.digest -}}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- printf "%s@%s" $repository .Values.image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 {{- end -}}
 
