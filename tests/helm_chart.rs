@@ -2311,7 +2311,9 @@ fn dockerfile_builds_the_binary_the_chart_runs_as_the_user_the_chart_expects() {
     for needle in [
         "FROM rust:1.9",
         "AS builder",
-        "cargo build --release --locked --bin hipaa-operator --target x86_64-unknown-linux-musl",
+        // Each platform's own musl target: the image is multi-arch (amd64 and arm64).
+        "target=\"$(uname -m)-unknown-linux-musl\"",
+        "cargo build --release --locked --bin hipaa-operator --target \"$target\"",
         "CARGO_BUILD_JOBS",
         "FROM gcr.io/distroless/static-debian12:nonroot",
         "USER 65532",
