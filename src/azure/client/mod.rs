@@ -21,6 +21,12 @@ use super::cloud::Cloud;
 use super::error::AzureError;
 use super::id::ArmId;
 
+mod ratelimit;
+mod stats;
+
+use ratelimit::{lowest_remaining, parse_hms};
+pub use stats::{CallKey, CallStats};
+
 /// How long-running operations are polled.
 #[derive(Clone, Debug)]
 pub struct LroOptions {
@@ -69,55 +75,6 @@ impl Default for ClientSettings {
             retry_initial_delay: Duration::from_millis(800),
             request_timeout: Duration::from_secs(60),
         }
-    }
-}
-
-/// One Azure call, as counted for metrics.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct CallKey {
-    /// Resource provider, e.g. `Microsoft.Storage` or `KeyVault`.
-    pub provider: String,
-    /// Operation id, e.g. `StorageAccounts_Update`.
-    pub operation: String,
-    /// `2xx`, `4xx`, `5xx` or `error` (no response).
-    pub status_class: String,
-}
-
-/// Count and total latency of calls, by provider, operation and status class.
-#[derive(Debug, Default)]
-pub struct CallStats {
-    calls: Mutex<HashMap<CallKey, (u64, Duration)>>,
-    budget_wait: Mutex<Duration>,
-}
-
-impl CallStats {
-    fn record(&self, key: CallKey, elapsed: Duration) {
-        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = calls.entry(key).or_default();
-        entry.0 += 1;
-        entry.1 += elapsed;
-    }
-
-    /// A copy of the counters.
-    pub fn snapshot(&self) -> Vec<(CallKey, u64, Duration)> {
-        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out: Vec<_> = calls
-            .iter()
-            .map(|(k, (n, d))| (k.clone(), *n, *d))
-            .collect();
-        out.sort_by(|a, b| {
-            (&a.0.provider, &a.0.operation, &a.0.status_class).cmp(&(
-                &b.0.provider,
-                &b.0.operation,
-                &b.0.status_class,
-            ))
-        });
-        out
-    }
-
-    /// Total time spent waiting for the request budget.
-    pub fn budget_wait(&self) -> Duration {
-        *self.budget_wait.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -187,48 +144,6 @@ struct Inner {
     role_definitions: Mutex<HashMap<String, (std::time::Instant, super::roles::RoleDefinition)>>,
     /// No Resource Graph query before this: its per-user quota is used up until it resets.
     graph_quota_until: Mutex<Option<Instant>>,
-}
-
-/// What ARM says is left of the limit a call counts against: per instance (`-reads`,
-/// `-writes`, `-deletes`) and, under its token-bucket throttling, per subscription and
-/// principal (`-global-reads`, `-global-writes`). The lowest one throttles next.
-fn lowest_remaining(
-    access: Access,
-    delete: bool,
-    header: &dyn Fn(&'static str) -> Option<String>,
-) -> Option<u32> {
-    let names: &[&'static str] = match (access, delete) {
-        (Access::Read, _) => &[
-            "x-ms-ratelimit-remaining-subscription-reads",
-            "x-ms-ratelimit-remaining-subscription-global-reads",
-        ],
-        (Access::Write, true) => &[
-            "x-ms-ratelimit-remaining-subscription-deletes",
-            "x-ms-ratelimit-remaining-subscription-global-writes",
-        ],
-        (Access::Write, false) => &[
-            "x-ms-ratelimit-remaining-subscription-writes",
-            "x-ms-ratelimit-remaining-subscription-global-writes",
-        ],
-    };
-    names
-        .iter()
-        .filter_map(|n| header(n))
-        .filter_map(|r| r.trim().parse::<u32>().ok())
-        .min()
-}
-
-/// `hh:mm:ss`, as Resource Graph's `x-ms-user-quota-resets-after` says it.
-fn parse_hms(text: &str) -> Option<Duration> {
-    let parts: Vec<u64> = text
-        .trim()
-        .split(':')
-        .map(|p| p.trim().parse::<u64>().ok())
-        .collect::<Option<Vec<_>>>()?;
-    match parts.as_slice() {
-        [h, m, s] => Some(Duration::from_secs(h * 3600 + m * 60 + s)),
-        _ => None,
-    }
 }
 
 impl std::fmt::Debug for AzureClient {
@@ -587,32 +502,6 @@ fn to_time(d: Duration) -> azure_core::time::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_lowest_remaining_limit_counts_deletes_and_global_buckets_too() {
-        let headers = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &'static str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        let arm = headers(&[
-            ("x-ms-ratelimit-remaining-subscription-reads", "11990"),
-            ("x-ms-ratelimit-remaining-subscription-global-reads", "240"),
-            ("x-ms-ratelimit-remaining-subscription-writes", "1190"),
-            ("x-ms-ratelimit-remaining-subscription-deletes", "14"),
-            ("x-ms-ratelimit-remaining-subscription-global-writes", "180"),
-        ]);
-        assert_eq!(lowest_remaining(Access::Read, false, &arm), Some(240));
-        assert_eq!(lowest_remaining(Access::Write, false, &arm), Some(180));
-        assert_eq!(lowest_remaining(Access::Write, true, &arm), Some(14));
-        assert_eq!(lowest_remaining(Access::Read, false, &headers(&[])), None);
-        assert_eq!(parse_hms("00:00:03"), Some(Duration::from_secs(3)));
-        assert_eq!(parse_hms("01:02:03"), Some(Duration::from_secs(3723)));
-        assert_eq!(parse_hms("soon"), None);
-    }
 
     #[test]
     fn subscription_is_read_from_resource_ids_case_insensitively() {

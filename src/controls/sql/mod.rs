@@ -1,0 +1,38 @@
+//! The `sql.*` controls of an Azure SQL logical server, its databases and its sub-resources
+//! (and its classification tag): evaluation and the plan of the fewest writes. Pure.
+
+mod evaluate;
+mod model;
+mod remediate;
+
+pub use evaluate::{NOT_YET_EVALUATED, evaluate};
+pub use model::{Database, SqlExpectations, SqlObservation};
+pub use remediate::plan;
+
+use crate::azure::resources::api_version;
+use crate::azure::types::ArmOp;
+
+const fn op(name: &'static str) -> ArmOp {
+    ArmOp::new(name, "Microsoft.Sql", api_version::SQL)
+}
+pub const PATCH_SERVER: ArmOp = op("Servers_Update");
+pub const DELETE_FIREWALL_RULE: ArmOp = op("FirewallRules_Delete");
+pub const PUT_TDE: ArmOp = op("TransparentDataEncryptions_CreateOrUpdate");
+pub const PUT_SERVER_KEY: ArmOp = op("ServerKeys_CreateOrUpdate");
+pub const PUT_PROTECTOR: ArmOp = op("EncryptionProtectors_CreateOrUpdate");
+pub const PUT_AUDITING: ArmOp = op("ServerBlobAuditingPolicies_CreateOrUpdate");
+pub const PUT_ENTRA_ONLY: ArmOp = op("ServerAzureADOnlyAuthentications_CreateOrUpdate");
+pub const PUT_ALERTS: ArmOp = op("ServerSecurityAlertPolicies_CreateOrUpdate");
+pub const PUT_LTR: ArmOp = op("LongTermRetentionPolicies_CreateOrUpdate");
+pub const PUT_STR: ArmOp = op("BackupShortTermRetentionPolicies_CreateOrUpdate");
+pub const PATCH_DATABASE: ArmOp = op("Databases_Update");
+
+/// The audit action groups `sql.audit-action-groups` asks for.
+pub const AUDIT_GROUPS: &[&str] = &[
+    "SUCCESSFUL_DATABASE_AUTHENTICATION_GROUP",
+    "FAILED_DATABASE_AUTHENTICATION_GROUP",
+    "BATCH_COMPLETED_GROUP",
+];
+
+#[cfg(test)]
+pub(crate) mod tests;

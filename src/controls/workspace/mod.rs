@@ -1,0 +1,72 @@
+//! The shared safeguards of a `HipaaWorkspace`: its Key Vault (`kv.*` vault controls), its
+//! Log Analytics workspace (`law.*`) and its immutable audit archive
+//! (`storage.immutable-audit-archive`). Evaluation and planning, pure.
+
+mod evaluate;
+mod model;
+mod remediate;
+
+pub use evaluate::{NOT_YET_EVALUATED, evaluate};
+pub use model::{
+    ArchiveExpectations, Reaching, SIX_YEARS_DAYS, WorkspaceExpectations, WorkspaceObservation,
+};
+pub use remediate::plan;
+
+use crate::azure::resources::api_version;
+use crate::azure::types::ArmOp;
+
+pub use super::keyvault::PATCH_VAULT;
+pub const PATCH_LOG_ANALYTICS: ArmOp = ArmOp::new(
+    "Workspaces_Update",
+    "Microsoft.OperationalInsights",
+    api_version::LOG_ANALYTICS,
+);
+pub const GET_TABLE: ArmOp = ArmOp::new(
+    "Tables_Get",
+    "Microsoft.OperationalInsights",
+    api_version::LOG_ANALYTICS,
+);
+pub const PUT_TABLE: ArmOp = ArmOp::new(
+    "Tables_CreateOrUpdate",
+    "Microsoft.OperationalInsights",
+    api_version::LOG_ANALYTICS,
+);
+pub const GET_CONTAINER: ArmOp = ArmOp::new(
+    "BlobContainers_Get",
+    "Microsoft.Storage",
+    crate::azure::storage::API_VERSION,
+);
+pub const PUT_CONTAINER: ArmOp = ArmOp::new(
+    "BlobContainers_Create",
+    "Microsoft.Storage",
+    crate::azure::storage::API_VERSION,
+);
+pub const GET_IMMUTABILITY: ArmOp = ArmOp::new(
+    "BlobContainers_GetImmutabilityPolicy",
+    "Microsoft.Storage",
+    crate::azure::storage::API_VERSION,
+);
+pub const PUT_IMMUTABILITY: ArmOp = ArmOp::new(
+    "BlobContainers_CreateOrUpdateImmutabilityPolicy",
+    "Microsoft.Storage",
+    crate::azure::storage::API_VERSION,
+);
+pub const LOCK_IMMUTABILITY: ArmOp = ArmOp::new(
+    "BlobContainers_LockImmutabilityPolicy",
+    "Microsoft.Storage",
+    crate::azure::storage::API_VERSION,
+);
+
+/// The action that purges Log Analytics data irreversibly (`law.purge-restricted`).
+pub const PURGE_ACTION: &str = "Microsoft.OperationalInsights/workspaces/purge/action";
+
+/// Tables whose total retention must reach six years when the workspace names none.
+pub const DEFAULT_AUDIT_TABLES: &[&str] = &[
+    "AzureDiagnostics",
+    "StorageBlobLogs",
+    "AzureActivity",
+    "LAQueryLogs",
+];
+
+#[cfg(test)]
+pub(crate) mod tests;
