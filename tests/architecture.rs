@@ -299,6 +299,7 @@ const WRITE_VERBS: &[&str] = &[
     ".ensure_diagnostic_setting_absent(",
     ".create_key(",
     ".rotate_key(",
+    ".set_key_expiry(",
     ".ensure_key(",
     ".create_key_with_policy(",
     ".ensure_rotation_policy(",

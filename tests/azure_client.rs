@@ -476,6 +476,34 @@ async fn key_vault_keys_rotation_and_policies() {
         .expect("create key");
     assert_eq!(outcome, Ensured::Written);
     assert_eq!(first.key.rsa_bits(), Some(3072));
+    // The first version expires like the ones rotation makes: a year (the policy) from now.
+    let created = first.attributes.created.expect("created");
+    let exp = first
+        .attributes
+        .exp
+        .expect("an expiry on the first version");
+    assert!(
+        (exp - created - 365 * 86_400).abs() < 120,
+        "exp {exp}, created {created}"
+    );
+    // A version without one (made by someone else) gets it set, and nothing else changes.
+    let bare = azure
+        .create_key(vault, "legacy-cmk", "RSA", 3072, None)
+        .await
+        .expect("a key without expiry");
+    assert_eq!(bare.attributes.exp, None);
+    let set = azure
+        .set_key_expiry(
+            vault,
+            "legacy-cmk",
+            bare.key.version(),
+            created + 86_400 * 60,
+        )
+        .await
+        .expect("expiry set");
+    assert_eq!(set.attributes.exp, Some(created + 86_400 * 60));
+    assert_eq!(set.key.version(), bare.key.version());
+    assert_eq!(set.attributes.enabled, Some(true));
     sim.clear_log().await;
     let (again, outcome) = azure
         .ensure_key(vault, "referral-cmk", "RSA", 3072, &policy)

@@ -281,12 +281,32 @@ impl AzureClient {
         name: &str,
         kty: &str,
         bits: u32,
+        exp: Option<i64>,
     ) -> Result<KeyBundle, AzureError> {
-        let body = json!({ "kty": kty, "key_size": bits, "key_ops": ["wrapKey", "unwrapKey"], "attributes": { "enabled": true } });
+        let mut body = json!({ "kty": kty, "key_size": bits, "key_ops": ["wrapKey", "unwrapKey"], "attributes": { "enabled": true } });
+        if let Some(exp) = exp {
+            body["attributes"]["exp"] = json!(exp);
+        }
         let target = self.vault_target(vault, &format!("keys/{name}/create"))?;
         self.send(target.call("CreateKey", Method::Post, Some(body)))
             .await?
             .json("CreateKey", &target.resource)
+    }
+
+    /// `UpdateKey` of one version: its expiry (`exp`, seconds since the epoch) and nothing
+    /// else.
+    pub async fn set_key_expiry(
+        &self,
+        vault: &str,
+        name: &str,
+        version: &str,
+        exp: i64,
+    ) -> Result<KeyBundle, AzureError> {
+        let target = self.vault_target(vault, &format!("keys/{name}/{version}"))?;
+        let body = json!({ "attributes": { "exp": exp } });
+        self.send(target.call("UpdateKey", Method::Patch, Some(body)))
+            .await?
+            .json("UpdateKey", &target.resource)
     }
 
     /// `RotateKey`: a new version now.
@@ -356,7 +376,15 @@ impl AzureClient {
         bits: u32,
         policy: &RotationPolicy,
     ) -> Result<(KeyBundle, Ensured), AzureError> {
-        let key = self.create_key(vault, name, kty, bits).await?;
+        // The first version expires like the ones rotation makes (the policy's expiryTime
+        // applies only to those).
+        let exp = policy
+            .attributes
+            .expiry_time
+            .as_deref()
+            .and_then(lifetime_secs)
+            .map(|l| now_secs() + l);
+        let key = self.create_key(vault, name, kty, bits, exp).await?;
         self.set_rotation_policy(vault, name, policy).await?;
         Ok((key, Ensured::Written))
     }
@@ -393,6 +421,28 @@ impl AzureClient {
             .await?;
         Ok(())
     }
+}
+
+/// A Key Vault lifetime (`P90D`, `P3M`, `P1Y`: one unit of days, months or years, months of
+/// 30 days and years of 365 as Key Vault counts them) in seconds.
+pub fn lifetime_secs(text: &str) -> Option<i64> {
+    let rest = text.strip_prefix('P')?;
+    let (number, unit) = rest.split_at(rest.len().checked_sub(1)?);
+    let n: i64 = number.parse().ok()?;
+    let days = match unit {
+        "D" => 1,
+        "M" => 30,
+        "Y" => 365,
+        _ => return None,
+    };
+    n.checked_mul(days * 86_400)
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -186,6 +186,16 @@ impl<'a> Executor<'a> {
             Intent::RotateKey { vault_id, name } => {
                 azure.rotate_key(vault_name(vault_id), name).await?;
             }
+            Intent::SetKeyExpiry {
+                vault_id,
+                name,
+                version,
+                exp,
+            } => {
+                azure
+                    .set_key_expiry(vault_name(vault_id), name, version, *exp)
+                    .await?;
+            }
             Intent::PrivateEndpoint(desired) => {
                 azure.ensure_private_endpoint(desired).await?;
             }

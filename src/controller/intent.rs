@@ -35,6 +35,13 @@ pub enum Intent {
     },
     /// A new version of the key now (it is older than the rotation cadence).
     RotateKey { vault_id: String, name: String },
+    /// Give version `version` of the key an expiry (`exp`, seconds since the epoch).
+    SetKeyExpiry {
+        vault_id: String,
+        name: String,
+        version: String,
+        exp: i64,
+    },
     /// Keep the operator's private endpoint to a target.
     PrivateEndpoint(DesiredPrivateEndpoint),
     /// The typed writes of a storage account.
@@ -76,9 +83,9 @@ impl Intent {
     /// granted scopes.
     pub fn targets(&self) -> Vec<String> {
         match self {
-            Intent::EnsureKey { vault_id, name, .. } | Intent::RotateKey { vault_id, name } => {
-                vec![key_id(vault_id, name)]
-            }
+            Intent::EnsureKey { vault_id, name, .. }
+            | Intent::RotateKey { vault_id, name }
+            | Intent::SetKeyExpiry { vault_id, name, .. } => vec![key_id(vault_id, name)],
             Intent::PrivateEndpoint(pe) => {
                 let mut out = vec![pe.id.clone(), pe.target_id.clone(), pe.subnet_id.clone()];
                 out.extend(pe.dns_zone_ids.iter().cloned());

@@ -118,6 +118,20 @@ fn describe(intent: &Intent, observed: &dyn Fn(&str) -> Option<Value>) -> Vec<Ro
                 policy.rotate_after().unwrap_or("(none)")
             ),
         )],
+        Intent::SetKeyExpiry {
+            vault_id,
+            name,
+            version,
+            exp,
+        } => vec![(
+            "PATCH",
+            format!("{}/{version}", super::intent::key_id(vault_id, name)),
+            "attributes.exp".into(),
+            "(not set)".into(),
+            k8s_openapi::jiff::Timestamp::from_second(*exp)
+                .map(|t| t.to_string())
+                .unwrap_or_else(|_| exp.to_string()),
+        )],
         Intent::RotateKey { vault_id, name } => vec![(
             "POST",
             super::intent::key_id(vault_id, name),

@@ -163,6 +163,14 @@ fn storage_plan(
             name: expect.key.key_name.clone(),
         });
     }
+    if let Some((version, exp)) = &plan.set_key_expiry {
+        intents.push(Intent::SetKeyExpiry {
+            vault_id: expect.key.vault_id.clone(),
+            name: expect.key.key_name.clone(),
+            version: version.clone(),
+            exp: *exp,
+        });
+    }
     if plan.ensure_private_endpoint {
         intents.extend(placement.endpoints(
             account_id,

@@ -372,6 +372,7 @@ async fn observe_storage(
         file_service,
         diagnostics: diagnostics.into_iter().collect(),
         latest_key_version: key.latest_version,
+        key_bundle: key.bundle,
         key_access: key.access,
         key_rotation_policy: key.rotation_policy,
         endpoints,
@@ -382,6 +383,7 @@ async fn observe_storage(
 /// What a store's customer-managed key looks like in the workspace vault.
 struct KeyObservation {
     latest_version: Option<String>,
+    bundle: Option<crate::azure::keyvault::KeyBundle>,
     rotation_policy: Option<crate::azure::keyvault::RotationPolicy>,
     /// Who can wrap and unwrap with it; read only once the key exists.
     access: Option<Vec<String>>,
@@ -392,13 +394,12 @@ async fn observe_key(
     expect: &StorageExpectations,
 ) -> Result<KeyObservation, Failure> {
     let vault = vault_name(&expect.key.vault_uri);
-    let latest_version = azure
-        .get_key(&vault, &expect.key.key_name)
-        .await?
-        .map(|k| k.key.version().to_string());
+    let bundle = azure.get_key(&vault, &expect.key.key_name).await?;
+    let latest_version = bundle.as_ref().map(|k| k.key.version().to_string());
     if latest_version.is_none() {
         return Ok(KeyObservation {
             latest_version,
+            bundle,
             rotation_policy: None,
             access: None,
         });
@@ -415,6 +416,7 @@ async fn observe_key(
         .collect();
     Ok(KeyObservation {
         latest_version,
+        bundle,
         rotation_policy,
         access: Some(access),
     })

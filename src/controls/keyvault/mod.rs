@@ -24,14 +24,6 @@ pub const NOT_YET_EVALUATED: &[(&str, &str)] = &[
         "Microsoft.Security pricings have no recorded example in shared/azure-rest-examples, so the simulator cannot serve them faithfully",
     ),
     (
-        "kv.key-expiry-set",
-        "key-level: only the rotation policy of each store's key is evaluated (kv.key-rotation-policy); its expiry attribute is not yet",
-    ),
-    (
-        "kv.key-strength",
-        "key-level: keys the operator creates are RSA 3072 or 4096 (the workspace's keySize, checked by the API server); existing keys' sizes are not yet read",
-    ),
-    (
         "kv.key-age-observed",
         "key-level: the age of the version a store uses is evaluated as storage.cmk-rotation-observed; the vault-wide age of every key is not",
     ),

@@ -1,7 +1,7 @@
 //! The storage evaluator: every `storage.*` control in one list, with the account-level
 //! families (network, access, lifetimes, audit logs, tagging) evaluated here.
 
-use super::key::{cmk, cmk_rotation_observed, key_rotation_policy};
+use super::key::{cmk, cmk_rotation_observed, key_expiry, key_rotation_policy, key_strength};
 use super::model::{StorageExpectations, StorageObservation};
 use super::services::{blob_service, file_service};
 use super::{GEO_REDUNDANT, MAX_KEY_EXPIRATION_DAYS, SAS_EXPIRATION, same};
@@ -111,6 +111,8 @@ pub fn evaluate(expect: &StorageExpectations, obs: &StorageObservation) -> Vec<F
         diagnostics(expect, obs),
         cmk_rotation_observed(expect, obs),
         key_rotation_policy(expect, obs),
+        key_expiry(expect, obs),
+        key_strength(expect, obs),
         classification_tag(expect, obs),
     ];
     out.extend(blob_service(expect, obs));

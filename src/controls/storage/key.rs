@@ -212,3 +212,89 @@ pub fn rotation_due(expect: &StorageExpectations, obs: &StorageObservation) -> b
                 obs.now.duration_since(t).as_secs() / 86_400 > expect.key.rotate_after_days
             })
 }
+
+/// The smallest RSA key the catalog accepts for PHI (`kv.key-strength`; the workspace's
+/// `keySize` allows 3072 or 4096).
+pub const MIN_RSA_BITS: usize = 3072;
+
+/// How long a key version lives, from the workspace's policy (`expireAfter`, e.g. `P1Y`).
+fn lifetime_secs(expect: &StorageExpectations) -> Option<i64> {
+    let text = expect
+        .key
+        .rotation_policy
+        .attributes
+        .expiry_time
+        .as_deref()?;
+    crate::api::duration::parse(text).and_then(|d| i64::try_from(d.as_secs()).ok())
+}
+
+/// The expiry to give the key's current version when it has none: its creation plus the
+/// workspace's lifetime, and never sooner than `NOTICE` from now, so that setting it cannot
+/// disable a key that PHI is encrypted with (the rotation policy makes the next version
+/// before then).
+pub fn expiry_for(expect: &StorageExpectations, obs: &StorageObservation) -> Option<i64> {
+    const NOTICE: i64 = 30 * 86_400;
+    let bundle = obs.key_bundle.as_ref()?;
+    let lifetime = lifetime_secs(expect)?;
+    let now = obs.now.as_second();
+    let created = bundle.attributes.created.unwrap_or(now);
+    Some((created + lifetime).max(now + NOTICE))
+}
+
+/// `kv.key-expiry-set` for the store's key: its current version expires (Key Vault then
+/// refuses to use it, so an expiry bounds a key that leaked).
+pub(super) fn key_expiry(expect: &StorageExpectations, obs: &StorageObservation) -> Finding {
+    let expected = format!(
+        "attributes.exp set, at most {} after creation",
+        shown(expect.key.rotation_policy.attributes.expiry_time.as_deref())
+    );
+    let Some(bundle) = &obs.key_bundle else {
+        return Finding::new(
+            "kv.key-expiry-set",
+            Found::Drifted,
+            expected,
+            format!("key {} does not exist", expect.key.key_name),
+        );
+    };
+    let observed = match bundle.attributes.exp {
+        Some(exp) => Timestamp::from_second(exp)
+            .map(|t| format!("exp={t}"))
+            .unwrap_or_else(|_| format!("exp={exp}")),
+        None => "no expiry".to_string(),
+    };
+    Finding::check(
+        "kv.key-expiry-set",
+        bundle.attributes.exp.is_some(),
+        expected,
+        observed,
+    )
+}
+
+/// `kv.key-strength` for the store's key: RSA of at least [`MIN_RSA_BITS`] (or an EC key). A
+/// weaker key is reported, never replaced: a new key means re-wrapping everything under it.
+pub(super) fn key_strength(expect: &StorageExpectations, obs: &StorageObservation) -> Finding {
+    let expected = format!("RSA >= {MIN_RSA_BITS} bits (RSA-HSM where the profile requires)");
+    let Some(bundle) = &obs.key_bundle else {
+        // The operator creates the key at the workspace's size; nothing to judge yet.
+        return Finding::new(
+            "kv.key-strength",
+            Found::NotApplicable,
+            expected,
+            format!("key {} does not exist yet", expect.key.key_name),
+        );
+    };
+    let kty = bundle.key.kty.as_str();
+    let bits = bundle.key.rsa_bits();
+    let ok = match kty {
+        "RSA" | "RSA-HSM" => bits.is_some_and(|b| b >= MIN_RSA_BITS),
+        "EC" | "EC-HSM" => true,
+        _ => false,
+    };
+    let f = Finding::check(
+        "kv.key-strength",
+        ok,
+        expected,
+        format!("{kty}, {} bits", shown(bits)),
+    );
+    f.with_next_step("create a key of at least 3072 bits (the workspace's keySize), point the store at it and let the old one expire; the operator does not replace a key PHI is encrypted with")
+}

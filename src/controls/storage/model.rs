@@ -60,6 +60,8 @@ pub struct StorageObservation {
     pub diagnostics: BTreeMap<String, Vec<DiagnosticSetting>>,
     /// The latest enabled version of the expected key in the vault, when read.
     pub latest_key_version: Option<String>,
+    /// That version as Key Vault returned it (type, modulus, attributes), when read.
+    pub key_bundle: Option<crate::azure::keyvault::KeyBundle>,
     /// Principals that can wrap and unwrap with the expected key (role assignments at its
     /// scope or above), when read; `None` when the key does not exist yet.
     pub key_access: Option<Vec<String>>,

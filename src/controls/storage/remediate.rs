@@ -28,6 +28,8 @@ pub struct StoragePlan {
     /// A new key version now: the key exists and the account's last rotation is older than
     /// the cadence (the versionless reference picks the new version up).
     pub rotate_key: bool,
+    /// Give the key's current version (by version) this expiry (seconds since the epoch).
+    pub set_key_expiry: Option<(String, i64)>,
     /// Grant the account's identity `Key Vault Crypto Service Encryption User` on the key.
     pub grant_key_access: bool,
     /// Services whose diagnostic setting must be (re)written.
@@ -43,6 +45,7 @@ impl StoragePlan {
             && self.file_service.is_none()
             && !self.ensure_private_endpoint
             && !self.ensure_key
+            && self.set_key_expiry.is_none()
             && !self.grant_key_access
             && self.ensure_diagnostics.is_empty()
     }
@@ -112,6 +115,19 @@ pub fn plan(
             "kv.key-rotation-policy" => {
                 plan.ensure_key = true;
                 true
+            }
+            // A key created now gets its expiry with it; an existing version without one gets
+            // it set (never sooner than a month from now).
+            "kv.key-expiry-set" => {
+                plan.ensure_key = true;
+                match (obs.key_bundle.as_ref(), super::key::expiry_for(expect, obs)) {
+                    (Some(bundle), Some(exp)) => {
+                        plan.set_key_expiry = Some((bundle.key.version().to_string(), exp));
+                        true
+                    }
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                }
             }
             "storage.cmk" | "storage.cmk-rotation-observed" => {
                 plan.ensure_key = true;

@@ -74,6 +74,7 @@ fn recorded() -> StorageObservation {
         file_service: None,
         diagnostics: BTreeMap::new(),
         latest_key_version: None,
+        key_bundle: None,
         key_access: None,
         key_rotation_policy: None,
         endpoints: BTreeMap::new(),
@@ -148,11 +149,74 @@ fn compliant() -> StorageObservation {
         }),
         diagnostics: [("blob".to_string(), vec![setting])].into(),
         latest_key_version: Some("v2".into()),
+        key_bundle: Some(key_bundle("RSA", 3072, Some(now().as_second() + 86_400))),
         key_access: Some(vec!["911871cc-ffd1-4fc4-ac11-7a316433ea66".into()]),
         key_rotation_policy: Some(RotationPolicy::new("P90D", "P1Y", "P30D")),
         endpoints: crate::controls::common::fixtures::registered(PE, "blob"),
         now: now(),
     }
+}
+
+/// Version `v2` of the store's key: `bits` of modulus, made 10 days before [`now`].
+fn key_bundle(kty: &str, bits: usize, exp: Option<i64>) -> crate::azure::keyvault::KeyBundle {
+    use crate::azure::keyvault::{JsonWebKey, KeyAttributes, KeyBundle};
+    KeyBundle {
+        key: JsonWebKey {
+            kid: "https://kv.vault.azure.net/keys/n-st/v2".into(),
+            kty: kty.into(),
+            n: Some("A".repeat((bits / 8 * 4).div_ceil(3))),
+        },
+        attributes: KeyAttributes {
+            enabled: Some(true),
+            created: Some(now().as_second() - 10 * 86_400),
+            updated: None,
+            exp,
+        },
+    }
+}
+
+/// A key without an expiry gets one (its creation plus the workspace's lifetime, never
+/// sooner than a month away); a weak key is reported and never replaced.
+#[test]
+fn the_keys_expiry_is_set_and_its_strength_reported() {
+    let mut obs = compliant();
+    let e = expectations();
+    let findings = evaluate(&e, &obs);
+    assert_eq!(
+        by_id(&findings)["kv.key-expiry-set"].found,
+        Found::Compliant
+    );
+    assert_eq!(by_id(&findings)["kv.key-strength"].found, Found::Compliant);
+
+    obs.key_bundle = Some(key_bundle("RSA", 2048, None));
+    let findings = evaluate(&e, &obs);
+    let f = by_id(&findings);
+    assert_eq!(f["kv.key-expiry-set"].found, Found::Drifted);
+    assert_eq!(f["kv.key-expiry-set"].observed, "no expiry");
+    assert_eq!(f["kv.key-strength"].found, Found::Drifted);
+    assert_eq!(f["kv.key-strength"].observed, "RSA, 2048 bits");
+    assert_eq!(
+        f["kv.key-strength"].awaiting(),
+        crate::api::common::Awaiting::Person
+    );
+    let planned = plan(&e, &obs, &findings.iter().collect::<Vec<_>>());
+    let created = now().as_second() - 10 * 86_400;
+    assert_eq!(
+        planned.set_key_expiry,
+        Some(("v2".to_string(), created + 365 * 86_400))
+    );
+    assert!(planned.remediates.contains(&"kv.key-expiry-set"));
+    assert!(!planned.remediates.contains(&"kv.key-strength"));
+
+    // A key older than its lifetime is not expired by the fix: a month's notice at least.
+    obs.key_bundle.as_mut().expect("key").attributes.created =
+        Some(now().as_second() - 400 * 86_400);
+    let findings = evaluate(&e, &obs);
+    let planned = plan(&e, &obs, &findings.iter().collect::<Vec<_>>());
+    assert_eq!(
+        planned.set_key_expiry,
+        Some(("v2".to_string(), now().as_second() + 30 * 86_400))
+    );
 }
 
 fn by_id(findings: &[Finding]) -> BTreeMap<&'static str, &Finding> {
@@ -167,7 +231,7 @@ fn a_compliant_account_passes_every_control() {
         .filter(|f| f.found != Found::Compliant)
         .collect();
     assert!(failing.is_empty(), "{failing:#?}");
-    assert_eq!(findings.len(), 25);
+    assert_eq!(findings.len(), 27);
 }
 
 #[test]
