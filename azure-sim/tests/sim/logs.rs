@@ -270,3 +270,106 @@ async fn a_data_export_needs_its_storage_account() {
         .await;
     assert_eq!(d.status, 404, "DataExports_Delete declares 200 and 404");
 }
+
+/// Every workspace has Azure's tables from the start, with the workspace's retention as their
+/// default, following the workspace while it stays the default; a table given its own
+/// retention keeps it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_workspace_has_its_built_in_tables_at_the_workspaces_retention() {
+    let h = Harness::start().await;
+    let ws = workspace(&h, "law-tables").await;
+    let table = |name: &str| format!("{ws}/tables/{name}?api-version={LOGS}");
+    for name in [
+        "AzureActivity",
+        "AzureDiagnostics",
+        "StorageBlobLogs",
+        "LAQueryLogs",
+    ] {
+        let got = h.arm(Method::GET, &table(name), None).await;
+        assert_eq!(got.status, 200, "{name}: {:?}", got.body);
+        assert_eq!(got.body["properties"]["retentionInDays"], 30, "{name}");
+        assert_eq!(got.body["properties"]["totalRetentionInDays"], 30, "{name}");
+        assert_eq!(got.body["properties"]["retentionInDaysAsDefault"], true);
+    }
+    let listed = h
+        .arm(
+            Method::GET,
+            &format!("{ws}/tables?api-version={LOGS}"),
+            None,
+        )
+        .await;
+    assert!(
+        listed.body["value"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|t| t["name"] == "SQLSecurityAuditEvents")),
+        "{:?}",
+        listed.body
+    );
+    // One table keeps six years; the workspace then moves to 90 days.
+    let own = h
+        .arm(
+            Method::PUT,
+            &table("StorageBlobLogs"),
+            Some(&json!({"properties": {"totalRetentionInDays": 2192}})),
+        )
+        .await;
+    assert!(own.status < 300, "{:?}", own.body);
+    let moved = h
+        .arm(
+            Method::PUT,
+            &format!("{ws}?api-version={LOGS}"),
+            Some(&json!({"location": "eastus", "properties": {"retentionInDays": 90}})),
+        )
+        .await;
+    assert!(moved.status < 300, "{:?}", moved.body);
+    let activity = h.arm(Method::GET, &table("AzureActivity"), None).await;
+    assert_eq!(activity.body["properties"]["retentionInDays"], 90);
+    let blob = h.arm(Method::GET, &table("StorageBlobLogs"), None).await;
+    assert_eq!(blob.body["properties"]["totalRetentionInDays"], 2192);
+}
+
+/// Diagnostic settings on a SQL database and on a workspace are held to the categories those
+/// services offer, and a setting must send its logs to a workspace that exists.
+#[tokio::test(flavor = "multi_thread")]
+async fn diagnostic_settings_name_real_categories_and_an_existing_workspace() {
+    let h = Harness::start().await;
+    let ws = workspace(&h, "law-diag").await;
+    let setting = |scope: &str| {
+        format!(
+            "{scope}/providers/Microsoft.Insights/diagnosticSettings/audit?api-version=2021-05-01-preview"
+        )
+    };
+    let put = |scope: String, body: serde_json::Value| {
+        let h = &h;
+        async move { h.arm(Method::PUT, &setting(&scope), Some(&body)).await }
+    };
+    let ok = put(
+        ws.clone(),
+        json!({"properties": {"workspaceId": ws, "logs": [{"categoryGroup": "audit", "enabled": true}]}}),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    let wrong = put(
+        ws.clone(),
+        json!({"properties": {"workspaceId": ws, "logs": [{"category": "SQLSecurityAuditEvents", "enabled": true}]}}),
+    )
+    .await;
+    assert_eq!(
+        wrong.status, 400,
+        "a SQL category on a workspace: {:?}",
+        wrong.body
+    );
+    let nowhere = put(
+        ws.clone(),
+        json!({"properties": {"workspaceId": id("workspaces/law-missing"), "logs": [{"categoryGroup": "audit", "enabled": true}]}}),
+    )
+    .await;
+    assert_eq!(nowhere.status, 400, "{:?}", nowhere.body);
+    assert!(
+        nowhere.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("law-missing")),
+        "{:?}",
+        nowhere.body
+    );
+}

@@ -39,6 +39,29 @@ fn categories_for(
             ("AllMetrics", "Metrics", &[]),
         ],
         "microsoft.sql/servers" => &[("AllMetrics", "Metrics", &[])],
+        // Azure Monitor, "Supported logs for Microsoft.Sql/servers/databases".
+        "microsoft.sql/servers/databases" => &[
+            ("SQLSecurityAuditEvents", "Logs", &["audit", "allLogs"]),
+            ("DevOpsOperationsAudit", "Logs", &["audit", "allLogs"]),
+            ("SQLInsights", "Logs", &["allLogs"]),
+            ("AutomaticTuning", "Logs", &["allLogs"]),
+            ("QueryStoreRuntimeStatistics", "Logs", &["allLogs"]),
+            ("QueryStoreWaitStatistics", "Logs", &["allLogs"]),
+            ("Errors", "Logs", &["allLogs"]),
+            ("DatabaseWaitStatistics", "Logs", &["allLogs"]),
+            ("Timeouts", "Logs", &["allLogs"]),
+            ("Blocks", "Logs", &["allLogs"]),
+            ("Deadlocks", "Logs", &["allLogs"]),
+            ("Basic", "Metrics", &[]),
+            ("InstanceAndAppAdvanced", "Metrics", &[]),
+            ("WorkloadManagement", "Metrics", &[]),
+        ],
+        // "Supported logs for Microsoft.OperationalInsights/workspaces".
+        "microsoft.operationalinsights/workspaces" => &[
+            ("Audit", "Logs", &["audit", "allLogs"]),
+            ("SummaryLogs", "Logs", &["allLogs"]),
+            ("AllMetrics", "Metrics", &[]),
+        ],
         "microsoft.documentdb/databaseaccounts" => &[
             ("DataPlaneRequests", "Logs", &["allLogs"]),
             ("QueryRuntimeStatistics", "Logs", &["allLogs"]),
@@ -102,13 +125,17 @@ fn categories_of_scope(
 }
 
 pub fn on_put(
+    st: &State,
     spec: &TypeSpec,
     p: &ProviderPath,
     existing: Option<&Resource>,
     body: &mut Value,
 ) -> ArmResult<()> {
     match spec.name {
-        SETTING => diagnostic_setting(p, body),
+        SETTING => {
+            diagnostic_setting(p, body)?;
+            destination_exists(st, body)
+        }
         ACTIVITY_ALERT => activity_log_alert(p, body),
         ACTION_GROUP => action_group(p, existing, body),
         QUERY_RULE => scheduled_query_rule(p, body),
@@ -268,6 +295,23 @@ fn scheduled_query_rule(p: &ProviderPath, body: &mut Value) -> ArmResult<()> {
     }
     body["id"] = json!(insights_id(p, "scheduledqueryrules"));
     body["type"] = json!("microsoft.insights/scheduledqueryrules");
+    Ok(())
+}
+
+/// A setting's Log Analytics destination must exist: Azure Monitor refuses a setting that
+/// would send logs nowhere (no recording; the code is the one Azure Monitor uses for the other
+/// invalid settings, see README).
+fn destination_exists(st: &State, body: &Value) -> ArmResult<()> {
+    if let Some(ws) = body["properties"]["workspaceId"]
+        .as_str()
+        .filter(|w| !w.is_empty())
+        && st.get(ws).is_none()
+    {
+        return Err(ArmError::bad_request(
+            "BadRequest",
+            format!("The Log Analytics workspace '{ws}' of the diagnostic setting was not found."),
+        ));
+    }
     Ok(())
 }
 

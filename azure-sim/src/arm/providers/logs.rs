@@ -319,12 +319,71 @@ fn data_export(
 
 /// A link or its removal changes the clusters' workspace lists.
 pub fn after_write(st: &mut State, spec: &TypeSpec, r: &Resource, previous: Option<&Resource>) {
+    if spec.name == WORKSPACE {
+        builtin_tables(st, r);
+    }
     if spec.name == LINKED_SERVICE {
         for cluster in [previous.and_then(link_target), link_target(r)]
             .into_iter()
             .flatten()
         {
             refresh_cluster(st, &cluster, None);
+        }
+    }
+}
+
+/// Tables every workspace has from its creation, whether or not data has arrived: the Azure
+/// tables the diagnostic settings and the workspace's own auditing write to ("Tables_List"
+/// lists them in a new workspace; Learn, "Manage tables in a Log Analytics workspace"). A
+/// subset of Azure's hundreds: the ones this estate's services and the operator use.
+pub const BUILT_IN_TABLES: &[&str] = &[
+    "AzureActivity",
+    "AzureDiagnostics",
+    "AzureMetrics",
+    "LAQueryLogs",
+    "StorageBlobLogs",
+    "StorageFileLogs",
+    "SQLSecurityAuditEvents",
+    "CDBDataPlaneRequests",
+    "CDBControlPlaneRequests",
+    "AHDSFhirAuditLogs",
+    "AHDSDicomAuditLogs",
+    "Usage",
+];
+
+/// Keeps the workspace's built-in tables: made with the workspace's retention, and following
+/// it while their own retention is the default (`retentionInDaysAsDefault`, as Azure does).
+fn builtin_tables(st: &mut State, ws: &Resource) {
+    let retention = ws.body["properties"]["retentionInDays"]
+        .as_i64()
+        .unwrap_or(30);
+    for name in BUILT_IN_TABLES {
+        let id = format!("{}/tables/{name}", ws.id);
+        match st.resources.get_mut(&lower(&id)) {
+            Some(table) => {
+                let props = &mut table.body["properties"];
+                if props["retentionInDaysAsDefault"].as_bool() == Some(true) {
+                    props["retentionInDays"] = json!(retention);
+                    if props["totalRetentionInDaysAsDefault"].as_bool() == Some(true) {
+                        props["totalRetentionInDays"] = json!(retention);
+                    }
+                    let total = props["totalRetentionInDays"].as_i64().unwrap_or(retention);
+                    props["archiveRetentionInDays"] = json!((total - retention).max(0));
+                }
+            }
+            None => {
+                let body = json!({"properties": {
+                    "retentionInDays": retention,
+                    "totalRetentionInDays": retention,
+                    "archiveRetentionInDays": 0,
+                    "retentionInDaysAsDefault": true,
+                    "totalRetentionInDaysAsDefault": true,
+                    "plan": "Analytics",
+                    "schema": {"name": name, "tableType": "Microsoft"},
+                    "provisioningState": "Succeeded"
+                }});
+                super::insert_implicit(st, TABLE, &id, body);
+            }
         }
     }
 }

@@ -42,7 +42,7 @@ pub fn on_put(
         "Microsoft.Network" => network::on_put(st, spec, p, existing, body),
         "Microsoft.KeyVault" => vaults::on_put(st, p, existing, body),
         "Microsoft.Authorization" => authorization::on_put(st, spec, p, existing, body, now),
-        "Microsoft.Insights" => insights::on_put(spec, p, existing, body),
+        "Microsoft.Insights" => insights::on_put(st, spec, p, existing, body),
         "Microsoft.Sql" => sql::on_put(st, spec, p, existing, body, now),
         "Microsoft.DocumentDB" => cosmos::on_put(p, existing, body, now),
         "Microsoft.HealthcareApis" => health::on_put(st, spec, p, existing, body),

@@ -109,7 +109,12 @@ pub(super) fn prerequisites(id: &str, request: &Value) -> Vec<String> {
     for end in 2..segs.len() {
         out.push(format!("/{}", segs[..end].join("/")));
     }
-    for pointer in ["/properties/subnet/id", "/properties/writeAccessResourceId"] {
+    // A diagnostic setting's Log Analytics destination must exist.
+    for pointer in [
+        "/properties/subnet/id",
+        "/properties/writeAccessResourceId",
+        "/properties/workspaceId",
+    ] {
         if let Some(s) = request.pointer(pointer).and_then(Value::as_str) {
             let segs: Vec<&str> = s.trim_start_matches('/').split('/').collect();
             for end in 2..=segs.len() {
@@ -178,7 +183,21 @@ pub(super) async fn prepare(h: &Harness, case: &Case, example: &Value, path: &st
         .request_body(&example["parameters"])
         .unwrap_or(Value::Null);
     let mut done: BTreeSet<String> = BTreeSet::new();
-    for p in prerequisites(&id, &request) {
+    // What the recorded resource points at must exist too when it is seeded for a read (a
+    // diagnostic setting's workspace).
+    let recorded = ["200", "201"]
+        .iter()
+        .find_map(|s| example["responses"][*s].get("body").cloned())
+        .unwrap_or(Value::Null);
+    let mut wanted = prerequisites(&id, &request);
+    if let Some(ws) = recorded
+        .pointer("/properties/workspaceId")
+        .and_then(Value::as_str)
+    {
+        let segs: Vec<&str> = ws.trim_start_matches('/').split('/').collect();
+        wanted.extend((2..=segs.len()).map(|end| format!("/{}", segs[..end].join("/"))));
+    }
+    for p in wanted {
         let key = p.to_ascii_lowercase();
         if !done.insert(key.clone()) || key == id.to_ascii_lowercase() {
             continue;
