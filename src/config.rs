@@ -14,6 +14,9 @@ use crate::runtime::LogFormat;
 #[derive(Parser, Debug, Clone)]
 #[command(version, about)]
 pub struct Args {
+    /// A one-off command instead of running the operator.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Log filter in RUST_LOG syntax, e.g. `info` or `hipaa_operator=debug,kube=info`.
     #[arg(long, env = "HIPAA_LOG", default_value = "info")]
     pub log: String,
@@ -123,6 +126,23 @@ pub struct Args {
     /// this old, so no holder is locked out meanwhile.
     #[arg(long, env = "HIPAA_ROLE_ASSIGNMENT_SETTLE", default_value = "PT10M", value_parser = iso_duration)]
     pub role_assignment_settle: std::time::Duration,
+}
+
+/// One-off commands.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Print the least-privilege custom Azure role the operator needs, generated from the calls
+    /// it makes, as `az role definition create --role-definition @role.json` reads it. Assign
+    /// it to each workspace identity at the scopes its grants allow.
+    AzureRole {
+        /// A scope the role may be assigned at (a subscription, a resource group, ...); repeat
+        /// for several.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// The role's name.
+        #[arg(long, default_value = "hipaa-operator")]
+        name: String,
+    },
 }
 
 fn iso_duration(text: &str) -> Result<std::time::Duration, String> {

@@ -13,6 +13,11 @@ use hipaa_operator::{api, runtime};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(hipaa_operator::config::Command::AzureRole { scopes, name }) = &args.command {
+        let role = hipaa_operator::azure::permissions::role_definition(name, scopes);
+        println!("{}", serde_json::to_string_pretty(&role)?);
+        return Ok(());
+    }
     runtime::init_logging(&args.log, args.log_format)?;
     let cloud = args.cloud()?;
     let identity = args.identity()?;

@@ -372,3 +372,57 @@ fn the_controls_and_the_api_know_no_transport() {
         }
     }
 }
+
+/// Every Azure operation the code names is in the permission table `hipaa-operator azure-role`
+/// prints, and the table names no operation the code no longer makes: a new call cannot ship
+/// without the role that lets it through.
+#[test]
+fn the_generated_role_covers_every_call_the_code_makes() {
+    use hipaa_operator::azure::permissions::{ARM_OPERATIONS, KEY_VAULT_OPERATIONS, knows};
+    let tree = Tree::load();
+    let mut named = BTreeSet::new();
+    for (module, code) in &tree.modules {
+        if module == "azure::permissions" {
+            continue;
+        }
+        // Operation ids as Azure's specifications name them (`Vaults_Update`), and the Key
+        // Vault data plane's (`call("RotateKey"`).
+        for quoted in code.split('"').skip(1).step_by(2) {
+            let mut parts = quoted.splitn(2, '_');
+            let (head, tail) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let is_op = head.len() > 1
+                && head.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                && head.chars().nth(1).is_some_and(|c| c.is_ascii_lowercase())
+                && tail.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                && quoted
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && head != "Standard"
+                && quoted != "LongRunningOperation_Poll";
+            if is_op {
+                named.insert(quoted.to_string());
+            }
+        }
+        for call in code.split(".call(\"").skip(1) {
+            if let Some(op) = call.split('"').next() {
+                named.insert(op.to_string());
+            }
+        }
+    }
+    assert!(named.len() > 60, "{named:?}");
+    let missing: Vec<&String> = named.iter().filter(|op| !knows(op)).collect();
+    assert!(
+        missing.is_empty(),
+        "operations without a permission in azure::permissions: {missing:?}"
+    );
+    let stale: Vec<&str> = ARM_OPERATIONS
+        .iter()
+        .chain(KEY_VAULT_OPERATIONS)
+        .map(|(op, _)| *op)
+        .filter(|op| *op != "Resources" && !named.contains(*op))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "permissions for calls no longer made: {stale:?}"
+    );
+}

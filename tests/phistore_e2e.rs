@@ -750,3 +750,67 @@ async fn long_running_writes_are_state_followed_across_passes_and_a_restart() {
         .collect();
     assert_eq!(endpoint_puts.len(), 1, "{endpoint_puts:?}");
 }
+
+/// Issue #20, the first real install: the operator converges a store and its workspace holding
+/// nothing but the custom role `hipaa-operator azure-role` prints, assigned at the workspace's
+/// resource group, and Azure refuses none of its calls.
+#[tokio::test]
+async fn the_operator_converges_with_only_its_generated_role() {
+    const OBJECT: &str = "7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d";
+    const CLIENT: &str = "0d1e2f3a-4b5c-4d6e-8f7a-8b9c0d1e2f3a";
+    const SECRET: &str = "simulator-only-least-privilege-secret";
+    const ROLE: &str = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f";
+    let printed = std::process::Command::new(env!("CARGO_BIN_EXE_hipaa-operator"))
+        .args([
+            "azure-role",
+            "--scope",
+            &format!("/subscriptions/{}", sim::SUBSCRIPTION),
+        ])
+        .output()
+        .expect("hipaa-operator azure-role");
+    assert!(printed.status.success(), "{printed:?}");
+    let role: serde_json::Value = serde_json::from_slice(&printed.stdout).expect("role JSON");
+    let role_id = format!(
+        "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{ROLE}",
+        sim::SUBSCRIPTION
+    );
+    let e = Estate::test("least-privilege")
+        .enforce()
+        .seed(json!({
+            "principals": [{"objectId": OBJECT, "clientId": CLIENT, "clientSecret": SECRET,
+                            "displayName": "hipaa-operator-least-privilege", "type": "ServicePrincipal"}],
+            "resources": [{"id": role_id, "body": {"properties": {
+                "roleName": role["Name"], "type": "CustomRole", "description": role["Description"],
+                "permissions": [{"actions": role["Actions"], "notActions": [],
+                                 "dataActions": role["DataActions"], "notDataActions": []}],
+                "assignableScopes": role["AssignableScopes"]}}}],
+            "roleAssignments": [{"scope": sim::RG, "principalId": OBJECT, "role": role_id,
+                                 "principalType": "ServicePrincipal"}]
+        }))
+        .env("AZURE_CLIENT_ID", CLIENT)
+        .env("AZURE_CLIENT_SECRET", SECRET)
+        .start()
+        .await;
+    e.create(&store_exempting_infrastructure_encryption()).await;
+    e.wait_store(STORE, "Ready", secs(180), is_ready).await;
+    let refused: Vec<serde_json::Value> = e
+        .sim
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r["caller"] == OBJECT && r["status"] == 403)
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "refused with the generated role: {refused:#?}"
+    );
+    assert!(
+        e.sim
+            .requests()
+            .await
+            .iter()
+            .any(|r| r["caller"] == OBJECT && r["method"] == "PATCH"),
+        "the store was remediated as the least-privilege principal"
+    );
+    e.ns.delete().await.expect("delete namespace");
+}

@@ -20,6 +20,7 @@ pub mod id;
 pub mod insights;
 pub mod keyvault;
 pub mod network;
+pub mod permissions;
 pub mod readonly;
 pub mod resources;
 pub mod roles;

@@ -53,6 +53,8 @@ pub struct EstateBuilder {
     workspace_spec: Value,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    /// Seeded into the simulator before the operator starts (`POST /_sim/seed`).
+    seed: Option<Value>,
 }
 
 impl Estate {
@@ -67,6 +69,7 @@ impl Estate {
             workspace_spec: json!({}),
             args: vec!["--leader-elect=false".to_string()],
             env: Vec::new(),
+            seed: None,
         }
     }
 
@@ -286,6 +289,13 @@ impl EstateBuilder {
         self
     }
 
+    /// Principals, roles, assignments or resources added to the simulator's estate before the
+    /// operator starts.
+    pub fn seed(mut self, seed: Value) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
     /// An extra variable in the operator's environment.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_string(), value.to_string()));
@@ -307,7 +317,7 @@ impl EstateBuilder {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        estate_with(&self.name, ws, prepare, &self.args, &env).await
+        estate_with(&self.name, ws, prepare, &self.args, &env, self.seed).await
     }
 }
 
@@ -354,8 +364,12 @@ async fn estate_with(
     prepare: impl AsyncFnOnce(&kube::Client, &str),
     extra: &[String],
     env: &[(&str, &str)],
+    seed: Option<Value>,
 ) -> Estate {
     let sim = Sim::start().await;
+    if let Some(seed) = seed {
+        sim.admin(reqwest::Method::POST, "seed", Some(seed)).await;
+    }
     let client = control_plane::shared().client().await.expect("client");
     super::install_crds(&client).await;
     let ns = TestNamespace::create(&client, name)
