@@ -11,6 +11,7 @@
 //! 9. the requeue.
 
 mod cleanup;
+mod expect;
 pub mod kinds;
 mod observe;
 mod report;
