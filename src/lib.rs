@@ -7,5 +7,6 @@ pub mod catalog;
 pub mod config;
 pub mod controller;
 pub mod controls;
+pub mod fingerprint;
 pub mod metrics;
 pub mod runtime;

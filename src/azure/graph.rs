@@ -210,39 +210,10 @@ pub fn fingerprint<T: Serialize>(envelope: &T) -> u64 {
     if let Some(location) = &location {
         kept.insert("location", location);
     }
-    let mut hash = Fnv::default();
+    let mut hash = crate::fingerprint::Fnv::default();
     // Writing into the hash cannot fail, nor can serialising JSON values.
     let _ = serde_json::to_writer(&mut hash, &kept);
-    hash.0
-}
-
-/// FNV-1a, fed as bytes are written.
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl std::io::Write for Fnv {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// FNV-1a of `text`: the same in every run and build, so it can be kept in a status.
-pub fn stable_hash(text: &str) -> u64 {
-    let mut hash = Fnv::default();
-    let _ = std::io::Write::write(&mut hash, text.as_bytes());
-    hash.0
+    hash.finish()
 }
 
 /// The fingerprint of a Resource Graph row, read through the same typed model as the GET.

@@ -106,7 +106,7 @@ pub async fn run(
         // stores; its store counts and other status do not wake thousands of stores.
         .watches_stream(
             pipeline::changes(workspaces, |ws| {
-                crate::azure::graph::stable_hash(&resume::workspace_inputs(ws).to_string())
+                crate::fingerprint::stable_hash(&resume::workspace_inputs(ws).to_string())
             }),
             move |ws| {
                 let namespace = ws.namespace();

@@ -51,7 +51,7 @@ pub fn specs_read(store: &PhiStore, workspace_generation: Option<i64>, ctx: &Con
         .map(|g| (g.name_any(), g.resource_version()))
         .collect();
     grants.sort();
-    crate::azure::graph::stable_hash(&format!(
+    crate::fingerprint::stable_hash(&format!(
         "{:?}/{workspace_generation:?}/{grants:?}",
         store.meta().generation
     ))
@@ -73,7 +73,7 @@ pub fn cycle_records(store: &PhiStore) -> Vec<CycleRef> {
 pub fn status_print(status: Option<&PhiStoreStatus>) -> u64 {
     let mut status = status.cloned().unwrap_or_default();
     slim_status(&mut status);
-    crate::azure::graph::stable_hash(&serde_json::to_string(&status).unwrap_or_default())
+    crate::fingerprint::stable_hash(&serde_json::to_string(&status).unwrap_or_default())
 }
 
 /// For a store that settled earlier in this process (and carries no finalizer it should lose):
@@ -114,7 +114,7 @@ pub fn inputs_of(store: &PhiStore, ws: &HipaaWorkspace, mode: Mode, cycles: u64)
         mode,
         format!("{cycles:016x}"),
     ]);
-    crate::azure::graph::stable_hash(&text.to_string())
+    crate::fingerprint::stable_hash(&text.to_string())
 }
 
 /// What a store's pass reads of its workspace: the spec (its generation) and the states of

@@ -187,7 +187,7 @@ pub fn cycles_digest(reviews: &[AccessReview]) -> u64 {
         })
         .collect();
     parts.sort_by_key(|p| p.to_string());
-    crate::azure::graph::stable_hash(&serde_json::Value::Array(parts).to_string())
+    crate::fingerprint::stable_hash(&serde_json::Value::Array(parts).to_string())
 }
 
 /// A new cycle of `store` listing `current`, due `due_by`, named by store and date.
