@@ -138,6 +138,25 @@ impl Models {
         out
     }
 
+    /// Whether the property at a dotted path (`properties.provisioningState`) of `op`'s body is
+    /// readOnly in the model (a property under a readOnly one is too); `None` when the model has
+    /// no property there.
+    pub fn read_only_at(&self, op: &Operation, dotted: &str) -> Option<bool> {
+        let mut schema = &op.body;
+        let segments: Vec<&str> = dotted.split('.').collect();
+        for (i, segment) in segments.iter().enumerate() {
+            let prop = self.resolve(schema).get("properties")?.get(*segment)?;
+            if self.read_only(prop) {
+                return Some(true);
+            }
+            if i + 1 == segments.len() {
+                return Some(false);
+            }
+            schema = prop;
+        }
+        None
+    }
+
     /// Follows `$ref`s to the schema they name.
     fn resolve<'a>(&'a self, mut schema: &'a Value) -> &'a Value {
         for _ in 0..MAX_DEPTH {
@@ -617,6 +636,18 @@ mod tests {
             violations(json!({"properties": {"mode": "On", "count": null}})),
             vec![]
         );
+    }
+
+    #[test]
+    fn read_only_at_follows_references_and_inherits_from_parents() {
+        let m = models();
+        let op = &m.operations[0];
+        assert_eq!(m.read_only_at(op, "id"), Some(true));
+        assert_eq!(m.read_only_at(op, "properties.state"), Some(true));
+        assert_eq!(m.read_only_at(op, "properties.mode"), Some(false));
+        assert_eq!(m.read_only_at(op, "systemData.createdBy"), Some(true));
+        assert_eq!(m.read_only_at(op, "properties.nothing"), None);
+        assert_eq!(m.read_only_at(op, "etag"), None);
     }
 
     #[test]
