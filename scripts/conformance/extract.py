@@ -252,11 +252,17 @@ class Specs:
 
 
 def git_head(root):
-    try:
+    """The checkout's HEAD commit, when `root` is the top of a git work tree (not merely inside
+    one)."""
+    def git(*args):
         return subprocess.run(
-            ["git", "-C", root, "rev-parse", "HEAD"],
-            check=True, capture_output=True, text=True,
+            ["git", "-C", root, *args], check=True, capture_output=True, text=True,
         ).stdout.strip()
+    try:
+        top = git("rev-parse", "--show-toplevel")
+        if os.path.realpath(top) != os.path.realpath(root):
+            return None
+        return git("rev-parse", "HEAD")
     except (OSError, subprocess.CalledProcessError):
         return None
 
