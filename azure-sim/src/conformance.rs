@@ -215,7 +215,7 @@ impl Models {
             return;
         }
         if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
-            && !allowed.contains(value)
+            && !enum_allows(allowed, value)
         {
             out.push(Violation {
                 path: path.to_string(),
@@ -303,6 +303,17 @@ impl Models {
             }
         }
     }
+}
+
+/// Whether an enum admits a value. A numeric model may list its values as strings (SQL's
+/// `diffBackupIntervalInHours` is `type: integer` with `enum: ["12", "24"]`); Azure's code
+/// generators read those as the numbers they spell, and so does this check.
+fn enum_allows(allowed: &[Value], value: &Value) -> bool {
+    allowed.contains(value)
+        || (value.is_number()
+            && allowed
+                .iter()
+                .any(|a| a.as_str() == Some(value.to_string().as_str())))
 }
 
 fn unknown(path: String, properties: &Map<String, Value>) -> Violation {
@@ -612,6 +623,15 @@ mod tests {
             violations(json!({"properties": {"mode": "On"}, "tags": {"a b": "c", "n": 1}})),
             vec![("$.tags.n".to_string(), "type")]
         );
+    }
+
+    #[test]
+    fn a_numeric_enum_written_as_strings_admits_the_numbers_it_spells() {
+        let allowed = [json!("12"), json!("24")];
+        assert!(enum_allows(&allowed, &json!(12)));
+        assert!(enum_allows(&allowed, &json!("24")));
+        assert!(!enum_allows(&allowed, &json!(6)));
+        assert!(!enum_allows(&[json!("On")], &json!("on")));
     }
 
     #[test]
