@@ -38,6 +38,9 @@ cargo run --quiet --bin crdgen -- "$generated"
 diff -r crds "$generated"
 diff -r charts/hipaa-operator/crds "$generated"
 
+step "the conformance model extractor (scripts/conformance)"
+python3 -m unittest discover -s scripts/conformance
+
 step "cargo test"
 cargo test --workspace
 

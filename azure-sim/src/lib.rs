@@ -7,6 +7,7 @@ pub mod admin;
 pub mod arm;
 pub mod authz;
 pub mod clock;
+pub mod conformance;
 pub mod entra;
 pub mod errors;
 pub mod faults;

@@ -29,6 +29,11 @@ struct Args {
     /// Put the listening port into vault URIs and key ids (https://{vault}.vault.azure.net:{port}).
     #[arg(long)]
     vault_uri_with_port: bool,
+    /// Accept request bodies that do not conform to Azure's published models (unknown or
+    /// readOnly properties, enum values outside the model, missing required properties). Off by
+    /// default: tests always run strict; this is for exploring by hand.
+    #[arg(long)]
+    allow_nonconformant_requests: bool,
 }
 
 #[tokio::main]
@@ -61,6 +66,11 @@ async fn main() -> std::process::ExitCode {
         seed,
         tenant_id: args.tenant_id,
         vault_uri_with_port: args.vault_uri_with_port,
+        conformance: if args.allow_nonconformant_requests {
+            azure_sim::conformance::Strictness::Off
+        } else {
+            azure_sim::conformance::Strictness::Strict
+        },
         ..azure_sim::SimConfig::default()
     };
     let sim = match azure_sim::start(config).await {

@@ -37,6 +37,9 @@ pub struct SimConfig {
     /// Report vault URIs and key ids as `https://{vault}.vault.azure.net:{port}`, so a client that
     /// resolves `*.vault.azure.net` to loopback reaches the data plane without rewriting URLs.
     pub vault_uri_with_port: bool,
+    /// Whether request bodies are checked against Azure's published models
+    /// (`conformance/models.json`). Strict unless someone exploring turns it off.
+    pub conformance: crate::conformance::Strictness,
 }
 
 impl Default for SimConfig {
@@ -49,6 +52,7 @@ impl Default for SimConfig {
             tenant_id: DEFAULT_TENANT.to_string(),
             max_body_bytes: 4 * 1024 * 1024,
             vault_uri_with_port: false,
+            conformance: crate::conformance::Strictness::Strict,
         }
     }
 }
@@ -88,6 +92,8 @@ pub struct Shared {
     pub base_url: String,
     pub port: u16,
     pub max_body_bytes: usize,
+    /// How request bodies are checked against the published models.
+    pub conformance: crate::conformance::Strictness,
     pub state_dir: Option<PathBuf>,
     pub ca_path: PathBuf,
     dirty: AtomicBool,
@@ -292,6 +298,7 @@ pub async fn start(config: SimConfig) -> Result<Simulator, StartError> {
         base_url: base_url.clone(),
         port: addr.port(),
         max_body_bytes: config.max_body_bytes,
+        conformance: config.conformance,
         state_dir: config.state_dir.clone(),
         ca_path: ca_path.clone(),
         dirty: AtomicBool::new(false),

@@ -11,23 +11,29 @@ use serde_json::Value;
 
 use super::types::ArmOp;
 
-/// Read-only in every ARM resource body.
+/// Read-only in every ARM resource body (or absent from its model).
 const EVERY_RESOURCE: &[&str] = &[
     "id",
     "name",
     "type",
-    "etag",
     "systemData",
     "properties.provisioningState",
 ];
 
+/// Dropped too, though not read-only everywhere: Health Data Services models `etag` as
+/// writable (optimistic concurrency in the body), and the operator's conditional writes use
+/// `If-Match`, never a body etag carried over from a read.
+const NOT_CARRIED_OVER: &[&str] = &["etag"];
+
 /// What Health Data Services computes on a FHIR or DICOM service: the managed identity's ids,
-/// the event state, the private endpoint connections.
+/// the event state, the private endpoint connections, and public network access (it follows
+/// the workspace's private link; `ResourcePublicNetworkAccess` is readOnly).
 const HEALTH_SERVICE: &[&str] = &[
     "identity.principalId",
     "identity.tenantId",
     "properties.eventState",
     "properties.privateEndpointConnections",
+    "properties.publicNetworkAccess",
 ];
 
 /// The read-only paths of `op`'s request body, beyond [`EVERY_RESOURCE`].
@@ -39,6 +45,7 @@ fn paths(op: &ArmOp) -> &'static [&'static str] {
             "identity.tenantId",
             "properties.eventState",
             "properties.privateEndpointConnections",
+            "properties.publicNetworkAccess",
             "properties.serviceUrl",
             "properties.authenticationConfiguration.authority",
             "properties.authenticationConfiguration.audiences",
@@ -59,7 +66,11 @@ fn paths(op: &ArmOp) -> &'static [&'static str] {
 
 /// Removes from `body` every property `op`'s model marks read-only.
 pub fn strip(op: &ArmOp, body: &mut Value) {
-    for path in EVERY_RESOURCE.iter().chain(paths(op)) {
+    for path in EVERY_RESOURCE
+        .iter()
+        .chain(NOT_CARRIED_OVER)
+        .chain(paths(op))
+    {
         remove(body, path);
     }
 }
@@ -122,7 +133,7 @@ mod tests {
             "properties": {
                 "provisioningState": "Succeeded", "eventState": "Disabled",
                 "serviceUrl": "https://ws-d.dicom.azurehealthcareapis.com",
-                "privateEndpointConnections": [],
+                "privateEndpointConnections": [], "publicNetworkAccess": "Disabled",
                 "authenticationConfiguration": {"authority": "a", "audiences": ["b"]},
                 "encryption": {"customerManagedKeyEncryption": {"keyEncryptionKeyUrl": "k"}},
                 "corsConfiguration": {"origins": ["https://app"]}
@@ -141,6 +152,47 @@ mod tests {
                 }
             })
         );
+    }
+
+    /// The lists above against the models azure-sim enforces (extracted from Azure's published
+    /// specs, `azure-sim/conformance/models.json`): for every ARM write operation with a model,
+    /// each path listed for that operation is readOnly there, and each path listed for every
+    /// resource is readOnly or not in that operation's model at all (a settings body has no
+    /// `provisioningState`). Operations without a model yet are checked when their model is
+    /// extracted.
+    #[test]
+    fn every_listed_path_is_read_only_in_the_published_model() {
+        let models = azure_sim::conformance::models();
+        let mut checked = 0;
+        for model in models
+            .operations
+            .iter()
+            .filter(|m| m.plane == azure_sim::conformance::Plane::Arm)
+        {
+            let op = ArmOp::new(&model.operation_id, &model.provider, &model.api_version);
+            for path in EVERY_RESOURCE {
+                let read_only = models.read_only_at(model, path);
+                assert_ne!(
+                    read_only,
+                    Some(false),
+                    "{path} is writable in the model of {} {}",
+                    model.operation_id,
+                    model.api_version
+                );
+                checked += 1;
+            }
+            for path in paths(&op) {
+                assert_eq!(
+                    models.read_only_at(model, path),
+                    Some(true),
+                    "{path} of {} {}",
+                    model.operation_id,
+                    model.api_version
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 0, "no operation of the models was checked");
     }
 
     #[test]

@@ -80,7 +80,13 @@ fn handle_authenticated(shared: &Shared, req: &Req, who: &Identity) -> ArmResult
             .with_header(kind.header(), "0"));
         }
     };
-    let result = dispatch(shared, req, who, target);
+    let result = crate::conformance::check(
+        shared.conformance,
+        crate::conformance::models(),
+        crate::conformance::Plane::Arm,
+        req,
+    )
+    .and_then(|()| dispatch(shared, req, who, target));
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => e.into_response(),

@@ -109,7 +109,13 @@ pub fn handle(shared: &Shared, req: &Req, vault: &str) -> Response {
         Ok(w) => w,
         Err(e) => return respond_error(e),
     };
-    let resp = match dispatch(shared, req, vault, &who) {
+    let checked = crate::conformance::check(
+        shared.conformance,
+        crate::conformance::models(),
+        crate::conformance::Plane::KeyVault,
+        req,
+    );
+    let resp = match checked.and_then(|()| dispatch(shared, req, vault, &who)) {
         Ok(r) => r,
         Err(e) => respond_error(e),
     };

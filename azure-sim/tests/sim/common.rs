@@ -115,6 +115,19 @@ impl Harness {
         .await
     }
 
+    /// A simulator that does not check request bodies against the published models: for tests
+    /// of how Azure itself treats input a conformant client never sends (a readOnly property on a
+    /// PUT, a property a PATCH model does not have), which strict mode refuses first.
+    pub async fn lenient() -> Self {
+        let seed: azure_sim::Seed = serde_json::from_value(base_seed()).expect("seed parses");
+        Self::with_config(SimConfig {
+            seed: Some(seed),
+            conformance: azure_sim::conformance::Strictness::Off,
+            ..SimConfig::default()
+        })
+        .await
+    }
+
     pub async fn with_config(config: SimConfig) -> Self {
         let sim = azure_sim::start(config).await.expect("simulator starts");
         let client = client_for(&sim.ca_pem);

@@ -196,7 +196,9 @@ async fn sql_patch_answers_202_with_location() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn health_data_services_patch_changes_tags_but_not_properties() {
-    let h = Harness::start().await;
+    // Sends the readOnly `publicNetworkAccess` and a PATCH property the model does not have, to
+    // show Azure ignores them: only a lenient simulator lets such bodies reach the provider.
+    let h = Harness::lenient().await;
     let ws = format!(
         "/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.HealthcareApis/workspaces/hdsws"
     );
@@ -292,7 +294,9 @@ async fn a_resource_group_contributor_polls_the_operations_it_starts() {
 /// DICOM service in it (Microsoft Learn, "Configure Private Link for Azure Health Data Services").
 #[tokio::test(flavor = "multi_thread")]
 async fn health_data_services_public_access_follows_the_workspace_private_link() {
-    let h = Harness::start().await;
+    // Sends the readOnly property to show it is ignored: a lenient simulator (strict mode would
+    // refuse the body before the provider sees it, as `conformance.rs` shows).
+    let h = Harness::lenient().await;
     let api = "api-version=2024-03-31";
     let net = "api-version=2024-05-01";
     let rg = format!("/subscriptions/{SUB}/resourceGroups/{RG}");

@@ -8,6 +8,7 @@ mod arm_basics;
 mod auth;
 mod bad_input;
 mod cli;
+mod conformance;
 mod contract;
 mod drift;
 mod entra;
