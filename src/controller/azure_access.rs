@@ -42,6 +42,9 @@ pub struct AzureAccess {
     settings: ClientSettings,
     default_identity: Identity,
     default_tenant: Option<String>,
+    /// `AZURE_CLIENT_ID` as the process started: the workload identity's client when it
+    /// names none (read once, never by a reconcile).
+    default_client: Option<String>,
     http: reqwest::Client,
     clients: Mutex<HashMap<String, AzureClient>>,
     /// Request budgets by principal (tenant and client id): every client of one principal
@@ -73,6 +76,9 @@ impl AzureAccess {
             default_tenant: std::env::var("AZURE_TENANT_ID")
                 .ok()
                 .filter(|t| !t.is_empty()),
+            default_client: std::env::var("AZURE_CLIENT_ID")
+                .ok()
+                .filter(|c| !c.is_empty()),
             http,
             clients: Mutex::new(HashMap::new()),
             budgets: Mutex::new(HashMap::new()),
@@ -182,7 +188,14 @@ impl AzureAccess {
             .budgets
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(principal_key(&identity, &key))
+            .entry(principal_key(
+                &identity,
+                &key,
+                (
+                    self.default_tenant.as_deref(),
+                    self.default_client.as_deref(),
+                ),
+            ))
             .or_insert_with(|| Arc::new(Budget::new(self.settings.budget.clone())))
             .clone();
         let client = AzureClient::with_budget(
@@ -251,8 +264,11 @@ impl AzureAccess {
 /// Who ARM counts a client's calls against: its tenant and application (client) id when the
 /// identity names them (or the environment does, for workload identity), else the client's
 /// cache key (a managed identity or the CLI user without a client id).
-fn principal_key(identity: &Identity, client_key: &str) -> String {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+fn principal_key(
+    identity: &Identity,
+    client_key: &str,
+    (env_tenant, env_client): (Option<&str>, Option<&str>),
+) -> String {
     let (tenant, client) = match identity {
         Identity::ClientSecret {
             tenant_id,
@@ -269,8 +285,8 @@ fn principal_key(identity: &Identity, client_key: &str) -> String {
             client_id,
             ..
         } => (
-            tenant_id.clone().or_else(|| env("AZURE_TENANT_ID")),
-            client_id.clone().or_else(|| env("AZURE_CLIENT_ID")),
+            tenant_id.clone().or_else(|| env_tenant.map(str::to_string)),
+            client_id.clone().or_else(|| env_client.map(str::to_string)),
         ),
         Identity::ManagedIdentity { client_id } => (None, client_id.clone()),
         Identity::AzureCli { .. } => (None, None),
@@ -367,6 +383,7 @@ mod tests {
 
     #[test]
     fn one_principal_is_one_budget_whatever_the_credential() {
+        const NONE: (Option<&str>, Option<&str>) = (None, None);
         let secret = Identity::ClientSecret {
             tenant_id: "T".into(),
             client_id: "C".into(),
@@ -378,17 +395,30 @@ mod tests {
             token_file: None,
         };
         assert_eq!(
-            principal_key(&secret, "secret/T/C/1"),
-            principal_key(&federated, "default")
+            principal_key(&secret, "secret/T/C/1", NONE),
+            principal_key(&federated, "default", NONE)
         );
         let other = Identity::ClientSecret {
             tenant_id: "t".into(),
             client_id: "d".into(),
             secret: AzureSecret::new("not logged"),
         };
-        assert_ne!(principal_key(&secret, "a"), principal_key(&other, "b"));
+        assert_ne!(
+            principal_key(&secret, "a", NONE),
+            principal_key(&other, "b", NONE)
+        );
+        // A workload identity that names no client is the one the process was started as.
+        let from_env = Identity::WorkloadIdentity {
+            tenant_id: None,
+            client_id: None,
+            token_file: None,
+        };
         assert_eq!(
-            principal_key(&Identity::AzureCli { tenant_id: None }, "default"),
+            principal_key(&from_env, "default", (Some("T"), Some("C"))),
+            principal_key(&secret, "x", NONE)
+        );
+        assert_eq!(
+            principal_key(&Identity::AzureCli { tenant_id: None }, "default", NONE),
             "client/default"
         );
     }

@@ -66,12 +66,24 @@ async fn unknown_properties_and_missing_required_ones_are_named_by_path() {
     let url = format!(
         "{acct}/blobServices/default/providers/Microsoft.Insights/diagnosticSettings/audit?{DIAG_API}"
     );
+    // The setting's destination exists (a setting naming a missing workspace is refused).
+    let law = format!(
+        "/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.OperationalInsights/workspaces/w"
+    );
+    let made = h
+        .arm(
+            Method::PUT,
+            &format!("{law}?api-version=2025-02-01"),
+            Some(&json!({"location": "eastus"})),
+        )
+        .await;
+    assert!(made.status < 300, "{:?}", made.body);
     let r = h
         .arm(
             Method::PUT,
             &url,
             Some(&json!({"properties": {
-                "workspaceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/w",
+                "workspaceId": law,
                 "logs": [{"categoryGroup": "audit"}, {"categoryGroup": "allLogs", "enabled": true, "retention": 30}]
             }})),
         )
@@ -91,7 +103,7 @@ async fn unknown_properties_and_missing_required_ones_are_named_by_path() {
             Method::PUT,
             &url,
             Some(&json!({"properties": {
-                "workspaceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/w",
+                "workspaceId": law,
                 "logs": [{"categoryGroup": "audit", "enabled": true}]
             }})),
         )
