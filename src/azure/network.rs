@@ -310,8 +310,9 @@ impl AzureClient {
         let Some((vnet, _)) = subnet.as_str().rsplit_once("/subnets/") else {
             return Ok(None);
         };
+        let vnet = ArmId::parse(vnet)?;
         Ok(self
-            .get_resource(&GET_VNET, vnet)
+            .get_resource(&GET_VNET, vnet.as_str())
             .await?
             .and_then(|v| v.location))
     }

@@ -191,58 +191,58 @@ pub fn ensure_key(ws: &HipaaWorkspace, name: &str) -> Intent {
     }
 }
 
-/// The resource group (as its ARM id) where the operator keeps the private endpoints of
-/// `target_id`. Azure requires an endpoint in its subnet's subscription, so in a hub-and-spoke
-/// network, where the subnet lives in another subscription than the target, the endpoint goes
-/// there: into `spec.privateNetworking.endpointResourceGroup` when set, else the target's
-/// resource group when the subnet is in the target's subscription, else the subnet's own group.
-pub fn endpoint_group(ws: &HipaaWorkspace, target_id: &str) -> String {
-    let target = ArmId::parse(target_id).ok();
-    let target_sub = target
-        .as_ref()
-        .and_then(|t| t.subscription().map(str::to_string));
-    let target_rg = target
-        .as_ref()
-        .and_then(|t| t.resource_group().map(str::to_string));
-    let subnet = ws
-        .spec
-        .private_networking
-        .as_ref()
-        .and_then(|n| ArmId::parse(&n.subnet_id).ok().map(|id| (n, id)));
-    let (subscription, group) = match subnet {
+/// The private endpoint the operator keeps for one sub-resource of `target_id`, built from
+/// parsed ids only: never a string a user wrote joined into a path.
+///
+/// Azure requires an endpoint in its subnet's subscription, so in a hub-and-spoke network,
+/// where the subnet lives in another subscription than the target, the endpoint goes there:
+/// into `spec.privateNetworking.endpointResourceGroup` when set, else the target's resource
+/// group when the subnet is in the target's subscription, else the subnet's own group. The
+/// group name and the target's name are single id segments ([`ArmId::child`] refuses a `/`,
+/// a query, a fragment or an escape).
+pub fn endpoint_id(
+    ws: &HipaaWorkspace,
+    target_id: &str,
+    sub_resource: &str,
+) -> Result<String, String> {
+    let target = ArmId::parse(target_id).map_err(|e| e.to_string())?;
+    let subnet = match ws.spec.private_networking.as_ref() {
+        Some(n) => Some((n, ArmId::parse(&n.subnet_id).map_err(|e| e.to_string())?)),
+        None => None,
+    };
+    let (subscription, group) = match &subnet {
         Some((networking, subnet)) => {
-            let subnet_sub = subnet.subscription().map(str::to_string);
-            let same_subscription = match (&subnet_sub, &target_sub) {
+            let same_subscription = match (subnet.subscription(), target.subscription()) {
                 (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
                 _ => true,
             };
-            let group = networking.endpoint_resource_group.clone().or_else(|| {
-                if same_subscription {
-                    target_rg.clone()
-                } else {
-                    subnet.resource_group().map(str::to_string)
-                }
-            });
-            (subnet_sub.or(target_sub), group)
+            let group = match &networking.endpoint_resource_group {
+                Some(named) => Some(named.as_str()),
+                None if same_subscription => target.resource_group(),
+                None => subnet.resource_group(),
+            };
+            (subnet.subscription().or(target.subscription()), group)
         }
-        None => (target_sub, target_rg),
+        None => (target.subscription(), target.resource_group()),
     };
-    format!(
-        "/subscriptions/{}/resourceGroups/{}",
-        subscription.unwrap_or_default(),
-        group.unwrap_or_default()
-    )
-}
-
-/// The private endpoint the operator keeps for one sub-resource of a target, in `group` (see
-/// [`endpoint_group`]).
-pub fn endpoint_id(group: &str, target_name: &str, sub_resource: &str) -> String {
-    format!(
-        "{}/providers/Microsoft.Network/privateEndpoints/pe-{}-{}",
-        group.trim_end_matches('/'),
+    let (Some(subscription), Some(group)) = (subscription, group) else {
+        return Err(format!(
+            "no subscription and resource group to place the private endpoint of {target_id} in"
+        ));
+    };
+    let target_name = target.segments().last().unwrap_or_default();
+    let name = format!(
+        "pe-{}-{}",
         target_name.to_ascii_lowercase(),
         sub_resource.to_ascii_lowercase()
-    )
+    );
+    let id = ArmId::parse("/subscriptions")
+        .and_then(|root| root.child(subscription, None))
+        .and_then(|s| s.child("resourceGroups", Some(group)))
+        .and_then(|g| g.child("providers", Some("Microsoft.Network")))
+        .and_then(|p| p.child("privateEndpoints", Some(&name)))
+        .map_err(|e| e.to_string())?;
+    Ok(id.as_str().to_string())
 }
 
 /// The private DNS zones the endpoints of `groups` need in `cloud`, and those the workspace
@@ -285,8 +285,7 @@ impl EndpointPlacement<'_> {
                     .into(),
             );
         };
-        let name = target_id.rsplit('/').next().unwrap_or_default();
-        Ok(groups
+        groups
             .iter()
             .map(|group| {
                 let zones = self.zones.for_group(group);
@@ -299,8 +298,8 @@ impl EndpointPlacement<'_> {
                     })
                     .cloned()
                     .collect();
-                Intent::PrivateEndpoint(DesiredPrivateEndpoint {
-                    id: endpoint_id(&endpoint_group(self.ws, target_id), name, group),
+                Ok(Intent::PrivateEndpoint(DesiredPrivateEndpoint {
+                    id: endpoint_id(self.ws, target_id, group)?,
                     location: self
                         .ws
                         .spec
@@ -311,9 +310,9 @@ impl EndpointPlacement<'_> {
                     target_id: target_id.to_string(),
                     group_id: group.clone(),
                     dns_zone_ids,
-                })
+                }))
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -383,7 +382,7 @@ mod tests {
         // The subnet in the target's subscription: the target's group.
         let ws = workspace(true);
         assert_eq!(
-            endpoint_id(&endpoint_group(&ws, kv), "KV-Clinical", "vault"),
+            endpoint_id(&ws, kv, "vault").expect("id"),
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe-kv-clinical-vault"
         );
         // Hub and spoke: the subnet in a hub subscription; Azure wants the endpoint there, in
@@ -391,18 +390,34 @@ mod tests {
         let mut hub = workspace(true);
         let networking = hub.spec.private_networking.as_mut().expect("networking");
         networking.subnet_id = "/subscriptions/hub/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/v/subnets/pe".into();
-        assert_eq!(
-            endpoint_group(&hub, kv),
-            "/subscriptions/hub/resourceGroups/rg-net"
-        );
+        assert!(endpoint_id(&hub, kv, "vault").expect("id").starts_with(
+            "/subscriptions/hub/resourceGroups/rg-net/providers/Microsoft.Network/privateEndpoints/"
+        ));
+        // A group name is one segment: whatever a spec holds cannot steer the id elsewhere.
+        for forged in [
+            "rg-x/providers/Microsoft.Storage/storageAccounts/victim",
+            "rg?x=1",
+            "rg#x",
+            "rg%2Fx",
+            "..",
+        ] {
+            let mut bad = hub.clone();
+            bad.spec
+                .private_networking
+                .as_mut()
+                .expect("networking")
+                .endpoint_resource_group = Some(forged.into());
+            assert!(endpoint_id(&bad, kv, "vault").is_err(), "{forged}");
+        }
         hub.spec
             .private_networking
             .as_mut()
             .expect("networking")
             .endpoint_resource_group = Some("rg-endpoints".into());
-        assert_eq!(
-            endpoint_group(&hub, kv),
-            "/subscriptions/hub/resourceGroups/rg-endpoints"
+        assert!(
+            endpoint_id(&hub, kv, "vault")
+                .expect("id")
+                .starts_with("/subscriptions/hub/resourceGroups/rg-endpoints/")
         );
         let placement = EndpointPlacement {
             ws: &hub,

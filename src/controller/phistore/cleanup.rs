@@ -109,16 +109,11 @@ pub async fn cleanup(store: Arc<PhiStore>, ctx: Arc<Context>) -> Result<Action, 
         ResourceKind::HealthDataWorkspace => (kinds::store_endpoint_groups(&store), vec![]),
         _ => return Ok(Action::await_change()),
     };
-    let name = id.rsplit('/').next().unwrap_or_default();
+    // Ids that cannot be built (an unparseable resource id) name no endpoint the operator made.
     let mut intents: Vec<Intent> = groups
         .iter()
-        .map(|group| {
-            Intent::RemovePrivateEndpoint(intent::endpoint_id(
-                &intent::endpoint_group(&ws, &id),
-                name,
-                group,
-            ))
-        })
+        .filter_map(|group| intent::endpoint_id(&ws, &id, group).ok())
+        .map(Intent::RemovePrivateEndpoint)
         .collect();
     intents.extend(
         diagnostics_on
