@@ -54,6 +54,18 @@ pub enum Error {
     Kube(#[from] kube::Error),
 }
 
+impl Error {
+    /// Whether a component failed because its port was taken before it could bind it.
+    fn is_port_taken(&self) -> bool {
+        match self {
+            Error::Exited { log, .. } | Error::NotReady { log, .. } => {
+                log.to_ascii_lowercase().contains("address already in use")
+            }
+            _ => false,
+        }
+    }
+}
+
 pub(crate) fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let action = action.into();
     move |source| Error::Io { action, source }
@@ -89,15 +101,28 @@ impl Default for Options {
 impl ControlPlane {
     /// Starts a control plane and waits until the API server is ready. Blocking; call it from a
     /// thread that is not inside an async runtime (see [`shared`]).
+    ///
+    /// etcd and kube-apiserver take their ports on the command line, so a port is chosen here
+    /// first; another process can take it before they bind it. A start that failed that way
+    /// is tried again with new ports, three times at most.
     pub fn start(tools: &Tools, options: &Options) -> Result<ControlPlane, Error> {
+        const ATTEMPTS: usize = 3;
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(tools, options) {
+                Err(e) if attempt < ATTEMPTS && e.is_port_taken() => attempt += 1,
+                result => return result,
+            }
+        }
+    }
+
+    fn start_once(tools: &Tools, options: &Options) -> Result<ControlPlane, Error> {
         let dir = tempfile::Builder::new()
             .prefix("hipaa-control-plane-")
             .tempdir()
             .map_err(io("creating the control-plane directory"))?;
         let certs = certs::write_all(dir.path())?;
-        let etcd_port = free_port()?;
-        let etcd_peer_port = free_port()?;
-        let api_port = free_port()?;
+        let [etcd_port, etcd_peer_port, api_port] = free_ports()?;
         let server = format!("https://127.0.0.1:{api_port}");
         let kubeconfig = dir.path().join("kubeconfig");
         std::fs::write(&kubeconfig, certs.kubeconfig(&server))
@@ -280,13 +305,45 @@ async fn client_for(kubeconfig: &Path) -> Result<kube::Client, Error> {
     Ok(kube::Client::try_from(config)?)
 }
 
-fn free_port() -> Result<u16, Error> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(io("finding a free loopback port"))?;
-    let port = listener
-        .local_addr()
-        .map_err(io("reading a loopback port"))?
-        .port();
-    Ok(port)
+/// `N` distinct loopback ports that are free now, chosen below the kernel's ephemeral range:
+/// ports from that range are handed to every outgoing connection, so one picked there is the
+/// likeliest to be taken before the component binds it.
+fn free_ports<const N: usize>() -> Result<[u16; N], Error> {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral_low.max(10_256));
+    // A start point that differs between processes, so parallel test binaries do not probe
+    // the same ports in the same order.
+    let seed = u64::from(std::process::id()).wrapping_mul(2_654_435_761)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::from(d.subsec_nanos()))
+            .unwrap_or(0);
+    let span = u64::from(high - low);
+    // The listeners are held until every port is chosen, so the ports differ.
+    let mut held = Vec::with_capacity(N);
+    for i in 0..1024u64 {
+        if held.len() == N {
+            break;
+        }
+        let port = low + ((seed.wrapping_add(i * 97)) % span) as u16;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            held.push(listener);
+        }
+    }
+    while held.len() < N {
+        held.push(TcpListener::bind("127.0.0.1:0").map_err(io("finding a free loopback port"))?);
+    }
+    let mut ports = [0u16; N];
+    for (port, listener) in ports.iter_mut().zip(&held) {
+        *port = listener
+            .local_addr()
+            .map_err(io("reading a loopback port"))?
+            .port();
+    }
+    Ok(ports)
 }
 
 static SHARED: OnceLock<Result<SharedPlane, String>> = OnceLock::new();
@@ -397,5 +454,41 @@ impl TestNamespace {
             .delete(&self.name, &DeleteParams::default())
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_distinct_free_and_below_the_ephemeral_range() {
+        let ports: [u16; 3] = free_ports().unwrap();
+        assert!(ports[0] != ports[1] && ports[1] != ports[2] && ports[0] != ports[2]);
+        let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+            .unwrap_or(32768);
+        for port in ports {
+            assert!((10_000..low.max(10_256)).contains(&port), "{port}");
+            // Released again: the component can bind it.
+            TcpListener::bind(("127.0.0.1", port)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_taken_port_is_recognised_from_the_component_log() {
+        let taken = Error::Exited {
+            component: "etcd",
+            status: "exit status: 1".into(),
+            log: "listen tcp 127.0.0.1:2379: bind: address already in use".into(),
+        };
+        assert!(taken.is_port_taken());
+        let other = Error::Exited {
+            component: "etcd",
+            status: "exit status: 1".into(),
+            log: "invalid flag".into(),
+        };
+        assert!(!other.is_port_taken());
     }
 }

@@ -1,29 +1,59 @@
 //! Runs the real `hipaa-operator` binary against the test control plane.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running operator process, killed when dropped.
 pub struct Operator {
     child: Child,
+    /// The health and metrics ports the operator bound, known once [`Operator::wait_ready`]
+    /// returned (0 before).
     pub health: u16,
     pub metrics: u16,
     pub log: std::path::PathBuf,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+/// The line the operator logs once its health and metrics listeners are bound.
+const SERVING: &str = "serving health and metrics";
+
+/// The bound `(health, metrics)` ports in the operator's log, if it printed them yet.
+///
+/// The operator binds port 0 and reports what the kernel gave it: a port chosen here and
+/// released before the operator binds it could be taken in between (by any outgoing
+/// connection's ephemeral port), which made a start fail with "Address already in use".
+fn bound_ports(log: &str) -> Option<(u16, u16)> {
+    let line = strip_ansi(log.lines().find(|l| l.contains(SERVING))?);
+    let port = |key: &str| -> Option<u16> {
+        let value = line
+            .split_whitespace()
+            .find_map(|token| token.strip_prefix(key))?;
+        value.rsplit_once(':')?.1.parse().ok()
+    };
+    Some((port("health=")?, port("metrics=")?))
+}
+
+/// `text` without terminal colour sequences (`ESC [ … m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Operator {
     /// Starts the operator with `args` (after the common ones) and `env`.
     pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Operator {
         let plane = control_plane::shared();
-        let (health, metrics) = (free_port(), free_port());
         let log =
             std::env::temp_dir().join(format!("hipaa-operator-{name}-{}.log", std::process::id()));
         let file = std::fs::File::create(&log).expect("log file");
@@ -43,9 +73,9 @@ impl Operator {
                 "--log-format",
                 "text",
                 "--health-bind-address",
-                &format!("127.0.0.1:{health}"),
+                "127.0.0.1:0",
                 "--metrics-bind-address",
-                &format!("127.0.0.1:{metrics}"),
+                "127.0.0.1:0",
                 "--pod-name",
                 name,
             ])
@@ -60,8 +90,8 @@ impl Operator {
         let child = command.spawn().expect("start hipaa-operator");
         Operator {
             child,
-            health,
-            metrics,
+            health: 0,
+            metrics: 0,
             log,
         }
     }
@@ -90,7 +120,12 @@ impl Operator {
     pub fn wait_ready(&mut self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some((200, _)) = self.get(self.health, "/readyz") {
+            if self.health == 0
+                && let Some((health, metrics)) = bound_ports(&self.log_text())
+            {
+                (self.health, self.metrics) = (health, metrics);
+            }
+            if self.health != 0 && matches!(self.get(self.health, "/readyz"), Some((200, _))) {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
