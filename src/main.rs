@@ -117,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
         workspace::run(ctx.clone(), wait(stop_rx.clone())),
         review::run(ctx.clone(), wait(stop_rx.clone())),
         grants::run(ctx.clone(), wait(stop_rx.clone())),
+        grants::publish(ctx.clone(), wait(stop_rx.clone())),
         sweep::run(ctx, wait(stop_rx.clone())),
     );
     tracing::info!("controllers stopped");

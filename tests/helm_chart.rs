@@ -119,7 +119,11 @@ fn chart_crds_are_byte_identical_to_the_generated_crds() {
     };
     let generated = list(repo().join("crds"));
     let in_chart = list(chart_dir().join("crds"));
-    assert_eq!(generated.len(), 4, "crds/ holds the four CRDs");
+    assert_eq!(
+        generated.len(),
+        hipaa_operator::api::crds().len(),
+        "crds/ holds every CRD"
+    );
     assert_eq!(
         generated.keys().collect::<Vec<_>>(),
         in_chart.keys().collect::<Vec<_>>(),
@@ -493,6 +497,7 @@ fn cluster_role_grants_only_the_operators_own_kinds_events_and_crd_reads() {
         "events.k8s.io/events",
         "apiextensions.k8s.io/customresourcedefinitions",
         "hipaa-operator.io/azurescopegrants",
+        "hipaa-operator.io/namespacegrants",
         "/namespaces",
         "/serviceaccounts/token",
     ]
@@ -515,7 +520,12 @@ fn cluster_role_grants_only_the_operators_own_kinds_events_and_crd_reads() {
         "events.k8s.io/events:patch",
         "apiextensions.k8s.io/customresourcedefinitions:get",
         "hipaa-operator.io/azurescopegrants:watch",
+        // Each namespace's NamespaceGrant, written from the grants.
+        "hipaa-operator.io/namespacegrants:create",
+        "hipaa-operator.io/namespacegrants:patch",
+        "hipaa-operator.io/namespacegrants:delete",
         "/namespaces:get",
+        "/namespaces:watch",
         "/serviceaccounts/token:create",
     ] {
         assert!(granted.contains(needed), "the ClusterRole lacks {needed}");
@@ -536,7 +546,10 @@ fn cluster_role_grants_only_the_operators_own_kinds_events_and_crd_reads() {
         "hipaa-operator.io/azurescopegrants:create",
         "hipaa-operator.io/azurescopegrants:update",
         "hipaa-operator.io/azurescopegrants:patch",
-        "/namespaces:list",
+        "/namespaces:create",
+        "/namespaces:update",
+        "/namespaces:patch",
+        "/namespaces:delete",
     ] {
         assert!(!granted.contains(never), "the ClusterRole grants {never}");
     }
@@ -583,7 +596,8 @@ fn aggregated_roles_give_users_no_cycle_creation_no_status_write_and_no_grants()
             "a user role writes status: {rule}"
         );
         assert!(
-            resource != "azurescopegrants" || ["get", "list", "watch"].contains(&verb),
+            !["azurescopegrants", "namespacegrants"].contains(&resource)
+                || ["get", "list", "watch"].contains(&verb),
             "a user role writes grants: {rule}"
         );
     }
@@ -659,6 +673,68 @@ fn grants_values_render_azure_scope_grants_and_bad_ones_are_refused() {
 
 /// The grant-reservation policy (tested against the API server in `tests/grant_policy.rs`) is
 /// rendered by default, denying, with the grants as params, and not when disabled.
+/// The coverage policies: on by default, the NamespaceGrant as param; a create is refused when
+/// the namespace has none, an update is not (the operator must still release its finalizer);
+/// only the operator's ServiceAccount writes NamespaceGrants; one switch turns all off.
+#[test]
+fn grant_coverage_policies_are_rendered_by_default_and_not_when_disabled() {
+    let docs = template("hipaa", "ops", &[]);
+    for (policy, binding, operation, not_found) in [
+        (
+            "hipaa-hipaa-operator-grant-coverage",
+            "hipaa-hipaa-operator-namespace-needs-an-azurescopegrant",
+            "CREATE",
+            "Deny",
+        ),
+        (
+            "hipaa-hipaa-operator-grant-coverage-updates",
+            "hipaa-hipaa-operator-grant-coverage-updates",
+            "UPDATE",
+            "Allow",
+        ),
+    ] {
+        let p = find(&docs, "ValidatingAdmissionPolicy", policy);
+        assert_eq!(p["spec"]["failurePolicy"], "Fail");
+        assert_eq!(
+            p["spec"]["paramKind"],
+            json!({"apiVersion": "hipaa-operator.io/v1alpha1", "kind": "NamespaceGrant"})
+        );
+        assert_eq!(
+            p["spec"]["matchConstraints"]["resourceRules"][0]["operations"],
+            json!([operation])
+        );
+        let b = find(&docs, "ValidatingAdmissionPolicyBinding", binding);
+        assert_eq!(b["spec"]["policyName"], policy);
+        assert_eq!(
+            b["spec"]["paramRef"],
+            json!({"name": "azure-scope-grants", "parameterNotFoundAction": not_found})
+        );
+        assert_eq!(b["spec"]["validationActions"], json!(["Deny"]));
+    }
+    let writers = find(
+        &docs,
+        "ValidatingAdmissionPolicy",
+        "hipaa-hipaa-operator-namespacegrant-writers",
+    );
+    assert_eq!(
+        writers["spec"]["matchConditions"][0]["expression"],
+        "request.userInfo.username != \"system:serviceaccount:ops:hipaa-hipaa-operator\""
+    );
+    let docs = template(
+        "hipaa",
+        "ops",
+        &["--set", "admissionPolicy.coverage.enabled=false"],
+    );
+    assert!(
+        !docs.iter().any(|d| d["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| n.contains("coverage")
+                || n.contains("namespacegrant")
+                || n.contains("needs-an-azurescopegrant"))),
+        "coverage.enabled=false still renders a coverage policy"
+    );
+}
+
 #[test]
 fn grant_reservation_policy_is_rendered_by_default_and_not_when_disabled() {
     let docs = template("hipaa", "ops", &[]);
@@ -1643,6 +1719,10 @@ fn every_rendered_name_fits_kubernetes_limits_and_the_longest_release_installs()
                 "--skip-crds",
                 "-f",
                 values.path().to_str().expect("a UTF-8 path"),
+                // Cluster-wide, it would refuse the objects of the tests sharing this plane
+                // (see support::helm::install_release).
+                "--set",
+                "admissionPolicy.coverage.enabled=false",
             ],
         )
         .expect_success(&format!("helm install {release}"));
@@ -1880,6 +1960,12 @@ fn install_upgrade_uninstall_on_a_cluster_without_the_crds() {
         "validatingadmissionpolicybinding.admissionregistration.k8s.io/hipaa-operator-phistore-warnings",
         "validatingadmissionpolicy.admissionregistration.k8s.io/hipaa-operator-grant-reservations",
         "validatingadmissionpolicybinding.admissionregistration.k8s.io/hipaa-operator-grant-reservations",
+        "validatingadmissionpolicy.admissionregistration.k8s.io/hipaa-operator-grant-coverage",
+        "validatingadmissionpolicybinding.admissionregistration.k8s.io/hipaa-operator-namespace-needs-an-azurescopegrant",
+        "validatingadmissionpolicy.admissionregistration.k8s.io/hipaa-operator-grant-coverage-updates",
+        "validatingadmissionpolicybinding.admissionregistration.k8s.io/hipaa-operator-grant-coverage-updates",
+        "validatingadmissionpolicy.admissionregistration.k8s.io/hipaa-operator-namespacegrant-writers",
+        "validatingadmissionpolicybinding.admissionregistration.k8s.io/hipaa-operator-namespacegrant-writers",
     ] {
         assert!(
             installed.contains(expected),

@@ -507,23 +507,7 @@ fn install_chart_rbac(ns: &str, path: &std::path::Path) {
     )
     .expect_success("applying the chart's RBAC");
     let account = format!("{release}-hipaa-operator");
-    let token = helm::kubectl(
-        admin,
-        &["create", "token", &account, "-n", ns, "--duration", "1h"],
-        None,
-    )
-    .expect_success("a token of the chart's ServiceAccount")
-    .stdout
-    .trim()
-    .to_string();
-    use base64::Engine as _;
-    let ca = std::fs::read(plane.ca_cert_path()).expect("CA");
-    let kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {}\n    certificate-authority-data: {}\nusers:\n- name: operator\n  user:\n    token: {token}\ncontexts:\n- name: local\n  context:\n    cluster: local\n    user: operator\ncurrent-context: local\n",
-        plane.server(),
-        base64::engine::general_purpose::STANDARD.encode(ca)
-    );
-    std::fs::write(path, kubeconfig).expect("kubeconfig");
+    helm::service_account_kubeconfig(admin, ns, &account, path);
     // The kubeconfig really is the ServiceAccount's: it cannot read Secrets.
     let denied = helm::kubectl(path, &["get", "secrets", "-n", ns], None);
     assert!(!denied.success && denied.stderr.contains("forbidden"));

@@ -1,5 +1,6 @@
 //! The grants as a reconcile meets them: the cache of AzureScopeGrants the operator keeps,
-//! and the checks every pass makes against it before any Azure request.
+//! the checks every pass makes against it before any Azure request, and each namespace's
+//! [`NamespaceGrant`] (what the grants give it) for the chart's coverage admission policy.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,9 +14,10 @@ use kube::runtime::reflector;
 use kube::runtime::watcher::{self, watcher};
 
 use super::context::Context;
-use super::trust::{Permit, Refusal, first_claim, permit, store_in_scope};
+use super::trust::{Permit, Refusal, first_claim, namespace_grants, permit, store_in_scope};
 use crate::api::common::condition::Failed;
-use crate::api::{AzureScopeGrant, HipaaWorkspace, PhiStore};
+use crate::api::namespace_grant::{MAX_GRANTS, NAME};
+use crate::api::{AzureScopeGrant, HipaaWorkspace, NamespaceGrant, NamespaceGrantSpec, PhiStore};
 
 /// The permit of `ws`, from the grants cache (and the namespace's labels when a grant selects
 /// namespaces by label). Waits a little for the cache after a start.
@@ -92,4 +94,146 @@ pub async fn run(
         () = stream => {}
         () = shutdown => {}
     }
+}
+
+/// The field manager of the NamespaceGrants the operator writes.
+pub const MANAGER: &str = "hipaa-operator-grants";
+
+/// What a NamespaceGrant reconcile reads: the operator's context and the NamespaceGrants as
+/// last written.
+struct Publisher {
+    ctx: Arc<Context>,
+    published: reflector::Store<NamespaceGrant>,
+}
+
+/// Why a NamespaceGrant could not be written.
+#[derive(Debug, thiserror::Error)]
+enum PublishError {
+    #[error("the AzureScopeGrants have not been read yet")]
+    GrantsNotSynced,
+    #[error("writing the NamespaceGrant: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("the reconcile panicked")]
+    Panicked,
+}
+
+/// Keeps, in every watched namespace a grant covers, the NamespaceGrant that lists those grants,
+/// and none where no grant covers the namespace, until `shutdown` resolves. A grant added,
+/// changed or revoked, a namespace relabelled, and a NamespaceGrant changed or deleted by
+/// anyone else each bring the namespaces concerned back to what the grants say.
+pub async fn publish(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    use kube::runtime::Controller;
+    use kube::runtime::controller::Action;
+    use kube::runtime::reflector::ObjectRef;
+
+    let namespaces: Api<Namespace> = Api::all(ctx.kube.clone());
+    let controller = Controller::new(namespaces, watcher::Config::default().any_semantic());
+    let all = controller.store();
+    let (published, writer) = reflector::store();
+    let written = reflector::reflector(
+        writer,
+        watcher(
+            Api::<NamespaceGrant>::all(ctx.kube.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .touched_objects();
+    let grants: Api<AzureScopeGrant> = Api::all(ctx.kube.clone());
+    let publisher = Arc::new(Publisher { ctx, published });
+    controller
+        .watches(grants, watcher::Config::default(), move |_grant| {
+            all.state()
+                .iter()
+                .map(|ns| ObjectRef::from_obj(&**ns))
+                .collect::<Vec<_>>()
+        })
+        .watches_stream(written, |grant| {
+            Some(ObjectRef::<Namespace>::new(&grant.namespace()?))
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(
+            |ns, publisher| async move {
+                super::pipeline::contained(publish_one(ns, publisher), || PublishError::Panicked)
+                    .await
+            },
+            |ns, error, _| {
+                tracing::warn!(namespace = %ns.name_any(), %error, "NamespaceGrant not written");
+                Action::requeue(Duration::from_secs(30))
+            },
+            publisher,
+        )
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "NamespaceGrant loop");
+            }
+        })
+        .await;
+}
+
+/// Brings `ns`'s NamespaceGrant to what the grants say; writes nothing when it already is.
+async fn publish_one(
+    ns: Arc<Namespace>,
+    publisher: Arc<Publisher>,
+) -> Result<kube::runtime::controller::Action, PublishError> {
+    use kube::api::{DeleteParams, Patch, PatchParams};
+    use kube::runtime::controller::Action;
+    use kube::runtime::reflector::ObjectRef;
+
+    let ctx = &publisher.ctx;
+    let namespace = ns.name_any();
+    if !ctx.acts_in(&namespace) || ns.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    tokio::time::timeout(Duration::from_secs(10), ctx.grants.wait_until_ready())
+        .await
+        .map_err(|_| PublishError::GrantsNotSynced)?
+        .map_err(|_| PublishError::GrantsNotSynced)?;
+    let mut entries = namespace_grants(&namespace, ns.labels(), &ctx.grants.state());
+    if entries.len() > MAX_GRANTS {
+        // The API server would refuse the object: none at all, so the coverage policy refuses
+        // the namespace's objects rather than judge them by grants no longer current.
+        tracing::error!(%namespace, grants = entries.len(), max = MAX_GRANTS, "more AzureScopeGrants cover the namespace than a NamespaceGrant lists; merge some: its workspaces and stores are refused at apply time until then");
+        entries.clear();
+    }
+    let current = publisher
+        .published
+        .get(&ObjectRef::new(NAME).within(&namespace));
+    let api: Api<NamespaceGrant> = Api::namespaced(ctx.kube.clone(), &namespace);
+    match current {
+        Some(c) if entries.is_empty() => {
+            if c.metadata.deletion_timestamp.is_none() {
+                match api.delete(NAME, &DeleteParams::default()).await {
+                    Ok(_) => {
+                        tracing::info!(%namespace, "no grant covers the namespace any more; NamespaceGrant deleted")
+                    }
+                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        None if entries.is_empty() => {}
+        Some(c) if c.spec.grants == entries && c.metadata.deletion_timestamp.is_none() => {}
+        _ => {
+            let mut grant = NamespaceGrant::new(NAME, NamespaceGrantSpec { grants: entries });
+            grant.metadata.labels = Some(
+                [(
+                    "app.kubernetes.io/managed-by".to_string(),
+                    "hipaa-operator".to_string(),
+                )]
+                .into(),
+            );
+            api.patch(
+                NAME,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&grant),
+            )
+            .await?;
+            tracing::info!(%namespace, grants = ?grant.spec.grants.iter().map(|g| &g.name).collect::<Vec<_>>(), "NamespaceGrant written");
+        }
+    }
+    Ok(Action::await_change())
 }

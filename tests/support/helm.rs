@@ -287,6 +287,11 @@ pub fn install_release(kubeconfig: &Path, release: &str, ns: &str) {
             "-n",
             ns,
             "--skip-crds",
+            // The coverage policy refuses every HipaaWorkspace and PhiStore of a namespace that
+            // has no NamespaceGrant, cluster-wide: in a control plane that other tests share, it
+            // would refuse theirs. tests/grant_coverage.rs installs it on a plane of its own.
+            "--set",
+            "admissionPolicy.coverage.enabled=false",
         ],
     )
     .expect_success("helm install");
@@ -450,4 +455,28 @@ pub fn all_features_values(secrets_namespace: &str) -> tempfile::NamedTempFile {
     file.write_all(values.to_string().as_bytes())
         .expect("writing the values file");
     file
+}
+
+/// Writes to `path` a kubeconfig that authenticates as ServiceAccount `ns/account` (a token
+/// the API server issues, valid an hour), for running the operator with exactly the RBAC and
+/// the admission identity the chart gives it.
+pub fn service_account_kubeconfig(admin: &Path, ns: &str, account: &str, path: &Path) {
+    let plane = control_plane::shared();
+    let token = kubectl(
+        admin,
+        &["create", "token", account, "-n", ns, "--duration", "1h"],
+        None,
+    )
+    .expect_success("a token of the ServiceAccount")
+    .stdout
+    .trim()
+    .to_string();
+    use base64::Engine as _;
+    let ca = std::fs::read(plane.ca_cert_path()).expect("CA");
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {}\n    certificate-authority-data: {}\nusers:\n- name: operator\n  user:\n    token: {token}\ncontexts:\n- name: local\n  context:\n    cluster: local\n    user: operator\ncurrent-context: local\n",
+        plane.server(),
+        base64::engine::general_purpose::STANDARD.encode(ca)
+    );
+    std::fs::write(path, kubeconfig).expect("kubeconfig");
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 pub mod estate;
+pub mod grants;
 pub mod helm;
 pub mod invalid;
 pub mod operator;

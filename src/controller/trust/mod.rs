@@ -17,6 +17,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::{Resource, ResourceExt};
 
 use crate::api::common::Mode;
+use crate::api::namespace_grant::GrantEntry;
 use crate::api::{AzureScopeGrant, HipaaWorkspace, PhiStore};
 use crate::azure::id::ArmId;
 
@@ -147,6 +148,28 @@ fn covers_namespace(
             .as_ref()
             .zip(labels)
             .is_some_and(|(s, l)| selects(s, l))
+}
+
+/// What `grants` give `namespace` (labelled `labels`): one entry per grant covering it, by
+/// name. The operator writes it as the namespace's [`NamespaceGrant`](crate::api::NamespaceGrant)
+/// for the chart's coverage policy; [`permit`] decides from the same grants.
+pub fn namespace_grants(
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+    grants: &[Arc<AzureScopeGrant>],
+) -> Vec<GrantEntry> {
+    let mut entries: Vec<GrantEntry> = grants
+        .iter()
+        .filter(|g| covers_namespace(g, namespace, Some(labels)))
+        .map(|g| GrantEntry {
+            name: g.name_any(),
+            scopes: g.spec.scopes.clone(),
+            identities: g.spec.identities.clone(),
+            allow_operator_identity: g.spec.allow_operator_identity,
+        })
+        .collect();
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    entries
 }
 
 /// The workspace's resource group as an ARM scope.

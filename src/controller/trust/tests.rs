@@ -387,3 +387,43 @@ fn a_reservation_names_at_most_three_ids_and_five_namespaces() {
     assert_eq!(listed(&["a".to_string()], 3), "a");
     assert_eq!(listed(&[], 3), "");
 }
+
+/// A namespace's NamespaceGrant lists exactly the grants that cover it (by name or label),
+/// sorted by name, with what each allows; a namespace no grant covers gets none.
+#[test]
+fn a_namespace_grant_lists_the_grants_covering_the_namespace() {
+    let mut grants = team_grants(true);
+    grants.push(grant(
+        "by-label",
+        json!({"namespaceSelector": {"matchLabels": {"tier": "phi"}},
+               "scopes": [format!("/subscriptions/{SUB_B}")], "allowOperatorIdentity": true}),
+    ));
+    let phi: BTreeMap<String, String> = [("tier".to_string(), "phi".to_string())].into();
+    let entries = namespace_grants("team-a", &phi, &grants);
+    assert_eq!(
+        entries,
+        vec![
+            GrantEntry {
+                name: "by-label".into(),
+                scopes: vec![format!("/subscriptions/{SUB_B}")],
+                identities: vec![],
+                allow_operator_identity: true,
+            },
+            GrantEntry {
+                name: "team-a".into(),
+                scopes: vec![rg(SUB_A, "rg-a")],
+                identities: vec![CLIENT_A.into()],
+                allow_operator_identity: false,
+            },
+        ]
+    );
+    let unlabelled = namespace_grants("team-b", &BTreeMap::new(), &grants);
+    assert_eq!(
+        unlabelled
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect::<Vec<_>>(),
+        ["team-b"]
+    );
+    assert!(namespace_grants("team-c", &BTreeMap::new(), &grants).is_empty());
+}
