@@ -411,6 +411,76 @@ async fn workspaces_and_stores_no_grant_covers_are_refused_at_apply_time_in_the_
         None,
     )
     .expect_success("deleting a grant");
+    // Large grants stay within the API server's CEL cost budget (an evaluation error would
+    // deny, failurePolicy Fail): four grants of team-c, each of 64 scopes of 1,024 characters
+    // (the largest the schema allows) and 64 identities, against a workspace naming 32 DNS
+    // zones, each id compared with every scope before the last one matches.
+    let long_group = "g".repeat(90);
+    let mut large = Vec::new();
+    for n in 0..4 {
+        let mut scopes: Vec<String> = (0..63)
+            .map(|i| {
+                let head = format!(
+                    "{}/providers/Microsoft.Storage/storageAccounts/st{n}{i:02}/",
+                    group(&long_group)
+                );
+                let tail = "x".repeat(1024 - head.len());
+                head + &tail
+            })
+            .collect();
+        scopes.push(group("rg-w"));
+        let identities: Vec<String> = (0..64)
+            .map(|i| format!("{n:08x}-{i:04x}-4000-8000-000000000000"))
+            .collect();
+        let name = unique("large");
+        let g = grant(
+            &name,
+            json!({"namespaces": [team_c], "scopes": scopes, "identities": identities}),
+        );
+        apply_cluster(kubeconfig, &g);
+        large.push(name);
+    }
+    let mut names: Vec<&str> = large.iter().map(String::as_str).collect();
+    names.sort();
+    wait_published(kubeconfig, &team_c, Some(&names));
+    let mut widest = workspace(
+        &team_c,
+        "widest",
+        "rg-w",
+        "00000003-003f-4000-8000-000000000000",
+    );
+    widest["spec"]["privateNetworking"]["privateDnsZoneIds"] = (0..32)
+        .map(|i| {
+            format!(
+                "{}/providers/Microsoft.Network/privateDnsZones/z{i:02}{}",
+                group("rg-w"),
+                "a".repeat(250)
+            )
+        })
+        .collect();
+    wait_for_policy(kubeconfig, &widest, false, "");
+    let mut stray_zone = widest.clone();
+    stray_zone["metadata"]["name"] = json!("stray-zone");
+    stray_zone["spec"]["privateNetworking"]["privateDnsZoneIds"][31] = json!(format!(
+        "{}/providers/Microsoft.Network/privateDnsZones/elsewhere",
+        group("rg-z")
+    ));
+    let ran = support::helm::apply(kubeconfig, &team_c, &stray_zone, true);
+    assert!(
+        !ran.success
+            && ran.stderr.contains(&format!(
+                "spec.privateNetworking.privateDnsZoneIds {}/providers/Microsoft.Network/privateDnsZones/elsewhere",
+                group("rg-z")
+            ))
+            && !ran.stderr.contains("cost"),
+        "{}",
+        ran.stderr
+    );
+    for name in &large {
+        kubectl(kubeconfig, &["delete", "azurescopegrant", name], None)
+            .expect_success("deleting a grant");
+    }
+
     // The operator releases its finalizers while it still runs.
     for ns in [&team_a, &team_c] {
         kubectl(
