@@ -99,17 +99,20 @@ pub async fn run(
 /// The field manager of the NamespaceGrants the operator writes.
 pub const MANAGER: &str = "hipaa-operator-grants";
 
-/// What a NamespaceGrant reconcile reads: the operator's context and the NamespaceGrants as
-/// last written.
+/// What a NamespaceGrant reconcile reads: the operator's context, the grants and the
+/// NamespaceGrants as last written. The grants come from the same watch that triggers the
+/// reconcile (a reflector updates its store before it passes the event on), so a pass never
+/// reads grants older than the change that woke it.
 struct Publisher {
     ctx: Arc<Context>,
+    grants: reflector::Store<AzureScopeGrant>,
     published: reflector::Store<NamespaceGrant>,
 }
 
 /// Why a NamespaceGrant could not be written.
 #[derive(Debug, thiserror::Error)]
 enum PublishError {
-    #[error("the AzureScopeGrants have not been read yet")]
+    #[error("the AzureScopeGrants or NamespaceGrants have not been listed yet")]
     GrantsNotSynced,
     #[error("writing the NamespaceGrant: {0}")]
     Kube(#[from] kube::Error),
@@ -142,10 +145,23 @@ pub async fn publish(
     )
     .default_backoff()
     .touched_objects();
-    let grants: Api<AzureScopeGrant> = Api::all(ctx.kube.clone());
-    let publisher = Arc::new(Publisher { ctx, published });
+    let (grants, writer) = reflector::store();
+    let granted = reflector::reflector(
+        writer,
+        watcher(
+            Api::<AzureScopeGrant>::all(ctx.kube.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .touched_objects();
+    let publisher = Arc::new(Publisher {
+        ctx,
+        grants,
+        published,
+    });
     controller
-        .watches(grants, watcher::Config::default(), move |_grant| {
+        .watches_stream(granted, move |_grant| {
             all.state()
                 .iter()
                 .map(|ns| ObjectRef::from_obj(&**ns))
@@ -174,6 +190,23 @@ pub async fn publish(
         .await;
 }
 
+/// Whether `cache` has had its first full list, waiting at most 10 s. A store's readiness wakes
+/// only its latest waiter, and reconciles of many namespaces wait at once: each waits in short
+/// turns, so every one of them sees the memoized readiness.
+async fn listed<K>(cache: &reflector::Store<K>) -> bool
+where
+    K: kube::runtime::reflector::Lookup + Clone + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    for _ in 0..20 {
+        match tokio::time::timeout(Duration::from_millis(500), cache.wait_until_ready()).await {
+            Ok(result) => return result.is_ok(),
+            Err(_) => continue,
+        }
+    }
+    false
+}
+
 /// Brings `ns`'s NamespaceGrant to what the grants say; writes nothing when it already is.
 async fn publish_one(
     ns: Arc<Namespace>,
@@ -188,11 +221,12 @@ async fn publish_one(
     if !ctx.acts_in(&namespace) || ns.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    tokio::time::timeout(Duration::from_secs(10), ctx.grants.wait_until_ready())
-        .await
-        .map_err(|_| PublishError::GrantsNotSynced)?
-        .map_err(|_| PublishError::GrantsNotSynced)?;
-    let mut entries = namespace_grants(&namespace, ns.labels(), &ctx.grants.state());
+    // Both caches listed once: before that, a missing grant or NamespaceGrant may only be
+    // unread yet.
+    if !(listed(&publisher.grants).await && listed(&publisher.published).await) {
+        return Err(PublishError::GrantsNotSynced);
+    }
+    let mut entries = namespace_grants(&namespace, ns.labels(), &publisher.grants.state());
     if entries.len() > MAX_GRANTS {
         // The API server would refuse the object: none at all, so the coverage policy refuses
         // the namespace's objects rather than judge them by grants no longer current.
