@@ -340,6 +340,33 @@ const WRITE_VERBS: &[&str] = &[
     ".set_file_service(",
 ];
 
+/// Whether `code` calls `verb` on an Azure client. A Kubernetes `Api::delete` shares the name
+/// `.delete(` but always takes `DeleteParams` (an AzureClient's never does): a call whose
+/// statement names them is not an Azure write.
+fn azure_calls(code: &str, verb: &str) -> bool {
+    code.match_indices(verb).any(|(at, _)| {
+        let statement = code[at..].split(';').next().unwrap_or_default();
+        !(verb == ".delete(" && statement.contains("DeleteParams"))
+    })
+}
+
+#[test]
+fn azure_writes_are_told_from_kubernetes_deletes() {
+    assert!(azure_calls("client.delete(&id).await?;", ".delete("));
+    assert!(azure_calls(
+        "api.delete(NAME, &DeleteParams::default()).await?; client.delete(&id).await?;",
+        ".delete("
+    ));
+    assert!(!azure_calls(
+        "api.delete(NAME, &DeleteParams::default()).await?;",
+        ".delete("
+    ));
+    assert!(azure_calls(
+        "client.write(&id, DeleteParams).await?;",
+        ".write("
+    ));
+}
+
 #[test]
 fn only_the_executor_writes_to_azure() {
     let tree = Tree::load();
@@ -351,7 +378,7 @@ fn only_the_executor_writes_to_azure() {
         let calls: Vec<&str> = WRITE_VERBS
             .iter()
             .copied()
-            .filter(|verb| code.contains(verb))
+            .filter(|verb| azure_calls(code, verb))
             .collect();
         if !calls.is_empty() {
             writers.insert(module.clone(), calls);
