@@ -80,6 +80,7 @@ async fn audit_lists_every_finding_and_enforce_converges_reverts_drift_and_locks
         "law.local-auth-disabled",
         "law.query-audit",
         "law.purge-restricted",
+        "law.delete-lock",
         "storage.immutable-audit-archive",
     ] {
         assert_eq!(
@@ -137,6 +138,19 @@ async fn audit_lists_every_finding_and_enforce_converges_reverts_drift_and_locks
         "{:#?}",
         status.planned_changes
     );
+    // The delete lock is planned on the Log Analytics workspace itself (the preview shortens
+    // long ids).
+    let lock_scope = format!("{}/providers/Microsoft.Authorization/locks/", law_id());
+    assert!(
+        status.planned_changes.iter().any(|c| c.method == "PUT"
+            && c.resource
+                .to_ascii_lowercase()
+                .starts_with(&lock_scope.to_ascii_lowercase())
+            && c.property == "properties.level"
+            && c.to == "CanNotDelete"),
+        "{:#?}",
+        status.planned_changes
+    );
     tokio::time::sleep(Duration::from_secs(INTERVAL_SECS + 2)).await;
     let writes = e.sim.writes().await;
     assert!(writes.is_empty(), "Audit mode wrote to Azure: {writes:?}");
@@ -167,6 +181,29 @@ async fn audit_lists_every_finding_and_enforce_converges_reverts_drift_and_locks
         ws.status
     );
     assert_eq!(found["law.retention-6y"], "Remediated", "{found:?}");
+    // The audit logs' workspace is locked against deletes, by Azure itself: even a Contributor's
+    // delete is refused.
+    assert!(
+        ["Remediated", "Compliant"].contains(&found["law.delete-lock"].as_str()),
+        "{found:?}"
+    );
+    let delete_law = hipaa_operator::azure::types::ArmOp::new(
+        "Workspaces_Delete",
+        "Microsoft.OperationalInsights",
+        resources::api_version::LOG_ANALYTICS,
+    );
+    let refused = e
+        .legacy_azure()
+        .delete(&delete_law, &law_id())
+        .await
+        .expect_err("a locked workspace cannot be deleted");
+    assert!(refused.to_string().contains("ScopeLocked"), "{refused}");
+    assert!(
+        e.resource(&resources::GET_LOG_ANALYTICS, &law_id())
+            .await
+            .id
+            .eq_ignore_ascii_case(&law_id())
+    );
     // Reported, never removed: purge rights are opt-in to change.
     assert_eq!(found["law.purge-restricted"], "Drifted");
     assert_eq!(found["storage.immutable-audit-archive"], "Drifted");

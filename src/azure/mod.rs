@@ -19,6 +19,7 @@ pub mod graph;
 pub mod id;
 pub mod insights;
 pub mod keyvault;
+pub mod locks;
 pub mod network;
 pub mod permissions;
 pub mod readonly;

@@ -117,6 +117,15 @@ pub const ARM_OPERATIONS: &[(&str, &str)] = &[
         "Tables_CreateOrUpdate",
         "Microsoft.OperationalInsights/workspaces/tables/write",
     ),
+    // Management locks (law.delete-lock).
+    (
+        "ManagementLocks_ListByScope",
+        "Microsoft.Authorization/locks/read",
+    ),
+    (
+        "ManagementLocks_CreateOrUpdateByScope",
+        "Microsoft.Authorization/locks/write",
+    ),
     // Diagnostic settings.
     (
         "DiagnosticSettings_List",

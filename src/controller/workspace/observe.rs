@@ -154,6 +154,10 @@ pub(super) async fn observe(
         tables.insert(table.clone(), azure.get_resource(&GET_TABLE, &id).await?);
     }
     let log_analytics_access = reaching(azure, &expect.log_analytics_id).await;
+    let log_analytics_locks = azure
+        .locks_applying(&expect.log_analytics_id)
+        .await
+        .map_err(|e| e.to_string());
     let (archive_container, archive_policy) = match &expect.archive {
         None => (None, None),
         Some(archive) => {
@@ -196,6 +200,7 @@ pub(super) async fn observe(
             log_analytics_diagnostics,
             tables,
             log_analytics_access,
+            log_analytics_locks,
             archive_container,
             archive_policy,
         },

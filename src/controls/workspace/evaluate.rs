@@ -17,10 +17,6 @@ pub const NOT_YET_EVALUATED: &[(&str, &str)] = &[
         "not evaluated by this version yet (issue #21): azure-sim serves the recorded examples of these calls since the catalog's second edition; reading and remediating them is still to be built",
     ),
     (
-        "law.delete-lock",
-        "not evaluated by this version yet (issue #21): azure-sim serves the recorded examples of these calls since the catalog's second edition; reading and remediating them is still to be built",
-    ),
-    (
         "law.immutable-export",
         "not evaluated by this version yet (issue #21): azure-sim serves the recorded examples of these calls since the catalog's second edition; reading and remediating them is still to be built",
     ),
@@ -146,7 +142,40 @@ fn log_analytics(expect: &WorkspaceExpectations, obs: &WorkspaceObservation) -> 
             &expect.query_audit(),
         ),
         purge,
+        delete_lock("law.delete-lock", &obs.log_analytics_locks),
     ]
+}
+
+/// Whether a lock that refuses deletes (`CanNotDelete` or `ReadOnly`) applies to the resource,
+/// placed on it or inherited from its resource group or subscription.
+fn delete_lock(
+    id: &'static str,
+    locks: &Result<Vec<crate::azure::locks::ManagementLock>, String>,
+) -> Finding {
+    let expected = "a CanNotDelete (or ReadOnly) lock on the resource or above it";
+    match locks {
+        Err(why) => {
+            Finding::new(id, Found::Error, expected, "locks not read").with_message(why.clone())
+        }
+        Ok(locks) => {
+            let mut holding: Vec<String> = locks
+                .iter()
+                .filter(|l| l.blocks_delete())
+                .map(|l| format!("{} ({})", l.name, l.properties.level))
+                .collect();
+            holding.sort();
+            Finding::check(
+                id,
+                !holding.is_empty(),
+                expected,
+                if holding.is_empty() {
+                    "no lock refuses deletes".to_string()
+                } else {
+                    format!("locked by {}", holding.join(", "))
+                },
+            )
+        }
+    }
 }
 
 fn immutable_archive(archive: &ArchiveExpectations, obs: &WorkspaceObservation) -> Finding {

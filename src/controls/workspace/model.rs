@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::azure::authorization::RoleDefinition;
 use crate::azure::insights::{DesiredDiagnosticSetting, DiagnosticSetting};
+use crate::azure::locks::ManagementLock;
 use crate::azure::resources::ArmResource;
 use crate::controls::keyvault::{VaultExpectations, VaultObservation};
 use crate::controls::plan::at;
@@ -98,6 +99,9 @@ pub struct WorkspaceObservation {
     /// Role assignments reaching the Log Analytics workspace; `None` when they could not be
     /// read (the message says why).
     pub log_analytics_access: Result<Vec<Reaching>, String>,
+    /// The management locks that apply to the Log Analytics workspace (at it and above); an
+    /// error when they could not be read (the message says why).
+    pub log_analytics_locks: Result<Vec<ManagementLock>, String>,
     /// The archive container (`None`: missing), and its immutability policy (`None`: none).
     pub archive_container: Option<ArmResource>,
     pub archive_policy: Option<ArmResource>,

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::model::{WorkspaceExpectations, WorkspaceObservation, text};
 use super::{LOCK_IMMUTABILITY, PATCH_LOG_ANALYTICS, PUT_CONTAINER, PUT_IMMUTABILITY, PUT_TABLE};
+use crate::azure::locks::{PUT_LOCK, operator_lock_id};
 use crate::controls::finding::Finding;
 use crate::controls::plan::{ArmWrite, Plan, at};
 
@@ -84,6 +85,19 @@ pub fn plan(
     if drifted("law.query-audit") {
         plan.diagnostics.push(expect.query_audit());
         plan.remediates("law.query-audit");
+    }
+    // A delete lock of the operator's own: it never removes it (the workspace keeps six years of
+    // audit logs), and a lock placed by anyone else, or inherited, already counts.
+    if drifted("law.delete-lock") {
+        plan.writes.push(ArmWrite::Put {
+            op: PUT_LOCK,
+            id: operator_lock_id(&expect.log_analytics_id),
+            body: json!({"properties": {
+                "level": "CanNotDelete",
+                "notes": "Placed by hipaa-operator (law.delete-lock): this Log Analytics workspace holds the HIPAA audit logs of a HipaaWorkspace, kept six years (45 CFR 164.316(b)(2)(i)); deleting it needs this lock removed first."
+            }}),
+        });
+        plan.remediates("law.delete-lock");
     }
 
     // The archive: container, then an unlocked policy, then (only when asked) the lock.

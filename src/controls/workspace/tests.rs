@@ -82,6 +82,7 @@ fn recorded() -> WorkspaceObservation {
         log_analytics_diagnostics: vec![],
         tables: BTreeMap::from([("StorageBlobLogs".to_string(), None)]),
         log_analytics_access: Ok(vec![]),
+        log_analytics_locks: Ok(vec![]),
         archive_container: None,
         archive_policy: None,
     }
@@ -119,6 +120,8 @@ fn compliant() -> WorkspaceObservation {
         scope: SUB.into(),
         role: role("Owner", &["*"], &[]),
     }]);
+    // A delete lock inherited from the resource group counts.
+    obs.log_analytics_locks = Ok(vec![lock("rg-lock", "CanNotDelete")]);
     obs.archive_container = Some(ArmResource::default());
     obs.archive_policy = Some(
         serde_json::from_value(json!({"id": "p", "name": "default", "etag": "\"8d5\"",
@@ -126,6 +129,83 @@ fn compliant() -> WorkspaceObservation {
         .expect("policy"),
     );
     obs
+}
+
+fn lock(name: &str, level: &str) -> crate::azure::locks::ManagementLock {
+    serde_json::from_value(
+        json!({"id": format!("{SUB}/providers/Microsoft.Authorization/locks/{name}"),
+        "name": name, "properties": {"level": level}}),
+    )
+    .expect("lock")
+}
+
+/// `law.delete-lock`: any lock refusing deletes counts, wherever it is placed; without one the
+/// plan PUTs the operator's own CanNotDelete lock on the workspace (never another level, never a
+/// removal); locks that could not be read are an error, not a drift.
+#[test]
+fn the_log_analytics_workspace_keeps_a_delete_lock() {
+    let e = expect();
+    let mut obs = compliant();
+    for (locks, compliant) in [
+        (vec![lock("mine", "CanNotDelete")], true),
+        (vec![lock("frozen", "ReadOnly")], true),
+        (vec![lock("odd", "NotSpecified")], false),
+        (vec![], false),
+    ] {
+        obs.log_analytics_locks = Ok(locks.clone());
+        let findings = evaluate(&e, &obs);
+        let want = if compliant {
+            Found::Compliant
+        } else {
+            Found::Drifted
+        };
+        assert_eq!(state(&findings, "law.delete-lock"), want, "{locks:?}");
+        let planned = plan(&e, &obs, &findings.iter().collect::<Vec<_>>());
+        let puts: Vec<_> = planned
+            .writes
+            .iter()
+            .filter_map(|w| match w {
+                ArmWrite::Put { op, id, body }
+                    if op.operation == "ManagementLocks_CreateOrUpdateByScope" =>
+                {
+                    Some((id.clone(), body.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        if compliant {
+            assert!(planned.is_empty(), "{planned:?}");
+        } else {
+            assert_eq!(
+                puts,
+                vec![(
+                    format!(
+                        "{}/providers/Microsoft.Authorization/locks/hipaa-operator-delete-lock",
+                        e.log_analytics_id
+                    ),
+                    puts[0].1.clone()
+                )]
+            );
+            assert_eq!(puts[0].1["properties"]["level"], "CanNotDelete");
+            assert!(
+                puts[0].1["properties"]["notes"]
+                    .as_str()
+                    .is_some_and(|n| n.len() <= 512),
+                "notes fit Azure's 512 characters"
+            );
+        }
+        assert!(
+            !planned
+                .writes
+                .iter()
+                .any(|w| matches!(w, ArmWrite::Delete { .. })),
+            "the operator never removes a lock"
+        );
+    }
+    obs.log_analytics_locks = Err("403 AuthorizationFailed".into());
+    let findings = evaluate(&e, &obs);
+    assert_eq!(state(&findings, "law.delete-lock"), Found::Error);
+    assert!(plan(&e, &obs, &findings.iter().collect::<Vec<_>>()).is_empty());
 }
 
 fn state(findings: &[Finding], id: &str) -> Found {
@@ -177,6 +257,7 @@ fn the_recorded_vault_and_workspace_drift_on_every_control() {
         "law.public-network-disabled",
         "law.local-auth-disabled",
         "law.query-audit",
+        "law.delete-lock",
         "storage.immutable-audit-archive",
     ] {
         assert_eq!(state(&findings, id), Found::Drifted, "{id}");
