@@ -368,15 +368,36 @@ async fn workspaces_and_stores_no_grant_covers_are_refused_at_apply_time_in_the_
         moved.stderr
     );
 
-    // Revoked: the NamespaceGrant goes, and a new workspace is refused; the workspace made
-    // under the grant may still change its metadata (so the operator's finalizer can go), and
-    // the operator reports it NotPermitted.
+    // Revoked: team-a still holds a workspace and a store, so its NamespaceGrant stays, empty.
+    // A new workspace and a spec change are refused in the operator's words; the workspace
+    // made under the grant may still change its metadata (so the operator's finalizer can go),
+    // and the operator reports it NotPermitted.
     kubectl(kubeconfig, &["delete", "azurescopegrant", &team_a], None)
         .expect_success("revoking team-a's grant");
-    wait_published(kubeconfig, &team_a, None);
+    wait_published(kubeconfig, &team_a, Some(&[]));
+    let revoked = [&by_label];
     let mut later = ws_a.clone();
     later["metadata"]["name"] = json!("later");
-    assert_uncovered(kubeconfig, &later);
+    assert_refused(
+        kubeconfig,
+        &later,
+        &format!(
+            "no AzureScopeGrant covers namespace {team_a}: a cluster admin must grant it {} with identity {CLIENT_A}",
+            group("rg-a")
+        ),
+        operator_refusal(&revoked, &labels_a, &later, None),
+    );
+    let mut respec = ws_a.clone();
+    respec["spec"]["mode"] = json!("Enforce");
+    let refused = support::helm::apply(kubeconfig, &team_a, &respec, false);
+    assert!(
+        !refused.success
+            && refused
+                .stderr
+                .contains(&format!("no AzureScopeGrant covers namespace {team_a}")),
+        "{}",
+        refused.stderr
+    );
     let relabel = kubectl(
         kubeconfig,
         &[
@@ -481,7 +502,8 @@ async fn workspaces_and_stores_no_grant_covers_are_refused_at_apply_time_in_the_
             .expect_success("deleting a grant");
     }
 
-    // The operator releases its finalizers while it still runs.
+    // The operator releases its finalizers while it still runs; once team-a holds nothing, its
+    // empty NamespaceGrant goes.
     for ns in [&team_a, &team_c] {
         kubectl(
             kubeconfig,
@@ -497,6 +519,7 @@ async fn workspaces_and_stores_no_grant_covers_are_refused_at_apply_time_in_the_
         )
         .expect_success("deleting the workspaces and stores");
     }
+    wait_published(kubeconfig, &team_a, None);
     drop(operator);
     helm(
         Some(kubeconfig),

@@ -9,6 +9,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::api::Api;
+use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector;
 use kube::runtime::watcher::{self, watcher};
@@ -107,6 +108,11 @@ struct Publisher {
     ctx: Arc<Context>,
     grants: reflector::Store<AzureScopeGrant>,
     published: reflector::Store<NamespaceGrant>,
+    /// The HipaaWorkspaces and PhiStores, by metadata only: a namespace no grant covers keeps
+    /// an empty NamespaceGrant while it holds any, so the coverage policy judges their spec
+    /// changes too.
+    workspaces: reflector::Store<PartialObjectMeta<HipaaWorkspace>>,
+    stores: reflector::Store<PartialObjectMeta<PhiStore>>,
 }
 
 /// Why a NamespaceGrant could not be written.
@@ -155,12 +161,40 @@ pub async fn publish(
     )
     .default_backoff()
     .touched_objects();
+    let (workspaces, writer) = reflector::store();
+    let workspace_changes = reflector::reflector(
+        writer,
+        watcher(
+            Api::<PartialObjectMeta<HipaaWorkspace>>::all(ctx.kube.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .touched_objects();
+    let (stores, writer) = reflector::store();
+    let store_changes = reflector::reflector(
+        writer,
+        watcher(
+            Api::<PartialObjectMeta<PhiStore>>::all(ctx.kube.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .touched_objects();
     let publisher = Arc::new(Publisher {
         ctx,
         grants,
         published,
+        workspaces,
+        stores,
     });
     controller
+        .watches_stream(workspace_changes, |ws| {
+            Some(ObjectRef::<Namespace>::new(&ws.namespace()?))
+        })
+        .watches_stream(store_changes, |store| {
+            Some(ObjectRef::<Namespace>::new(&store.namespace()?))
+        })
         .watches_stream(granted, move |_grant| {
             all.state()
                 .iter()
@@ -223,7 +257,11 @@ async fn publish_one(
     }
     // Both caches listed once: before that, a missing grant or NamespaceGrant may only be
     // unread yet.
-    if !(listed(&publisher.grants).await && listed(&publisher.published).await) {
+    if !(listed(&publisher.grants).await
+        && listed(&publisher.published).await
+        && listed(&publisher.workspaces).await
+        && listed(&publisher.stores).await)
+    {
         return Err(PublishError::GrantsNotSynced);
     }
     let mut entries = namespace_grants(&namespace, ns.labels(), &publisher.grants.state());
@@ -233,12 +271,27 @@ async fn publish_one(
         tracing::error!(%namespace, grants = entries.len(), max = MAX_GRANTS, "more AzureScopeGrants cover the namespace than a NamespaceGrant lists; merge some: its workspaces and stores are refused at apply time until then");
         entries.clear();
     }
+    // A namespace no grant covers (any more) that still holds workspaces or stores keeps an
+    // empty NamespaceGrant: their spec changes are then refused at apply time too, in the
+    // operator's words, while their metadata (finalizers) stays free to change.
+    let here = Some(namespace.as_str());
+    let holds_objects = publisher
+        .workspaces
+        .state()
+        .iter()
+        .any(|w| w.metadata.namespace.as_deref() == here)
+        || publisher
+            .stores
+            .state()
+            .iter()
+            .any(|s| s.metadata.namespace.as_deref() == here);
+    let keep_empty = entries.is_empty() && holds_objects;
     let current = publisher
         .published
         .get(&ObjectRef::new(NAME).within(&namespace));
     let api: Api<NamespaceGrant> = Api::namespaced(ctx.kube.clone(), &namespace);
     match current {
-        Some(c) if entries.is_empty() => {
+        Some(c) if entries.is_empty() && !keep_empty => {
             if c.metadata.deletion_timestamp.is_none() {
                 match api.delete(NAME, &DeleteParams::default()).await {
                     Ok(_) => {
@@ -249,7 +302,7 @@ async fn publish_one(
                 }
             }
         }
-        None if entries.is_empty() => {}
+        None if entries.is_empty() && !keep_empty => {}
         Some(c) if c.spec.grants == entries && c.metadata.deletion_timestamp.is_none() => {}
         _ => {
             let mut grant = NamespaceGrant::new(NAME, NamespaceGrantSpec { grants: entries });
