@@ -255,8 +255,8 @@ async fn publish_one(
     if !ctx.acts_in(&namespace) || ns.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    // Both caches listed once: before that, a missing grant or NamespaceGrant may only be
-    // unread yet.
+    // Every cache listed once: before that, a missing grant, NamespaceGrant, workspace or
+    // store may only be unread yet.
     if !(listed(&publisher.grants).await
         && listed(&publisher.published).await
         && listed(&publisher.workspaces).await
@@ -266,8 +266,9 @@ async fn publish_one(
     }
     let mut entries = namespace_grants(&namespace, ns.labels(), &publisher.grants.state());
     if entries.len() > MAX_GRANTS {
-        // The API server would refuse the object: none at all, so the coverage policy refuses
-        // the namespace's objects rather than judge them by grants no longer current.
+        // The API server would refuse the object: none (or an empty one, below), so the
+        // coverage policy refuses the namespace's objects rather than judge them by grants no
+        // longer current.
         tracing::error!(%namespace, grants = entries.len(), max = MAX_GRANTS, "more AzureScopeGrants cover the namespace than a NamespaceGrant lists; merge some: its workspaces and stores are refused at apply time until then");
         entries.clear();
     }
