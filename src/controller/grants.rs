@@ -126,6 +126,17 @@ enum PublishError {
     Panicked,
 }
 
+impl PublishError {
+    /// The `category` label of `hipaa_reconcile_errors_total`.
+    fn category(&self) -> &'static str {
+        match self {
+            PublishError::GrantsNotSynced => "not-synced",
+            PublishError::Kube(_) => "kubernetes",
+            PublishError::Panicked => "panic",
+        }
+    }
+}
+
 /// Keeps, in every watched namespace a grant covers, the NamespaceGrant that lists those grants,
 /// and none where no grant covers the namespace, until `shutdown` resolves. A grant added,
 /// changed or revoked, a namespace relabelled, and a NamespaceGrant changed or deleted by
@@ -210,8 +221,12 @@ pub async fn publish(
                 super::pipeline::contained(publish_one(ns, publisher), || PublishError::Panicked)
                     .await
             },
-            |ns, error, _| {
+            |ns, error, publisher| {
                 tracing::warn!(namespace = %ns.name_any(), %error, "NamespaceGrant not written");
+                publisher
+                    .ctx
+                    .metrics
+                    .reconcile_error("namespacegrant", error.category());
                 Action::requeue(Duration::from_secs(30))
             },
             publisher,

@@ -4,12 +4,14 @@
 //! as `Ready` reasons, and the jittered drift requeue. The PhiStore and HipaaWorkspace
 //! controllers differ only in what they read and write in Azure.
 
+mod error;
 mod events;
 mod failure;
 mod pass;
 mod status;
 mod watch;
 
+pub use error::ReconcileError;
 pub use events::{event_note, publish, transition_events};
 pub use failure::Failure;
 pub use pass::{Pass, Report, applied_exemptions, next_check, ready_reason};

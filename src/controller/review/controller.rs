@@ -31,13 +31,7 @@ use crate::controller::pipeline::{self, Failure};
 use crate::controller::{grants, report};
 use crate::controls::access;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    #[error("Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("the reconcile panicked (a bug; the log has the details); retrying")]
-    Panicked,
-}
+pub use crate::controller::pipeline::ReconcileError;
 
 /// Runs the AccessReview controller until `shutdown` resolves.
 pub async fn run(
@@ -69,8 +63,9 @@ fn slim(review: &mut AccessReview) {
 
 fn error_policy(review: Arc<AccessReview>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
     tracing::warn!(review = %review.name_any(), %error, "AccessReview reconcile failed");
-    ctx.metrics.reconcile_error("accessreview", "kubernetes");
-    Action::requeue(Duration::from_secs(30))
+    ctx.metrics
+        .reconcile_error("accessreview", error.category());
+    Action::requeue(error.backoff())
 }
 
 async fn reconcile(review: Arc<AccessReview>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {

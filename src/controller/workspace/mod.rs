@@ -33,13 +33,7 @@ use stores::{recount, store_counts};
 /// The field manager of the status this controller writes.
 pub const MANAGER: &str = "hipaa-operator-workspace";
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    #[error("Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("the reconcile panicked (a bug; the log has the details); retrying")]
-    Panicked,
-}
+pub use crate::controller::pipeline::ReconcileError;
 
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(
@@ -91,8 +85,8 @@ pub async fn run(
 
 fn error_policy(ws: Arc<HipaaWorkspace>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
     tracing::warn!(workspace = %ws.name_any(), namespace = ?ws.namespace(), %error, "HipaaWorkspace reconcile failed");
-    ctx.metrics.reconcile_error("workspace", "kubernetes");
-    Action::requeue(Duration::from_secs(30))
+    ctx.metrics.reconcile_error("workspace", error.category());
+    Action::requeue(error.backoff())
 }
 
 fn key_of(ws: &HipaaWorkspace) -> String {
