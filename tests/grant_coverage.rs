@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::grants::{
     SUBSCRIPTION, account, apply_cluster, assert_admitted, assert_refused, grant, group, labels_of,
-    operator_refusal, store, wait_for_policy, workspace,
+    largest_grant_lists, operator_refusal, store, wait_for_policy, workspace,
 };
 use support::helm::{
     chart_dir, create_namespace, delete_namespace, get_json, helm, kubectl, poll,
@@ -436,23 +436,9 @@ async fn workspaces_and_stores_no_grant_covers_are_refused_at_apply_time_in_the_
     // deny, failurePolicy Fail): four grants of team-c, each of 64 scopes of 1,024 characters
     // (the largest the schema allows) and 64 identities, against a workspace naming 32 DNS
     // zones, each id compared with every scope before the last one matches.
-    let long_group = "g".repeat(90);
     let mut large = Vec::new();
     for n in 0..4 {
-        let mut scopes: Vec<String> = (0..63)
-            .map(|i| {
-                let head = format!(
-                    "{}/providers/Microsoft.Storage/storageAccounts/st{n}{i:02}/",
-                    group(&long_group)
-                );
-                let tail = "x".repeat(1024 - head.len());
-                head + &tail
-            })
-            .collect();
-        scopes.push(group("rg-w"));
-        let identities: Vec<String> = (0..64)
-            .map(|i| format!("{n:08x}-{i:04x}-4000-8000-000000000000"))
-            .collect();
+        let (scopes, identities) = largest_grant_lists(n, &group("rg-w"));
         let name = unique("large");
         let g = grant(
             &name,

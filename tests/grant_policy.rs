@@ -12,7 +12,7 @@ mod support;
 use serde_json::{Value, json};
 use support::grants::{
     SUBSCRIPTION, account, apply_cluster, assert_admitted, assert_refused, grant, group, labels_of,
-    operator_refusal, store, wait_for_policy, workspace,
+    largest_grant_lists, operator_refusal, store, wait_for_policy, workspace,
 };
 use support::helm::{
     create_namespace, delete_namespace, helm, install_release, kubectl, shared_kubeconfig, unique,
@@ -278,21 +278,7 @@ fn exclusive_grants_refuse_at_apply_time_what_they_reserve_in_the_operators_word
     // limits (an evaluation error would deny, failurePolicy Fail): 64 scopes of 1,024
     // characters and 64 identities, against a workspace naming 32 DNS zones and its other ids.
     let largest_name = unique("largest");
-    let long_group = "g".repeat(90);
-    let mut scopes: Vec<String> = (0..63)
-        .map(|i| {
-            let head = format!(
-                "{}/providers/Microsoft.Storage/storageAccounts/st{i:02}/",
-                group(&long_group)
-            );
-            let tail = "x".repeat(1024 - head.len());
-            head + &tail
-        })
-        .collect();
-    scopes.push(group("rg-w"));
-    let identities: Vec<String> = (0..64)
-        .map(|i| format!("{i:08x}-0000-4000-8000-000000000000"))
-        .collect();
+    let (scopes, identities) = largest_grant_lists(0, &group("rg-w"));
     let largest = grant(
         &largest_name,
         json!({"namespaces": [team_a], "scopes": scopes, "identities": identities}),

@@ -11,6 +11,7 @@ pub const API_VERSION: &str = "2022-04-01";
 const PROVIDER: &str = "Microsoft.Authorization";
 const DELETE_ASSIGNMENT: ArmOp = ArmOp::new("RoleAssignments_DeleteById", PROVIDER, API_VERSION);
 const GET_DEFINITION: ArmOp = ArmOp::new("RoleDefinitions_GetById", PROVIDER, API_VERSION);
+const LIST_ASSIGNMENTS: ArmOp = ArmOp::new("RoleAssignments_ListForScope", PROVIDER, API_VERSION);
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -45,14 +46,6 @@ pub const KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER: &str = "e147488a-f6f5-4113-8
 
 const PUT_ASSIGNMENT: ArmOp = ArmOp::new("RoleAssignments_Create", PROVIDER, API_VERSION);
 
-#[derive(Debug, Deserialize)]
-struct Page<T> {
-    #[serde(default = "Vec::new")]
-    value: Vec<T>,
-    #[serde(default, rename = "nextLink")]
-    next_link: Option<String>,
-}
-
 impl AzureClient {
     /// `RoleAssignments_ListForScope` with `$filter=atScope()`: assignments at the scope and
     /// inherited from above it, every page (at most 100).
@@ -60,34 +53,13 @@ impl AzureClient {
         &self,
         scope: &str,
     ) -> Result<Vec<RoleAssignment>, AzureError> {
-        let path = format!(
-            "{}/providers/Microsoft.Authorization/roleAssignments",
-            scope.trim_end_matches('/')
-        );
-        let mut url = self.arm_url(&path, API_VERSION)?;
-        url.query_pairs_mut().append_pair("$filter", "atScope()");
-        let mut out = Vec::new();
-        for _ in 0..100 {
-            let reply = self
-                .send(super::client::Call {
-                    operation: "RoleAssignments_ListForScope",
-                    provider: PROVIDER,
-                    method: azure_core::http::Method::Get,
-                    url: url.clone(),
-                    resource: scope,
-                    body: None,
-                    if_match: None,
-                    audience: super::client::Audience::ResourceManager,
-                })
-                .await?;
-            let page: Page<RoleAssignment> = reply.json("RoleAssignments_ListForScope", scope)?;
-            out.extend(page.value);
-            match page.next_link {
-                Some(next) => url = self.arm_link(&next, "RoleAssignments_ListForScope", scope)?,
-                None => break,
-            }
-        }
-        Ok(out)
+        self.list_at_scope(
+            &LIST_ASSIGNMENTS,
+            scope,
+            "Microsoft.Authorization/roleAssignments",
+            100,
+        )
+        .await
     }
 
     /// Every role assignment that reaches `scope` (at it and inherited), each with its role
@@ -287,14 +259,11 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(format!("{dir}/{f}")).expect("example"))
                 .expect("JSON")
         };
-        let list: Page<RoleAssignment> = serde_json::from_value(
-            read("RoleAssignments_ListForScope.json")["responses"]["200"]["body"].clone(),
+        let list: Vec<RoleAssignment> = serde_json::from_value(
+            read("RoleAssignments_ListForScope.json")["responses"]["200"]["body"]["value"].clone(),
         )
         .expect("list");
-        assert_eq!(
-            list.value[0].properties.principal_type.as_deref(),
-            Some("User")
-        );
+        assert_eq!(list[0].properties.principal_type.as_deref(), Some("User"));
         let def: RoleDefinition = serde_json::from_value(
             read("GetRoleDefinitionById.json")["responses"]["200"]["body"].clone(),
         )

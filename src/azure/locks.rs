@@ -12,7 +12,7 @@ use super::types::ArmOp;
 
 pub const API_VERSION: &str = "2020-05-01";
 const PROVIDER: &str = "Microsoft.Authorization";
-const LIST_BY_SCOPE: &str = "ManagementLocks_ListByScope";
+const LIST_LOCKS: ArmOp = ArmOp::new("ManagementLocks_ListByScope", PROVIDER, API_VERSION);
 /// `ManagementLocks_CreateOrUpdateByScope`: PUT `{scope}/providers/Microsoft.Authorization/locks/{name}`.
 pub const PUT_LOCK: ArmOp = ArmOp::new(
     "ManagementLocks_CreateOrUpdateByScope",
@@ -61,46 +61,12 @@ pub fn operator_lock_id(scope: &str) -> String {
     )
 }
 
-#[derive(Debug, Deserialize)]
-struct Page {
-    #[serde(default)]
-    value: Vec<ManagementLock>,
-    #[serde(default, rename = "nextLink")]
-    next_link: Option<String>,
-}
-
 impl AzureClient {
     /// `ManagementLocks_ListByScope` with `$filter=atScope()`: the locks that apply to `scope`,
     /// at it and inherited from above it, every page (at most 20).
     pub async fn locks_applying(&self, scope: &str) -> Result<Vec<ManagementLock>, AzureError> {
-        let path = format!(
-            "{}/providers/Microsoft.Authorization/locks",
-            scope.trim_end_matches('/')
-        );
-        let mut url = self.arm_url(&path, API_VERSION)?;
-        url.query_pairs_mut().append_pair("$filter", "atScope()");
-        let mut out = Vec::new();
-        for _ in 0..20 {
-            let reply = self
-                .send(super::client::Call {
-                    operation: LIST_BY_SCOPE,
-                    provider: PROVIDER,
-                    method: azure_core::http::Method::Get,
-                    url: url.clone(),
-                    resource: scope,
-                    body: None,
-                    if_match: None,
-                    audience: super::client::Audience::ResourceManager,
-                })
-                .await?;
-            let page: Page = reply.json(LIST_BY_SCOPE, scope)?;
-            out.extend(page.value);
-            match page.next_link {
-                Some(next) => url = self.arm_link(&next, LIST_BY_SCOPE, scope)?,
-                None => break,
-            }
-        }
-        Ok(out)
+        self.list_at_scope(&LIST_LOCKS, scope, "Microsoft.Authorization/locks", 20)
+            .await
     }
 }
 
@@ -114,14 +80,12 @@ mod tests {
             "../../../shared/azure-rest-examples/Microsoft.Authorization/2020-05-01/ManagementLocks_ListAtResourceGroupLevel.json"
         ))
         .expect("example JSON");
-        let page: Page = serde_json::from_value(example["responses"]["200"]["body"].clone())
-            .expect("a page of locks");
-        assert_eq!(page.value.len(), 1);
-        assert_eq!(page.value[0].name, "testlock");
-        assert!(
-            page.value[0].blocks_delete(),
-            "ReadOnly refuses deletes too"
-        );
+        let locks: Vec<ManagementLock> =
+            serde_json::from_value(example["responses"]["200"]["body"]["value"].clone())
+                .expect("a list of locks");
+        assert_eq!(locks.len(), 1);
+        assert_eq!(locks[0].name, "testlock");
+        assert!(locks[0].blocks_delete(), "ReadOnly refuses deletes too");
         let unspecified = ManagementLock {
             properties: LockProperties {
                 level: "NotSpecified".into(),

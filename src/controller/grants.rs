@@ -137,6 +137,31 @@ impl PublishError {
     }
 }
 
+/// A cache of every `K` and the stream of its changes (deletions included) that fills it: the
+/// cache is updated before a change is passed on, so a pass woken by one reads it.
+fn reflected<K>(
+    api: Api<K>,
+) -> (
+    reflector::Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: kube::Resource
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    let (cache, writer) = reflector::store();
+    let changes = reflector::reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .touched_objects();
+    (cache, changes)
+}
+
 /// Keeps, in every watched namespace a grant covers, the NamespaceGrant that lists those grants,
 /// and none where no grant covers the namespace, until `shutdown` resolves. A grant added,
 /// changed or revoked, a namespace relabelled, and a NamespaceGrant changed or deleted by
@@ -152,46 +177,13 @@ pub async fn publish(
     let namespaces: Api<Namespace> = Api::all(ctx.kube.clone());
     let controller = Controller::new(namespaces, watcher::Config::default().any_semantic());
     let all = controller.store();
-    let (published, writer) = reflector::store();
-    let written = reflector::reflector(
-        writer,
-        watcher(
-            Api::<NamespaceGrant>::all(ctx.kube.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (grants, writer) = reflector::store();
-    let granted = reflector::reflector(
-        writer,
-        watcher(
-            Api::<AzureScopeGrant>::all(ctx.kube.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (workspaces, writer) = reflector::store();
-    let workspace_changes = reflector::reflector(
-        writer,
-        watcher(
-            Api::<PartialObjectMeta<HipaaWorkspace>>::all(ctx.kube.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (stores, writer) = reflector::store();
-    let store_changes = reflector::reflector(
-        writer,
-        watcher(
-            Api::<PartialObjectMeta<PhiStore>>::all(ctx.kube.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (published, written) = reflected(Api::<NamespaceGrant>::all(ctx.kube.clone()));
+    let (grants, granted) = reflected(Api::<AzureScopeGrant>::all(ctx.kube.clone()));
+    let (workspaces, workspace_changes) = reflected(Api::<PartialObjectMeta<HipaaWorkspace>>::all(
+        ctx.kube.clone(),
+    ));
+    let (stores, store_changes) =
+        reflected(Api::<PartialObjectMeta<PhiStore>>::all(ctx.kube.clone()));
     let publisher = Arc::new(Publisher {
         ctx,
         grants,

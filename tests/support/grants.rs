@@ -168,3 +168,25 @@ pub fn wait_for_policy(kubeconfig: &Path, object: &Value, refused: bool, says: &
         started.elapsed()
     );
 }
+
+/// The largest scopes and identities a grant's schema allows, `tag` making them differ between
+/// grants: 63 scopes of 1,024 characters under a long group that no test uses, then `last`
+/// (the one a test's objects lie in, so every other scope is compared first), and 64 client ids.
+pub fn largest_grant_lists(tag: u32, last: &str) -> (Vec<String>, Vec<String>) {
+    let long_group = "g".repeat(90);
+    let mut scopes: Vec<String> = (0..63)
+        .map(|i| {
+            let head = format!(
+                "{}/providers/Microsoft.Storage/storageAccounts/st{tag}{i:02}/",
+                group(&long_group)
+            );
+            let tail = "x".repeat(1024 - head.len());
+            head + &tail
+        })
+        .collect();
+    scopes.push(last.to_string());
+    let identities = (0..64)
+        .map(|i| format!("{tag:08x}-{i:04x}-4000-8000-000000000000"))
+        .collect();
+    (scopes, identities)
+}

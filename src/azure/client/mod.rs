@@ -292,6 +292,50 @@ impl AzureClient {
         )
     }
 
+    /// GET of an extension-resource collection at `scope` (`{scope}/providers/{collection}`)
+    /// with `$filter=atScope()`: what is at the scope and what applies from above it, following
+    /// `nextLink` (on the ARM endpoint only) for at most `max_pages` pages.
+    pub async fn list_at_scope<T: DeserializeOwned>(
+        &self,
+        op: &ArmOp,
+        scope: &str,
+        collection: &str,
+        max_pages: usize,
+    ) -> Result<Vec<T>, AzureError> {
+        #[derive(serde::Deserialize)]
+        struct Page<T> {
+            #[serde(default = "Vec::new")]
+            value: Vec<T>,
+            #[serde(default, rename = "nextLink")]
+            next_link: Option<String>,
+        }
+        let path = format!("{}/providers/{collection}", scope.trim_end_matches('/'));
+        let mut url = self.arm_url(&path, op.api_version)?;
+        url.query_pairs_mut().append_pair("$filter", "atScope()");
+        let mut out = Vec::new();
+        for _ in 0..max_pages {
+            let reply = self
+                .send(Call {
+                    operation: op.operation,
+                    provider: op.provider,
+                    method: Method::Get,
+                    url: url.clone(),
+                    resource: scope,
+                    body: None,
+                    if_match: None,
+                    audience: Audience::ResourceManager,
+                })
+                .await?;
+            let page: Page<T> = reply.json(op.operation, scope)?;
+            out.extend(page.value);
+            match page.next_link {
+                Some(next) => url = self.arm_link(&next, op.operation, scope)?,
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// Sends one call. A non-2xx status becomes a classified error.
     pub async fn send(&self, call: Call<'_>) -> Result<Reply, AzureError> {
         let reply = self.send_raw(&call).await?;
