@@ -102,7 +102,8 @@ fn exclusive_grants_refuse_at_apply_time_what_they_reserve_in_the_operators_word
     assert_admitted(kubeconfig, &early);
 
     let release = unique("grants");
-    install_release(kubeconfig, &release, &release_ns);
+    // Every namespace: the reservations judge team-b's and the labelled namespaces' objects.
+    install_release(kubeconfig, &release, &release_ns, &[]);
     let grant_a = grant(
         &team_a,
         json!({"namespaces": [team_a], "namespaceSelector": team_a_selector(&label),

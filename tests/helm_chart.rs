@@ -892,7 +892,7 @@ fn operator_service_account_has_least_privilege() {
     let ns = create_namespace(kubeconfig, "helm-rbac", &[]);
     let app = create_namespace(kubeconfig, "helm-rbac-app", &[]);
     let release = unique("rbac");
-    install_release(kubeconfig, &release, &ns);
+    install_release(kubeconfig, &release, &ns, &[&app]);
     let sa = format!("system:serviceaccount:{ns}:{release}-hipaa-operator");
     let lease = format!("leases.coordination.k8s.io/{release}-hipaa-operator");
 
@@ -995,7 +995,7 @@ fn admission_policy_warns_on_risky_settings_but_admits_them() {
         &[("environment", "production")],
     );
     let release = unique("vap");
-    install_release(kubeconfig, &release, &ns);
+    install_release(kubeconfig, &release, &ns, &[&team, &prod]);
 
     // Retention below six years: admitted, with a warning naming the field.
     let mut short = workspace("short-retention");
@@ -1719,10 +1719,6 @@ fn every_rendered_name_fits_kubernetes_limits_and_the_longest_release_installs()
                 "--skip-crds",
                 "-f",
                 values.path().to_str().expect("a UTF-8 path"),
-                // Cluster-wide, it would refuse the objects of the tests sharing this plane
-                // (see support::helm::install_release).
-                "--set",
-                "admissionPolicy.coverage.enabled=false",
             ],
         )
         .expect_success(&format!("helm install {release}"));
@@ -2487,7 +2483,7 @@ fn trust_policy_lets_only_the_operator_open_cycles_and_only_reviewers_decide() {
     let ns = create_namespace(kubeconfig, "helm-trust", &[]);
     let team = create_namespace(kubeconfig, "helm-trust-team", &[]);
     let release = unique("trust");
-    install_release(kubeconfig, &release, &ns);
+    install_release(kubeconfig, &release, &ns, &[&team]);
     let operator = format!("system:serviceaccount:{ns}:{release}-hipaa-operator");
     // Team members hold the chart's user roles in the team's namespace.
     for role in ["edit", "view"] {

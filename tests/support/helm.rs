@@ -275,26 +275,31 @@ pub fn kinds(docs: &[Value]) -> BTreeSet<String> {
         .collect()
 }
 
-/// `helm install` of the chart as `release` into `ns`, the CRDs being installed already.
-pub fn install_release(kubeconfig: &Path, release: &str, ns: &str) {
+/// `helm install` of the chart as `release` into `ns`, the CRDs being installed already, its
+/// admission policies bound to the namespaces in `scope` only (`watchNamespaces`), or to every
+/// namespace when `scope` is empty. In a control plane that other tests share, a release's
+/// policies must not judge their objects: the trust policy of one release refuses the cycles
+/// the operator of another opens.
+pub fn install_release(kubeconfig: &Path, release: &str, ns: &str, scope: &[&str]) {
     let chart = chart_dir();
-    helm(
-        Some(kubeconfig),
-        &[
-            "install",
-            release,
-            chart.to_str().expect("a UTF-8 path"),
-            "-n",
-            ns,
-            "--skip-crds",
-            // The coverage policy refuses every HipaaWorkspace and PhiStore of a namespace that
-            // has no NamespaceGrant, cluster-wide: in a control plane that other tests share, it
-            // would refuse theirs. tests/grant_coverage.rs installs it on a plane of its own.
-            "--set",
-            "admissionPolicy.coverage.enabled=false",
-        ],
-    )
-    .expect_success("helm install");
+    let watched = format!("watchNamespaces={{{}}}", scope.join(","));
+    let mut args = vec![
+        "install",
+        release,
+        chart.to_str().expect("a UTF-8 path"),
+        "-n",
+        ns,
+        "--skip-crds",
+        // The coverage policy refuses every HipaaWorkspace and PhiStore of a namespace that has
+        // no NamespaceGrant, which only a running operator writes: tests/grant_coverage.rs
+        // installs it with one, on a plane of its own.
+        "--set",
+        "admissionPolicy.coverage.enabled=false",
+    ];
+    if !scope.is_empty() {
+        args.extend(["--set", watched.as_str()]);
+    }
+    helm(Some(kubeconfig), &args).expect_success("helm install");
 }
 
 /// Retries `attempt` until it returns Some, at most `tries` times and for at most `limit`.
@@ -338,7 +343,13 @@ pub fn apply_expecting_warning(kubeconfig: &Path, ns: &str, manifest: &Value, ne
         80,
         Duration::from_secs(30),
         || {
-            let ran = apply(kubeconfig, ns, manifest, true).expect_success("dry-run apply");
+            let ran = apply(kubeconfig, ns, manifest, true);
+            // A policy with params just installed is refused until the API server has synced
+            // its param kind: not an answer yet.
+            if !ran.success && ran.stderr.contains("not yet synced") {
+                return None;
+            }
+            let ran = ran.expect_success("dry-run apply");
             ran.stderr.contains(needle).then_some(())
         },
     );
