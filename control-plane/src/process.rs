@@ -200,6 +200,14 @@ impl Group {
     }
 }
 
+/// A group dropped with processes still in it (a start that failed half-way, before a
+/// [`ControlPlane`] took the group) stops them at once rather than at the test binary's exit.
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
 static AT_EXIT: Mutex<Option<ControlPlane>> = Mutex::new(None);
 
 extern "C" fn stop_registered() {

@@ -53,13 +53,8 @@ impl AzureClient {
         &self,
         scope: &str,
     ) -> Result<Vec<RoleAssignment>, AzureError> {
-        self.list_at_scope(
-            &LIST_ASSIGNMENTS,
-            scope,
-            "Microsoft.Authorization/roleAssignments",
-            100,
-        )
-        .await
+        self.list_at_scope(&LIST_ASSIGNMENTS, scope, "roleAssignments", 100)
+            .await
     }
 
     /// Every role assignment that reaches `scope` (at it and inherited), each with its role

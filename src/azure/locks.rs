@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::AzureClient;
 use super::error::AzureError;
+use super::id::{ArmId, IdError};
 use super::types::ArmOp;
 
 pub const API_VERSION: &str = "2020-05-01";
@@ -53,20 +54,21 @@ impl ManagementLock {
     }
 }
 
-/// The id of the operator's delete lock on `scope`.
-pub fn operator_lock_id(scope: &str) -> String {
-    format!(
-        "{}/providers/Microsoft.Authorization/locks/{OPERATOR_LOCK}",
-        scope.trim_end_matches('/')
-    )
+/// The id of the operator's delete lock on `scope`, built from the parsed scope: nothing in
+/// `scope` can steer the write anywhere but a lock directly on it.
+pub fn operator_lock_id(scope: &str) -> Result<String, IdError> {
+    Ok(ArmId::parse(scope)?
+        .child("providers", Some(PROVIDER))?
+        .child("locks", Some(OPERATOR_LOCK))?
+        .as_str()
+        .to_string())
 }
 
 impl AzureClient {
     /// `ManagementLocks_ListByScope` with `$filter=atScope()`: the locks that apply to `scope`,
     /// at it and inherited from above it, every page (at most 20).
     pub async fn locks_applying(&self, scope: &str) -> Result<Vec<ManagementLock>, AzureError> {
-        self.list_at_scope(&LIST_LOCKS, scope, "Microsoft.Authorization/locks", 20)
-            .await
+        self.list_at_scope(&LIST_LOCKS, scope, "locks", 20).await
     }
 }
 
@@ -95,10 +97,19 @@ mod tests {
         };
         assert!(!unspecified.blocks_delete());
         assert_eq!(
-            operator_lock_id(
-                "/subscriptions/s/resourceGroups/g/providers/Microsoft.OperationalInsights/workspaces/w/"
-            ),
+            operator_lock_id("/subscriptions/s/resourceGroups/g/providers/Microsoft.OperationalInsights/workspaces/w")
+                .expect("a lock id"),
             "/subscriptions/s/resourceGroups/g/providers/Microsoft.OperationalInsights/workspaces/w/providers/Microsoft.Authorization/locks/hipaa-operator-delete-lock"
         );
+        // A scope that is not a clean ARM id gives no lock id at all.
+        for bad in [
+            "/subscriptions/s/resourceGroups/g/providers/X/w?api-version=1&x=",
+            "/subscriptions/s/resourceGroups/g/providers/X/w#frag",
+            "/subscriptions/s/resourceGroups/g/providers/X/w/",
+            "/subscriptions/s/../other",
+            "relative/id",
+        ] {
+            assert!(operator_lock_id(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -292,8 +292,9 @@ impl AzureClient {
         )
     }
 
-    /// GET of an extension-resource collection at `scope` (`{scope}/providers/{collection}`)
-    /// with `$filter=atScope()`: what is at the scope and what applies from above it, following
+    /// GET of an extension-resource collection at `scope`
+    /// (`{scope}/providers/{op.provider}/{collection}`, built from the parsed scope) with
+    /// `$filter=atScope()`: what is at the scope and what applies from above it, following
     /// `nextLink` (on the ARM endpoint only) for at most `max_pages` pages.
     pub async fn list_at_scope<T: DeserializeOwned>(
         &self,
@@ -309,8 +310,10 @@ impl AzureClient {
             #[serde(default, rename = "nextLink")]
             next_link: Option<String>,
         }
-        let path = format!("{}/providers/{collection}", scope.trim_end_matches('/'));
-        let mut url = self.arm_url(&path, op.api_version)?;
+        let path = ArmId::parse(scope)?
+            .child("providers", Some(op.provider))?
+            .child(collection, None)?;
+        let mut url = self.arm_url(path.as_str(), op.api_version)?;
         url.query_pairs_mut().append_pair("$filter", "atScope()");
         let mut out = Vec::new();
         for _ in 0..max_pages {

@@ -88,10 +88,14 @@ pub fn plan(
     }
     // A delete lock of the operator's own: it never removes it (the workspace keeps six years of
     // audit logs), and a lock placed by anyone else, or inherited, already counts.
-    if drifted("law.delete-lock") {
+    // The id is built from the parsed workspace id; one that does not parse (the grants check
+    // refuses such a workspace before any pass) plans no lock.
+    if drifted("law.delete-lock")
+        && let Ok(lock_id) = operator_lock_id(&expect.log_analytics_id)
+    {
         plan.writes.push(ArmWrite::Put {
             op: PUT_LOCK,
-            id: operator_lock_id(&expect.log_analytics_id),
+            id: lock_id,
             body: json!({"properties": {
                 "level": "CanNotDelete",
                 "notes": "Placed by hipaa-operator (law.delete-lock): this Log Analytics workspace holds the HIPAA audit logs of a HipaaWorkspace, kept six years (45 CFR 164.316(b)(2)(i)); deleting it needs this lock removed first."
