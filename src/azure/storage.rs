@@ -189,7 +189,7 @@ pub struct StorageAccountPatch {
     pub properties: StorageAccountPatchProperties,
 }
 
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageAccountPatchProperties {
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::common;
 use super::finding::{Finding, Found};
 use super::plan::{ArmWrite, Plan, at, evidence};
+use super::setting::{Absent, Fix, Lit, Setting};
 use crate::azure::insights::{DesiredDiagnosticSetting, DiagnosticSetting};
 use crate::azure::resources::{ArmResource, api_version};
 use crate::azure::types::ArmOp;
@@ -26,6 +27,46 @@ pub const NOT_YET_EVALUATED: &[(&str, &str)] = &[(
     "cosmos.defender",
     "not evaluated by this version yet (issue #21): azure-sim serves the recorded examples of these calls since the catalog's second edition; reading and remediating them is still to be built",
 )];
+
+/// The account's controls that one property decides, declared once for evaluation and PATCH.
+pub const SETTINGS: &[Setting] = &[
+    Setting::new(
+        "cosmos.min-tls-1-2",
+        "properties.minimalTlsVersion",
+        &[Lit::Str("Tls12"), Lit::Str("Tls13")],
+    )
+    .absent(Absent::Shown("(not set: Tls)")),
+    // Public access closes only once the private endpoint is in place.
+    Setting::new(
+        "cosmos.public-network-disabled",
+        "properties.publicNetworkAccess",
+        &[Lit::Str("Disabled"), Lit::Str("SecuredByPerimeter")],
+    )
+    .absent(Absent::Means(Lit::Str("Enabled")))
+    .fix(Fix::After("cosmos.private-endpoint")),
+    Setting::new(
+        "cosmos.local-auth-disabled",
+        "properties.disableLocalAuth",
+        &[Lit::Bool(true)],
+    ),
+    Setting::new(
+        "cosmos.metadata-write-disabled",
+        "properties.disableKeyBasedMetadataWriteAccess",
+        &[Lit::Bool(true)],
+    ),
+    // A one-way migration Azure allows in place.
+    Setting::new(
+        "cosmos.continuous-backup",
+        "properties.backupPolicy.type",
+        &[Lit::Str("Continuous")],
+    )
+    .absent(Absent::Means(Lit::Str("Periodic")))
+    .fix(Fix::Replace("properties.backupPolicy", continuous_backup)),
+];
+
+fn continuous_backup() -> Value {
+    json!({"type": "Continuous", "continuousModeProperties": {"tier": "Continuous30Days"}})
+}
 
 /// What the workspace and the store expect of a Cosmos DB account.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,10 +115,6 @@ fn is(v: &Value, path: &str, want: bool) -> bool {
 /// Evaluates every Cosmos DB control this module knows.
 pub fn evaluate(expect: &CosmosExpectations, obs: &CosmosObservation) -> Vec<Finding> {
     let v = body(obs);
-    let tls = at(&v, "properties.minimalTlsVersion").and_then(Value::as_str);
-    let public = at(&v, "properties.publicNetworkAccess")
-        .and_then(Value::as_str)
-        .unwrap_or("Enabled");
     let open_rules: Vec<String> = at(&v, "properties.ipRules")
         .and_then(Value::as_array)
         .into_iter()
@@ -92,9 +129,6 @@ pub fn evaluate(expect: &CosmosExpectations, obs: &CosmosObservation) -> Vec<Fin
         .unwrap_or("None");
     let local_auth_disabled = is(&v, "properties.disableLocalAuth", true);
     let key_uri = at(&v, "properties.keyVaultKeyUri").and_then(Value::as_str);
-    let backup = at(&v, "properties.backupPolicy.type")
-        .and_then(Value::as_str)
-        .unwrap_or("Periodic");
     let regions = at(&v, "properties.locations")
         .and_then(Value::as_array)
         .map(Vec::len)
@@ -182,19 +216,8 @@ pub fn evaluate(expect: &CosmosExpectations, obs: &CosmosObservation) -> Vec<Fin
             "one region",
         )
     };
-    vec![
-        Finding::check(
-            "cosmos.min-tls-1-2",
-            matches!(tls, Some("Tls12" | "Tls13")),
-            "Tls12",
-            tls.unwrap_or("(not set: Tls)"),
-        ),
-        Finding::check(
-            "cosmos.public-network-disabled",
-            matches!(public, "Disabled" | "SecuredByPerimeter"),
-            "Disabled",
-            public,
-        ),
+    let mut out = super::setting::evaluate(SETTINGS, &v);
+    out.extend([
         Finding::check(
             "cosmos.firewall-restricted",
             filter && open_rules.is_empty() && bypass.eq_ignore_ascii_case("None"),
@@ -211,25 +234,7 @@ pub fn evaluate(expect: &CosmosExpectations, obs: &CosmosObservation) -> Vec<Fin
             &expect.private_endpoint_groups,
             &expect.endpoint_dns,
         ),
-        Finding::check(
-            "cosmos.local-auth-disabled",
-            local_auth_disabled,
-            "true",
-            evidence(at(&v, "properties.disableLocalAuth")),
-        ),
-        Finding::check(
-            "cosmos.metadata-write-disabled",
-            is(&v, "properties.disableKeyBasedMetadataWriteAccess", true),
-            "true",
-            evidence(at(&v, "properties.disableKeyBasedMetadataWriteAccess")),
-        ),
         cmk,
-        Finding::check(
-            "cosmos.continuous-backup",
-            backup.eq_ignore_ascii_case("Continuous"),
-            "Continuous",
-            backup,
-        ),
         key_age,
         common::diagnostics(
             "cosmos.diag-audit-logs",
@@ -241,7 +246,8 @@ pub fn evaluate(expect: &CosmosExpectations, obs: &CosmosObservation) -> Vec<Fin
             obs.account.tags.as_ref(),
             (&expect.classification_tag.0, &expect.classification_tag.1),
         ),
-    ]
+    ]);
+    out
 }
 
 /// The fewest writes for the drifted, automatically remediable findings of `to_fix`. The
@@ -249,40 +255,15 @@ pub fn evaluate(expect: &CosmosExpectations, obs: &CosmosObservation) -> Vec<Fin
 pub fn plan(expect: &CosmosExpectations, obs: &CosmosObservation, to_fix: &[&Finding]) -> Plan {
     let mut plan = Plan::default();
     let drifted = |id: &str| super::plan::remediable(to_fix, id);
-    let endpoint_ok = !to_fix
-        .iter()
-        .any(|f| f.id() == "cosmos.private-endpoint" && f.found != Found::Compliant);
     let v = body(obs);
-    let mut props = serde_json::Map::new();
-    let mut fixes = Vec::new();
-    let mut set = |id: &'static str, key: &str, value: Value| {
-        if drifted(id) {
-            props.insert(key.into(), value);
-            fixes.push(id);
-        }
-    };
-    set("cosmos.min-tls-1-2", "minimalTlsVersion", json!("Tls12"));
-    set(
-        "cosmos.local-auth-disabled",
-        "disableLocalAuth",
-        json!(true),
-    );
-    set(
-        "cosmos.metadata-write-disabled",
-        "disableKeyBasedMetadataWriteAccess",
-        json!(true),
-    );
-    // A one-way migration Azure allows in place.
-    set(
-        "cosmos.continuous-backup",
-        "backupPolicy",
-        json!({"type": "Continuous", "continuousModeProperties": {"tier": "Continuous30Days"}}),
-    );
-    set(
-        "cosmos.automatic-failover",
-        "enableAutomaticFailover",
-        json!(true),
-    );
+    let (writes, mut fixes) =
+        super::setting::fixes(SETTINGS, to_fix, |c| super::setting::holds_in(to_fix, c));
+    let mut props = super::setting::properties(&writes, &v);
+    // Evaluated only on multi-region accounts: not a plain setting.
+    if drifted("cosmos.automatic-failover") {
+        props.insert("enableAutomaticFailover".into(), json!(true));
+        fixes.push("cosmos.automatic-failover");
+    }
     if drifted("cosmos.firewall-restricted") {
         let kept: Vec<Value> = at(&v, "properties.ipRules")
             .and_then(Value::as_array)
@@ -299,11 +280,6 @@ pub fn plan(expect: &CosmosExpectations, obs: &CosmosObservation, to_fix: &[&Fin
         props.insert("ipRules".into(), Value::Array(kept));
         props.insert("networkAclBypass".into(), json!("None"));
         fixes.push("cosmos.firewall-restricted");
-    }
-    // Public access closes only once the private endpoint is in place.
-    if drifted("cosmos.public-network-disabled") && endpoint_ok {
-        props.insert("publicNetworkAccess".into(), json!("Disabled"));
-        fixes.push("cosmos.public-network-disabled");
     }
     let mut patch = serde_json::Map::new();
     if !props.is_empty() {

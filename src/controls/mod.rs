@@ -9,6 +9,7 @@ pub mod finding;
 pub mod healthdata;
 pub mod keyvault;
 pub mod plan;
+pub mod setting;
 pub mod sql;
 pub mod storage;
 pub mod vault_rbac;

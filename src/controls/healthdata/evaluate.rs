@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::model::{HealthExpectations, HealthObservation, Service, id};
+use super::model::{FHIR_VERSIONING, HealthExpectations, HealthObservation, Service, id};
 use crate::controls::common;
 use crate::controls::finding::{Finding, Found};
 use crate::controls::plan::at;
@@ -58,26 +58,15 @@ fn cors(service: Service, v: &Value) -> Finding {
 pub fn evaluate(expect: &HealthExpectations, obs: &HealthObservation) -> Vec<Finding> {
     let service = expect.service;
     let v = json!({ "properties": obs.resource.properties });
-    let public = text(&v, "properties.publicNetworkAccess").unwrap_or("Enabled");
-    let public_id = match service {
-        Service::Workspace => "ahds.workspace-public-network-disabled",
-        Service::Fhir => "fhir.public-network-disabled",
-        Service::Dicom => "dicom.public-network-disabled",
-    };
-    // Read-only in 2024-03-31: Azure turns public access off for the workspace and every service
-    // in it once the workspace has an approved private endpoint.
     let parsed = crate::azure::id::ArmId::parse(&expect.resource_id).ok();
     let workspace = parsed
         .as_ref()
         .and_then(|i| i.value_of("workspaces"))
         .unwrap_or("<workspace>");
-    let public_finding = Finding::check(
-        public_id,
-        public.eq_ignore_ascii_case("Disabled"),
-        "Disabled",
-        public,
-    )
-    .with_next_step(match service {
+    let public_finding = service
+        .public_network()
+        .evaluate(&v)
+        .with_next_step(match service {
         Service::Workspace => "Azure turns public access off once this workspace has an approved private endpoint (read-only in api-version 2024-03-31): set spec.privateEndpoint.groupIds [healthcareworkspace] on this PhiStore and the operator creates one in Enforce mode (ahds.workspace-private-endpoint)".to_string(),
         _ => format!(
             "Azure turns public access off once workspace {workspace} has an approved private endpoint (read-only in api-version 2024-03-31): declare that workspace as a PhiStore (kind HealthDataWorkspace, spec.privateEndpoint.groupIds [healthcareworkspace]) and the operator creates one in Enforce mode"
@@ -156,14 +145,7 @@ pub fn evaluate(expect: &HealthExpectations, obs: &HealthObservation) -> Vec<Fin
                     )
                 }
             });
-            let versioning = text(&v, "properties.resourceVersionPolicyConfiguration.default")
-                .unwrap_or("versioned");
-            out.push(Finding::check(
-                "fhir.resource-versioning",
-                versioning != "no-version",
-                "versioned or versioned-update",
-                versioning,
-            ));
+            out.push(FHIR_VERSIONING.evaluate(&v));
             let targets: Vec<String> = [
                 text(&v, "properties.exportConfiguration.storageAccountName"),
                 text(&v, "properties.importConfiguration.integrationDataStore"),

@@ -7,6 +7,29 @@ use crate::azure::resources::{
     api_version,
 };
 use crate::azure::types::ArmOp;
+use crate::controls::setting::{Absent, Fix, Lit, Setting};
+
+/// `publicNetworkAccess`: read-only in 2024-03-31, where Azure turns it off for the workspace
+/// and every service in it once the workspace has an approved private endpoint.
+const fn public_network(id: &'static str) -> Setting {
+    Setting::new(
+        id,
+        "properties.publicNetworkAccess",
+        &[Lit::Str("Disabled")],
+    )
+    .absent(Absent::Means(Lit::Str("Enabled")))
+    .fix(Fix::ReadOnly)
+}
+
+const WORKSPACE_PUBLIC: Setting = public_network("ahds.workspace-public-network-disabled");
+const FHIR_PUBLIC: Setting = public_network("fhir.public-network-disabled");
+const DICOM_PUBLIC: Setting = public_network("dicom.public-network-disabled");
+pub(super) const FHIR_VERSIONING: Setting = Setting::new(
+    "fhir.resource-versioning",
+    "properties.resourceVersionPolicyConfiguration.default",
+    &[Lit::Str("versioned"), Lit::Str("versioned-update")],
+)
+.absent(Absent::Means(Lit::Str("versioned")));
 
 /// Which Health Data Services resource a store names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +45,22 @@ impl Service {
             Service::Workspace => "ahds",
             Service::Fhir => "fhir",
             Service::Dicom => "dicom",
+        }
+    }
+    /// The service's controls that one property decides, declared once for evaluation and
+    /// the read-modify-write.
+    pub(crate) fn settings(self) -> &'static [Setting] {
+        match self {
+            Service::Workspace => &[WORKSPACE_PUBLIC],
+            Service::Fhir => &[FHIR_PUBLIC, FHIR_VERSIONING],
+            Service::Dicom => &[DICOM_PUBLIC],
+        }
+    }
+    pub(super) fn public_network(self) -> Setting {
+        match self {
+            Service::Workspace => WORKSPACE_PUBLIC,
+            Service::Fhir => FHIR_PUBLIC,
+            Service::Dicom => DICOM_PUBLIC,
         }
     }
     pub(super) fn ops(self) -> (ArmOp, ArmOp) {

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::model::{HealthExpectations, HealthObservation, Service, id};
 use crate::controls::finding::Finding;
 use crate::controls::plan::{ArmWrite, Plan};
+use crate::controls::setting;
 
 /// The fewest writes for the drifted, automatically remediable findings of `to_fix`: one
 /// read-modify-write PUT carrying every property change, a PATCH for tags (and the identity a
@@ -73,13 +74,9 @@ pub fn plan(expect: &HealthExpectations, obs: &HealthObservation, to_fix: &[&Fin
         ));
         fixes.push("fhir.authn-tenant");
     }
-    if drifted("fhir.resource-versioning") {
-        set.push((
-            "/properties/resourceVersionPolicyConfiguration/default".into(),
-            json!("versioned"),
-        ));
-        fixes.push("fhir.resource-versioning");
-    }
+    let (writes, ids) = setting::fixes(service.settings(), to_fix, |_| false);
+    set.extend(setting::pointers(writes));
+    fixes.extend(ids);
     if drifted("fhir.data-movement-targets") {
         let p = &obs.resource.properties;
         if let Some(t) = p["exportConfiguration"]["storageAccountName"].as_str()

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::common;
 use super::finding::{Finding, Found};
 use super::plan::{ArmWrite, Plan, RoleGrant, at};
+use super::setting::{self, Absent, Fix, Lit, Setting};
 use super::vault_rbac::{Migration, RoleHolders, migration};
 use crate::azure::insights::{DesiredDiagnosticSetting, DiagnosticSetting};
 use crate::azure::resources::{ArmResource, api_version};
@@ -31,6 +32,26 @@ pub const NOT_YET_EVALUATED: &[(&str, &str)] = &[
         "kv.secret-expiry-set",
         "secrets' metadata is not read yet: it needs secrets/readMetadata on every vault holding PHI secrets, which the operator's role does not carry (azure-sim serves secrets since the catalog's second edition)",
     ),
+];
+
+/// The vault's controls that one property decides, declared once for evaluation and PATCH.
+pub const SETTINGS: &[Setting] = &[
+    Setting::new(
+        "kv.purge-protection",
+        "properties.enablePurgeProtection",
+        &[Lit::Bool(true)],
+    )
+    .absent(Absent::Means(Lit::Bool(false)))
+    .named(),
+    // Public access goes off only once the private endpoint is in place (the caller's gate
+    // reads the endpoint from what was observed).
+    Setting::new(
+        "kv.public-network-disabled",
+        "properties.publicNetworkAccess",
+        &[Lit::Str("Disabled")],
+    )
+    .absent(Absent::Means(Lit::Str("Enabled")))
+    .fix(Fix::After("kv.private-endpoint")),
 ];
 
 /// What is expected of a vault.
@@ -116,9 +137,7 @@ pub fn evaluate(expect: &VaultExpectations, obs: &VaultObservation) -> Vec<Findi
     } else {
         soft
     };
-    let purge = flag(&v, "properties.enablePurgeProtection").unwrap_or(false);
     let rbac = flag(&v, "properties.enableRbacAuthorization").unwrap_or(false);
-    let public = text(&v, "properties.publicNetworkAccess").unwrap_or("Enabled");
     let default_action = text(&v, "properties.networkAcls.defaultAction").unwrap_or("Allow");
     let ip_rules = at(&v, "properties.networkAcls.ipRules")
         .and_then(Value::as_array)
@@ -150,21 +169,10 @@ pub fn evaluate(expect: &VaultExpectations, obs: &VaultObservation) -> Vec<Findi
         .classification_tag
         .as_ref()
         .map(|(name, value)| common::classification_tag(obs.vault.tags.as_ref(), (name, value)));
-    let mut out = vec![
+    let mut out = setting::evaluate(SETTINGS, &v);
+    out.extend([
         soft,
-        Finding::check(
-            "kv.purge-protection",
-            purge,
-            "enablePurgeProtection=true",
-            format!("enablePurgeProtection={purge}"),
-        ),
         rbac_finding(rbac, access_policies, expect, obs),
-        Finding::check(
-            "kv.public-network-disabled",
-            public.eq_ignore_ascii_case("Disabled"),
-            "Disabled",
-            public,
-        ),
         behind_endpoint(
             Finding::check(
                 "kv.firewall-default-deny",
@@ -181,7 +189,7 @@ pub fn evaluate(expect: &VaultExpectations, obs: &VaultObservation) -> Vec<Findi
             &obs.diagnostics,
             &expect.diagnostics(),
         ),
-    ];
+    ]);
     out.extend(tag);
     out
 }
@@ -298,17 +306,14 @@ pub fn plan(
     let endpoint_ok = expect.private_networking && endpoint_approved(expect, obs);
 
     // The vault: one PATCH with every drifted property.
-    let mut vault = serde_json::Map::new();
-    let mut vault_fixes = Vec::new();
+    let current = json!({ "properties": obs.vault.properties });
+    let (writes, mut vault_fixes) = setting::fixes(SETTINGS, to_fix, |_| endpoint_ok);
+    let mut vault = setting::properties(&writes, &current);
     if drifted("kv.soft-delete")
         && flag(&json!({"p": obs.vault.properties}), "p.enableSoftDelete") == Some(false)
     {
         vault.insert("enableSoftDelete".into(), json!(true));
         vault_fixes.push("kv.soft-delete");
-    }
-    if drifted("kv.purge-protection") {
-        vault.insert("enablePurgeProtection".into(), json!(true));
-        vault_fixes.push("kv.purge-protection");
     }
     // Never over live access policies: their holders would be locked out. With migration
     // opted in, their roles are given first and the switch follows once they are in effect.
@@ -334,11 +339,6 @@ pub fn plan(
             vault.insert("enableRbacAuthorization".into(), json!(true));
             vault_fixes.push("kv.rbac-authorization");
         }
-    }
-    // Public access goes off only once the private endpoint is in place.
-    if drifted("kv.public-network-disabled") && endpoint_ok {
-        vault.insert("publicNetworkAccess".into(), json!("Disabled"));
-        vault_fixes.push("kv.public-network-disabled");
     }
     // The firewall closes only behind an Approved private endpoint, like public access.
     if drifted("kv.firewall-default-deny") && endpoint_ok {

@@ -50,10 +50,6 @@ fn per_database(id: &str, expected: &str, bad: Vec<String>, any: bool) -> Findin
 /// Evaluates every SQL control this module knows.
 pub fn evaluate(expect: &SqlExpectations, obs: &SqlObservation) -> Vec<Finding> {
     let server = json!({ "properties": obs.server.properties });
-    let tls = at(&server, "properties.minimalTlsVersion").and_then(Value::as_str);
-    let public = at(&server, "properties.publicNetworkAccess")
-        .and_then(Value::as_str)
-        .unwrap_or("Enabled");
     let open: Vec<String> = obs
         .firewall_rules
         .iter()
@@ -129,19 +125,8 @@ pub fn evaluate(expect: &SqlExpectations, obs: &SqlObservation) -> Vec<Finding> 
     let alerts = at(&alert_policy, "properties.state")
         .and_then(Value::as_str)
         .unwrap_or("Disabled");
-    vec![
-        Finding::check(
-            "sql.min-tls-1-2",
-            matches!(tls, Some("1.2" | "1.3")),
-            "1.2",
-            tls.unwrap_or("(not set)"),
-        ),
-        Finding::check(
-            "sql.public-network-disabled",
-            public.eq_ignore_ascii_case("Disabled"),
-            "Disabled",
-            public,
-        ),
+    let mut out = crate::controls::setting::evaluate(super::SETTINGS, &server);
+    out.extend([
         common::private_endpoint(
             "sql.private-endpoint",
             &server,
@@ -280,5 +265,6 @@ pub fn evaluate(expect: &SqlExpectations, obs: &SqlObservation) -> Vec<Finding> 
             obs.server.tags.as_ref(),
             (&expect.classification_tag.0, &expect.classification_tag.1),
         ),
-    ]
+    ]);
+    out
 }

@@ -11,6 +11,7 @@ pub use remediate::plan;
 
 use crate::azure::resources::api_version;
 use crate::azure::types::ArmOp;
+use crate::controls::setting::{Absent, Fix, Lit, Setting};
 
 const fn op(name: &'static str) -> ArmOp {
     ArmOp::new(name, "Microsoft.Sql", api_version::SQL)
@@ -26,6 +27,23 @@ pub const PUT_ALERTS: ArmOp = op("ServerSecurityAlertPolicies_CreateOrUpdate");
 pub const PUT_LTR: ArmOp = op("LongTermRetentionPolicies_CreateOrUpdate");
 pub const PUT_STR: ArmOp = op("BackupShortTermRetentionPolicies_CreateOrUpdate");
 pub const PATCH_DATABASE: ArmOp = op("Databases_Update");
+
+/// The server's controls that one property decides, declared once for evaluation and PATCH.
+pub const SETTINGS: &[Setting] = &[
+    Setting::new(
+        "sql.min-tls-1-2",
+        "properties.minimalTlsVersion",
+        &[Lit::Str("1.2"), Lit::Str("1.3")],
+    ),
+    // Public access closes only once the private endpoint is in place.
+    Setting::new(
+        "sql.public-network-disabled",
+        "properties.publicNetworkAccess",
+        &[Lit::Str("Disabled")],
+    )
+    .absent(Absent::Means(Lit::Str("Enabled")))
+    .fix(Fix::After("sql.private-endpoint")),
+];
 
 /// The audit action groups `sql.audit-action-groups` asks for.
 pub const AUDIT_GROUPS: &[&str] = &[

@@ -3,35 +3,27 @@
 
 use serde_json::{Value, json};
 
+use super::SETTINGS;
 use super::model::{SqlExpectations, SqlObservation, open_rule, user_databases};
 use super::{
     AUDIT_GROUPS, DELETE_FIREWALL_RULE, PATCH_DATABASE, PATCH_SERVER, PUT_ALERTS, PUT_AUDITING,
     PUT_ENTRA_ONLY, PUT_LTR, PUT_PROTECTOR, PUT_SERVER_KEY, PUT_STR, PUT_TDE,
 };
-use crate::controls::finding::{Finding, Found};
+use crate::controls::finding::Finding;
 use crate::controls::plan::{ArmWrite, Plan};
+use crate::controls::setting;
 
 /// The fewest writes for the drifted, automatically remediable findings of `to_fix`.
 pub fn plan(expect: &SqlExpectations, obs: &SqlObservation, to_fix: &[&Finding]) -> Plan {
     let mut plan = Plan::default();
     let drifted = |id: &str| crate::controls::plan::remediable(to_fix, id);
-    let endpoint_ok = !to_fix
-        .iter()
-        .any(|f| f.id() == "sql.private-endpoint" && f.found != Found::Compliant);
     // Azure refuses Entra-only authentication until an Entra administrator exists.
     let admin_ok = obs.administrator.is_some();
     let server = &expect.server_id;
-    let mut props = serde_json::Map::new();
+    let current = json!({ "properties": obs.server.properties });
+    let (writes, mut fixes) = setting::fixes(SETTINGS, to_fix, |c| setting::holds_in(to_fix, c));
     let mut patch = serde_json::Map::new();
-    let mut fixes: Vec<&'static str> = Vec::new();
-    if drifted("sql.min-tls-1-2") {
-        props.insert("minimalTlsVersion".into(), json!("1.2"));
-        fixes.push("sql.min-tls-1-2");
-    }
-    if drifted("sql.public-network-disabled") && endpoint_ok {
-        props.insert("publicNetworkAccess".into(), json!("Disabled"));
-        fixes.push("sql.public-network-disabled");
-    }
+    setting::merge_into(&mut patch, &writes, &current);
     if drifted("common.phi-classification-tag") {
         let mut tags = obs.server.tags.clone().unwrap_or_default();
         tags.insert(
@@ -51,9 +43,6 @@ pub fn plan(expect: &SqlExpectations, obs: &SqlObservation, to_fix: &[&Finding])
     {
         // The server reaches its key with its own identity.
         patch.insert("identity".into(), json!({"type": "SystemAssigned"}));
-    }
-    if !props.is_empty() {
-        patch.insert("properties".into(), Value::Object(props));
     }
     if !patch.is_empty() {
         plan.writes.push(ArmWrite::Patch {
@@ -114,12 +103,7 @@ pub fn plan(expect: &SqlExpectations, obs: &SqlObservation, to_fix: &[&Finding])
         "sql.backup-redundancy",
     ] {
         if drifted(id) {
-            fixes.push(match id {
-                "sql.tde-enabled" => "sql.tde-enabled",
-                "sql.ltr-backup" => "sql.ltr-backup",
-                "sql.pitr-retention" => "sql.pitr-retention",
-                _ => "sql.backup-redundancy",
-            });
+            fixes.push(id);
         }
     }
     if tde_cmk {
@@ -164,12 +148,7 @@ pub fn plan(expect: &SqlExpectations, obs: &SqlObservation, to_fix: &[&Finding])
         });
         for id in audit_ids {
             if drifted(id) {
-                fixes.push(match id {
-                    "sql.auditing-enabled" => "sql.auditing-enabled",
-                    "sql.audit-to-log-analytics" => "sql.audit-to-log-analytics",
-                    "sql.audit-action-groups" => "sql.audit-action-groups",
-                    _ => "sql.audit-retention-6y",
-                });
+                fixes.push(id);
             }
         }
         if drifted("sql.audit-to-log-analytics") {

@@ -10,19 +10,10 @@ use crate::controls::finding::{Finding, Found, shown};
 /// Evaluates every storage control this module knows.
 pub fn evaluate(expect: &StorageExpectations, obs: &StorageObservation) -> Vec<Finding> {
     let p = &obs.account.properties;
-    let mut out = vec![
-        Finding::check(
-            "storage.min-tls-1-2",
-            matches!(p.minimum_tls_version.as_deref(), Some("TLS1_2" | "TLS1_3")),
-            "TLS1_2",
-            shown(p.minimum_tls_version.as_deref()),
-        ),
-        Finding::check(
-            "storage.https-only",
-            p.supports_https_traffic_only == Some(true),
-            "true",
-            shown(p.supports_https_traffic_only),
-        ),
+    // The account as Azure returned it, for the declared settings.
+    let body = serde_json::to_value(&obs.account).unwrap_or_default();
+    let mut out = crate::controls::setting::evaluate(super::SETTINGS, &body);
+    out.extend([
         Finding::check(
             "storage.public-network-disabled",
             matches!(
@@ -43,30 +34,6 @@ pub fn evaluate(expect: &StorageExpectations, obs: &StorageObservation) -> Vec<F
             shown(p.network_acls.as_ref().and_then(|a| a.bypass.as_deref())),
         ),
         private_endpoint(expect, obs),
-        Finding::check(
-            "storage.blob-anonymous-disabled",
-            p.allow_blob_public_access == Some(false),
-            "false",
-            shown(p.allow_blob_public_access),
-        ),
-        Finding::check(
-            "storage.shared-key-disabled",
-            p.allow_shared_key_access == Some(false),
-            "false",
-            shown(p.allow_shared_key_access),
-        ),
-        Finding::check(
-            "storage.entra-default-auth",
-            p.default_to_o_auth_authentication == Some(true),
-            "true",
-            shown(p.default_to_o_auth_authentication),
-        ),
-        Finding::check(
-            "storage.cross-tenant-replication-disabled",
-            p.allow_cross_tenant_replication == Some(false),
-            "false",
-            shown(p.allow_cross_tenant_replication),
-        ),
         cmk(expect, obs),
         {
             let infra = p
@@ -113,8 +80,11 @@ pub fn evaluate(expect: &StorageExpectations, obs: &StorageObservation) -> Vec<F
         key_rotation_policy(expect, obs),
         key_expiry(expect, obs),
         key_strength(expect, obs),
-        classification_tag(expect, obs),
-    ];
+        crate::controls::common::classification_tag(
+            obs.account.tags.as_ref(),
+            (&expect.classification_tag.0, &expect.classification_tag.1),
+        ),
+    ]);
     out.extend(blob_service(expect, obs));
     out.extend(file_service(expect, obs));
     out
@@ -242,19 +212,6 @@ fn diagnostics(expect: &StorageExpectations, obs: &StorageObservation) -> Findin
         } else {
             format!("not sent for {}", missing.join(", "))
         },
-    )
-}
-
-fn classification_tag(expect: &StorageExpectations, obs: &StorageObservation) -> Finding {
-    let (name, value) = &expect.classification_tag;
-    let found = obs.account.tags.as_ref().and_then(|t| t.get(name));
-    Finding::check(
-        "common.phi-classification-tag",
-        found.is_some_and(|v| v.eq_ignore_ascii_case(value)),
-        format!("{name}={value}"),
-        found
-            .map(|v| format!("{name}={v}"))
-            .unwrap_or_else(|| format!("no {name} tag")),
     )
 }
 

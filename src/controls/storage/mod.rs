@@ -8,10 +8,48 @@ mod model;
 mod remediate;
 mod services;
 
+use crate::controls::setting::{Lit, Setting};
+
 pub use evaluate::{NOT_YET_EVALUATED, evaluate};
 pub use key::{key_principal, principal_of, rotation_due};
 pub use model::{ExpectedKey, StorageExpectations, StorageObservation};
 pub use remediate::{StoragePlan, plan};
+
+/// The account's controls that one property decides, declared once for evaluation and PATCH.
+/// (Public network access is not among them: it closes right after the private endpoint the
+/// same pass makes.)
+pub const SETTINGS: &[Setting] = &[
+    Setting::new(
+        "storage.min-tls-1-2",
+        "properties.minimumTlsVersion",
+        &[Lit::Str("TLS1_2"), Lit::Str("TLS1_3")],
+    ),
+    Setting::new(
+        "storage.https-only",
+        "properties.supportsHttpsTrafficOnly",
+        &[Lit::Bool(true)],
+    ),
+    Setting::new(
+        "storage.blob-anonymous-disabled",
+        "properties.allowBlobPublicAccess",
+        &[Lit::Bool(false)],
+    ),
+    Setting::new(
+        "storage.shared-key-disabled",
+        "properties.allowSharedKeyAccess",
+        &[Lit::Bool(false)],
+    ),
+    Setting::new(
+        "storage.entra-default-auth",
+        "properties.defaultToOAuthAuthentication",
+        &[Lit::Bool(true)],
+    ),
+    Setting::new(
+        "storage.cross-tenant-replication-disabled",
+        "properties.allowCrossTenantReplication",
+        &[Lit::Bool(false)],
+    ),
+];
 
 /// Geo-redundant SKUs (`storage.geo-redundant`).
 const GEO_REDUNDANT: &[&str] = &[

@@ -10,6 +10,7 @@ use crate::azure::storage::{
     StorageAccountPatchProperties,
 };
 use crate::controls::finding::{Finding, Found};
+use crate::controls::setting;
 
 /// The Azure writes that remediate drifted storage controls.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -60,7 +61,18 @@ pub fn plan(
 ) -> StoragePlan {
     use crate::catalog::Remediation;
     let mut plan = StoragePlan::default();
-    let mut props = StorageAccountPatchProperties::default();
+    // The declared settings, then what is not a plain setting into the same typed PATCH.
+    let current = serde_json::to_value(&obs.account).unwrap_or_default();
+    let (writes, ids) = setting::fixes(super::SETTINGS, to_fix, |_| false);
+    let (mut props, settled) = match serde_json::from_value::<StorageAccountPatchProperties>(
+        serde_json::Value::Object(setting::properties(&writes, &current)),
+    ) {
+        Ok(props) => (props, ids),
+        // A declaration the typed PATCH cannot carry (a test keeps every one carried): nothing
+        // is claimed fixed.
+        Err(_) => (StorageAccountPatchProperties::default(), Vec::new()),
+    };
+    plan.remediates.extend(settled);
     let mut blob = BlobServiceProperties::default();
     let mut blob_changed = false;
     for finding in to_fix {
@@ -70,8 +82,6 @@ pub fn plan(
         }
         let id = finding.id();
         let handled = match id {
-            "storage.min-tls-1-2" => set(&mut props.minimum_tls_version, "TLS1_2".to_string()),
-            "storage.https-only" => set(&mut props.supports_https_traffic_only, true),
             // Only once the private endpoint exists: disabling public access first would cut the
             // account off from everyone. When this plan makes the endpoint, public access closes
             // right after it, in the same pass.
@@ -105,12 +115,6 @@ pub fn plan(
                 acls.ip_rules
                     .retain(|r| expect.allowed_ip_ranges.contains(&r.value));
                 true
-            }
-            "storage.blob-anonymous-disabled" => set(&mut props.allow_blob_public_access, false),
-            "storage.shared-key-disabled" => set(&mut props.allow_shared_key_access, false),
-            "storage.entra-default-auth" => set(&mut props.default_to_o_auth_authentication, true),
-            "storage.cross-tenant-replication-disabled" => {
-                set(&mut props.allow_cross_tenant_replication, false)
             }
             "kv.key-rotation-policy" => {
                 plan.ensure_key = true;

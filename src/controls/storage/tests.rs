@@ -751,3 +751,32 @@ fn the_accounts_identity_must_be_able_to_unwrap_with_the_key() {
         .expect("cmk");
     assert_eq!(cmk.found, Found::Compliant);
 }
+
+#[test]
+fn every_declared_account_setting_reaches_the_typed_patch_when_it_drifts() {
+    use crate::controls::setting::Lit;
+    let expect = expectations();
+    for s in super::SETTINGS {
+        // The opposite of what the control wants, as Azure would return it.
+        let mut obs = compliant();
+        let mut body = serde_json::to_value(&obs.account).expect("json");
+        let wrong = match s.wanted() {
+            Lit::Bool(b) => serde_json::json!(!b),
+            Lit::Str(_) => serde_json::json!("TLS1_0"),
+        };
+        let key = s.path.strip_prefix("properties.").expect("a property");
+        body["properties"][key] = wrong;
+        obs.account = serde_json::from_value(body).expect("account");
+        let findings = evaluate(&expect, &obs);
+        assert_eq!(by_id(&findings)[s.id].found, Found::Drifted, "{}", s.id);
+        let plan = plan(&expect, &obs, &findings.iter().collect::<Vec<_>>());
+        assert_eq!(plan.remediates, vec![s.id], "{}", s.id);
+        let sent = serde_json::to_value(&plan.account_patch).expect("json");
+        assert_eq!(
+            sent,
+            serde_json::json!({"properties": {key: s.wanted().to_value()}}),
+            "{}: only the drifted property is sent",
+            s.id
+        );
+    }
+}

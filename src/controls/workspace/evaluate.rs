@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::PURGE_ACTION;
-use super::model::{ArchiveExpectations, WorkspaceExpectations, WorkspaceObservation, flag, text};
+use super::model::{ArchiveExpectations, WorkspaceExpectations, WorkspaceObservation, text};
 use crate::controls::common;
 use crate::controls::finding::{Finding, Found};
 use crate::controls::plan::at;
@@ -74,9 +74,6 @@ fn log_analytics(expect: &WorkspaceExpectations, obs: &WorkspaceObservation) -> 
     );
     let ingestion = text(&w, "properties.publicNetworkAccessForIngestion").unwrap_or("Enabled");
     let query = text(&w, "properties.publicNetworkAccessForQuery").unwrap_or("Enabled");
-    let local_auth_disabled = flag(&w, "properties.features.disableLocalAuth").unwrap_or(false);
-    let immediate_purge =
-        flag(&w, "properties.features.immediatePurgeDataOn30Days").unwrap_or(false);
     let purge = match &obs.log_analytics_access {
         Err(why) => Finding::new(
             "law.purge-restricted",
@@ -114,7 +111,8 @@ fn log_analytics(expect: &WorkspaceExpectations, obs: &WorkspaceObservation) -> 
             }
         }
     };
-    vec![
+    let mut out = crate::controls::setting::evaluate(super::LOG_ANALYTICS_SETTINGS, &w);
+    out.extend([
         retention_finding,
         Finding::check(
             "law.public-network-disabled",
@@ -124,18 +122,6 @@ fn log_analytics(expect: &WorkspaceExpectations, obs: &WorkspaceObservation) -> 
                 "publicNetworkAccessForIngestion={ingestion}, publicNetworkAccessForQuery={query}"
             ),
         ),
-        Finding::check(
-            "law.local-auth-disabled",
-            local_auth_disabled,
-            "features.disableLocalAuth=true",
-            format!("features.disableLocalAuth={local_auth_disabled}"),
-        ),
-        Finding::check(
-            "law.no-immediate-purge",
-            !immediate_purge,
-            "features.immediatePurgeDataOn30Days absent or false",
-            format!("features.immediatePurgeDataOn30Days={immediate_purge}"),
-        ),
         common::diagnostics(
             "law.query-audit",
             &obs.log_analytics_diagnostics,
@@ -143,7 +129,8 @@ fn log_analytics(expect: &WorkspaceExpectations, obs: &WorkspaceObservation) -> 
         ),
         purge,
         delete_lock("law.delete-lock", &obs.log_analytics_locks),
-    ]
+    ]);
+    out
 }
 
 /// Whether a lock that refuses deletes (`CanNotDelete` or `ReadOnly`) applies to the resource,

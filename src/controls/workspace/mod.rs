@@ -14,6 +14,7 @@ pub use remediate::plan;
 
 use crate::azure::resources::api_version;
 use crate::azure::types::ArmOp;
+use crate::controls::setting::{Absent, Lit, Setting};
 
 pub use super::keyvault::PATCH_VAULT;
 pub const PATCH_LOG_ANALYTICS: ArmOp = ArmOp::new(
@@ -56,6 +57,25 @@ pub const LOCK_IMMUTABILITY: ArmOp = ArmOp::new(
     "Microsoft.Storage",
     crate::azure::storage::API_VERSION,
 );
+
+/// The Log Analytics workspace's controls that one property decides, declared once for
+/// evaluation and PATCH (the PATCH carries the other `features` unchanged).
+pub const LOG_ANALYTICS_SETTINGS: &[Setting] = &[
+    Setting::new(
+        "law.local-auth-disabled",
+        "properties.features.disableLocalAuth",
+        &[Lit::Bool(true)],
+    )
+    .absent(Absent::Means(Lit::Bool(false)))
+    .named(),
+    Setting::new(
+        "law.no-immediate-purge",
+        "properties.features.immediatePurgeDataOn30Days",
+        &[Lit::Bool(false)],
+    )
+    .absent(Absent::Means(Lit::Bool(false)))
+    .named(),
+];
 
 /// The action that purges Log Analytics data irreversibly (`law.purge-restricted`).
 pub const PURGE_ACTION: &str = "Microsoft.OperationalInsights/workspaces/purge/action";

@@ -142,10 +142,6 @@ impl WorkspaceExpectations {
     }
 }
 
-pub(super) fn flag(body: &Value, path: &str) -> Option<bool> {
-    at(body, path).and_then(Value::as_bool)
-}
-
 pub(super) fn text<'a>(body: &'a Value, path: &str) -> Option<&'a str> {
     at(body, path).and_then(Value::as_str)
 }

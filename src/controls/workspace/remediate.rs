@@ -8,6 +8,7 @@ use super::{LOCK_IMMUTABILITY, PATCH_LOG_ANALYTICS, PUT_CONTAINER, PUT_IMMUTABIL
 use crate::azure::locks::{PUT_LOCK, operator_lock_id};
 use crate::controls::finding::Finding;
 use crate::controls::plan::{ArmWrite, Plan, at};
+use crate::controls::setting;
 
 /// The fewest writes that fix the drifted, automatically remediable findings in `to_fix`.
 pub fn plan(
@@ -21,13 +22,9 @@ pub fn plan(
 
     // Log Analytics: one PATCH of the workspace, one PUT per short table.
     let law = json!({ "properties": obs.log_analytics.properties });
-    let mut workspace = serde_json::Map::new();
-    let mut features = law
-        .pointer("/properties/features")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let mut features_changed = false;
+    let (writes, fixes) = setting::fixes(super::LOG_ANALYTICS_SETTINGS, to_fix, |_| true);
+    let mut workspace = setting::properties(&writes, &law);
+    fixes.into_iter().for_each(|id| plan.remediates(id));
     if drifted("law.retention-6y") {
         let retention = at(&law, "properties.retentionInDays")
             .and_then(Value::as_i64)
@@ -54,19 +51,6 @@ pub fn plan(
         workspace.insert("publicNetworkAccessForIngestion".into(), json!("Disabled"));
         workspace.insert("publicNetworkAccessForQuery".into(), json!("Disabled"));
         plan.remediates("law.public-network-disabled");
-    }
-    if drifted("law.local-auth-disabled") {
-        features.insert("disableLocalAuth".into(), json!(true));
-        features_changed = true;
-        plan.remediates("law.local-auth-disabled");
-    }
-    if drifted("law.no-immediate-purge") {
-        features.insert("immediatePurgeDataOn30Days".into(), json!(false));
-        features_changed = true;
-        plan.remediates("law.no-immediate-purge");
-    }
-    if features_changed {
-        workspace.insert("features".into(), Value::Object(features));
     }
     if !workspace.is_empty() {
         // The workspace PATCH goes first: table retention is bounded by the workspace's.
