@@ -1263,3 +1263,59 @@ async fn an_endpoint_is_made_in_its_virtual_networks_region() {
         .expect("made");
     assert_eq!(made.location, "westus3");
 }
+
+/// A subscription's Defender plan is read once for every store of the subscription for a
+/// minute, and a write of it by the same client makes the next read go to Azure again.
+#[tokio::test]
+async fn a_defender_plan_read_serves_a_minute_and_a_write_forgets_it() {
+    use hipaa_operator::azure::security::{PUT_PRICING, subscription_plan_id};
+    let sim = Sim::start().await;
+    // Contributor on the subscription: it may write the plan.
+    let azure = sim.client(Sim::legacy_identity());
+    let plan = subscription_plan_id(&sim::account_id(), "StorageAccounts").expect("id");
+    sim.clear_log().await;
+    let gets = |log: Vec<serde_json::Value>| {
+        log.iter()
+            .filter(|r| {
+                r["method"] == "GET"
+                    && r["path"]
+                        .as_str()
+                        .is_some_and(|p| p.contains("/Microsoft.Security/pricings/StorageAccounts"))
+            })
+            .count()
+    };
+    for _ in 0..3 {
+        let read = azure
+            .defender_plan(&plan)
+            .await
+            .expect("read")
+            .expect("plan");
+        assert_eq!(read.properties["pricingTier"], json!("Standard"));
+    }
+    assert_eq!(
+        gets(sim.requests().await),
+        1,
+        "one GET serves the three reads"
+    );
+    azure
+        .write(
+            &PUT_PRICING,
+            Method::Put,
+            &plan,
+            Some(&json!({"properties": {"pricingTier": "Free"}})),
+            None,
+        )
+        .await
+        .expect("PUT");
+    let read = azure
+        .defender_plan(&plan)
+        .await
+        .expect("read")
+        .expect("plan");
+    assert_eq!(
+        read.properties["pricingTier"],
+        json!("Free"),
+        "read again after the write"
+    );
+    assert_eq!(gets(sim.requests().await), 2);
+}

@@ -768,7 +768,12 @@ async fn the_operator_converges_with_only_its_generated_role() {
                 "permissions": [{"actions": role["Actions"], "notActions": [],
                                  "dataActions": role["DataActions"], "notDataActions": []}],
                 "assignableScopes": role["AssignableScopes"]}}}],
+            // The role at the resource group, and Security Reader on the subscription for its
+            // Defender plans (subscription resources the group's role cannot reach).
             "roleAssignments": [{"scope": sim::RG, "principalId": OBJECT, "role": role_id,
+                                 "principalType": "ServicePrincipal"},
+                                {"scope": format!("/subscriptions/{}", sim::SUBSCRIPTION),
+                                 "principalId": OBJECT, "role": "Security Reader",
                                  "principalType": "ServicePrincipal"}]
         }))
         .env("AZURE_CLIENT_ID", CLIENT)
@@ -796,5 +801,102 @@ async fn the_operator_converges_with_only_its_generated_role() {
             .any(|r| r["caller"] == OBJECT && r["method"] == "PATCH"),
         "the store was remediated as the least-privilege principal"
     );
+    e.ns.delete().await.expect("delete namespace");
+}
+
+/// Issue #21, `storage.defender`: the subscription's Defender for Storage plan is read on every
+/// pass. With only the resource group granted, a `Free` plan waits for a person and nothing is
+/// written to it (a plan bills every account of the subscription); once a grant holds the whole
+/// subscription, Enforce turns it on.
+#[tokio::test]
+async fn the_defender_plan_waits_for_a_person_until_a_grant_holds_the_subscription() {
+    use hipaa_operator::api::common::{Awaiting, ControlState};
+    let subscription = format!("/subscriptions/{}", sim::SUBSCRIPTION);
+    let plan_id = format!("{subscription}/providers/Microsoft.Security/pricings/StorageAccounts");
+    let e = Estate::test("defender")
+        .enforce()
+        .seed(json!({
+            "resources": [{"id": plan_id, "body": {"properties": {"pricingTier": "Free"}}}],
+            // Azure's side of turning a plan on: Security Admin on the subscription.
+            "roleAssignments": [{"scope": subscription, "principalId": sim::OPERATOR_OBJECT_ID,
+                                 "role": "Security Admin", "principalType": "ServicePrincipal"}]
+        }))
+        .start()
+        .await;
+    e.create(&store_exempting_infrastructure_encryption()).await;
+    let control = |s: &PhiStore| {
+        s.status
+            .as_ref()
+            .and_then(|st| st.controls.iter().find(|c| c.id == "storage.defender"))
+            .cloned()
+    };
+    let held = e
+        .wait_store(
+            STORE,
+            "storage.defender waiting for a person",
+            secs(120),
+            |s| {
+                control(s).is_some_and(|c| {
+                    c.state == ControlState::Drifted && c.awaiting == Some(Awaiting::Person)
+                })
+            },
+        )
+        .await;
+    let c = control(&held).expect("storage.defender");
+    assert_eq!(c.observed, "StorageAccounts: Free", "{c:?}");
+    let message = c.message.unwrap_or_default();
+    assert!(
+        message.contains("az security pricing create -n StorageAccounts --tier Standard --subplan DefenderForStorageV2")
+            && message.contains("exempt storage.defender"),
+        "{message}"
+    );
+    let plan_writes = |writes: Vec<(String, String)>| {
+        writes
+            .into_iter()
+            .filter(|(_, p)| {
+                p.to_ascii_lowercase()
+                    .contains("/microsoft.security/pricings/")
+            })
+            .count()
+    };
+    assert_eq!(
+        plan_writes(e.sim.writes().await),
+        0,
+        "no plan write without the subscription"
+    );
+
+    // A cluster admin grants the subscription to this namespace.
+    let mut whole = support::estate::example_grant(&e.ns.name);
+    whole["scopes"] = json!([subscription]);
+    support::estate::grant(&e.client, "defender-subscription", whole).await;
+    // Fixed, and read back from Azure by the next pass.
+    e.wait_store(
+        STORE,
+        "storage.defender fixed and read back",
+        secs(120),
+        |s| {
+            control(s).is_some_and(|c| {
+                matches!(c.state, ControlState::Remediated | ControlState::Compliant)
+                    && c.observed.starts_with("StorageAccounts: Standard")
+            })
+        },
+    )
+    .await;
+    let plan = e
+        .resource(&hipaa_operator::azure::security::GET_PRICING, &plan_id)
+        .await;
+    assert_eq!(
+        (
+            plan.properties["pricingTier"].as_str(),
+            plan.properties["subPlan"].as_str()
+        ),
+        (Some("Standard"), Some("DefenderForStorageV2"))
+    );
+    assert_eq!(plan_writes(e.sim.writes().await), 1, "one PUT of the plan");
+    let grants: Api<hipaa_operator::api::AzureScopeGrant> = Api::all(e.client.clone());
+    grants
+        .delete("defender-subscription", &Default::default())
+        .await
+        .expect("delete the grant");
     e.ns.delete().await.expect("delete namespace");
 }

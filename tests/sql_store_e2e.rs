@@ -56,6 +56,7 @@ async fn a_sql_server_is_audited_then_enforced() {
         "sql.auditing-enabled",
         "sql.private-endpoint",
         "sql.backup-redundancy",
+        "sql.vulnerability-assessment",
     ] {
         assert_eq!(state(&found, id), "Drifted", "{id}");
     }
@@ -67,6 +68,13 @@ async fn a_sql_server_is_audited_then_enforced() {
     let server = e.resource(&resources::GET_SQL_SERVER, &server_id()).await;
     assert_eq!(server.properties["minimalTlsVersion"], json!("1.2"));
     assert_eq!(server.properties["publicNetworkAccess"], json!("Disabled"));
+    let va = e
+        .resource(
+            &hipaa_operator::controls::sql::GET_VA_EXPRESS,
+            &format!("{}/sqlVulnerabilityAssessments/default", server_id()),
+        )
+        .await;
+    assert_eq!(va.properties["state"], json!("Enabled"));
     const GET_PROTECTOR: ArmOp =
         ArmOp::new("EncryptionProtectors_Get", "Microsoft.Sql", "2023-08-01");
     let protector = e

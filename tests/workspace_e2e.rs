@@ -81,6 +81,7 @@ async fn audit_lists_every_finding_and_enforce_converges_reverts_drift_and_locks
         "law.query-audit",
         "law.purge-restricted",
         "law.delete-lock",
+        "law.immutable-export",
         "storage.immutable-audit-archive",
     ] {
         assert_eq!(
@@ -166,6 +167,7 @@ async fn audit_lists_every_finding_and_enforce_converges_reverts_drift_and_locks
                     ["Compliant", "Remediated"].contains(&s.as_str())
                         || id == "storage.immutable-audit-archive"
                         || id == "law.purge-restricted"
+                        || id == "op.least-privilege-role"
                 })
         })
         .await;
@@ -181,6 +183,28 @@ async fn audit_lists_every_finding_and_enforce_converges_reverts_drift_and_locks
         ws.status
     );
     assert_eq!(found["law.retention-6y"], "Remediated", "{found:?}");
+    // The audit tables also leave Log Analytics for the archive account.
+    assert_eq!(found["law.immutable-export"], "Remediated", "{found:?}");
+    let export = e
+        .resource(
+            &hipaa_operator::azure::types::ArmOp::new(
+                "DataExports_Get",
+                "Microsoft.OperationalInsights",
+                resources::api_version::LOG_ANALYTICS,
+            ),
+            &format!("{}/dataExports/hipaa-audit-export", law_id()),
+        )
+        .await;
+    assert_eq!(export.properties["enable"], json!(true));
+    assert!(
+        export.properties["destination"]["resourceId"]
+            .as_str()
+            .is_some_and(|d| d
+                .to_ascii_lowercase()
+                .ends_with("/storageaccounts/stclinicalauditarchive")),
+        "{}",
+        export.properties
+    );
     // The audit logs' workspace is locked against deletes, by Azure itself: even a Contributor's
     // delete is refused.
     assert!(
@@ -206,6 +230,23 @@ async fn audit_lists_every_finding_and_enforce_converges_reverts_drift_and_locks
     );
     // Reported, never removed: purge rights are opt-in to change.
     assert_eq!(found["law.purge-restricted"], "Drifted");
+    // The estate's operator holds Contributor, User Access Administrator and Resource Policy
+    // Contributor at the resource group: wider than its generated role, reported for a person.
+    assert_eq!(found["op.least-privilege-role"], "Drifted", "{found:?}");
+    let op = ws
+        .status
+        .as_ref()
+        .and_then(|s| {
+            s.controls
+                .iter()
+                .find(|c| c.id == "op.least-privilege-role")
+        })
+        .expect("op.least-privilege-role");
+    assert!(
+        op.observed.contains("Contributor at")
+            && op.awaiting == Some(hipaa_operator::api::common::Awaiting::Person),
+        "{op:?}"
+    );
     assert_eq!(found["storage.immutable-audit-archive"], "Drifted");
     let policy = ws
         .status

@@ -15,7 +15,7 @@ pub struct IdError {
     pub why: &'static str,
 }
 
-fn refuse(text: &str, why: &'static str) -> IdError {
+pub(crate) fn refuse(text: &str, why: &'static str) -> IdError {
     // Ids come from objects anyone may write: keep the message bounded.
     let text: String = text.chars().take(200).collect();
     IdError { text, why }

@@ -320,6 +320,8 @@ impl AzureClient {
             AzureError::Configuration(format!("request body of {}: {e}", op.operation))
         })?;
         let url = self.arm_url(id, op.api_version)?;
+        // Whatever comes of the write, what was remembered of the resource is stale.
+        self.forget_shared(id);
         let reply = self
             .send(Call {
                 operation: op.operation,
@@ -359,6 +361,8 @@ impl AzureClient {
             AzureError::Configuration(format!("request body of {}: {e}", op.operation))
         })?;
         let url = self.arm_url(id, op.api_version)?;
+        // Whatever comes of the write, what was remembered of the resource is stale.
+        self.forget_shared(id);
         let reply = self
             .send(Call {
                 operation: op.operation,

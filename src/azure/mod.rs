@@ -25,4 +25,5 @@ pub mod permissions;
 pub mod readonly;
 pub mod resources;
 pub mod roles;
+pub mod security;
 pub mod storage;

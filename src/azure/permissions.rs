@@ -117,7 +117,19 @@ pub const ARM_OPERATIONS: &[(&str, &str)] = &[
         "Tables_CreateOrUpdate",
         "Microsoft.OperationalInsights/workspaces/tables/write",
     ),
+    (
+        "DataExports_ListByWorkspace",
+        "Microsoft.OperationalInsights/workspaces/dataExports/read",
+    ),
+    (
+        "DataExports_CreateOrUpdate",
+        "Microsoft.OperationalInsights/workspaces/dataExports/write",
+    ),
     // Management locks (law.delete-lock).
+    // Defender for Cloud plans of a subscription (read for storage.defender, kv.defender and
+    // cosmos.defender; written only where a grant holds the subscription).
+    ("Pricings_Get", "Microsoft.Security/pricings/read"),
+    ("Pricings_Update", "Microsoft.Security/pricings/write"),
     (
         "ManagementLocks_ListByScope",
         "Microsoft.Authorization/locks/read",
@@ -262,6 +274,18 @@ pub const ARM_OPERATIONS: &[(&str, &str)] = &[
     (
         "ServerSecurityAlertPolicies_Get",
         "Microsoft.Sql/servers/securityAlertPolicies/read",
+    ),
+    (
+        "SqlVulnerabilityAssessmentsSettings_Get",
+        "Microsoft.Sql/servers/sqlVulnerabilityAssessments/read",
+    ),
+    (
+        "SqlVulnerabilityAssessmentsSettings_CreateOrUpdate",
+        "Microsoft.Sql/servers/sqlVulnerabilityAssessments/write",
+    ),
+    (
+        "ServerVulnerabilityAssessments_Get",
+        "Microsoft.Sql/servers/vulnerabilityAssessments/read",
     ),
     (
         "ServerSecurityAlertPolicies_CreateOrUpdate",

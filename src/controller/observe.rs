@@ -107,3 +107,15 @@ pub async fn role_holders(
         settle: k8s_openapi::jiff::SignedDuration::try_from(settle).unwrap_or_default(),
     })
 }
+
+/// GET of a Defender plan, its failure as the control's evidence.
+pub async fn defender_plan(
+    azure: &AzureClient,
+    expect: &crate::controls::defender::DefenderExpectations,
+) -> crate::controls::defender::DefenderObservation {
+    match azure.defender_plan(&expect.pricing_id).await {
+        Ok(Some(pricing)) => Ok(pricing),
+        Ok(None) => Err(format!("Azure has no {} plan in this cloud", expect.plan)),
+        Err(e) => Err(e.to_string()),
+    }
+}

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod common;
 pub mod cosmos;
+pub mod defender;
 pub mod finding;
 pub mod healthdata;
 pub mod keyvault;
@@ -73,10 +74,6 @@ pub const SECOND_EDITION_NOT_EVALUATED: &[(&str, &str)] = &[
         "added by the catalog's second edition: activity-log alerts are not read by this version yet",
     ),
     (
-        "op.least-privilege-role",
-        "added by the catalog's second edition: the operator's own role assignments are not compared with a generated role yet",
-    ),
-    (
         "id.mfa-conditional-access",
         "needs Microsoft Graph (conditional-access policies), which has no recorded example in shared/azure-rest-examples: the simulator cannot serve it faithfully",
     ),
@@ -114,6 +111,7 @@ mod tests {
             super::healthdata::tests::evaluated_ids(),
             super::workspace::tests::evaluated_ids(),
             super::access::tests::evaluated_ids(),
+            super::defender::PLANS.iter().map(|p| p.0).collect(),
             // Evaluated for the store's own key by the storage evaluator's caller.
             vec!["common.cmk-vault-linked"],
         ]

@@ -485,6 +485,8 @@ pub async fn workspace_named_settled(e: &Estate, name: &str, timeout: Duration) 
                             | hipaa_operator::api::ControlState::Remediated
                     ) || c.id == "storage.immutable-audit-archive"
                         || c.id == "law.purge-restricted"
+                        // The estate gives the operator Contributor: reported, for a person.
+                        || c.id == "op.least-privilege-role"
                 })
                 && s.conditions
                     .iter()

@@ -134,6 +134,8 @@ pub struct AzureClient {
 
 struct Inner {
     cloud: Cloud,
+    /// Kept to learn whose token the client holds (its `oid`), never to log it.
+    credential: Arc<dyn TokenCredential>,
     arm: Pipeline,
     key_vault: Pipeline,
     budget: Arc<Budget>,
@@ -142,6 +144,10 @@ struct Inner {
     /// Role definitions by GUID with when they were read: they change rarely, and every
     /// evaluation of who can reach a store needs them.
     role_definitions: Mutex<HashMap<String, (std::time::Instant, super::roles::RoleDefinition)>>,
+    /// Subscription-wide resources read lately (Defender plans), by lower-cased id: one read
+    /// serves every store of the subscription for a short while. A write by this client to
+    /// one of them drops it.
+    shared_reads: Mutex<HashMap<String, (std::time::Instant, serde_json::Value)>>,
     /// No Resource Graph query before this: its per-user quota is used up until it resets.
     graph_quota_until: Mutex<Option<Instant>>,
 }
@@ -210,6 +216,7 @@ impl AzureClient {
         let key_vault = pipeline(cloud.key_vault_scope());
         AzureClient {
             inner: Arc::new(Inner {
+                credential: credential.clone(),
                 cloud,
                 arm,
                 key_vault,
@@ -218,8 +225,60 @@ impl AzureClient {
                 lro: settings.lro,
                 graph_quota_until: Mutex::new(None),
                 role_definitions: Mutex::new(HashMap::new()),
+                shared_reads: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// The object id of the principal this client acts as: the `oid` claim of its Resource
+    /// Manager token (the token is decoded here and dropped; neither it nor its claims are
+    /// logged). The token is the credential's cached one, so this costs no request when a call
+    /// was made recently.
+    pub async fn principal_object_id(&self) -> Result<String, AzureError> {
+        let scope = self.inner.cloud.resource_manager_scope();
+        let token = self
+            .inner
+            .credential
+            .get_token(&[scope.as_str()], None)
+            .await
+            .map_err(|e| AzureError::Configuration(format!("no token for {scope}: {e}")))?;
+        token_object_id(token.token.secret()).ok_or_else(|| {
+            AzureError::Configuration("the Resource Manager token carries no oid claim".into())
+        })
+    }
+
+    /// A subscription-wide resource this client read within `max_age`.
+    pub(crate) fn shared_read(&self, id: &str, max_age: Duration) -> Option<serde_json::Value> {
+        let cache = self
+            .inner
+            .shared_reads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(&id.to_ascii_lowercase())
+            .filter(|(at, _)| at.elapsed() < max_age)
+            .map(|(_, r)| r.clone())
+    }
+
+    /// Remembers a subscription-wide resource just read.
+    pub(crate) fn remember_shared(&self, id: &str, resource: serde_json::Value) {
+        self.inner
+            .shared_reads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                id.to_ascii_lowercase(),
+                (std::time::Instant::now(), resource),
+            );
+    }
+
+    /// Forgets what was remembered of `id` (it was just written).
+    pub(crate) fn forget_shared(&self, id: &str) {
+        self.inner
+            .shared_reads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id.to_ascii_lowercase());
     }
 
     /// A role definition read within `max_age`, by GUID.
@@ -546,9 +605,46 @@ fn to_time(d: Duration) -> azure_core::time::Duration {
     azure_core::time::Duration::try_from(d).unwrap_or(azure_core::time::Duration::MAX)
 }
 
+/// The `oid` claim of a JWT, read without verifying it: only for a token the credential itself
+/// returned.
+fn token_object_id(jwt: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims["oid"].as_str().map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_object_id_is_the_tokens_oid_claim_and_a_malformed_token_has_none() {
+        use base64::Engine as _;
+        let part = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let jwt = format!(
+            "{}.{}.sig",
+            part(serde_json::json!({"alg": "RS256"})),
+            part(serde_json::json!({"oid": "5d6e7f80-9a1b-4c2d-8e3f-405162738495", "aud": "x"}))
+        );
+        assert_eq!(
+            token_object_id(&jwt).as_deref(),
+            Some("5d6e7f80-9a1b-4c2d-8e3f-405162738495")
+        );
+        for bad in [
+            "",
+            "a.b",
+            "a.!!!.c",
+            &format!("h.{}.s", part(serde_json::json!({"sub": "x"}))),
+        ] {
+            assert_eq!(token_object_id(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn subscription_is_read_from_resource_ids_case_insensitively() {

@@ -21,6 +21,25 @@ pub use super::expect::{
     store_key_name, vault_expectations,
 };
 
+/// The Defender for Cloud plan covering a store kind: `(control, plan, sub-plan a fix sets)`.
+pub fn defender_plan(
+    kind: crate::api::phistore::ResourceKind,
+) -> Option<(&'static str, &'static str, Option<&'static str>)> {
+    use crate::api::phistore::ResourceKind;
+    let control = match kind {
+        ResourceKind::StorageAccount => "storage.defender",
+        ResourceKind::KeyVault => "kv.defender",
+        ResourceKind::CosmosDbAccount => "cosmos.defender",
+        // SQL's is its servers' security alert policy (sql.defender); Health Data Services
+        // have no Defender plan.
+        ResourceKind::SqlServer
+        | ResourceKind::HealthDataWorkspace
+        | ResourceKind::FhirService
+        | ResourceKind::DicomService => return None,
+    };
+    crate::controls::defender::plan_for(control)
+}
+
 /// A governed resource as its kind's controls see it: what is expected and what was read.
 pub enum Target {
     Storage(Box<(StorageExpectations, StorageObservation)>),

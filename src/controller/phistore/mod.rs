@@ -342,12 +342,12 @@ async fn pass(
     };
     // 3. Observe.
     let (observed, access_view) = futures::try_join!(
-        observe::target(&azure, ctx, store, ws),
+        observe::target(&azure, ctx, store, ws, &d.permit),
         review::observe(&azure, store, ws),
     )?;
     // 4. Evaluate.
     let now = Time(Timestamp::now());
-    let kind_findings = observed.target.evaluate(ws);
+    let kind_findings = observed.evaluate(ws);
     let mut findings = kind_findings.clone();
     findings.extend(review::report(ws, &access_view, &d.reviews, &[], generation, &now).findings);
     // 5. Decide.
@@ -378,7 +378,7 @@ async fn pass(
     };
     let wanted = pass.to_fix(&findings, &conflict);
     let (held, why_held) = if d.mode == Mode::Enforce {
-        match observed.target.plan(ws, &placement, &to_fix) {
+        match observed.plan(ws, &placement, &to_fix) {
             Ok(resource) => plan.extend(resource),
             Err(why) => unplannable = Some(AzureError::Configuration(why)),
         }
@@ -391,8 +391,8 @@ async fn pass(
     } else {
         (wanted, preview::held_reason(&d.permit, false))
     };
-    let planned = match observed.target.plan(ws, &placement, &held) {
-        Ok(held_plan) => preview::rows(&held_plan, &why_held, &|id| observed.target.observed(id)),
+    let planned = match observed.plan(ws, &placement, &held) {
+        Ok(held_plan) => preview::rows(&held_plan, &why_held, &|id| observed.observed(id)),
         Err(_) => Vec::new(),
     };
     // Never write to a resource Azure is still changing (its provisioningState not terminal):

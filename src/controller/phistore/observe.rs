@@ -13,28 +13,107 @@ use crate::api::phistore::{PhiStore, ResourceKind};
 use crate::azure::resources;
 use crate::azure::{AzureClient, AzureError};
 use crate::controller::context::Context;
+use crate::controller::intent::{EndpointPlacement, Intent, WritePlan};
 use crate::controller::observe::{diagnostic_settings, endpoints, endpoints_of, role_holders};
 use crate::controller::pipeline::Failure;
+use crate::controller::trust::Permit;
 use crate::controls::cosmos::CosmosObservation;
+use crate::controls::defender::{self, DefenderExpectations, DefenderObservation};
 use crate::controls::healthdata::{HealthObservation, Service};
 use crate::controls::keyvault::VaultObservation;
 use crate::controls::sql::{self, SqlExpectations, SqlObservation};
 use crate::controls::storage::{StorageExpectations, StorageObservation};
 
-/// What a pass read of the governed resource: its kind's view, and the fingerprint of its ARM
-/// envelope (the baseline of batched drift detection).
+/// What a pass read of the governed resource: its kind's view, the Defender plan covering it
+/// (for the kinds Defender has a plan for), and the fingerprint of its ARM envelope (the
+/// baseline of batched drift detection).
 pub struct Observed {
     pub target: Target,
+    pub defender: Option<(DefenderExpectations, DefenderObservation)>,
     pub print: u64,
 }
 
-/// Reads the store's resource and what its kind's controls need.
+impl Observed {
+    /// The kind's findings and the Defender plan's.
+    pub fn evaluate(&self, ws: &HipaaWorkspace) -> Vec<crate::controls::Finding> {
+        let mut findings = self.target.evaluate(ws);
+        if let Some((expect, obs)) = &self.defender {
+            findings.push(defender::evaluate(expect, obs));
+        }
+        findings
+    }
+
+    /// The kind's writes that fix `to_fix`, then the Defender plan's.
+    pub fn plan(
+        &self,
+        ws: &HipaaWorkspace,
+        placement: &EndpointPlacement<'_>,
+        to_fix: &[&crate::controls::Finding],
+    ) -> Result<WritePlan, String> {
+        let mut plan = self.target.plan(ws, placement, to_fix)?;
+        if let Some((expect, _)) = &self.defender
+            && let Some(write) = defender::plan(expect, to_fix)
+        {
+            plan.intents.push(Intent::Arm(write));
+            plan.remediates.push(expect.control);
+        }
+        Ok(plan)
+    }
+
+    /// The body the pass read for `id`, for the `from` of a planned change.
+    pub fn observed(&self, id: &str) -> Option<serde_json::Value> {
+        self.target.observed(id).or_else(|| match &self.defender {
+            Some((expect, Ok(pricing))) if expect.pricing_id.eq_ignore_ascii_case(id) => {
+                serde_json::to_value(pricing).ok()
+            }
+            _ => None,
+        })
+    }
+}
+
+/// Reads the store's resource, what its kind's controls need and the Defender plan covering
+/// it, concurrently.
 pub async fn target(
     azure: &AzureClient,
     ctx: &Context,
     store: &PhiStore,
     ws: &HipaaWorkspace,
+    permit: &Permit,
 ) -> Result<Observed, Failure> {
+    let (kind, defender) = futures::join!(
+        kind_target(azure, ctx, store, ws),
+        defender(azure, store, permit)
+    );
+    let (target, print) = kind?;
+    Ok(Observed {
+        target,
+        defender,
+        print,
+    })
+}
+
+/// The subscription's Defender plan for the store's kind. A plan that cannot be read is
+/// reported as such by its control; it does not stop the pass.
+async fn defender(
+    azure: &AzureClient,
+    store: &PhiStore,
+    permit: &Permit,
+) -> Option<(DefenderExpectations, DefenderObservation)> {
+    let (control, _, _) = kinds::defender_plan(store.spec.resource.kind)?;
+    let expect = DefenderExpectations::of(control, &store.spec.resource.id, |id| {
+        crate::azure::id::ArmId::parse(id).is_ok_and(|id| permit.covers(&id))
+    })?;
+    let read = crate::controller::observe::defender_plan(azure, &expect).await;
+    Some((expect, read))
+}
+
+/// Reads the store's resource and what its kind's controls need.
+async fn kind_target(
+    azure: &AzureClient,
+    ctx: &Context,
+    store: &PhiStore,
+    ws: &HipaaWorkspace,
+) -> Result<(Target, u64), Failure> {
     let id = &store.spec.resource.id;
     let kind = store.spec.resource.kind;
     let cloud = ctx.azure_cloud();
@@ -48,10 +127,7 @@ pub async fn target(
             let print = crate::controller::drift::storage_print(&account);
             let expect = kinds::storage_expectations(store, ws, cloud);
             let obs = observe_storage(azure, account, &expect).await?;
-            Ok(Observed {
-                target: Target::Storage(Box::new((expect, obs))),
-                print,
-            })
+            Ok((Target::Storage(Box::new((expect, obs))), print))
         }
         ResourceKind::KeyVault => {
             let t = read_target(azure, &resources::GET_VAULT, kind, id, true).await?;
@@ -68,10 +144,7 @@ pub async fn target(
                 endpoints: t.endpoints,
                 role_holders,
             };
-            Ok(Observed {
-                target: Target::Vault(Box::new((expect, obs))),
-                print,
-            })
+            Ok((Target::Vault(Box::new((expect, obs))), print))
         }
         ResourceKind::CosmosDbAccount => {
             let t = read_target(azure, &resources::GET_COSMOS_ACCOUNT, kind, id, true).await?;
@@ -83,10 +156,7 @@ pub async fn target(
                 now: Timestamp::now(),
             };
             let expect = kinds::cosmos_expectations(store, ws, cloud);
-            Ok(Observed {
-                target: Target::Cosmos(Box::new((expect, obs))),
-                print,
-            })
+            Ok((Target::Cosmos(Box::new((expect, obs))), print))
         }
         ResourceKind::HealthDataWorkspace
         | ResourceKind::FhirService
@@ -126,10 +196,7 @@ pub async fn target(
                 governed_storage,
                 ctx.azure.default_tenant(),
             );
-            Ok(Observed {
-                target: Target::Health(Box::new((expect, obs))),
-                print,
-            })
+            Ok((Target::Health(Box::new((expect, obs))), print))
         }
         ResourceKind::SqlServer => {
             let server = azure
@@ -139,10 +206,7 @@ pub async fn target(
             let print = crate::controller::drift::resource_print(&server);
             let expect = kinds::sql_expectations(store, ws, cloud);
             let obs = observe_sql(azure, id, server, &expect).await?;
-            Ok(Observed {
-                target: Target::Sql(Box::new((expect, obs))),
-                print,
-            })
+            Ok((Target::Sql(Box::new((expect, obs))), print))
         }
     }
 }
@@ -275,7 +339,7 @@ async fn observe_sql(
     let (
         (firewall_rules, databases, latest_key_version, endpoints),
         (encryption_protector, auditing, master_diagnostics),
-        (administrator, entra_only, alert_policy),
+        (administrator, entra_only, alert_policy, vulnerability_assessment, classic_assessment),
     ) = futures::try_join!(
         async { futures::try_join!(firewall, databases, latest_key_version, endpoints) },
         async {
@@ -305,6 +369,14 @@ async fn observe_sql(
                     op("ServerSecurityAlertPolicies_Get"),
                     format!("{id}/securityAlertPolicies/Default"),
                 ),
+                opt(
+                    sql::GET_VA_EXPRESS,
+                    format!("{id}/sqlVulnerabilityAssessments/default"),
+                ),
+                opt(
+                    sql::GET_VA_CLASSIC,
+                    format!("{id}/vulnerabilityAssessments/default"),
+                ),
             )
         },
     )?;
@@ -317,6 +389,8 @@ async fn observe_sql(
         administrator,
         entra_only,
         alert_policy,
+        vulnerability_assessment,
+        classic_assessment,
         endpoints,
         latest_key_version,
         server,

@@ -158,6 +158,25 @@ pub(super) async fn observe(
         .locks_applying(&expect.log_analytics_id)
         .await
         .map_err(|e| e.to_string());
+    // One page: `DataExports_ListByWorkspace` is not pageable (no nextLink in the spec).
+    #[derive(serde::Deserialize)]
+    struct Exports {
+        #[serde(default)]
+        value: Vec<ArmResource>,
+    }
+    let data_exports = azure
+        .get::<Exports>(
+            &crate::controls::workspace::LIST_DATA_EXPORTS,
+            &format!("{}/dataExports", expect.log_analytics_id),
+        )
+        .await
+        .map(|page| page.value)
+        .map_err(|e| e.to_string());
+    let operator_principal = azure.principal_object_id().await.map_err(|e| e.to_string());
+    let vault_defender = match &expect.vault_defender {
+        Some(e) => Some(crate::controller::observe::defender_plan(azure, e).await),
+        None => None,
+    };
     let (archive_container, archive_policy) = match &expect.archive {
         None => (None, None),
         Some(archive) => {
@@ -203,6 +222,9 @@ pub(super) async fn observe(
             log_analytics_locks,
             archive_container,
             archive_policy,
+            data_exports,
+            operator_principal,
+            vault_defender,
         },
         location,
     ))

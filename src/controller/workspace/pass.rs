@@ -70,6 +70,11 @@ fn expectations(
             lock: a.lock && permit.allow_irreversible,
             lock_not_granted: a.lock && !permit.allow_irreversible,
         }),
+        vault_defender: crate::controls::defender::DefenderExpectations::of(
+            "kv.defender",
+            &spec.key_vault.resource_id,
+            |id| crate::azure::id::ArmId::parse(id).is_ok_and(|id| permit.covers(&id)),
+        ),
     }
 }
 

@@ -21,10 +21,6 @@ pub const PATCH_VAULT: ArmOp = ArmOp::new(
 /// Vault controls this module does not evaluate, and why.
 pub const NOT_YET_EVALUATED: &[(&str, &str)] = &[
     (
-        "kv.defender",
-        "not evaluated by this version yet (issue #21): azure-sim serves the recorded examples of these calls since the catalog's second edition; reading and remediating them is still to be built",
-    ),
-    (
         "kv.key-age-observed",
         "key-level: the age of the version a store uses is evaluated as storage.cmk-rotation-observed; the vault-wide age of every key is not",
     ),

@@ -13,10 +13,41 @@ use crate::controls::plan::at;
 use crate::controls::workspace::SIX_YEARS_DAYS;
 
 /// SQL controls this module does not evaluate, and why.
-pub const NOT_YET_EVALUATED: &[(&str, &str)] = &[(
-    "sql.vulnerability-assessment",
-    "not evaluated by this version yet (issue #21): azure-sim serves the recorded examples of these calls since the catalog's second edition; reading and remediating them is still to be built",
-)];
+pub const NOT_YET_EVALUATED: &[(&str, &str)] = &[];
+
+/// How the server's vulnerability assessment stands.
+pub(super) enum Assessment {
+    /// The express configuration is on.
+    Express,
+    /// The classic configuration runs recurring scans.
+    ClassicScans,
+    /// A classic configuration with a storage container, scans off: Azure refuses the express
+    /// configuration beside it (`SqlVulnerabilityAssessmentStoragefullApiIsEnabled`).
+    ClassicIdle,
+    Off,
+}
+
+pub(super) fn assessment(obs: &SqlObservation) -> Assessment {
+    let express = at(
+        &props(obs.vulnerability_assessment.as_ref()),
+        "properties.state",
+    )
+    .and_then(Value::as_str)
+    .is_some_and(|s| s.eq_ignore_ascii_case("Enabled"));
+    let classic = props(obs.classic_assessment.as_ref());
+    let scans = at(&classic, "properties.recurringScans.isEnabled")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let storage = at(&classic, "properties.storageContainerPath")
+        .and_then(Value::as_str)
+        .is_some_and(|p| !p.is_empty());
+    match (express, storage, scans) {
+        (true, _, _) => Assessment::Express,
+        (false, true, true) => Assessment::ClassicScans,
+        (false, true, false) => Assessment::ClassicIdle,
+        (false, false, _) => Assessment::Off,
+    }
+}
 
 fn props(r: Option<&ArmResource>) -> Value {
     r.map(|r| json!({ "properties": r.properties }))
@@ -216,6 +247,38 @@ pub fn evaluate(expect: &SqlExpectations, obs: &SqlObservation) -> Vec<Finding> 
             }
         },
         Finding::check("sql.defender", alerts == "Enabled", "Enabled", alerts),
+        {
+            let expected = "express configuration Enabled (or classic recurring scans on)";
+            match assessment(obs) {
+                Assessment::Express => Finding::check(
+                    "sql.vulnerability-assessment",
+                    true,
+                    expected,
+                    "express configuration Enabled",
+                ),
+                Assessment::ClassicScans => Finding::check(
+                    "sql.vulnerability-assessment",
+                    true,
+                    expected,
+                    "classic configuration, recurring scans on",
+                ),
+                Assessment::ClassicIdle => Finding::check(
+                    "sql.vulnerability-assessment",
+                    false,
+                    expected,
+                    "classic configuration with a storage container, recurring scans off",
+                )
+                .awaiting_person(format!(
+                    "Azure refuses the express configuration beside a classic one: turn the classic recurring scans on (az sql server va-setting update -g {rg} -n {srv} --recurring-scans-enabled true), or remove the classic configuration and the operator turns the express one on; or exempt sql.vulnerability-assessment in spec.exemptions"
+                )),
+                Assessment::Off => Finding::check(
+                    "sql.vulnerability-assessment",
+                    false,
+                    expected,
+                    "express configuration Disabled, no classic configuration",
+                ),
+            }
+        },
         per_database(
             "sql.ltr-backup",
             "a long-term retention (e.g. yearlyRetention P6Y) on every user database",

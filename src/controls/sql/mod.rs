@@ -27,6 +27,11 @@ pub const PUT_ALERTS: ArmOp = op("ServerSecurityAlertPolicies_CreateOrUpdate");
 pub const PUT_LTR: ArmOp = op("LongTermRetentionPolicies_CreateOrUpdate");
 pub const PUT_STR: ArmOp = op("BackupShortTermRetentionPolicies_CreateOrUpdate");
 pub const PATCH_DATABASE: ArmOp = op("Databases_Update");
+/// The express configuration of vulnerability assessment (`SqlVulnerabilityAssessmentsSettings.json`).
+pub const GET_VA_EXPRESS: ArmOp = op("SqlVulnerabilityAssessmentsSettings_Get");
+pub const PUT_VA_EXPRESS: ArmOp = op("SqlVulnerabilityAssessmentsSettings_CreateOrUpdate");
+/// The classic configuration (`ServerVulnerabilityAssessments_*`), read to honour one in place.
+pub const GET_VA_CLASSIC: ArmOp = op("ServerVulnerabilityAssessments_Get");
 
 /// The server's controls that one property decides, declared once for evaluation and PATCH.
 pub const SETTINGS: &[Setting] = &[

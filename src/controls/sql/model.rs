@@ -43,6 +43,10 @@ pub struct SqlObservation {
     pub administrator: Option<ArmResource>,
     pub entra_only: Option<ArmResource>,
     pub alert_policy: Option<ArmResource>,
+    /// `sqlVulnerabilityAssessments/default` (the express configuration).
+    pub vulnerability_assessment: Option<ArmResource>,
+    /// `vulnerabilityAssessments/default` (the classic configuration, with a storage container).
+    pub classic_assessment: Option<ArmResource>,
     pub endpoints: crate::controls::common::SeenEndpoints,
     /// The latest version of the workspace key, when it exists.
     pub latest_key_version: Option<String>,

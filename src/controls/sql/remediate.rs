@@ -7,7 +7,7 @@ use super::SETTINGS;
 use super::model::{SqlExpectations, SqlObservation, open_rule, user_databases};
 use super::{
     AUDIT_GROUPS, DELETE_FIREWALL_RULE, PATCH_DATABASE, PATCH_SERVER, PUT_ALERTS, PUT_AUDITING,
-    PUT_ENTRA_ONLY, PUT_LTR, PUT_PROTECTOR, PUT_SERVER_KEY, PUT_STR, PUT_TDE,
+    PUT_ENTRA_ONLY, PUT_LTR, PUT_PROTECTOR, PUT_SERVER_KEY, PUT_STR, PUT_TDE, PUT_VA_EXPRESS,
 };
 use crate::controls::finding::Finding;
 use crate::controls::plan::{ArmWrite, Plan};
@@ -170,6 +170,19 @@ pub fn plan(expect: &SqlExpectations, obs: &SqlObservation, to_fix: &[&Finding])
             body: json!({"properties": {"state": "Enabled"}}),
         });
         fixes.push("sql.defender");
+    }
+    if drifted("sql.vulnerability-assessment")
+        && matches!(
+            super::evaluate::assessment(obs),
+            super::evaluate::Assessment::Off
+        )
+    {
+        plan.writes.push(ArmWrite::Put {
+            op: PUT_VA_EXPRESS,
+            id: format!("{server}/sqlVulnerabilityAssessments/default"),
+            body: json!({"properties": {"state": "Enabled"}}),
+        });
+        fixes.push("sql.vulnerability-assessment");
     }
     if drifted("sql.private-endpoint") {
         plan.private_endpoint_groups = expect.private_endpoint_groups.clone();

@@ -70,6 +70,8 @@ fn recorded() -> SqlObservation {
         administrator: None,
         entra_only: None,
         alert_policy: None,
+        vulnerability_assessment: None,
+        classic_assessment: None,
         endpoints: BTreeMap::new(),
         latest_key_version: Some("v1".into()),
     }
@@ -210,4 +212,61 @@ fn without_the_key_the_protector_waits_for_the_next_pass() {
             .any(|w| w.id().ends_with("/encryptionProtector/current"))
     );
     assert!(!p.remediates.contains(&"sql.tde-cmk"));
+}
+
+#[test]
+fn vulnerability_assessment_express_or_classic_scans_comply_and_only_a_bare_server_is_switched_on()
+{
+    use crate::api::common::Awaiting;
+    let e = expect();
+    let va = |express: Option<&str>, classic: Option<Value>| {
+        let mut obs = recorded();
+        obs.vulnerability_assessment = express.map(|state| {
+            let mut r = example("SqlVulnerabilityAssessmentGet.json");
+            r.properties["state"] = json!(state);
+            r
+        });
+        obs.classic_assessment = classic.map(|recurring| {
+            let mut r = example("ServerVulnerabilityAssessmentGet.json");
+            r.properties["storageContainerPath"] =
+                json!("https://stva.blob.core.windows.net/vulnerability-assessment/");
+            r.properties["recurringScans"] = recurring;
+            r
+        });
+        obs
+    };
+    let finding = |obs: &SqlObservation| {
+        evaluate(&e, obs)
+            .into_iter()
+            .find(|f| f.id() == "sql.vulnerability-assessment")
+            .expect("evaluated")
+    };
+    let puts = |obs: &SqlObservation| {
+        let f = evaluate(&e, obs);
+        plan(&e, obs, &f.iter().collect::<Vec<_>>())
+            .writes
+            .into_iter()
+            .filter(|w| w.id().ends_with("/sqlVulnerabilityAssessments/default"))
+            .collect::<Vec<_>>()
+    };
+    // The recorded express configuration (Enabled), and classic recurring scans: compliant.
+    for obs in [
+        va(Some("Enabled"), None),
+        va(Some("Disabled"), Some(json!({"isEnabled": true}))),
+    ] {
+        assert_eq!(finding(&obs).found, Found::Compliant, "{obs:?}");
+        assert!(puts(&obs).is_empty());
+    }
+    // Nothing on: one PUT of the express configuration.
+    let off = va(Some("Disabled"), None);
+    assert_eq!(finding(&off).found, Found::Drifted);
+    assert!(matches!(
+        puts(&off).as_slice(),
+        [ArmWrite::Put { body, .. }] if body == &json!({"properties": {"state": "Enabled"}})
+    ));
+    // A classic configuration with its scans off: Azure would refuse the express one beside it.
+    let idle = va(Some("Disabled"), Some(json!({"isEnabled": false})));
+    let f = finding(&idle);
+    assert_eq!((f.found, f.awaiting()), (Found::Drifted, Awaiting::Person));
+    assert!(puts(&idle).is_empty());
 }

@@ -217,13 +217,7 @@ fn diagnostics(expect: &StorageExpectations, obs: &StorageObservation) -> Findin
 
 /// `storage.*` controls this module does not evaluate yet, and why. The coverage test keeps this
 /// list and `evaluate` together covering every storage control of the catalog.
-pub const NOT_YET_EVALUATED: &[(&str, &str)] = &[
-    (
-        "storage.defender",
-        "needs Microsoft.Security pricings, which the client layer does not read yet",
-    ),
-    (
-        "storage.immutable-audit-archive",
-        "applies to the workspace's audit-archive account, evaluated by the workspace controller",
-    ),
-];
+pub const NOT_YET_EVALUATED: &[(&str, &str)] = &[(
+    "storage.immutable-audit-archive",
+    "applies to the workspace's audit-archive account, evaluated by the workspace controller",
+)];

@@ -236,9 +236,11 @@ fn a_compliant_account_passes_every_control() {
 
 #[test]
 fn every_storage_control_is_evaluated_or_listed_as_not_yet() {
+    // The Defender plan is the subscription's, evaluated beside the kind's controls.
     let evaluated: std::collections::BTreeSet<&str> = evaluate(&expectations(), &compliant())
         .iter()
         .map(|f| f.id())
+        .chain(crate::controls::defender::plan_for("storage.defender").map(|p| p.0))
         .collect();
     for control in crate::catalog::CATALOG
         .iter()

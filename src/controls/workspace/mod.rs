@@ -58,6 +58,20 @@ pub const LOCK_IMMUTABILITY: ArmOp = ArmOp::new(
     crate::azure::storage::API_VERSION,
 );
 
+/// `DataExports_ListByWorkspace` and `DataExports_CreateOrUpdate` (`law.immutable-export`).
+pub const LIST_DATA_EXPORTS: ArmOp = ArmOp::new(
+    "DataExports_ListByWorkspace",
+    "Microsoft.OperationalInsights",
+    api_version::LOG_ANALYTICS,
+);
+pub const PUT_DATA_EXPORT: ArmOp = ArmOp::new(
+    "DataExports_CreateOrUpdate",
+    "Microsoft.OperationalInsights",
+    api_version::LOG_ANALYTICS,
+);
+/// The name of the data export the operator keeps.
+pub const OPERATOR_EXPORT: &str = "hipaa-audit-export";
+
 /// The Log Analytics workspace's controls that one property decides, declared once for
 /// evaluation and PATCH (the PATCH carries the other `features` unchanged).
 pub const LOG_ANALYTICS_SETTINGS: &[Setting] = &[

@@ -29,6 +29,8 @@ pub struct WorkspaceExpectations {
     pub archive: Option<ArchiveExpectations>,
     /// `spec.keyVault.migrateAccessPolicies`.
     pub migrate_access_policies: bool,
+    /// The Defender for Key Vault plan of the vault's subscription (`kv.defender`).
+    pub vault_defender: Option<crate::controls::defender::DefenderExpectations>,
 }
 
 /// The immutable audit archive the spec names.
@@ -105,6 +107,13 @@ pub struct WorkspaceObservation {
     /// The archive container (`None`: missing), and its immutability policy (`None`: none).
     pub archive_container: Option<ArmResource>,
     pub archive_policy: Option<ArmResource>,
+    /// The object id of the principal the operator acts as for this workspace; an error when
+    /// it could not be learnt.
+    pub operator_principal: Result<String, String>,
+    /// The Log Analytics workspace's data exports; an error when they could not be read.
+    pub data_exports: Result<Vec<ArmResource>, String>,
+    /// The vault's Defender plan as read (when expected).
+    pub vault_defender: Option<crate::controls::defender::DefenderObservation>,
 }
 
 impl WorkspaceObservation {

@@ -19,6 +19,12 @@ pub fn plan(
     let mut plan = Plan::default();
     let drifted = |id: &str| crate::controls::plan::remediable(to_fix, id);
     crate::controls::keyvault::plan(&expect.vault(), &obs.vault_observation(), to_fix, &mut plan);
+    if let Some(e) = &expect.vault_defender
+        && let Some(write) = crate::controls::defender::plan(e, to_fix)
+    {
+        plan.writes.push(write);
+        plan.remediates(e.control);
+    }
 
     // Log Analytics: one PATCH of the workspace, one PUT per short table.
     let law = json!({ "properties": obs.log_analytics.properties });
@@ -86,6 +92,42 @@ pub fn plan(
             }}),
         });
         plan.remediates("law.delete-lock");
+    }
+
+    // The audit tables' export to the archive account: the operator's own export, carrying the
+    // tables it already sent besides the audit ones (someone may have added one).
+    if let Some(archive) = &expect.archive
+        && drifted("law.immutable-export")
+        && let Ok(exports) = &obs.data_exports
+    {
+        let mut tables: Vec<String> = exports
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case(super::OPERATOR_EXPORT))
+            .and_then(|e| e.properties["tableNames"].as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
+        for table in &expect.audit_tables {
+            if !tables.iter().any(|t| t.eq_ignore_ascii_case(table)) {
+                tables.push(table.clone());
+            }
+        }
+        plan.writes.push(ArmWrite::Put {
+            op: super::PUT_DATA_EXPORT,
+            id: format!(
+                "{}/dataExports/{}",
+                expect.log_analytics_id,
+                super::OPERATOR_EXPORT
+            ),
+            body: json!({"properties": {
+                "destination": {"resourceId": archive.account_id},
+                "tableNames": tables,
+                "enable": true
+            }}),
+        });
+        plan.remediates("law.immutable-export");
     }
 
     // The archive: container, then an unlocked policy, then (only when asked) the lock.

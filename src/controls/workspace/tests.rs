@@ -51,7 +51,21 @@ fn expect() -> WorkspaceExpectations {
             lock: false,
             lock_not_granted: false,
         }),
+        vault_defender: crate::controls::defender::DefenderExpectations::of(
+            "kv.defender",
+            &format!("{SUB}/providers/Microsoft.KeyVault/vaults/kv"),
+            |_| true,
+        ),
     }
+}
+
+fn key_vaults_plan(tier: &str) -> ArmResource {
+    serde_json::from_value(json!({
+        "id": "/subscriptions/s/providers/Microsoft.Security/pricings/KeyVaults",
+        "name": "KeyVaults", "type": "Microsoft.Security/pricings",
+        "properties": {"pricingTier": tier, "freeTrialRemainingTime": "PT0S"}
+    }))
+    .expect("pricing")
 }
 
 fn role(name: &str, actions: &[&str], not_actions: &[&str]) -> RoleDefinition {
@@ -85,6 +99,9 @@ fn recorded() -> WorkspaceObservation {
         log_analytics_locks: Ok(vec![]),
         archive_container: None,
         archive_policy: None,
+        data_exports: Ok(vec![]),
+        operator_principal: Ok("op".into()),
+        vault_defender: Some(Ok(key_vaults_plan("Free"))),
     }
 }
 
@@ -102,6 +119,7 @@ fn compliant() -> WorkspaceObservation {
     });
     obs.vault_endpoints = crate::controls::common::fixtures::registered(&pe, "vault");
     obs.vault_diagnostics = vec![setting(&e.log_analytics_id)];
+    obs.vault_defender = Some(Ok(key_vaults_plan("Standard")));
     obs.log_analytics.properties = json!({
         "retentionInDays": 90, "publicNetworkAccessForIngestion": "Disabled",
         "publicNetworkAccessForQuery": "Disabled", "features": {"disableLocalAuth": true}
@@ -128,7 +146,22 @@ fn compliant() -> WorkspaceObservation {
             "properties": {"immutabilityPeriodSinceCreationInDays": 2192, "state": "Locked"}}))
         .expect("policy"),
     );
+    obs.data_exports = Ok(vec![recorded_export(
+        &e.archive.as_ref().expect("archive").account_id,
+        &["StorageBlobLogs"],
+    )]);
     obs
+}
+
+/// The recorded data export (DataExportGet.json), sent to `destination` with `tables`.
+fn recorded_export(destination: &str, tables: &[&str]) -> ArmResource {
+    let mut export = example(
+        "Microsoft.OperationalInsights/2025-02-01/DataExportGet.json",
+        "200",
+    );
+    export.properties["destination"] = json!({"resourceId": destination, "type": "StorageAccount"});
+    export.properties["tableNames"] = json!(tables);
+    export
 }
 
 fn lock(name: &str, level: &str) -> crate::azure::locks::ManagementLock {
@@ -475,4 +508,178 @@ fn soft_delete_retention_below_90_days_is_reported_not_patched() {
     let findings = evaluate(&e, &obs);
     let p = plan(&e, &obs, &findings.iter().collect::<Vec<_>>());
     assert_eq!(p.remediates, vec!["kv.soft-delete"]);
+}
+
+#[test]
+fn the_vaults_defender_plan_is_evaluated_and_turned_on_only_on_a_granted_subscription() {
+    let mut obs = compliant();
+    obs.vault_defender = Some(Ok(key_vaults_plan("Free")));
+    let e = expect();
+    let findings = evaluate(&e, &obs);
+    let drifted: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.found != Found::Compliant && f.found != Found::NotApplicable)
+        .map(|f| f.id())
+        .collect();
+    assert_eq!(drifted, vec!["kv.defender"]);
+    let p = plan(&e, &obs, &findings.iter().collect::<Vec<_>>());
+    assert_eq!(p.remediates, vec!["kv.defender"]);
+    assert!(
+        matches!(
+            p.writes.as_slice(),
+            [crate::controls::plan::ArmWrite::Put { id, body, .. }]
+                if id == "/subscriptions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b/providers/Microsoft.Security/pricings/KeyVaults"
+                    && body == &json!({"properties": {"pricingTier": "Standard"}})
+        ),
+        "{:?}",
+        p.writes
+    );
+
+    let mut not_granted = expect();
+    not_granted.vault_defender = crate::controls::defender::DefenderExpectations::of(
+        "kv.defender",
+        &not_granted.vault_id,
+        |_| false,
+    );
+    let findings = evaluate(&not_granted, &obs);
+    assert!(plan(&not_granted, &obs, &findings.iter().collect::<Vec<_>>()).is_empty());
+}
+
+#[test]
+fn the_audit_tables_export_to_the_archive_account_and_the_operator_adds_what_is_missing() {
+    let e = expect();
+    let archive = e.archive.as_ref().expect("archive").account_id.clone();
+    let state = |obs: &WorkspaceObservation| {
+        evaluate(&e, obs)
+            .into_iter()
+            .find(|f| f.id() == "law.immutable-export")
+            .expect("evaluated")
+    };
+    // The recorded export goes to an event hub: it does not count.
+    let mut obs = compliant();
+    obs.data_exports = Ok(vec![example(
+        "Microsoft.OperationalInsights/2025-02-01/DataExportGet.json",
+        "200",
+    )]);
+    let f = state(&obs);
+    assert_eq!(f.found, Found::Drifted, "{f:?}");
+    let findings = evaluate(&e, &obs);
+    let p = plan(&e, &obs, &findings.iter().collect::<Vec<_>>());
+    assert!(
+        p.writes
+            .iter()
+            .any(|w| matches!(w, ArmWrite::Put { id, body, .. }
+            if id.ends_with("/dataExports/hipaa-audit-export")
+                && body["properties"]["destination"]["resourceId"] == json!(archive)
+                && body["properties"]["tableNames"] == json!(["StorageBlobLogs"])
+                && body["properties"]["enable"] == json!(true))),
+        "{:?}",
+        p.writes
+    );
+    assert_eq!(p.remediates, vec!["law.immutable-export"]);
+    // A disabled export, or one missing an audit table, does not count either.
+    let mut disabled = recorded_export(&archive, &["StorageBlobLogs"]);
+    disabled.properties["enable"] = json!(false);
+    obs.data_exports = Ok(vec![disabled, recorded_export(&archive, &["Heartbeat"])]);
+    assert_eq!(state(&obs).found, Found::Drifted);
+    // Unread: an error, never compliant; no write.
+    obs.data_exports = Err("403 AuthorizationFailed".into());
+    assert_eq!(state(&obs).found, Found::Error);
+    let findings = evaluate(&e, &obs);
+    assert!(
+        !plan(&e, &obs, &findings.iter().collect::<Vec<_>>())
+            .remediates
+            .contains(&"law.immutable-export")
+    );
+    // The operator's own export keeps a table someone added to it.
+    let mut own = recorded_export(&archive, &["Heartbeat"]);
+    own.name = "hipaa-audit-export".into();
+    obs.data_exports = Ok(vec![own]);
+    let findings = evaluate(&e, &obs);
+    let p = plan(&e, &obs, &findings.iter().collect::<Vec<_>>());
+    assert!(
+        p.writes
+            .iter()
+            .any(|w| matches!(w, ArmWrite::Put { body, .. }
+            if body["properties"]["tableNames"] == json!(["Heartbeat", "StorageBlobLogs"]))),
+        "{:?}",
+        p.writes
+    );
+}
+
+#[test]
+fn the_operators_own_roles_are_held_to_the_generated_one_and_only_reported() {
+    let e = expect();
+    let finding = |obs: &WorkspaceObservation| {
+        evaluate(&e, obs)
+            .into_iter()
+            .find(|f| f.id() == "op.least-privilege-role")
+            .expect("evaluated")
+    };
+    let with = |assignments: Vec<Reaching>| {
+        let mut obs = compliant();
+        if let Ok(r) = &mut obs.log_analytics_access {
+            r.extend(assignments);
+        }
+        obs
+    };
+    let at = |principal: &str, role: RoleDefinition| Reaching {
+        principal_id: principal.into(),
+        scope: SUB.into(),
+        role,
+    };
+    // The generated role itself, Key Vault Crypto Officer, and someone else's Owner: compliant.
+    let generated: Vec<&str> = crate::azure::permissions::actions();
+    let mut officer = role("14b46e9e-c2b7-41b4-b07b-48a6ebf60603", &[], &[]);
+    officer.properties.role_name = "Key Vault Crypto Officer".into();
+    officer.properties.permissions[0].data_actions =
+        vec!["Microsoft.KeyVault/vaults/keys/*".into()];
+    let obs = with(vec![
+        at("op", role("hipaa-operator", &generated, &[])),
+        at("op", officer),
+    ]);
+    assert_eq!(finding(&obs).found, Found::Compliant, "{:?}", finding(&obs));
+    // Contributor and one action too many: drifted, for a person (the operator never changes
+    // its own rights), each named with what it adds.
+    let mut more = generated.clone();
+    more.push("Microsoft.Storage/storageAccounts/delete");
+    let obs = with(vec![
+        at(
+            "op",
+            role("Contributor", &["*"], &["Microsoft.Authorization/*/Write"]),
+        ),
+        at("op", role("hipaa-operator-plus", &more, &[])),
+    ]);
+    let f = finding(&obs);
+    assert_eq!(
+        (f.found, f.awaiting()),
+        (Found::Drifted, crate::api::common::Awaiting::Person)
+    );
+    assert!(
+        f.observed.contains("Contributor at") && f.observed.contains("(*)"),
+        "{}",
+        f.observed
+    );
+    assert!(
+        f.observed.contains("hipaa-operator-plus at")
+            && f.observed
+                .contains("Microsoft.Storage/storageAccounts/delete"),
+        "{}",
+        f.observed
+    );
+    assert!(
+        f.message
+            .as_deref()
+            .is_some_and(|m| m.contains("hipaa-operator azure-role"))
+    );
+    let findings = evaluate(&e, &obs);
+    assert!(
+        !plan(&e, &obs, &findings.iter().collect::<Vec<_>>())
+            .remediates
+            .contains(&"op.least-privilege-role")
+    );
+    // Unknown principal or unread assignments: an error, never compliant.
+    let mut unknown = compliant();
+    unknown.operator_principal = Err("no token".into());
+    assert_eq!(finding(&unknown).found, Found::Error);
 }
