@@ -154,7 +154,8 @@ fn workspace_name(s: usize) -> String {
 
 /// What subscription `s` needs for a workspace of its own, seeded into the simulator: the
 /// example estate's subscription, resource group, network, DNS zones, Log Analytics workspace,
-/// key vault, archive account and role assignments (the stores' accounts are seeded apart).
+/// key vault, archive account, Defender plans and role assignments (the stores' accounts are
+/// seeded apart).
 fn subscription_seed(s: usize) -> Value {
     let text = std::fs::read_to_string(support::repo().join("examples/azure-estate.yaml"))
         .expect("estate");
@@ -165,6 +166,8 @@ fn subscription_seed(s: usize) -> Value {
             "/virtualnetworks/",
             "/privatednszones/",
             "/microsoft.operationalinsights/",
+            // The subscription's Defender plans (storage.defender reads StorageAccounts).
+            "/microsoft.security/pricings/",
         ]
         .iter()
         .any(|t| id.contains(t))

@@ -112,13 +112,23 @@ async fn main() -> anyhow::Result<()> {
             .clone()
             .set_control_source(Box::new(move || context::cached_controls(&ctx)));
     }
+    // The grants' watch outlives the controllers: a reconcile still in flight when the signal
+    // comes asks for its workspace's permit, which waits for that watch to sync. Stopped with
+    // them, a signal during start-up left such a reconcile waiting out its timeout while the
+    // process did not exit.
+    let (drained_tx, drained_rx) = tokio::sync::watch::channel(false);
     tokio::join!(
-        phistore::run(ctx.clone(), wait(stop_rx.clone())),
-        workspace::run(ctx.clone(), wait(stop_rx.clone())),
-        review::run(ctx.clone(), wait(stop_rx.clone())),
-        grants::run(ctx.clone(), wait(stop_rx.clone())),
-        grants::publish(ctx.clone(), wait(stop_rx.clone())),
-        sweep::run(ctx, wait(stop_rx.clone())),
+        async {
+            tokio::join!(
+                phistore::run(ctx.clone(), wait(stop_rx.clone())),
+                workspace::run(ctx.clone(), wait(stop_rx.clone())),
+                review::run(ctx.clone(), wait(stop_rx.clone())),
+                grants::publish(ctx.clone(), wait(stop_rx.clone())),
+                sweep::run(ctx.clone(), wait(stop_rx.clone())),
+            );
+            let _ = drained_tx.send(true);
+        },
+        grants::run(ctx.clone(), wait(drained_rx)),
     );
     tracing::info!("controllers stopped");
     Ok(())

@@ -108,7 +108,7 @@ async fn serves_health_and_metrics_and_reports_a_missing_workspace() {
         ),
         "{metrics}"
     );
-    assert!(operator.terminate(), "SIGTERM did not stop the operator");
+    assert!(operator.stop().await, "SIGTERM did not stop the operator");
     ns.delete().await.expect("delete namespace");
 }
 

@@ -900,3 +900,21 @@ async fn the_defender_plan_waits_for_a_person_until_a_grant_holds_the_subscripti
         .expect("delete the grant");
     e.ns.delete().await.expect("delete namespace");
 }
+
+/// A SIGTERM that lands while the first pass is calling Azure: the operator finishes that pass
+/// and exits (the harness waits without blocking the runtime that serves azure-sim, or the
+/// pass could never end), twice in a row, and the operator started after it takes over.
+#[tokio::test]
+async fn a_stop_during_the_first_pass_is_prompt_and_the_next_operator_takes_over() {
+    let mut e = Estate::test("early-stop").enforce().start().await;
+    e.create(&store_exempting_infrastructure_encryption()).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    e.restart_operator(async |_| {}).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    e.restart_operator(async |_| {}).await;
+    e.wait_store(STORE, "evaluated by the last operator", secs(120), |s| {
+        ready(s).is_some()
+    })
+    .await;
+    e.ns.delete().await.expect("delete namespace");
+}

@@ -180,7 +180,12 @@ impl Group {
     /// SIGTERM to every process, newest first; SIGKILL to any still running after 10 s.
     pub fn stop_all(&mut self) {
         while let Some((_, mut child, _)) = self.children.pop() {
-            // SAFETY: kill on our own child's pid.
+            // A child already reaped (a start that failed reads its exit) no longer owns its
+            // pid, which the system may have given to another process: signal only the living.
+            if !matches!(child.try_wait(), Ok(None)) {
+                continue;
+            }
+            // SAFETY: kill on our own child's pid, which it still holds (not reaped).
             unsafe {
                 libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
             }

@@ -76,7 +76,7 @@ impl Estate {
     /// Stops the operator (SIGTERM), runs `meanwhile`, and starts it again as it was started.
     pub async fn restart_operator(&mut self, meanwhile: impl AsyncFnOnce(&Estate)) {
         assert!(
-            self.operator.terminate(),
+            self.operator.stop().await,
             "the operator did not stop within 20 s of SIGTERM; its log:\n{}",
             self.operator.log_text()
         );

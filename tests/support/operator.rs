@@ -54,8 +54,14 @@ impl Operator {
     /// Starts the operator with `args` (after the common ones) and `env`.
     pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Operator {
         let plane = control_plane::shared();
-        let log =
-            std::env::temp_dir().join(format!("hipaa-operator-{name}-{}.log", std::process::id()));
+        // One file per start: an operator started again under the same name must not share the
+        // file its predecessor removes when it is dropped.
+        static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let start = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = std::env::temp_dir().join(format!(
+            "hipaa-operator-{name}-{}-{start}.log",
+            std::process::id()
+        ));
         let file = std::fs::File::create(&log).expect("log file");
         let binary = env!("CARGO_BIN_EXE_hipaa-operator");
         // A profiler to start it through (`HIPAA_OPERATOR_WRAPPER=/path/to/script`): the
@@ -154,19 +160,44 @@ impl Operator {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// SIGTERM, then waits (at most 20 s) for the process to exit; returns whether it exited.
-    pub fn terminate(&mut self) -> bool {
+    /// SIGTERM, unless the process has already exited (and its pid may belong to another).
+    fn signal_terminate(&mut self) -> bool {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return false;
+        }
         // SAFETY-free: `kill` through the standard command keeps this file free of unsafe code.
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status();
+        true
+    }
+
+    /// SIGTERM, then waits (at most 20 s) for the process to exit; returns whether it exited.
+    /// It blocks the thread: an async test whose azure-sim runs on the same runtime uses
+    /// [`Self::stop`], or the operator's in-flight Azure calls could never be answered.
+    pub fn terminate(&mut self) -> bool {
+        self.signal_terminate();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// [`Self::terminate`] for async tests: it waits without blocking the runtime, so an
+    /// in-process azure-sim keeps answering the calls the operator finishes before it exits.
+    pub async fn stop(&mut self) -> bool {
+        self.signal_terminate();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         false
     }
